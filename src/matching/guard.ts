@@ -1,0 +1,34 @@
+/**
+ * The one decision function behind every door: the proxy, `/v1/guard`, and the CLI's explain, test,
+ * eval, calibrate and replay all call `Guard.decide`, so what is measured is what serves traffic.
+ */
+import type { RailSet } from '../rails/types.js';
+import type { Decision, DecisionTimings } from './decision.js';
+
+export interface GuardResult {
+  readonly decision: Decision;
+  readonly timings: DecisionTimings;
+}
+
+export interface LoadedRailSetInfo {
+  readonly name: string;
+  readonly hash: string;
+  readonly loadedAt: Date;
+  readonly intents: number;
+  readonly examples: number;
+  readonly embeddingModel: string;
+}
+
+export interface Guard {
+  /** The set used when a request names none. */
+  readonly defaultRailSet: string;
+  /** The rail set by name, or undefined. */
+  railSet(name: string): RailSet | undefined;
+  /** What is loaded now (for `GET /v1/rails` and `/v1/models`). */
+  list(): readonly LoadedRailSetInfo[];
+  /**
+   * Decides one message against a rail set (default set when `railSet` is omitted).
+   * Throws RailgateError RG_ERR_UNKNOWN_RAIL_SET for an unknown set name.
+   */
+  decide(text: string, railSet?: string): Promise<GuardResult>;
+}

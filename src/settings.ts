@@ -1,0 +1,186 @@
+/**
+ * Settings: parsed once at start-up from an optional config file (`railgate.config.json`, or the file
+ * named by `RAILGATE_CONFIG`) and the environment (which wins), validated with zod into a frozen,
+ * typed object. Nothing reads `process.env` after this.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { RailgateError } from './errors.js';
+
+const upstreamSchema = z
+  .object({
+    url: z.string().url(),
+    apiKey: z.string().optional(),
+    /** Forward the client's own Authorization header instead of `apiKey`. */
+    forwardClientAuth: z.boolean().default(false),
+    connectTimeoutMs: z.number().int().positive().default(5_000),
+    /** Time to the response headers (and the first byte of a stream). */
+    headersTimeoutMs: z.number().int().positive().default(60_000),
+    /** Longest silence between body chunks. */
+    bodyTimeoutMs: z.number().int().positive().default(120_000),
+    connections: z.number().int().positive().default(64),
+  })
+  .strict();
+
+const settingsSchema = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(8787),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Folder of rail sets: each subfolder with `*.yml` files is one set. */
+    rails: z.string().default('rails'),
+    /** The rail set used when a request names none (header `x-railgate-rails`). */
+    defaultRailSet: z.string().optional(),
+    /** SQLite decision log path; `:memory:` keeps it in memory. */
+    db: z.string().default('data/railgate.db'),
+    /** Named upstreams; a rail set picks one with `upstream:` (default `default`). */
+    upstreams: z.record(z.string(), upstreamSchema).default({}),
+    limits: z
+      .object({
+        bodyBytes: z.number().int().positive().default(1_048_576),
+        messageChars: z.number().int().positive().default(32_000),
+        messages: z.number().int().positive().default(512),
+      })
+      .strict()
+      .default({}),
+    embedding: z
+      .object({
+        /** Micro-batching: how long a message waits for company, and the largest batch. */
+        batchWindowMs: z.number().min(0).default(2),
+        maxBatch: z.number().int().positive().default(64),
+        /** Messages waiting for the model before new ones get 503 + Retry-After. */
+        maxQueue: z.number().int().positive().default(1_024),
+        /** In-memory LRU of message embeddings. */
+        cacheSize: z.number().int().min(0).default(10_000),
+        /** transformers provider: where models are cached, and whether the hub may be contacted. */
+        cacheDir: z.string().optional(),
+        allowRemoteModels: z.boolean().default(true),
+        /** openai provider. */
+        openaiUrl: z.string().url().optional(),
+        openaiApiKey: z.string().optional(),
+        timeoutMs: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .default({}),
+    /** Watch the rails folder and reload on change. */
+    watch: z.boolean().default(true),
+  })
+  .strict();
+
+export type UpstreamSettings = Readonly<z.infer<typeof upstreamSchema>>;
+export type Settings = Readonly<z.infer<typeof settingsSchema>>;
+export type SettingsInput = z.input<typeof settingsSchema>;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function envNumber(env: Env, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be a number, got "${raw}"`);
+  return value;
+}
+
+function envBoolean(env: Env, name: string): boolean | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be true or false, got "${raw}"`);
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The environment's contribution; every variable is documented in the README. */
+function fromEnv(env: Env, file: SettingsInput): SettingsInput {
+  const upstreams = { ...file.upstreams };
+  if (env.RAILGATE_UPSTREAM_URL) {
+    upstreams.default = defined({
+      ...upstreams.default,
+      url: env.RAILGATE_UPSTREAM_URL,
+      apiKey: env.RAILGATE_UPSTREAM_API_KEY ?? upstreams.default?.apiKey,
+      forwardClientAuth: envBoolean(env, 'RAILGATE_FORWARD_CLIENT_AUTH') ?? upstreams.default?.forwardClientAuth,
+      headersTimeoutMs: envNumber(env, 'RAILGATE_UPSTREAM_TIMEOUT_MS') ?? upstreams.default?.headersTimeoutMs,
+    }) as z.input<typeof upstreamSchema>;
+  }
+  return {
+    ...file,
+    ...defined({
+      host: env.HOST ?? env.RAILGATE_HOST,
+      port: envNumber(env, 'PORT'),
+      logLevel: env.RAILGATE_LOG_LEVEL as SettingsInput['logLevel'],
+      rails: env.RAILGATE_RAILS,
+      defaultRailSet: env.RAILGATE_DEFAULT_RAILS,
+      db: env.RAILGATE_DB,
+      watch: envBoolean(env, 'RAILGATE_WATCH'),
+    }),
+    upstreams,
+    limits: {
+      ...file.limits,
+      ...defined({
+        bodyBytes: envNumber(env, 'RAILGATE_BODY_LIMIT'),
+        messageChars: envNumber(env, 'RAILGATE_MAX_MESSAGE_CHARS'),
+      }),
+    },
+    embedding: {
+      ...file.embedding,
+      ...defined({
+        batchWindowMs: envNumber(env, 'RAILGATE_BATCH_WINDOW_MS'),
+        maxBatch: envNumber(env, 'RAILGATE_MAX_BATCH'),
+        maxQueue: envNumber(env, 'RAILGATE_MAX_QUEUE'),
+        cacheSize: envNumber(env, 'RAILGATE_EMBED_CACHE_SIZE'),
+        cacheDir: env.RAILGATE_MODEL_CACHE,
+        allowRemoteModels: envBoolean(env, 'RAILGATE_ALLOW_REMOTE_MODELS'),
+        openaiUrl: env.RAILGATE_EMBEDDINGS_URL,
+        openaiApiKey: env.RAILGATE_EMBEDDINGS_API_KEY,
+      }),
+    },
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+function readConfigFile(file: string): SettingsInput {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SettingsInput;
+  } catch (error) {
+    throw new RailgateError('RG_ERR_CONFIG_INVALID', `cannot read config file ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Validates settings given in code (tests, embedding railgate as a library). */
+export function parseSettings(input: SettingsInput): Settings {
+  const result = settingsSchema.safeParse(input);
+  if (!result.success) {
+    const detail = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new RailgateError('RG_ERR_CONFIG_INVALID', `invalid settings: ${detail}`);
+  }
+  return deepFreeze(result.data);
+}
+
+/** Config file (optional) + environment → frozen settings. */
+export function loadSettings(env: Env = process.env, cwd = process.cwd()): Settings {
+  const explicit = env.RAILGATE_CONFIG;
+  const candidate = path.resolve(cwd, explicit ?? 'railgate.config.json');
+  let file: SettingsInput = {};
+  if (explicit) file = readConfigFile(candidate);
+  else {
+    try {
+      file = readConfigFile(candidate);
+    } catch (error) {
+      if (!(error instanceof RailgateError && /ENOENT/.test(error.message))) throw error;
+    }
+  }
+  return parseSettings(fromEnv(env, file));
+}
