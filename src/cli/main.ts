@@ -1,0 +1,38 @@
+/**
+ * `railgate <command>`: each command lives in its own module under ./commands and is loaded on
+ * demand, so `railgate check` never pays for the model or the HTTP stack.
+ */
+import { processIO, writeLine, type CliCommand, type CliIO } from './io.js';
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
+  serve: { summary: 'start the proxy', load: () => import('./commands/serve.js') },
+  check: { summary: 'validate rails and print file:line errors', load: () => import('./commands/check.js') },
+  logs: { summary: 'print logged decisions for review', load: () => import('./commands/logs.js') },
+  explain: { summary: 'show how a message is decided', load: () => import('./commands/explain.js') },
+  test: { summary: "run the rails' own test cases", load: () => import('./commands/test.js') },
+  eval: { summary: 'measure accuracy on labelled data', load: () => import('./commands/eval.js') },
+  calibrate: { summary: 'choose thresholds from labelled data', load: () => import('./commands/calibrate.js') },
+  replay: { summary: 're-decide logged messages with the rails on disk', load: () => import('./commands/replay.js') },
+};
+
+function usage(io: CliIO): void {
+  writeLine(io.stdout, 'usage: railgate <command> [options]\n');
+  for (const [name, { summary }] of Object.entries(COMMANDS)) writeLine(io.stdout, `  ${name.padEnd(10)} ${summary}`);
+  writeLine(io.stdout, '\nrailgate <command> --help shows the options of one command.');
+}
+
+export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    usage(io);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    writeLine(io.stderr, `railgate: unknown command "${name}"`);
+    usage(io);
+    return 2;
+  }
+  const { run } = await command.load();
+  return run(rest, io);
+}
