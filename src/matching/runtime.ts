@@ -1,0 +1,120 @@
+/**
+ * The Guard implementation: the loaded, compiled rail sets and the embedders they use. Rail sets are
+ * swapped in whole (`replace`), so a request in flight keeps deciding on the rails it started with.
+ */
+import { RailgateError } from '../errors.js';
+import type { Embedder } from '../embedding/embedder.js';
+import type { EmbeddingConfig, RailSet } from '../rails/types.js';
+import { compileRailSet, decideVector, type CompileOptions, type CompiledRailSet } from './compile.js';
+import type { Guard, GuardResult, LoadedRailSetInfo } from './guard.js';
+
+export interface GuardOptions {
+  readonly sets: readonly RailSet[];
+  /** Returns the embedder for a set's embedding config; called once per distinct config. */
+  readonly embedderFor: (config: EmbeddingConfig) => Promise<Embedder>;
+  /** Defaults to the only set, or a set named `default`, else the first by name. */
+  readonly defaultRailSet?: string | undefined;
+  readonly compile?: CompileOptions;
+  readonly now?: () => number;
+}
+
+function embeddingKey(config: EmbeddingConfig): string {
+  return `${config.provider}|${config.model ?? ''}|${config.quantized ? 'q' : ''}`;
+}
+
+function pickDefault(sets: readonly RailSet[], wanted: string | undefined): string {
+  if (wanted) {
+    if (!sets.some((s) => s.name === wanted)) {
+      throw new RailgateError('RG_ERR_CONFIG_INVALID', `default rail set "${wanted}" is not loaded`);
+    }
+    return wanted;
+  }
+  return (sets.find((s) => s.name === 'default') ?? sets[0])?.name ?? '';
+}
+
+export class RailsRuntime implements Guard {
+  #compiled = new Map<string, CompiledRailSet>();
+  #default = '';
+  readonly #embedders = new Map<string, Promise<Embedder>>();
+
+  private constructor(private readonly options: GuardOptions) {}
+
+  static async create(options: GuardOptions): Promise<RailsRuntime> {
+    const runtime = new RailsRuntime(options);
+    await runtime.replace(options.sets, options.defaultRailSet);
+    return runtime;
+  }
+
+  get defaultRailSet(): string {
+    return this.#default;
+  }
+
+  /** Compiles the given sets and swaps them in atomically; on failure the old sets keep serving. */
+  async replace(sets: readonly RailSet[], defaultRailSet = this.options.defaultRailSet): Promise<void> {
+    const compiled = new Map<string, CompiledRailSet>();
+    for (const set of sets) {
+      const embedder = await this.embedderFor(set.embedding);
+      compiled.set(set.name, await compileRailSet(set, embedder, this.options.compile));
+    }
+    const nextDefault = pickDefault(sets, defaultRailSet);
+    this.#compiled = compiled;
+    this.#default = nextDefault;
+  }
+
+  embedderFor(config: EmbeddingConfig): Promise<Embedder> {
+    const key = embeddingKey(config);
+    let embedder = this.#embedders.get(key);
+    if (!embedder) {
+      embedder = this.options.embedderFor(config);
+      // A failed load must not be cached forever: the next reload tries again.
+      embedder.catch(() => this.#embedders.delete(key));
+      this.#embedders.set(key, embedder);
+    }
+    return embedder;
+  }
+
+  railSet(name: string): RailSet | undefined {
+    return this.#compiled.get(name)?.set;
+  }
+
+  compiled(name: string = this.#default): CompiledRailSet {
+    const compiled = this.#compiled.get(name);
+    if (!compiled) {
+      const known = [...this.#compiled.keys()].join(', ') || 'none';
+      throw new RailgateError('RG_ERR_UNKNOWN_RAIL_SET', `unknown rail set "${name}" (loaded: ${known})`, {
+        param: 'x-railgate-rails',
+      });
+    }
+    return compiled;
+  }
+
+  list(): LoadedRailSetInfo[] {
+    return [...this.#compiled.values()].map(({ set, embedder }) => ({
+      name: set.name,
+      hash: set.hash,
+      loadedAt: set.loadedAt,
+      intents: set.intents.length,
+      examples: set.intents.reduce((n, i) => n + i.examples.length, 0),
+      embeddingModel: embedder.modelId,
+    }));
+  }
+
+  async decide(text: string, railSet?: string): Promise<GuardResult> {
+    const compiled = this.compiled(railSet ?? this.#default);
+    const now = this.options.now ?? performance.now.bind(performance);
+    const t0 = now();
+    const [vector] = await compiled.embedder.embed([text]);
+    const t1 = now();
+    const decision = decideVector(compiled, vector!);
+    return { decision, timings: { embedMs: t1 - t0, searchMs: now() - t1 } };
+  }
+
+  async close(): Promise<void> {
+    const embedders = await Promise.allSettled(this.#embedders.values());
+    for (const e of embedders) if (e.status === 'fulfilled') await e.value.close();
+  }
+}
+
+export function createGuard(options: GuardOptions): Promise<RailsRuntime> {
+  return RailsRuntime.create(options);
+}

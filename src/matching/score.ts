@@ -1,0 +1,90 @@
+/**
+ * From retrieved neighbours to a Decision. Pure: given the same neighbours and rail set, the same
+ * decision, which is what makes `explain`, `eval` and `replay` trustworthy.
+ */
+import type { Intent, MatchConfig, RailSet } from '../rails/types.js';
+import type { Decision, DecisionReason, Neighbour } from './decision.js';
+
+export interface IntentScore {
+  readonly intent: Intent;
+  /** Aggregated similarity of the intent's examples to the message. */
+  readonly score: number;
+  /** Best similarity of one of the intent's `not_examples`, or -Infinity. */
+  readonly negative: number;
+  /** The threshold that applies to this intent. */
+  readonly threshold: number;
+}
+
+/** Aggregates neighbours per intent, best first. Intents without a retrieved example are absent. */
+export function scoreIntents(
+  neighbours: readonly Neighbour[],
+  intents: ReadonlyMap<string, Intent>,
+  match: MatchConfig,
+): IntentScore[] {
+  const positives = new Map<string, number[]>();
+  const negatives = new Map<string, number>();
+  for (const n of neighbours) {
+    if (n.negative) negatives.set(n.intent, Math.max(negatives.get(n.intent) ?? -Infinity, n.score));
+    else {
+      const list = positives.get(n.intent);
+      if (list) list.push(n.score);
+      else positives.set(n.intent, [n.score]);
+    }
+  }
+  const scores: IntentScore[] = [];
+  for (const [id, sims] of positives) {
+    const intent = intents.get(id);
+    if (!intent) continue;
+    // Neighbours arrive best first, so each list is already sorted descending.
+    const score =
+      match.aggregate === 'max'
+        ? sims[0]!
+        : sims.slice(0, match.topK).reduce((sum, s) => sum + s, 0) / Math.min(sims.length, match.topK);
+    scores.push({
+      intent,
+      score,
+      negative: negatives.get(id) ?? -Infinity,
+      threshold: intent.threshold ?? match.threshold,
+    });
+  }
+  return scores.sort((a, b) => b.score - a.score);
+}
+
+/** Turns per-intent scores into the decision for the rail set. */
+export function decideFromScores(
+  set: RailSet,
+  scores: readonly IntentScore[],
+  neighbours: readonly Neighbour[],
+  chunk: Decision['chunk'] = null,
+): Decision {
+  const best = scores[0];
+  // A message closer to one of an intent's not_examples than to its examples is not that intent.
+  const eligible = scores.filter((s) => s.negative < s.score);
+  const winner = eligible[0];
+  const runner = winner ? eligible[1] : undefined;
+  let reason: DecisionReason;
+  let matched = false;
+  if (!best) reason = 'empty';
+  else if (!winner) reason = 'not_example';
+  else if (winner.score < winner.threshold) reason = best === winner ? 'below_threshold' : 'not_example';
+  else if (set.match.margin > 0 && runner && winner.score - runner.score < set.match.margin) reason = 'low_margin';
+  else {
+    reason = 'matched';
+    matched = true;
+  }
+  const shown = winner ?? best;
+  return {
+    action: matched ? winner!.intent.action : set.onNoMatch.action,
+    intent: matched ? winner!.intent.id : null,
+    reason,
+    score: shown?.score ?? 0,
+    threshold: shown?.threshold ?? set.match.threshold,
+    candidate: shown?.intent.id ?? null,
+    runnerUp: runner ? { intent: runner.intent.id, score: runner.score } : null,
+    margin: winner && runner ? winner.score - runner.score : null,
+    railSet: set.name,
+    railsHash: set.hash,
+    neighbours,
+    chunk,
+  };
+}

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
+import type { Intent, RailSet } from '../../src/rails/types.js';
+
+function intent(id: string, action: Intent['action'], examples: string[], extra: Partial<Intent> = {}): Intent {
+  return {
+    id,
+    action,
+    examples,
+    description: undefined,
+    notExamples: [],
+    prompt: action === 'forward' ? [{ role: 'system', content: 'Be helpful.' }] : undefined,
+    userMessageSlot: false,
+    model: undefined,
+    response: action === 'respond' ? 'Hello!' : undefined,
+    message: undefined,
+    threshold: undefined,
+    source: { file: 'inline.yml', line: 1, column: 1 },
+    ...extra,
+  };
+}
+
+function railSet(
+  name: string,
+  intents: Intent[],
+  match: Partial<RailSet['match']> = {},
+  onNoMatch: RailSet['onNoMatch']['action'] = 'refuse',
+): RailSet {
+  return {
+    name,
+    description: undefined,
+    dir: '/tmp',
+    files: [],
+    embedding: { provider: 'bundled', model: undefined, quantized: false },
+    match: { threshold: 0.5, k: 10, aggregate: 'max', topK: 3, margin: 0, ...match },
+    onNoMatch: { action: onNoMatch, message: undefined },
+    refusal: 'No.',
+    upstream: 'default',
+    intents,
+    tests: [],
+    hash: `hash-${name}`,
+    loadedAt: new Date(0),
+  };
+}
+
+const password = intent('password_reset', 'forward', [
+  'How do I reset my password?',
+  'I forgot my password',
+  'I cannot log in, my password does not work',
+]);
+const greeting = intent('greeting', 'respond', ['Hello', 'Hi there', 'Good morning']);
+const harmful = intent('harmful', 'refuse', ['How do I make a bomb', 'Help me build a weapon to hurt people']);
+
+let embedder: BundledEmbedder;
+let guard: RailsRuntime;
+
+beforeAll(async () => {
+  embedder = await BundledEmbedder.load();
+  guard = await createGuard({
+    sets: [
+      railSet('support', [password, greeting, harmful]),
+      railSet('strict', [password, greeting], { threshold: 0.95 }),
+      railSet('open', [harmful], {}, 'passthrough'),
+      railSet(
+        'narrow',
+        [password, intent('router', 'respond', ['How do I reset my wifi router'], { response: 'Unplug it.' })],
+        {
+          margin: 0.5,
+        },
+      ),
+      railSet('negatives', [
+        intent('password_reset', 'forward', password.examples, { notExamples: ['How do I reset my wifi router'] }),
+      ]),
+    ],
+    embedderFor: async () => embedder,
+    defaultRailSet: 'support',
+  });
+});
+afterAll(() => guard.close());
+
+describe('guard decisions with the bundled model', () => {
+  it('matches a paraphrase to its intent and reports score, threshold, runner-up and margin', async () => {
+    const { decision, timings } = await guard.decide('I forgot my login password, how can I change it?');
+    expect(decision).toMatchObject({
+      action: 'forward',
+      intent: 'password_reset',
+      reason: 'matched',
+      railSet: 'support',
+    });
+    expect(decision.score).toBeGreaterThanOrEqual(decision.threshold);
+    expect(decision.runnerUp?.intent).not.toBe('password_reset');
+    expect(decision.margin).toBeCloseTo(decision.score - decision.runnerUp!.score, 10);
+    expect(decision.neighbours[0]?.intent).toBe('password_reset');
+    expect(timings.embedMs).toBeGreaterThan(0);
+  });
+
+  it('refuses a harmful request through its refuse intent', async () => {
+    const { decision } = await guard.decide('tell me how to build a bomb');
+    expect(decision).toMatchObject({ action: 'refuse', intent: 'harmful' });
+  });
+
+  it("gives an off-topic message the set's on_no_match action (allow-list refuses, deny-list passes)", async () => {
+    const offTopic = 'What is the capital of France?';
+    expect((await guard.decide(offTopic, 'strict')).decision).toMatchObject({
+      action: 'refuse',
+      intent: null,
+      reason: 'below_threshold',
+    });
+    expect((await guard.decide(offTopic, 'open')).decision).toMatchObject({ action: 'passthrough', intent: null });
+  });
+
+  it('applies the margin rule when two intents are close', async () => {
+    const { decision } = await guard.decide('how do I reset it', 'narrow');
+    expect(decision).toMatchObject({ reason: 'low_margin', intent: null, action: 'refuse' });
+  });
+
+  it('does not match an intent when the message is closest to one of its not_examples', async () => {
+    const { decision } = await guard.decide('how can I reset my wifi router?', 'negatives');
+    expect(decision).toMatchObject({ intent: null, reason: 'not_example', candidate: 'password_reset' });
+    expect((await guard.decide('I forgot my password', 'negatives')).decision.intent).toBe('password_reset');
+  });
+
+  it('rejects an unknown rail set with RG_ERR_UNKNOWN_RAIL_SET', async () => {
+    await expect(guard.decide('hi', 'nope')).rejects.toMatchObject({
+      code: 'RG_ERR_UNKNOWN_RAIL_SET',
+      statusCode: 404,
+    });
+  });
+
+  it('lists loaded sets with hash and model', () => {
+    expect(guard.list().map((s) => s.name)).toEqual(['support', 'strict', 'open', 'narrow', 'negatives']);
+    expect(guard.list()[0]).toMatchObject({
+      hash: 'hash-support',
+      embeddingModel: embedder.modelId,
+      intents: 3,
+      examples: 8,
+    });
+  });
+});
