@@ -8,6 +8,11 @@ export interface Embedder {
   readonly dimension: number;
   /** Texts → one unit-length vector each, in order. */
   embed(texts: readonly string[]): Promise<Float32Array[]>;
+  /**
+   * Bulk, repeatable work (rail examples at load): skips the message cache and batch window and may
+   * use a persistent cache. Optional; callers fall back to `embed`.
+   */
+  embedBulk?(texts: readonly string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]>;
   close(): Promise<void>;
 }
 

@@ -24,8 +24,8 @@ export interface CompiledRailSet {
 }
 
 export interface CompileOptions extends IndexOptions {
-  /** Embeds texts for the index; defaults to the embedder (a persistent cache plugs in here). */
-  readonly embedExamples?: (texts: readonly string[]) => Promise<Float32Array[]>;
+  /** Progress of embedding a set's examples (only those not already in the persistent cache). */
+  readonly onProgress?: (set: string, done: number, total: number) => void;
 }
 
 export async function compileRailSet(
@@ -37,8 +37,11 @@ export async function compileRailSet(
     ...intent.examples.map((text) => ({ intent: intent.id, text, negative: false })),
     ...intent.notExamples.map((text) => ({ intent: intent.id, text, negative: true })),
   ]);
-  const embed = options.embedExamples ?? ((texts: readonly string[]) => embedder.embed(texts));
-  const vectors = await embed(examples.map((e) => e.text));
+  const texts = examples.map((e) => e.text);
+  const onProgress =
+    options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
+  // embedBulk uses the persistent example cache where the embedder has one.
+  const vectors = embedder.embedBulk ? await embedder.embedBulk(texts, onProgress) : await embedder.embed(texts);
   return Object.freeze({
     set,
     embedder,

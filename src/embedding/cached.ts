@@ -1,0 +1,48 @@
+/**
+ * Message embeddings cached in a bounded LRU: a repeated question costs no model call. Keyed by
+ * the exact text; the cache belongs to one embedder, so vectors of different models never mix.
+ */
+import type { Embedder } from './embedder.js';
+import { LruCache } from './lru.js';
+
+export interface CacheObserver {
+  onLookup?(hits: number, misses: number): void;
+}
+
+export class CachingEmbedder implements Embedder {
+  readonly #cache: LruCache<string, Float32Array>;
+
+  constructor(
+    private readonly base: Embedder,
+    capacity: number,
+    private readonly observer: CacheObserver = {},
+  ) {
+    this.#cache = new LruCache(capacity);
+  }
+
+  get modelId(): string {
+    return this.base.modelId;
+  }
+
+  get dimension(): number {
+    return this.base.dimension;
+  }
+
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    const out: (Float32Array | undefined)[] = texts.map((t) => this.#cache.get(t));
+    const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
+    this.observer.onLookup?.(texts.length - texts.filter((_, i) => out[i] === undefined).length, missing.length);
+    if (missing.length > 0) {
+      const vectors = await this.base.embed(missing);
+      const fresh = new Map(missing.map((t, i) => [t, vectors[i]!]));
+      for (const [text, vector] of fresh) this.#cache.set(text, vector);
+      texts.forEach((t, i) => (out[i] ??= fresh.get(t)));
+    }
+    return out as Float32Array[];
+  }
+
+  close(): Promise<void> {
+    this.#cache.clear();
+    return this.base.close();
+  }
+}

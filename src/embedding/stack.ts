@@ -1,0 +1,84 @@
+/**
+ * The embedder a rail set actually uses: message path = LRU cache → micro-batcher → model (in a
+ * worker thread for local models); example path (`embedBulk`) = persistent cache → model, in
+ * batches, with progress.
+ */
+import { MicroBatcher } from './batcher.js';
+import { CachingEmbedder } from './cached.js';
+import type { Embedder } from './embedder.js';
+import type { ExampleCache } from './example-cache.js';
+import type { Metrics } from '../metrics.js';
+import type { Settings } from '../settings.js';
+
+export interface StackOptions {
+  readonly settings: Settings['embedding'];
+  readonly exampleCache?: ExampleCache | undefined;
+  readonly metrics?: Metrics | undefined;
+}
+
+/** How many examples go to the model per call when embedding a rail set. */
+const BULK_BATCH = 64;
+
+export class EmbeddingStack implements Embedder {
+  readonly batcher: MicroBatcher;
+  readonly #messages: CachingEmbedder;
+  readonly #modelKey: string;
+
+  constructor(
+    private readonly base: Embedder,
+    private readonly options: StackOptions,
+  ) {
+    const { settings, metrics } = options;
+    this.batcher = new MicroBatcher(
+      base,
+      { windowMs: settings.batchWindowMs, maxBatch: settings.maxBatch, maxQueue: settings.maxQueue },
+      {
+        onBatch: (size) => metrics?.embedBatchSize.observe(size),
+        onQueueDepth: (depth) => metrics?.embedQueueDepth.set(depth),
+      },
+    );
+    this.#messages = new CachingEmbedder(this.batcher, settings.cacheSize, {
+      onLookup: (hits, misses) => {
+        if (hits) metrics?.embedCacheLookups.inc({ result: 'hit' }, hits);
+        if (misses) metrics?.embedCacheLookups.inc({ result: 'miss' }, misses);
+      },
+    });
+    this.#modelKey = `${base.modelId}:${base.dimension}`;
+  }
+
+  get modelId(): string {
+    return this.base.modelId;
+  }
+
+  get dimension(): number {
+    return this.base.dimension;
+  }
+
+  embed(texts: readonly string[]): Promise<Float32Array[]> {
+    return this.#messages.embed(texts);
+  }
+
+  async embedBulk(
+    texts: readonly string[],
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<Float32Array[]> {
+    const cache = this.options.exampleCache;
+    const out = cache ? cache.lookup(this.#modelKey, texts, this.dimension) : texts.map(() => undefined);
+    const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
+    const fresh = new Map<string, Float32Array>();
+    onProgress?.(0, missing.length);
+    for (let start = 0; start < missing.length; start += BULK_BATCH) {
+      const chunk = missing.slice(start, start + BULK_BATCH);
+      const vectors = await this.base.embed(chunk);
+      const entries = chunk.map((text, i) => [text, vectors[i]!] as const);
+      for (const [text, vector] of entries) fresh.set(text, vector);
+      cache?.store(this.#modelKey, entries);
+      onProgress?.(Math.min(start + BULK_BATCH, missing.length), missing.length);
+    }
+    return texts.map((text, i) => out[i] ?? fresh.get(text)!);
+  }
+
+  close(): Promise<void> {
+    return this.#messages.close();
+  }
+}

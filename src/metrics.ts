@@ -1,0 +1,61 @@
+/**
+ * Prometheus metrics (prom-client), one registry per app instance so tests and several apps in one
+ * process never share counters.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'rail_set' | 'decision' | 'intent' | 'endpoint'>;
+  readonly stageSeconds: Histogram<'stage'>;
+  readonly embedBatchSize: Histogram;
+  readonly embedCacheLookups: Counter<'result'>;
+  readonly embedQueueDepth: Gauge;
+  readonly errors: Counter<'code'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'railgate_process_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'railgate_requests_total',
+      help: 'Decided requests by rail set, decision (action), matched intent ("none" if no match) and endpoint',
+      labelNames: ['rail_set', 'decision', 'intent', 'endpoint'],
+      registers: [registry],
+    }),
+    stageSeconds: new Histogram({
+      name: 'railgate_stage_duration_seconds',
+      help: 'Latency per stage: embed, search, upstream (to response headers), total',
+      labelNames: ['stage'],
+      buckets: LATENCY_BUCKETS_S,
+      registers: [registry],
+    }),
+    embedBatchSize: new Histogram({
+      name: 'railgate_embed_batch_size',
+      help: 'Messages per model call on the request path',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    }),
+    embedCacheLookups: new Counter({
+      name: 'railgate_embed_cache_lookups_total',
+      help: 'Message-embedding cache lookups by result (hit, miss); hit ratio = hit / (hit + miss)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    embedQueueDepth: new Gauge({
+      name: 'railgate_embed_queue_depth',
+      help: 'Messages waiting for the embedding model',
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'railgate_errors_total',
+      help: 'Requests that ended in an error, by RG_ERR_* code',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+  };
+}

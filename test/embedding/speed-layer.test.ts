@@ -1,0 +1,135 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MicroBatcher } from '../../src/embedding/batcher.js';
+import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import { CachingEmbedder } from '../../src/embedding/cached.js';
+import type { Embedder } from '../../src/embedding/embedder.js';
+import { ExampleCache } from '../../src/embedding/example-cache.js';
+import { EmbeddingStack } from '../../src/embedding/stack.js';
+import { createMetrics } from '../../src/metrics.js';
+import { parseSettings } from '../../src/settings.js';
+
+/** Counts the model calls that reach the real embedder (an observer, not a stand-in). */
+class CountingEmbedder implements Embedder {
+  calls: number[] = [];
+  constructor(private readonly inner: Embedder) {}
+  get modelId() {
+    return this.inner.modelId;
+  }
+  get dimension() {
+    return this.inner.dimension;
+  }
+  embed(texts: readonly string[]) {
+    this.calls.push(texts.length);
+    return this.inner.embed(texts);
+  }
+  close() {
+    return Promise.resolve();
+  }
+}
+
+const questions = [
+  'How do I reset my password?',
+  'What are your opening hours?',
+  'I lost my debit card',
+  'Can I increase my credit limit?',
+  'Where is the nearest branch?',
+  'How long does a transfer take?',
+];
+
+let model: BundledEmbedder;
+beforeAll(async () => {
+  model = await BundledEmbedder.load();
+});
+afterAll(() => model.close());
+
+describe('micro-batching', () => {
+  it('embeds concurrent requests in one model call with the same vectors as one-by-one', async () => {
+    const counting = new CountingEmbedder(model);
+    const batcher = new MicroBatcher(counting, { windowMs: 20, maxBatch: 64, maxQueue: 100 });
+    const together = await Promise.all(questions.map((q) => batcher.embed([q])));
+    expect(counting.calls).toEqual([questions.length]);
+    for (const [i, q] of questions.entries()) {
+      const [alone] = await model.embed([q]);
+      // Same model call per text; only float rounding of the batched matrix kernels may differ.
+      const drift = Math.max(...Array.from(alone!, (v, j) => Math.abs(v - together[i]![0]![j]!)));
+      expect(drift).toBeLessThan(1e-5);
+    }
+  });
+
+  it('never sends more than maxBatch texts per call', async () => {
+    const counting = new CountingEmbedder(model);
+    const batcher = new MicroBatcher(counting, { windowMs: 5, maxBatch: 4, maxQueue: 100 });
+    await Promise.all([...questions, ...questions].map((q) => batcher.embed([q])));
+    expect(Math.max(...counting.calls)).toBeLessThanOrEqual(4);
+    expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(12);
+  });
+
+  it('sheds load with RG_ERR_OVERLOADED (503) when the queue is full, and recovers', async () => {
+    const batcher = new MicroBatcher(model, { windowMs: 50, maxBatch: 64, maxQueue: 3 });
+    const results = await Promise.allSettled(questions.map((q) => batcher.embed([q])));
+    const rejected = results.filter((r) => r.status === 'rejected');
+    expect(rejected.length).toBe(3);
+    expect((rejected[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'RG_ERR_OVERLOADED', statusCode: 503 });
+    await expect(batcher.embed(['hello again'])).resolves.toHaveLength(1);
+  });
+});
+
+describe('message cache', () => {
+  it('answers a repeated message without a model call', async () => {
+    const counting = new CountingEmbedder(model);
+    const metrics = createMetrics({ defaultMetrics: false });
+    const cached = new CachingEmbedder(counting, 100, {
+      onLookup: (hits, misses) => {
+        metrics.embedCacheLookups.inc({ result: 'hit' }, hits);
+        metrics.embedCacheLookups.inc({ result: 'miss' }, misses);
+      },
+    });
+    const [first] = await cached.embed(['I lost my debit card']);
+    const [second] = await cached.embed(['I lost my debit card']);
+    expect(counting.calls).toEqual([1]);
+    expect(second).toBe(first);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('railgate_embed_cache_lookups_total{result="hit"} 1');
+    expect(text).toContain('railgate_embed_cache_lookups_total{result="miss"} 1');
+  });
+
+  it('evicts the least recently used entry beyond its capacity', async () => {
+    const counting = new CountingEmbedder(model);
+    const cached = new CachingEmbedder(counting, 2);
+    await cached.embed(['a']);
+    await cached.embed(['b']);
+    await cached.embed(['a']);
+    await cached.embed(['c']); // evicts b
+    await cached.embed(['a']);
+    await cached.embed(['b']);
+    expect(counting.calls).toEqual([1, 1, 1, 1]);
+  });
+});
+
+describe('persistent example cache', () => {
+  const settings = parseSettings({}).embedding;
+
+  it('a restart does not re-embed examples; another model never reads them', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rg-cache-')), 'embeddings.db');
+    const firstModel = new CountingEmbedder(model);
+    const first = new EmbeddingStack(firstModel, { settings, exampleCache: ExampleCache.open(file) });
+    const progress: [number, number][] = [];
+    const vectors = await first.embedBulk(questions, (done, total) => progress.push([done, total]));
+    expect(progress.at(-1)).toEqual([questions.length, questions.length]);
+    expect(firstModel.calls.reduce((a, b) => a + b, 0)).toBe(questions.length);
+
+    const secondModel = new CountingEmbedder(model);
+    const cache = ExampleCache.open(file);
+    const second = new EmbeddingStack(secondModel, { settings, exampleCache: cache });
+    const again = await second.embedBulk(questions);
+    expect(secondModel.calls).toEqual([]);
+    expect(again.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
+
+    expect(cache.lookup('other-model:512', questions, 512).every((v) => v === undefined)).toBe(true);
+    expect(cache.lookup(`${model.modelId}:512`, questions, 384).every((v) => v === undefined)).toBe(true);
+    cache.close();
+  });
+});
