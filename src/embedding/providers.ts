@@ -1,0 +1,68 @@
+/**
+ * One place that turns a rail set's `embedding:` block plus the process settings into an Embedder.
+ * Which provider a set uses is the set's choice; where models are cached, whether the hub may be contacted
+ * and which embeddings server to call are the operator's (settings / environment).
+ */
+import { RailgateError } from '../errors.js';
+import type { EmbeddingConfig } from '../rails/types.js';
+import type { Settings } from '../settings.js';
+import { BundledEmbedder } from './bundled.js';
+import type { Embedder } from './embedder.js';
+import { OpenAIEmbedder } from './openai.js';
+import { TransformersEmbedder } from './transformers.js';
+
+export interface CreateEmbedderOptions {
+  /** What a relative local model folder is resolved against (e.g. the rail set's folder); default: cwd. */
+  baseDir?: string;
+}
+
+function requireModel(config: EmbeddingConfig, example: string): string {
+  if (config.model && config.model.trim() !== '') return config.model.trim();
+  throw new RailgateError(
+    'RG_ERR_CONFIG_INVALID',
+    `embedding provider "${config.provider}" needs a model, e.g. embedding: { provider: ${config.provider}, model: ${example} }`,
+    { param: 'embedding.model' },
+  );
+}
+
+export async function createEmbedder(
+  config: EmbeddingConfig,
+  settings: Settings['embedding'],
+  options: CreateEmbedderOptions = {},
+): Promise<Embedder> {
+  switch (config.provider) {
+    case 'bundled':
+      return BundledEmbedder.load();
+    case 'transformers':
+      return TransformersEmbedder.load({
+        model: requireModel(config, 'Xenova/all-MiniLM-L6-v2'),
+        quantized: config.quantized,
+        allowRemoteModels: settings.allowRemoteModels,
+        ...(settings.cacheDir ? { cacheDir: settings.cacheDir } : {}),
+        ...(options.baseDir ? { baseDir: options.baseDir } : {}),
+      });
+    case 'openai': {
+      const model = requireModel(config, 'text-embedding-3-small');
+      if (!settings.openaiUrl) {
+        throw new RailgateError(
+          'RG_ERR_CONFIG_INVALID',
+          'embedding provider "openai" needs the embeddings server URL: set RAILGATE_EMBEDDINGS_URL ' +
+            '(or embedding.openaiUrl in the config file), e.g. https://api.openai.com/v1',
+          { param: 'embedding.openaiUrl' },
+        );
+      }
+      return OpenAIEmbedder.create({
+        baseURL: settings.openaiUrl,
+        model,
+        timeoutMs: settings.timeoutMs,
+        ...(settings.openaiApiKey ? { apiKey: settings.openaiApiKey } : {}),
+      });
+    }
+    default: {
+      const provider: never = config.provider;
+      throw new RailgateError('RG_ERR_CONFIG_INVALID', `unknown embedding provider "${String(provider)}"`, {
+        param: 'embedding.provider',
+      });
+    }
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The `transformers` provider: a Hugging Face sentence-embedding model in ONNX form (e.g.
+ * `Xenova/all-MiniLM-L6-v2`, NeMo Guardrails' default) run by @huggingface/transformers on onnxruntime-node,
+ * with mean pooling over the attention mask and L2 normalisation — what sentence-transformers does for these
+ * models.
+ *
+ * `model` is a hub id or a local folder (config.json, tokenizer.json, tokenizer_config.json,
+ * onnx/model.onnx and/or onnx/model_quantized.onnx). A local folder never touches the network.
+ *
+ * transformers.js keeps its settings in a process-wide `env` object. Loading with different settings side by
+ * side (two rail sets, tests) would race on it, so nothing here writes `env`: the cache folder and "no remote
+ * downloads" are passed per load as `cache_dir` and `local_files_only`, which transformers.js applies to
+ * every file of that load.
+ */
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { pipeline, type FeatureExtractionPipeline, type PretrainedModelOptions } from '@huggingface/transformers';
+import { RailgateError } from '../errors.js';
+import { normalizeInPlace, type Embedder } from './embedder.js';
+
+export interface TransformersEmbedderOptions {
+  /** Hub id (`owner/name`) or a local model folder (absolute, or relative to `baseDir`). */
+  model: string;
+  /** Load `onnx/model_quantized.onnx` (int8, dtype `q8`) instead of `onnx/model.onnx` (fp32). */
+  quantized?: boolean;
+  /** Where hub models are cached, and looked up first; transformers.js's own default when unset. */
+  cacheDir?: string;
+  /** `false`: never contact the hub; a hub id must already be in `cacheDir` (or `localModelPath`). */
+  allowRemoteModels?: boolean;
+  /** A folder of pre-downloaded models: hub id `owner/name` is looked for in `<localModelPath>/owner/name`. */
+  localModelPath?: string;
+  /** What relative local paths are resolved against; defaults to the working directory. */
+  baseDir?: string;
+}
+
+/** Hub ids as transformers.js recognises them: `name` or `owner/name`. */
+const HUB_ID = /^(?:[\w.-]+\/)?[\w.-]{1,96}$/;
+
+export const PROBE_TEXT = 'dimension probe';
+
+/** `pipeline` narrowed to the one task used: its full overload union is too large for the type checker. */
+const loadFeatureExtraction = pipeline as (
+  task: 'feature-extraction',
+  model: string,
+  options: PretrainedModelOptions,
+) => Promise<FeatureExtractionPipeline>;
+
+function isDirectory(candidate: string): boolean {
+  return existsSync(candidate) && statSync(candidate).isDirectory();
+}
+
+/** Where the model comes from: a folder on disk, or the hub (through the cache). */
+function locateModel(
+  options: TransformersEmbedderOptions,
+): { kind: 'local'; dir: string } | { kind: 'hub'; id: string } {
+  const { model } = options;
+  const resolved = path.resolve(options.baseDir ?? process.cwd(), model);
+  if (isDirectory(resolved)) return { kind: 'local', dir: resolved };
+  if (options.localModelPath && HUB_ID.test(model)) {
+    const inLocalModels = path.resolve(options.localModelPath, model);
+    if (isDirectory(inLocalModels)) return { kind: 'local', dir: inLocalModels };
+  }
+  const looksLikePath = path.isAbsolute(model) || model.startsWith('.') || model.startsWith('~');
+  if (looksLikePath || !HUB_ID.test(model) || model.includes('..') || model.includes('--')) {
+    throw new RailgateError(
+      'RG_ERR_CONFIG_INVALID',
+      `embedding model folder not found: ${resolved} (a local model needs config.json, tokenizer.json and onnx/model.onnx)`,
+      { param: 'embedding.model' },
+    );
+  }
+  return { kind: 'hub', id: model };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class TransformersEmbedder implements Embedder {
+  private constructor(
+    readonly modelId: string,
+    readonly dimension: number,
+    private readonly extractor: FeatureExtractionPipeline,
+  ) {}
+
+  static async load(options: TransformersEmbedderOptions): Promise<TransformersEmbedder> {
+    const source = locateModel(options);
+    const allowRemote = options.allowRemoteModels ?? true;
+    const dtype = options.quantized ? 'q8' : 'fp32';
+    let extractor: FeatureExtractionPipeline;
+    try {
+      extractor = await loadFeatureExtraction('feature-extraction', source.kind === 'local' ? source.dir : source.id, {
+        dtype,
+        device: 'cpu',
+        // A local folder never needs the hub; a hub id may use it only when allowed.
+        local_files_only: source.kind === 'local' || !allowRemote,
+        ...(options.cacheDir ? { cache_dir: options.cacheDir } : {}),
+      });
+    } catch (error) {
+      throw loadError(options, source, allowRemote, error);
+    }
+    const modelId = `transformers/${options.model}${options.quantized ? ':q8' : ''}`;
+    try {
+      // The dimension is whatever the model produces, read from a real forward pass rather than config.json.
+      const [probe] = await runExtractor(extractor, [PROBE_TEXT]);
+      if (!probe || probe.length === 0) throw new Error('the model produced an empty embedding');
+      return new TransformersEmbedder(modelId, probe.length, extractor);
+    } catch (error) {
+      await extractor.dispose();
+      throw new RailgateError(
+        'RG_ERR_EMBEDDING_FAILED',
+        `model ${options.model} loaded but cannot embed: ${messageOf(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    if (texts.length === 0) return [];
+    try {
+      return await runExtractor(this.extractor, texts);
+    } catch (error) {
+      throw new RailgateError('RG_ERR_EMBEDDING_FAILED', `${this.modelId} failed to embed: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.extractor.dispose();
+  }
+}
+
+async function runExtractor(extractor: FeatureExtractionPipeline, texts: readonly string[]): Promise<Float32Array[]> {
+  const output = await extractor([...texts], { pooling: 'mean', normalize: true });
+  const [rows, dimension] = output.dims as [number, number];
+  if (rows !== texts.length || !(output.data instanceof Float32Array)) {
+    throw new Error(`unexpected model output: dims [${output.dims.join(', ')}], ${output.type}`);
+  }
+  const data = output.data;
+  // Copies, so callers may keep the vectors after the output tensor is released; normalised again because
+  // some models output fp16/quantised values whose norm drifts slightly from 1.
+  const vectors = Array.from({ length: rows }, (_, row) =>
+    normalizeInPlace(data.slice(row * dimension, (row + 1) * dimension)),
+  );
+  output.dispose();
+  return vectors;
+}
+
+function loadError(
+  options: TransformersEmbedderOptions,
+  source: { kind: 'local'; dir: string } | { kind: 'hub'; id: string },
+  allowRemote: boolean,
+  error: unknown,
+): RailgateError {
+  const variant = options.quantized ? 'onnx/model_quantized.onnx (quantized: true)' : 'onnx/model.onnx';
+  const detail = messageOf(error);
+  if (source.kind === 'local') {
+    return new RailgateError(
+      'RG_ERR_CONFIG_INVALID',
+      `cannot load embedding model from ${source.dir} (needs config.json, tokenizer.json, tokenizer_config.json and ${variant}): ${detail}`,
+      { param: 'embedding.model', cause: error },
+    );
+  }
+  if (!allowRemote) {
+    const where = options.cacheDir ? `the model cache ${options.cacheDir}` : 'the model cache';
+    return new RailgateError(
+      'RG_ERR_CONFIG_INVALID',
+      `embedding model ${source.id} is not in ${where} and remote model downloads are disabled ` +
+        `(allowRemoteModels: false / RAILGATE_ALLOW_REMOTE_MODELS=false); download it on a connected host, ` +
+        `or point embedding.model at a local folder: ${detail}`,
+      { param: 'embedding.model', cause: error },
+    );
+  }
+  return new RailgateError(
+    'RG_ERR_EMBEDDING_FAILED',
+    `cannot load embedding model ${source.id} (${variant}) from the Hugging Face hub: ${detail}`,
+    { param: 'embedding.model', cause: error },
+  );
+}
