@@ -53,6 +53,10 @@ const settingsSchema = z
         maxQueue: z.number().int().positive().default(1_024),
         /** In-memory LRU of message embeddings. */
         cacheSize: z.number().int().min(0).default(10_000),
+        /** Run local models (bundled, transformers) in a worker thread, off the event loop. */
+        worker: z.boolean().default(true),
+        /** SQLite file caching rail-example embeddings across restarts; `:memory:` disables persistence. */
+        cacheDb: z.string().default('data/embeddings.db'),
         /** transformers provider: where models are cached, and whether the hub may be contacted. */
         cacheDir: z.string().optional(),
         allowRemoteModels: z.boolean().default(true),
@@ -132,6 +136,8 @@ function fromEnv(env: Env, file: SettingsInput): SettingsInput {
         maxBatch: envNumber(env, 'RAILGATE_MAX_BATCH'),
         maxQueue: envNumber(env, 'RAILGATE_MAX_QUEUE'),
         cacheSize: envNumber(env, 'RAILGATE_EMBED_CACHE_SIZE'),
+        worker: envBoolean(env, 'RAILGATE_EMBED_WORKER'),
+        cacheDb: env.RAILGATE_EMBED_CACHE_DB,
         cacheDir: env.RAILGATE_MODEL_CACHE,
         allowRemoteModels: envBoolean(env, 'RAILGATE_ALLOW_REMOTE_MODELS'),
         openaiUrl: env.RAILGATE_EMBEDDINGS_URL,

@@ -1,0 +1,59 @@
+/**
+ * No Docker engine runs here, so check what can be checked without one: the compose file parses, its
+ * services build from this repo, mount folders that exist and run a command this package provides.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+interface ComposeService {
+  build?: string | { context: string; dockerfile?: string };
+  image?: string;
+  command?: string[];
+  volumes?: string[];
+  environment?: Record<string, string>;
+  profiles?: string[];
+}
+
+const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+};
+
+describe('docker-compose.yml', () => {
+  it('defines railgate built from this repo, and an optional local LLM', () => {
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['railgate', 'ollama']));
+    expect(compose.services.railgate!.build).toBe('.');
+    expect(existsSync(path.join(root, 'Dockerfile'))).toBe(true);
+    expect(compose.services.ollama!.profiles).toContain('local-llm');
+  });
+
+  it('mounts the rails folder and sets the upstream by env', () => {
+    const railgate = compose.services.railgate!;
+    const rails = railgate.volumes!.find((v) => v.endsWith(':/rails:ro'))!;
+    expect(existsSync(path.join(root, rails.split(':')[0]!))).toBe(true);
+    expect(railgate.environment!.RAILGATE_UPSTREAM_URL).toMatch(/\$\{RAILGATE_UPSTREAM_URL/);
+    expect(railgate.environment!.RAILGATE_RAILS).toBe('/rails');
+    for (const v of railgate.volumes!) {
+      const source = v.split(':')[0]!;
+      if (!source.startsWith('.')) expect(compose.volumes).toHaveProperty(source);
+    }
+  });
+
+  it("runs a command the package builds, and the Dockerfile's paths exist", () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    const command = compose.services.railgate!.command!;
+    expect(command.slice(0, 2)).toEqual(['node', pkg.bin.railgate]);
+    expect(command[2]).toBe('serve');
+    // The compiled bin comes from this source file.
+    expect(existsSync(path.join(root, pkg.bin.railgate.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')))).toBe(true);
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    for (const [, sources] of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
+      for (const source of sources!.split(/\s+/)) expect(existsSync(path.join(root, source)), source).toBe(true);
+    }
+    expect(dockerfile).toContain(`CMD ["node", "${pkg.bin.railgate}", "serve"]`);
+  });
+});
