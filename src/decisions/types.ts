@@ -31,6 +31,12 @@ export interface DecisionQuery {
   readonly railSet?: string;
   /** Epoch milliseconds: rows at or after this time. */
   readonly since?: number;
+  /** Epoch milliseconds: rows before this time (exclusive). */
+  readonly until?: number;
+  /** Only rows whose matched intent is this one. */
+  readonly intent?: string;
+  /** The one request a client saw (its `x-request-id`). */
+  readonly requestId?: string;
   readonly limit?: number;
 }
 

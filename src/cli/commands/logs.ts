@@ -1,0 +1,207 @@
+/**
+ * `railgate logs`: what the proxy decided, newest first, for review — which requests were refused and
+ * why (intent, score against threshold, runner-up and margin), with the message to turn into an example.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseSince } from '../../decisions/duration.js';
+import { DEFAULT_QUERY_LIMIT, DecisionReader, type DecisionSummary } from '../../decisions/reader.js';
+import type { DecisionQuery, LoggedDecision } from '../../decisions/types.js';
+import { INTENT_ACTIONS } from '../../rails/types.js';
+import { writeLine, type CliCommand, type CliIO } from '../io.js';
+
+const HELP = `usage: railgate logs [options]
+
+Prints logged decisions, newest first.
+
+  --db PATH           decision log (default: $RAILGATE_DB or data/railgate.db)
+  --decision ACTION   only ${INTENT_ACTIONS.join(', ')}
+  --rails SET         only this rail set
+  --intent ID         only decisions that matched this intent
+  --request-id ID     the decision for one request (its x-request-id)
+  --since WHEN        30s, 15m, 1h, 7d, 2w, or an ISO date (2024-05-01, 2024-05-01T12:00:00Z)
+  --limit N           at most N decisions (default ${DEFAULT_QUERY_LIMIT})
+  --json              one JSON object per line: the full logged record
+  --summary           counts per decision and intent instead of the rows
+  -v, --verbose       the whole message, top neighbours, latency and upstream status
+  -h, --help          this help`;
+
+/** Longest message shown on the summary line; --verbose and --json give it whole. */
+const MESSAGE_WIDTH = 100;
+const TOP_NEIGHBOURS = 5;
+
+export const run: CliCommand = async (args, io) => {
+  let options: ReturnType<typeof parseOptions>;
+  try {
+    options = parseOptions(args, io);
+  } catch (error) {
+    // Anything wrong with the arguments (unknown flag, bad --since or --limit) is a usage error.
+    writeLine(io.stderr, `railgate logs: ${(error as Error).message}`);
+    writeLine(io.stderr, 'run `railgate logs --help` for the options');
+    return 2;
+  }
+  if (options === 'help') {
+    writeLine(io.stdout, HELP);
+    return 0;
+  }
+  let reader: DecisionReader;
+  try {
+    reader = DecisionReader.openReadOnly(options.db);
+  } catch (error) {
+    writeLine(io.stderr, `railgate logs: ${(error as Error).message}`);
+    return 1;
+  }
+  try {
+    if (options.summary) printSummary(io, reader.summary(options.query), options.json);
+    else if (options.json) for (const row of reader.query(options.query)) writeLine(io.stdout, JSON.stringify(row));
+    else printRows(io, reader.query(options.query), options.verbose);
+    return 0;
+  } catch (error) {
+    writeLine(io.stderr, `railgate logs: cannot read ${options.db}: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    reader.close();
+  }
+};
+
+function parseOptions(args: readonly string[], io: CliIO) {
+  const { values } = parseArgs({
+    args: [...args],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      db: { type: 'string' },
+      decision: { type: 'string' },
+      rails: { type: 'string' },
+      intent: { type: 'string' },
+      'request-id': { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      summary: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', short: 'v', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help' as const;
+  const decision = values.decision;
+  if (decision !== undefined && !(INTENT_ACTIONS as readonly string[]).includes(decision)) {
+    throw new Error(`--decision must be one of ${INTENT_ACTIONS.join(', ')}, got "${decision}"`);
+  }
+  let limit: number | undefined;
+  if (values.limit !== undefined) {
+    limit = Number(values.limit);
+    if (!/^\d+$/.test(values.limit) || limit < 1)
+      throw new Error(`--limit must be a positive integer, got "${values.limit}"`);
+  }
+  const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
+  const query: DecisionQuery = {
+    ...(decision !== undefined && { decision }),
+    ...(values.rails !== undefined && { railSet: values.rails }),
+    ...(values.intent !== undefined && { intent: values.intent }),
+    ...(values['request-id'] !== undefined && { requestId: values['request-id'] }),
+    ...(since !== undefined && { since }),
+    ...(limit !== undefined && { limit }),
+  };
+  const dbOption = values.db ?? io.env.RAILGATE_DB ?? 'data/railgate.db';
+  return {
+    db: dbOption === ':memory:' ? dbOption : resolve(io.cwd, dbOption),
+    query,
+    json: values.json,
+    summary: values.summary,
+    verbose: values.verbose,
+  };
+}
+
+function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean): void {
+  if (rows.length === 0) {
+    writeLine(io.stdout, 'no logged decisions match');
+    return;
+  }
+  const railWidth = Math.max(...rows.map((row) => row.decision.railSet.length));
+  const intentWidth = Math.min(60, Math.max(...rows.map((row) => intentText(row).length)));
+  for (const row of rows) {
+    const d = row.decision;
+    const fields = [
+      new Date(row.time).toISOString(),
+      d.action.padEnd(11),
+      d.railSet.padEnd(railWidth),
+      intentText(row).padEnd(intentWidth),
+      `${score(d.score)} ${d.score >= d.threshold ? '>=' : '< '} ${score(d.threshold)}`,
+      d.runnerUp
+        ? `runner-up ${d.runnerUp.intent} ${score(d.runnerUp.score)} margin ${score(d.margin)}`
+        : 'no runner-up',
+      `request ${row.requestId}`,
+    ];
+    if (row.errorCode) fields.push(`error ${row.errorCode}`);
+    writeLine(io.stdout, fields.join('  '));
+    writeLine(io.stdout, `    ${quote(row.message, verbose ? Number.POSITIVE_INFINITY : MESSAGE_WIDTH)}`);
+    if (verbose) printDetails(io, row);
+  }
+  writeLine(io.stdout, `${rows.length} decision${rows.length === 1 ? '' : 's'}`);
+}
+
+function printDetails(io: CliIO, row: LoggedDecision): void {
+  const d = row.decision;
+  for (const n of d.neighbours.slice(0, TOP_NEIGHBOURS)) {
+    writeLine(
+      io.stdout,
+      `      ${score(n.score)}  ${n.intent}${n.negative ? ' (not example)' : ''}  ${quote(n.example, 80)}`,
+    );
+  }
+  const l = row.latency;
+  const details = [
+    `endpoint ${row.endpoint}${row.stream ? ' (stream)' : ''}`,
+    `upstream ${row.upstreamStatus ?? '-'}`,
+    `embed ${ms(l.embedMs)} search ${ms(l.searchMs)} upstream ${ms(l.upstreamMs)} total ${ms(l.totalMs)}`,
+    `rails ${d.railsHash}`,
+    `log #${row.id}`,
+  ];
+  if (d.chunk) details.push(`chunk ${d.chunk.index + 1}/${d.chunk.count}`);
+  writeLine(io.stdout, `      ${details.join('  ')}`);
+}
+
+function printSummary(io: CliIO, summary: DecisionSummary, json: boolean): void {
+  if (json) {
+    writeLine(io.stdout, JSON.stringify(summary));
+    return;
+  }
+  if (summary.total === 0 || summary.first === null || summary.last === null) {
+    writeLine(io.stdout, 'no logged decisions match');
+    return;
+  }
+  const span = `${new Date(summary.first).toISOString()} … ${new Date(summary.last).toISOString()}`;
+  writeLine(io.stdout, `${summary.total} decisions, ${span}`);
+  for (const [decision, count] of Object.entries(summary.byDecision)) {
+    writeLine(io.stdout, `  ${decision.padEnd(11)}  ${String(count).padStart(8)}  ${percent(count, summary.total)}`);
+  }
+  writeLine(io.stdout, 'by intent:');
+  for (const group of summary.byIntent) {
+    const intent = group.intent ?? '(no match)';
+    writeLine(io.stdout, `  ${group.decision.padEnd(11)}  ${intent.padEnd(24)}  ${String(group.count).padStart(8)}`);
+  }
+}
+
+function intentText(row: LoggedDecision): string {
+  const d = row.decision;
+  if (d.intent !== null) return d.intent;
+  return d.candidate === null ? `no match (${d.reason})` : `no match (best ${d.candidate}, ${d.reason})`;
+}
+
+function score(value: number | null): string {
+  return value === null || Number.isNaN(value) ? 'n/a' : value.toFixed(3);
+}
+
+function ms(value: number | null): string {
+  return value === null || Number.isNaN(value) ? '-' : `${Math.round(value * 10) / 10}ms`;
+}
+
+function percent(part: number, total: number): string {
+  return `${((100 * part) / total).toFixed(1).padStart(5)}%`;
+}
+
+/** One line, quoted, cut at `width` characters: newlines in a message must not break the layout. */
+function quote(text: string, width: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return JSON.stringify(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
+}

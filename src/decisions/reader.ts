@@ -1,0 +1,159 @@
+/**
+ * Reading the decision log: the queries behind `railgate logs`, `replay` and review. Used on its own
+ * (read-only, by the CLI, while the proxy keeps writing — WAL lets both run) and inside DecisionLog.
+ */
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { fromRow, type StoredDecisionRow } from './rows.js';
+import { assertReadable } from './schema.js';
+import type { DecisionQuery, LoggedDecision } from './types.js';
+
+export const DEFAULT_QUERY_LIMIT = 100;
+/** Rows fetched per page while scanning, so a long replay never holds a cursor open on the connection. */
+const SCAN_PAGE = 500;
+
+export interface DecisionSummary {
+  readonly total: number;
+  /** Rows per action (forward, passthrough, respond, refuse). */
+  readonly byDecision: Readonly<Record<string, number>>;
+  /** Rows per (action, intent), most frequent first; `intent: null` is "nothing matched". */
+  readonly byIntent: readonly { readonly decision: string; readonly intent: string | null; readonly count: number }[];
+  /** Epoch ms of the oldest and newest row counted, null when none. */
+  readonly first: number | null;
+  readonly last: number | null;
+}
+
+type Param = string | number;
+
+/** The WHERE clause every reader shares, so `logs`, `count` and `summary` always agree on what matches. */
+function whereClause(q: DecisionQuery): { sql: string; params: Param[] } {
+  const terms: string[] = [];
+  const params: Param[] = [];
+  const add = (term: string, value: Param | undefined): void => {
+    if (value === undefined) return;
+    terms.push(term);
+    params.push(value);
+  };
+  add('decision = ?', q.decision);
+  add('rail_set = ?', q.railSet);
+  add('intent = ?', q.intent);
+  add('request_id = ?', q.requestId);
+  add('time >= ?', q.since);
+  add('time < ?', q.until);
+  return { sql: terms.length ? ` WHERE ${terms.join(' AND ')}` : '', params };
+}
+
+function checkLimit(limit: number | undefined, fallback: number | undefined): number | undefined {
+  const value = limit ?? fallback;
+  if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+    throw new RangeError(`limit must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+export class DecisionReader {
+  /** Statements keyed by their SQL: each filter combination is prepared once. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+  ) {}
+
+  /** Opens an existing log without write access; a missing file or a non-log is a clear error. */
+  static openReadOnly(path: string): DecisionReader {
+    if (path === ':memory:' || path === '') throw new Error('an in-memory decision log cannot be read from outside');
+    if (!existsSync(path)) throw new Error(`no decision log at ${path}`);
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      assertReadable(db, path);
+    } catch (error) {
+      db.close();
+      throw error instanceof Error && /not a database/i.test(error.message)
+        ? new Error(`${path} is not a SQLite database`, { cause: error })
+        : error;
+    }
+    return new DecisionReader(db, path);
+  }
+
+  /** Newest first; at most `limit` rows (default 100). */
+  query(q: DecisionQuery = {}): LoggedDecision[] {
+    const limit = checkLimit(q.limit, DEFAULT_QUERY_LIMIT);
+    const where = whereClause(q);
+    const rows = this.prepare(`SELECT * FROM decisions${where.sql} ORDER BY time DESC, id DESC LIMIT ?`).all(
+      ...where.params,
+      limit,
+    ) as StoredDecisionRow[];
+    return rows.map(fromRow);
+  }
+
+  /**
+   * Every matching row, oldest first, for replay over many rows. Pages by (time, id) rather than holding
+   * one cursor open, so the same connection can keep writing (and others can read) between pages.
+   */
+  *scan(q: DecisionQuery = {}): Generator<LoggedDecision, void, undefined> {
+    let remaining = checkLimit(q.limit, undefined) ?? Number.POSITIVE_INFINITY;
+    const where = whereClause(q);
+    const after = `${where.sql ? `${where.sql} AND` : ' WHERE'} (time > ? OR (time = ? AND id > ?))`;
+    const first = this.prepare(`SELECT * FROM decisions${where.sql} ORDER BY time, id LIMIT ?`);
+    const next = this.prepare(`SELECT * FROM decisions${after} ORDER BY time, id LIMIT ?`);
+    let last: StoredDecisionRow | undefined;
+    while (remaining > 0) {
+      const page = Math.min(SCAN_PAGE, remaining);
+      const rows = (
+        last === undefined
+          ? first.all(...where.params, page)
+          : next.all(...where.params, last.time, last.time, last.id, page)
+      ) as StoredDecisionRow[];
+      for (const row of rows) yield fromRow(row);
+      remaining -= rows.length;
+      last = rows.at(-1);
+      if (rows.length < page) return;
+    }
+  }
+
+  /** How many rows match (limit ignored). */
+  count(q: DecisionQuery = {}): number {
+    const where = whereClause(q);
+    const row = this.prepare(`SELECT COUNT(*) AS n FROM decisions${where.sql}`).get(...where.params) as { n: number };
+    return row.n;
+  }
+
+  get(id: number): LoggedDecision | undefined {
+    const row = this.prepare('SELECT * FROM decisions WHERE id = ?').get(id) as StoredDecisionRow | undefined;
+    return row && fromRow(row);
+  }
+
+  /** What was decided, in counts: per action and per (action, intent), over the matching rows (limit ignored). */
+  summary(q: DecisionQuery = {}): DecisionSummary {
+    const where = whereClause(q);
+    const groups = this.prepare(
+      `SELECT decision, intent, COUNT(*) AS count FROM decisions${where.sql}
+       GROUP BY decision, intent ORDER BY count DESC, decision, intent`,
+    ).all(...where.params) as { decision: string; intent: string | null; count: number }[];
+    const span = this.prepare(`SELECT MIN(time) AS first, MAX(time) AS last FROM decisions${where.sql}`).get(
+      ...where.params,
+    ) as { first: number | null; last: number | null };
+    const byDecision: Record<string, number> = {};
+    let total = 0;
+    for (const group of groups) {
+      byDecision[group.decision] = (byDecision[group.decision] ?? 0) + group.count;
+      total += group.count;
+    }
+    return { total, byDecision, byIntent: groups, first: span.first, last: span.last };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
