@@ -9,12 +9,13 @@ import { DEFAULT_QUERY_LIMIT, DecisionReader, type DecisionSummary } from '../..
 import type { DecisionQuery, LoggedDecision } from '../../decisions/types.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
 import { writeLine, type CliCommand, type CliIO } from '../io.js';
+import { loadSettings } from '../../settings.js';
 
 const HELP = `usage: railgate logs [options]
 
 Prints logged decisions, newest first.
 
-  --db PATH           decision log (default: $RAILGATE_DB or data/railgate.db)
+  --db PATH           decision log (default: $RAILGATE_DB, the config file's db, or data/railgate.db)
   --decision ACTION   only ${INTENT_ACTIONS.join(', ')}
   --rails SET         only this rail set
   --intent ID         only decisions that matched this intent
@@ -103,7 +104,8 @@ function parseOptions(args: readonly string[], io: CliIO) {
     ...(since !== undefined && { since }),
     ...(limit !== undefined && { limit }),
   };
-  const dbOption = values.db ?? io.env.RAILGATE_DB ?? 'data/railgate.db';
+  // Same resolution as `serve`: flag, then RAILGATE_DB / railgate.config.json, then the default.
+  const dbOption = values.db ?? loadSettings(io.env, io.cwd).db;
   return {
     db: dbOption === ':memory:' ? dbOption : resolve(io.cwd, dbOption),
     query,
