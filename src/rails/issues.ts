@@ -1,0 +1,36 @@
+/**
+ * How rail problems reach people: `file:line:column: message` lines (the shape editors and CI
+ * annotations understand), gathered into one RailsInvalidError when rails must load.
+ */
+import path from 'node:path';
+import { RailgateError } from '../errors.js';
+import type { RailIssue } from './types.js';
+
+/** `rails/bank/support.yml:12:7: message`, the path relative to `cwd`; line 0 means the whole file or folder. */
+export function formatIssue(issue: RailIssue, cwd: string = process.cwd()): string {
+  const relative = path.relative(cwd, issue.file) || '.';
+  const where = issue.line > 0 ? `${relative}:${issue.line}:${issue.column}` : relative;
+  return `${where}: ${issue.message}`;
+}
+
+/** Issues in reading order: by file, then line, then column. */
+export function sortIssues(issues: readonly RailIssue[]): RailIssue[] {
+  return [...issues].sort(
+    (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || a.column - b.column,
+  );
+}
+
+export class RailsInvalidError extends RailgateError {
+  readonly issues: readonly RailIssue[];
+
+  constructor(issues: readonly RailIssue[], cwd?: string) {
+    const sorted = Object.freeze(sortIssues(issues));
+    const count = sorted.length === 1 ? '1 issue' : `${sorted.length} issues`;
+    super(
+      'RG_ERR_RAILS_INVALID',
+      `invalid rails (${count}):\n${sorted.map((i) => '  ' + formatIssue(i, cwd)).join('\n')}`,
+    );
+    this.name = 'RailsInvalidError';
+    this.issues = sorted;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Rails on disk → validated, deep-frozen RailSets. A rail set is a folder of `*.yml` / `*.yaml` files;
+ * a rails root holds one set per subfolder (or is itself one set). Everything is validated once, here,
+ * and every problem found is reported with its `file:line:column`, all at once.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { RailsInvalidError, sortIssues } from './issues.js';
+import { mergeSet } from './merge.js';
+import { issueAt, issueForPath, parseYamlFile } from './positions.js';
+import { readRailFile, type FileContribution } from './schema.js';
+import type { RailIssue, RailSet, SourceLocation } from './types.js';
+
+export { formatIssue, RailsInvalidError } from './issues.js';
+export { renderPrompt } from './prompt.js';
+
+const RAIL_FILE = /\.ya?ml$/i;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** Rail files directly in `dir`, sorted; dotfiles (editor backups, `.#lock` files) are not rails. */
+async function railFilesIn(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && RAIL_FILE.test(e.name) && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort()
+    .map((name) => path.join(dir, name));
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  return stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
+/** sha256 over the sorted file names and their bytes, first 16 hex chars: names which rails decided. */
+function hashFiles(files: readonly { name: string; bytes: Buffer }[]): string {
+  const hash = createHash('sha256');
+  for (const { name, bytes } of files) hash.update(name).update('\0').update(bytes).update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
+
+interface SetResult {
+  readonly set: RailSet | undefined;
+  readonly issues: RailIssue[];
+  /** Where `name:` is set, for naming clashes between sets. */
+  readonly nameLocation: SourceLocation | undefined;
+}
+
+async function readSet(dir: string): Promise<SetResult> {
+  if (!(await isDirectory(dir)))
+    return { set: undefined, issues: [issueForPath(dir, 'not a folder')], nameLocation: undefined };
+  const files = await railFilesIn(dir);
+  if (files.length === 0)
+    return {
+      set: undefined,
+      issues: [issueForPath(dir, 'no rail files (*.yml or *.yaml) in this folder')],
+      nameLocation: undefined,
+    };
+
+  const issues: RailIssue[] = [];
+  const contents: { name: string; bytes: Buffer }[] = [];
+  const contributions: FileContribution[] = [];
+  let complete = true;
+  for (const file of files) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      issues.push(issueForPath(file, `cannot read the file: ${(error as Error).message}`));
+      complete = false;
+      continue;
+    }
+    contents.push({ name: path.basename(file), bytes });
+    const { source, issues: syntaxIssues } = parseYamlFile(file, bytes.toString('utf8'));
+    if (source.doc.errors.length > 0) {
+      // A file YAML cannot read says nothing reliable about its keys: report only its syntax errors.
+      issues.push(...syntaxIssues);
+      complete = false;
+      continue;
+    }
+    issues.push(...syntaxIssues);
+    contributions.push(readRailFile(source));
+  }
+
+  const { body, issues: setIssues } = mergeSet(path.basename(dir), contributions, complete);
+  issues.push(...setIssues);
+  const nameLocation = contributions.map((c) => c.setKeys.get('name')).find((l) => l !== undefined);
+  if (!body || issues.length > 0) return { set: undefined, issues, nameLocation };
+  const set: RailSet = { ...body, dir, files, hash: hashFiles(contents), loadedAt: new Date() };
+  return { set: deepFreeze(set), issues, nameLocation };
+}
+
+/** One rail set from its folder. Throws RailsInvalidError listing every issue. */
+export async function loadRailSet(dir: string): Promise<RailSet> {
+  const { set, issues } = await readSet(path.resolve(dir));
+  if (!set || issues.length > 0) throw new RailsInvalidError(issues);
+  return set;
+}
+
+/** The set folders under a rails root: the root itself when it holds rail files, else its subfolders that do. */
+async function setFolders(root: string): Promise<string[]> {
+  if ((await railFilesIn(root)).length > 0) return [root];
+  const entries = await readdir(root, { withFileTypes: true });
+  const folders = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => path.join(root, e.name))
+    .sort();
+  const withRails = await Promise.all(folders.map(async (dir) => ((await railFilesIn(dir)).length > 0 ? dir : null)));
+  return withRails.filter((dir): dir is string => dir !== null);
+}
+
+/** Every set under `root` and every issue found; never throws for invalid rails. */
+export async function validateRails(root: string): Promise<{ sets: RailSet[]; issues: RailIssue[] }> {
+  const absolute = path.resolve(root);
+  if (!(await isDirectory(absolute))) return { sets: [], issues: [issueForPath(absolute, 'rails folder not found')] };
+  const folders = await setFolders(absolute);
+  if (folders.length === 0)
+    return {
+      sets: [],
+      issues: [issueForPath(absolute, 'no rail sets here: expected *.yml files, or subfolders holding them')],
+    };
+
+  const results = await Promise.all(folders.map((dir) => readSet(dir)));
+  const issues = results.flatMap((r) => r.issues);
+  const sets: RailSet[] = [];
+  const byName = new Map<string, string>();
+  results.forEach((result, i) => {
+    const set = result.set;
+    if (!set) return;
+    const other = byName.get(set.name);
+    if (other === undefined) {
+      byName.set(set.name, set.dir);
+      sets.push(set);
+      return;
+    }
+    const message = `rail set name "${set.name}" is already used by ${path.relative(absolute, other) || '.'}`;
+    issues.push(result.nameLocation ? issueAt(result.nameLocation, message) : issueForPath(folders[i]!, message));
+  });
+  return { sets, issues: sortIssues(issues) };
+}
+
+/** Every set under `root`. Throws RailsInvalidError listing the issues of all sets. */
+export async function loadRails(root: string): Promise<RailSet[]> {
+  const { sets, issues } = await validateRails(root);
+  if (issues.length > 0) throw new RailsInvalidError(issues);
+  return sets;
+}

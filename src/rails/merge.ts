@@ -1,0 +1,150 @@
+/**
+ * One set from several files: intents and tests are concatenated (in file-name order); set-level keys
+ * may come from one file only. Rules that need the whole set are checked here: duplicate intent ids,
+ * duplicate examples, and tests expecting an intent that does not exist.
+ */
+import path from 'node:path';
+import { issueAt } from './positions.js';
+import { closest } from './reader.js';
+import {
+  DEFAULT_EMBEDDING,
+  DEFAULT_MATCH,
+  DEFAULT_ON_NO_MATCH,
+  DEFAULT_REFUSAL,
+  DEFAULT_UPSTREAM,
+  SET_KEYS,
+  type FileContribution,
+  type LocatedText,
+  type SetLevel,
+} from './schema.js';
+import { NO_MATCH, type Intent, type RailIssue, type RailSet, type RailTest, type SourceLocation } from './types.js';
+
+export type RailSetBody = Omit<RailSet, 'dir' | 'files' | 'hash' | 'loadedAt'>;
+
+/** `support.yml:12:7`: files of one set share a folder, so the base name is enough. */
+function shortPlace(location: SourceLocation): string {
+  return `${path.basename(location.file)}:${location.line}:${location.column}`;
+}
+
+/** Examples are compared the way a reader would: ignoring case and spacing. */
+function normalizeExample(text: string): string {
+  return text.trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/**
+ * Merges the files of one set. `complete` is false when some file could not be read at all (YAML syntax
+ * error): then checks that need every intent id are skipped rather than reporting false alarms.
+ */
+export function mergeSet(
+  dirName: string,
+  contributions: readonly FileContribution[],
+  complete: boolean,
+): { body: RailSetBody | undefined; issues: RailIssue[] } {
+  const issues: RailIssue[] = contributions.flatMap((c) => c.issues);
+  const setLevel = mergeSetLevel(contributions, issues);
+
+  const intents: Intent[] = [];
+  const firstById = new Map<string, SourceLocation>();
+  for (const entry of contributions.flatMap((c) => c.intents)) {
+    if (entry.id !== undefined) {
+      const first = firstById.get(entry.id);
+      if (first)
+        issues.push(
+          issueAt(entry.idLocation, `duplicate intent id \`${entry.id}\`; first defined at ${shortPlace(first)}`),
+        );
+      else firstById.set(entry.id, entry.idLocation);
+    }
+    if (entry.intent) intents.push(entry.intent);
+  }
+  checkExamples(contributions, issues);
+
+  const tests: RailTest[] = [];
+  const ids = [...firstById.keys()];
+  for (const { test, expect } of contributions.flatMap((c) => c.tests)) {
+    if (complete && expect && expect.value !== NO_MATCH && !firstById.has(expect.value)) {
+      const suggestion = closest(expect.value, [...ids, NO_MATCH]);
+      const hint = suggestion ? `; did you mean \`${suggestion}\`?` : '';
+      issues.push(
+        issueAt(
+          expect.location,
+          `\`expect\` "${expect.value}" is not an intent of this set nor \`${NO_MATCH}\`${hint}`,
+        ),
+      );
+    }
+    if (test) tests.push(test);
+  }
+
+  if (issues.length > 0) return { body: undefined, issues };
+  return {
+    issues,
+    body: {
+      name: setLevel.name ?? dirName,
+      description: setLevel.description,
+      embedding: setLevel.embedding ?? DEFAULT_EMBEDDING,
+      match: setLevel.match ?? DEFAULT_MATCH,
+      onNoMatch: setLevel.onNoMatch ?? DEFAULT_ON_NO_MATCH,
+      refusal: setLevel.refusal ?? DEFAULT_REFUSAL,
+      upstream: setLevel.upstream ?? DEFAULT_UPSTREAM,
+      intents,
+      tests,
+    },
+  };
+}
+
+/** Set-level keys: the first file (by name) that sets a key owns it; any other file setting it is an issue. */
+function mergeSetLevel(contributions: readonly FileContribution[], issues: RailIssue[]): SetLevel {
+  const merged: SetLevel = {};
+  const owner = new Map<string, SourceLocation>();
+  for (const contribution of contributions) {
+    for (const key of SET_KEYS) {
+      const location = contribution.setKeys.get(key);
+      if (!location) continue;
+      const first = owner.get(key);
+      if (first) {
+        issues.push(
+          issueAt(
+            location,
+            `\`${key}\` is already set at ${shortPlace(first)}; set-level keys (${SET_KEYS.join(', ')}) ` +
+              'may appear in only one file of a set',
+          ),
+        );
+        continue;
+      }
+      owner.set(key, location);
+    }
+    for (const [key, value] of Object.entries(contribution.setLevel) as [keyof SetLevel, unknown][]) {
+      if (value !== undefined && !(key in merged)) Object.assign(merged, { [key]: value });
+    }
+  }
+  return merged;
+}
+
+/**
+ * The same example twice is at best noise and at worst a contradiction (two intents claiming one
+ * sentence); an intent listing a sentence as both example and not_example cannot be right either.
+ */
+function checkExamples(contributions: readonly FileContribution[], issues: RailIssue[]): void {
+  const seen = new Map<string, { intent: string; location: SourceLocation }>();
+  for (const entry of contributions.flatMap((c) => c.intents)) {
+    const intent = entry.id ?? '(no id)';
+    for (const example of entry.examples) {
+      const key = normalizeExample(example.value);
+      const first = seen.get(key);
+      if (!first) seen.set(key, { intent, location: example.location });
+      else if (first.intent === intent)
+        issues.push(issueAt(example.location, `duplicate example; already listed at ${shortPlace(first.location)}`));
+      else
+        issues.push(
+          issueAt(
+            example.location,
+            `example is also an example of intent \`${first.intent}\` (${shortPlace(first.location)}); ` +
+              'one sentence cannot mean two intents',
+          ),
+        );
+    }
+    const own = new Set(entry.examples.map((e: LocatedText) => normalizeExample(e.value)));
+    for (const notExample of entry.notExamples)
+      if (own.has(normalizeExample(notExample.value)))
+        issues.push(issueAt(notExample.location, `not_example is also an example of intent \`${intent}\``));
+  }
+}

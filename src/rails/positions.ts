@@ -1,0 +1,55 @@
+/**
+ * Where things are in a rail file. Every issue the loader reports points at the YAML node it is about,
+ * so a rail author can jump straight to `file:line:column`. The `yaml` package keeps each node's byte
+ * range; a LineCounter turns offsets into 1-based lines and columns.
+ */
+import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { RailIssue, SourceLocation } from './types.js';
+
+export interface YamlSource {
+  /** Absolute path of the file. */
+  readonly file: string;
+  readonly doc: Document.Parsed;
+  readonly lineCounter: LineCounter;
+}
+
+/** Something with a byte range: any parsed YAML node. */
+export type Located = Pick<Node, 'range'>;
+
+export function locateOffset(source: YamlSource, offset: number): SourceLocation {
+  const { line, col } = source.lineCounter.linePos(offset);
+  return { file: source.file, line, column: col };
+}
+
+export function locate(source: YamlSource, node: Located): SourceLocation {
+  return locateOffset(source, node.range?.[0] ?? 0);
+}
+
+export function issueAt(location: SourceLocation, message: string): RailIssue {
+  return { file: location.file, line: location.line, column: location.column, message };
+}
+
+/**
+ * An issue about a whole file or folder (no position applies, e.g. "no rail files here").
+ * Line and column 0 tell `formatIssue` to print the path alone.
+ */
+export function issueForPath(file: string, message: string): RailIssue {
+  return { file, line: 0, column: 0, message };
+}
+
+/** Parses one rail file, keeping source positions; YAML syntax errors (and warnings) become issues. */
+export function parseYamlFile(file: string, text: string): { source: YamlSource; issues: RailIssue[] } {
+  const lineCounter = new LineCounter();
+  // prettyErrors off: the message stays one line, and the position comes from our own LineCounter.
+  const doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false });
+  const source: YamlSource = { file, doc, lineCounter };
+  const issues = [...doc.errors, ...doc.warnings].map((error) =>
+    issueAt(locateOffset(source, error.pos[0]), `YAML: ${yamlMessage(error.message)}`),
+  );
+  return { source, issues };
+}
+
+/** The yaml package's messages are good; only trim trailing punctuation and blank context lines. */
+function yamlMessage(message: string): string {
+  return message.split('\n')[0]!.replace(/[.:]\s*$/, '');
+}

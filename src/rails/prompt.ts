@@ -1,0 +1,32 @@
+/**
+ * The one placeholder a vetted `forward` prompt may carry. Substitution is opt-in per intent
+ * (`user_message_slot: true`): a prompt without it is sent exactly as written, so user text can never
+ * reach a vetted prompt by accident.
+ */
+import { USER_MESSAGE_SLOT, type Intent, type PromptMessage } from './types.js';
+
+/** `{{ anything }}`: catches misspelt or spaced variants of the slot, which would otherwise be sent literally. */
+const PLACEHOLDER = /\{\{\s*[A-Za-z_][\w.-]*\s*\}\}/g;
+
+/** Placeholders in `content` that are not exactly `{{user_message}}`. */
+export function unknownPlaceholders(content: string): string[] {
+  return [...content.matchAll(PLACEHOLDER)].map((m) => m[0]).filter((p) => p !== USER_MESSAGE_SLOT);
+}
+
+export function hasUserMessageSlot(content: string): boolean {
+  return content.includes(USER_MESSAGE_SLOT);
+}
+
+/**
+ * The messages sent upstream for a `forward` intent. With `userMessageSlot`, every `{{user_message}}`
+ * becomes the user's text (verbatim, in one pass: text that itself contains the placeholder is not
+ * expanded again); otherwise the prompt is returned unchanged.
+ */
+export function renderPrompt(intent: Intent, userText: string): PromptMessage[] {
+  const prompt = intent.prompt ?? [];
+  if (!intent.userMessageSlot) return prompt.map((message) => ({ role: message.role, content: message.content }));
+  return prompt.map((message) => ({
+    role: message.role,
+    content: message.content.split(USER_MESSAGE_SLOT).join(userText),
+  }));
+}
