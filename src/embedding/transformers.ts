@@ -11,6 +11,12 @@
  * side (two rail sets, tests) would race on it, so nothing here writes `env`: the cache folder and "no remote
  * downloads" are passed per load as `cache_dir` and `local_files_only`, which transformers.js applies to
  * every file of that load.
+ *
+ * Threads: onnxruntime-node 1.21's native binding is not safe across isolates. Two threads (main + worker,
+ * or two workers) running sessions at once abort the process ("Entering the V8 API without proper locking"),
+ * and a second worker loading it after the first exited fails with "Module did not self-register" unless
+ * the main thread imported `onnxruntime-node` first. So all TransformersEmbedders of a process must live in
+ * one thread: the main thread, or one long-lived worker.
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
