@@ -1,0 +1,97 @@
+/**
+ * The HTTP app: named fastify plugins, each one concern.
+ *   railgate-errors        every error in OpenAI's shape; unknown routes 404
+ *   railgate-guard-gate    the guard, which may still be loading (→ /readyz, 503 RG_ERR_NOT_READY)
+ *   railgate-upstreams     undici pools per upstream origin, closed with the app
+ *   railgate-*-routes      /v1/chat/completions, /v1/guard, /v1/models, /healthz, /readyz
+ * Listening and shutdown live in server.ts; building the guard and the log in start.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { DecisionSink } from './decisions/types.js';
+import type { Guard } from './matching/guard.js';
+import { errorsPlugin } from './proxy/plugins/errors.js';
+import { guardGatePlugin } from './proxy/plugins/guard-gate.js';
+import { upstreamsPlugin } from './proxy/plugins/upstreams.js';
+import { chatRoutes } from './proxy/routes/chat.js';
+import { guardRoutes } from './proxy/routes/guard.js';
+import { healthRoutes } from './proxy/routes/health.js';
+import { modelsRoutes } from './proxy/routes/models.js';
+import { markArrival } from './proxy/trace.js';
+import type { Settings } from './settings.js';
+
+/** Fastify's logger options (pino's, plus fastify's serializers). */
+export type AppLoggerOptions = Exclude<NonNullable<FastifyServerOptions['logger']>, boolean>;
+
+export interface AppDeps {
+  settings: Settings;
+  /** /healthz answers at once; /readyz and the decision routes answer 503 until this resolves. */
+  guard: Guard | Promise<Guard>;
+  /** Every decision is written here when its response is over. */
+  decisions: DecisionSink;
+  /** Pino through fastify: `true` logs at `settings.logLevel`; default off. Credentials are redacted either way. */
+  logger?: boolean | AppLoggerOptions;
+  /** Epoch milliseconds; defaults to Date.now. */
+  clock?: () => number;
+}
+
+/** Credentials must never reach a log line, whatever a serializer or a debug statement includes. */
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers["api-key"]',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  'headers["api-key"]',
+  '*.apiKey',
+  '*.openaiApiKey',
+];
+
+function loggerOptions(logger: AppDeps['logger'], settings: Settings): false | AppLoggerOptions {
+  if (!logger) return false;
+  const options: AppLoggerOptions = logger === true ? { level: settings.logLevel } : logger;
+  const redact = Array.isArray(options.redact) ? options.redact : (options.redact?.paths ?? []);
+  return { ...options, redact: { paths: [...new Set([...REDACT, ...redact])], censor: '[redacted]' } };
+}
+
+/** A client's own `x-request-id` is kept when it looks like an id; otherwise one is made, OpenAI style. */
+const SANE_REQUEST_ID = /^[\w.:/+=-]{1,128}$/;
+
+function requestId(request: IncomingMessage): string {
+  const sent = request.headers['x-request-id'];
+  const candidate = Array.isArray(sent) ? sent[0] : sent;
+  if (candidate && SANE_REQUEST_ID.test(candidate)) return candidate;
+  return `req_${randomUUID().replaceAll('-', '')}`;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { settings } = deps;
+  const clock = deps.clock ?? Date.now;
+  const bodyLimit = settings.limits.bodyBytes;
+  const app: FastifyInstance = Fastify({
+    logger: loggerOptions(deps.logger, settings),
+    bodyLimit,
+    genReqId: requestId,
+    requestIdHeader: false,
+    requestIdLogLabel: 'requestId',
+  }) as unknown as FastifyInstance;
+  const log: FastifyBaseLogger = app.log;
+
+  // JSON only: OpenAI's API takes nothing else, and a text body must be a clear 415, not a 400.
+  app.removeContentTypeParser('text/plain');
+  app.addHook('onRequest', markArrival);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(errorsPlugin, { bodyLimit });
+  await app.register(guardGatePlugin, { guard: deps.guard });
+  await app.register(upstreamsPlugin, { upstreams: settings.upstreams });
+  await app.register(healthRoutes);
+  await app.register(chatRoutes, { settings, decisions: deps.decisions, clock });
+  await app.register(guardRoutes, { settings, decisions: deps.decisions, clock });
+  await app.register(modelsRoutes, { clock });
+  log.debug({ upstreams: Object.keys(settings.upstreams) }, 'railgate app built');
+  return app;
+}

@@ -1,0 +1,206 @@
+/**
+ * Validation of the client's request bodies, before anything is decided. Only what railgate itself
+ * relies on is checked (messages, roles, content, stream, model); every other OpenAI parameter is left
+ * for the upstream to judge, so a new OpenAI feature passes through without a railgate release.
+ * Problems come out as RG_ERR_INVALID_REQUEST with OpenAI's `param` path (`messages[2].content`).
+ */
+import { z } from 'zod';
+import { RailgateError } from '../errors.js';
+import type { Settings } from '../settings.js';
+
+type Limits = Settings['limits'];
+
+/** The client's body as received; forwarded (whole or with `messages`/`model` replaced) upstream. */
+export type ChatBody = Readonly<Record<string, unknown>>;
+
+export interface ChatRequest {
+  readonly body: ChatBody;
+  readonly stream: boolean;
+  /** `stream_options.include_usage`: a final usage chunk is expected. */
+  readonly includeUsage: boolean;
+  readonly model: string | undefined;
+  /** The text matched against the rails: the last user message. */
+  readonly userText: string;
+}
+
+export interface GuardRequest {
+  readonly text: string;
+  /** The rail set named in the body, if any. */
+  readonly railSet: string | undefined;
+}
+
+const contentPart = z
+  .object({ type: z.string() }, { invalid_type_error: 'expected a content part object' })
+  .passthrough()
+  .superRefine((part, ctx) => {
+    if (part.type === 'text' && typeof part.text !== 'string') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['text'], message: 'a text part needs a string `text`' });
+    }
+  });
+
+const message = z
+  .object({ role: z.string().min(1, 'must not be empty'), content: z.unknown() }, {
+    invalid_type_error: 'expected a message object',
+  })
+  .passthrough()
+  .superRefine((msg, ctx) => {
+    const { content } = msg;
+    // Assistant turns that only call tools carry no content, as in OpenAI's API.
+    if ((content === null || content === undefined) && msg.role === 'assistant') return;
+    if (typeof content === 'string') return;
+    if (!Array.isArray(content)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['content'],
+        message: `expected a string or an array of content parts, got ${describe(content)}`,
+      });
+      return;
+    }
+    content.forEach((part, index) => {
+      const result = contentPart.safeParse(part, { errorMap });
+      if (!result.success) {
+        for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: ['content', index, ...issue.path] });
+      }
+    });
+  });
+
+function messagesSchema(limits: Limits) {
+  return z
+    .array(message, { invalid_type_error: 'expected an array of messages' })
+    .min(1, 'must contain at least one message')
+    .max(limits.messages, `must contain at most ${limits.messages} messages`);
+}
+
+function chatSchema(limits: Limits) {
+  return z
+    .object(
+      {
+        model: z.string().optional(),
+        messages: messagesSchema(limits),
+        stream: z.boolean().nullable().optional(),
+        stream_options: z
+          .object({ include_usage: z.boolean().nullable().optional() })
+          .passthrough()
+          .nullable()
+          .optional(),
+      },
+      { invalid_type_error: 'the request body must be a JSON object' },
+    )
+    .passthrough();
+}
+
+function guardSchema(limits: Limits) {
+  return z
+    .object(
+      {
+        messages: messagesSchema(limits).optional(),
+        input: z.string().optional(),
+        rails: z.string().min(1, 'must not be empty').optional(),
+      },
+      { invalid_type_error: 'the request body must be a JSON object' },
+    )
+    .passthrough();
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/** Readable messages in OpenAI's tone: "expected a string, got a number". */
+const errorMap: z.ZodErrorMap = (issue, ctx) => {
+  if (issue.code === z.ZodIssueCode.invalid_type) {
+    if (issue.received === 'undefined' && issue.path.length > 0) return { message: 'is required' };
+    return { message: ctx.defaultError.startsWith('Expected') ? `expected ${issue.expected}, got ${issue.received}` : ctx.defaultError };
+  }
+  return { message: ctx.defaultError };
+};
+
+/** `['messages', 2, 'content']` → `messages[2].content`, the way OpenAI names parameters. */
+export function paramPath(path: readonly (string | number)[]): string | null {
+  let out = '';
+  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out ? `.${key}` : key;
+  return out || null;
+}
+
+function invalid(issue: z.ZodIssue): RailgateError {
+  const param = paramPath(issue.path);
+  const message = param ? `Invalid '${param}': ${issue.message}.` : `Invalid request: ${issue.message}.`;
+  return new RailgateError('RG_ERR_INVALID_REQUEST', message, { param });
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body, { errorMap });
+  if (!result.success) throw invalid(result.error.issues[0]!);
+  return result.data;
+}
+
+/** The text of one message's content: a string, or the `text` parts of an array joined by newlines. */
+export function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .filter((part): part is { type: 'text'; text: string } => part?.type === 'text' && typeof part.text === 'string')
+    .map((part) => part.text)
+    .join('\n');
+}
+
+/** The last user message's text, checked against the length limit. */
+function lastUserText(messages: readonly { role: string; content?: unknown }[], limits: Limits): string {
+  for (let index = messages.length - 1; index >= 0; index--) {
+    const msg = messages[index]!;
+    if (msg.role !== 'user') continue;
+    const text = contentText(msg.content);
+    if (text.length > limits.messageChars) {
+      throw new RailgateError(
+        'RG_ERR_MESSAGE_TOO_LONG',
+        `The last user message is ${text.length} characters long; the limit is ${limits.messageChars}.`,
+        { param: `messages[${index}].content` },
+      );
+    }
+    return text;
+  }
+  throw new RailgateError('RG_ERR_INVALID_REQUEST', "Invalid 'messages': there is no message with role 'user'.", {
+    param: 'messages',
+  });
+}
+
+export function createRequestParsers(limits: Limits) {
+  const chat = chatSchema(limits);
+  const guard = guardSchema(limits);
+  return {
+    chat(body: unknown): ChatRequest {
+      const parsed = parse(chat, body);
+      return {
+        body: body as ChatBody,
+        stream: parsed.stream === true,
+        includeUsage: parsed.stream_options?.include_usage === true,
+        model: parsed.model,
+        userText: lastUserText(parsed.messages, limits),
+      };
+    },
+    guard(body: unknown): GuardRequest {
+      const parsed = parse(guard, body);
+      if (parsed.input !== undefined) {
+        if (parsed.input.length > limits.messageChars) {
+          throw new RailgateError(
+            'RG_ERR_MESSAGE_TOO_LONG',
+            `'input' is ${parsed.input.length} characters long; the limit is ${limits.messageChars}.`,
+            { param: 'input' },
+          );
+        }
+        return { text: parsed.input, railSet: parsed.rails };
+      }
+      if (!parsed.messages) {
+        throw new RailgateError('RG_ERR_INVALID_REQUEST', "Invalid request: either 'messages' or 'input' is required.", {
+          param: 'messages',
+        });
+      }
+      return { text: lastUserText(parsed.messages, limits), railSet: parsed.rails };
+    },
+  };
+}
+
+export type RequestParsers = ReturnType<typeof createRequestParsers>;

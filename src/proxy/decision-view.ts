@@ -1,0 +1,61 @@
+/**
+ * How a Decision is shown to clients: the `railgate` object in JSON bodies and the `x-railgate-*`
+ * headers. Both are built here so the two never disagree.
+ */
+import type { Decision } from '../matching/decision.js';
+
+/** Neighbours shown to clients; the full list stays in the decision log. */
+const NEIGHBOURS_SHOWN = 5;
+
+export interface RailgateView {
+  readonly decision: Decision['action'];
+  readonly intent: string | null;
+  readonly reason: Decision['reason'];
+  readonly score: number;
+  readonly threshold: number;
+  readonly candidate: string | null;
+  readonly runner_up: { readonly intent: string; readonly score: number } | null;
+  readonly margin: number | null;
+  readonly rail_set: string;
+  readonly rails_hash: string;
+  readonly request_id: string;
+  readonly neighbours: readonly { intent: string; example: string; score: number; negative: boolean }[];
+  readonly chunk: { readonly index: number; readonly count: number } | null;
+}
+
+/** Four decimals: enough to compare with a threshold, short enough to read. */
+export function round4(value: number): number {
+  return Math.round(value * 10_000) / 10_000;
+}
+
+export function decisionView(decision: Decision, requestId: string): RailgateView {
+  return {
+    decision: decision.action,
+    intent: decision.intent,
+    reason: decision.reason,
+    score: round4(decision.score),
+    threshold: decision.threshold,
+    candidate: decision.candidate,
+    runner_up: decision.runnerUp ? { intent: decision.runnerUp.intent, score: round4(decision.runnerUp.score) } : null,
+    margin: decision.margin === null ? null : round4(decision.margin),
+    rail_set: decision.railSet,
+    rails_hash: decision.railsHash,
+    request_id: requestId,
+    neighbours: decision.neighbours.slice(0, NEIGHBOURS_SHOWN).map((n) => ({
+      intent: n.intent,
+      example: n.example,
+      score: round4(n.score),
+      negative: n.negative,
+    })),
+    chunk: decision.chunk,
+  };
+}
+
+export function decisionHeaders(decision: Decision): Record<string, string> {
+  return {
+    'x-railgate-decision': decision.action,
+    'x-railgate-intent': decision.intent ?? 'none',
+    'x-railgate-score': decision.score.toFixed(4),
+    'x-railgate-rails': decision.railSet,
+  };
+}

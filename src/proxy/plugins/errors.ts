@@ -1,0 +1,71 @@
+/**
+ * The one place errors become responses: everything, from fastify's body parser to an upstream
+ * timeout, leaves in OpenAI's error shape with an RG_ERR_* code, and nothing internal (stack traces,
+ * exception text) reaches a client. Unknown routes answer 404 in the same shape.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { RailgateError, isRailgateError, toOpenAIError } from '../../errors.js';
+import { traceOf } from '../trace.js';
+
+/** Fastify's own errors (body parsing, limits) as railgate errors; anything else is internal. */
+export function asRailgateError(error: unknown, bodyLimit: number): RailgateError {
+  if (isRailgateError(error)) return error;
+  const { code, statusCode } = (error ?? {}) as Partial<FastifyError>;
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new RailgateError('RG_ERR_BODY_TOO_LARGE', `The request body is larger than ${bodyLimit} bytes.`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new RailgateError(
+        'RG_ERR_UNSUPPORTED_MEDIA_TYPE',
+        "Unsupported Content-Type: send the request body as JSON with 'Content-Type: application/json'.",
+      );
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new RailgateError(
+        'RG_ERR_INVALID_JSON',
+        'We could not parse the JSON body of your request. The body must be valid JSON with Content-Type: application/json.',
+      );
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError && statusCode === 400) {
+    return new RailgateError('RG_ERR_INVALID_JSON', `We could not parse the JSON body of your request: ${error.message}`);
+  }
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    const message = error instanceof Error ? error.message : 'Invalid request.';
+    if (statusCode === 413) return new RailgateError('RG_ERR_BODY_TOO_LARGE', message);
+    if (statusCode === 415) return new RailgateError('RG_ERR_UNSUPPORTED_MEDIA_TYPE', message);
+    if (statusCode === 404) return new RailgateError('RG_ERR_NOT_FOUND', message);
+    return new RailgateError('RG_ERR_INVALID_REQUEST', message);
+  }
+  return new RailgateError('RG_ERR_INTERNAL', 'The server had an error while processing your request.', {
+    cause: error,
+  });
+}
+
+export const errorsPlugin = fp(
+  async (app: FastifyInstance, options: { bodyLimit: number }) => {
+    app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+      const railgateError = asRailgateError(error, options.bodyLimit);
+      traceOf(request)?.failed(railgateError.code);
+      if (railgateError.statusCode >= 500) {
+        request.log.error({ err: error, code: railgateError.code }, railgateError.message);
+      } else {
+        request.log.info({ code: railgateError.code }, railgateError.message);
+      }
+      if (railgateError.code === 'RG_ERR_OVERLOADED' || railgateError.code === 'RG_ERR_NOT_READY') {
+        reply.header('retry-after', '1');
+      }
+      const body = toOpenAIError(railgateError);
+      if (railgateError.code === 'RG_ERR_INTERNAL') body.error.message += ` (request id ${request.id})`;
+      return reply.code(railgateError.statusCode).type('application/json; charset=utf-8').send(body);
+    });
+
+    app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+      const error = new RailgateError('RG_ERR_NOT_FOUND', `Unknown request URL: ${request.method} ${request.url}.`);
+      return reply.code(404).send(toOpenAIError(error));
+    });
+  },
+  { name: 'railgate-errors', fastify: '5.x' },
+);

@@ -1,0 +1,57 @@
+/**
+ * The guard may still be loading (model, rail indexes) when the server starts listening: /healthz
+ * answers at once, /readyz and the decision routes answer 503 RG_ERR_NOT_READY until it resolves.
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { RailgateError } from '../../errors.js';
+import type { Guard } from '../../matching/guard.js';
+
+export class GuardGate {
+  #guard: Guard | null = null;
+  #failure: Error | null = null;
+
+  constructor(source: Guard | Promise<Guard>, onFailure: (error: unknown) => void) {
+    if (!(source instanceof Promise)) {
+      this.#guard = source;
+      return;
+    }
+    source.then(
+      (guard) => {
+        this.#guard = guard;
+      },
+      (error: unknown) => {
+        this.#failure = error instanceof Error ? error : new Error(String(error));
+        onFailure(error);
+      },
+    );
+  }
+
+  /** The guard once loaded, else null. */
+  get current(): Guard | null {
+    return this.#guard;
+  }
+
+  /** The guard, or a 503 saying why there is none yet. */
+  require(): Guard {
+    if (this.#guard) return this.#guard;
+    const why = this.#failure ? `loading rails failed: ${this.#failure.message}` : 'rails and model are still loading';
+    throw new RailgateError('RG_ERR_NOT_READY', `railgate is not ready: ${why}.`);
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    guardGate: GuardGate;
+  }
+}
+
+export const guardGatePlugin = fp(
+  async (app: FastifyInstance, options: { guard: Guard | Promise<Guard> }) => {
+    app.decorate(
+      'guardGate',
+      new GuardGate(options.guard, (error) => app.log.error({ err: error }, 'railgate failed to load its guard')),
+    );
+  },
+  { name: 'railgate-guard-gate', fastify: '5.x' },
+);

@@ -1,0 +1,23 @@
+/** Which rail set decides a request: the one it names, else the guard's default. */
+import type { FastifyRequest } from 'fastify';
+import { RailgateError } from '../errors.js';
+import type { Guard } from '../matching/guard.js';
+import type { RailSet } from '../rails/types.js';
+
+export const RAILS_HEADER = 'x-railgate-rails';
+
+/** The set named by the `x-railgate-rails` header (or `explicit`, e.g. a body field), else the default. */
+export function pickRailSetName(request: FastifyRequest, guard: Guard, explicit?: string): string {
+  if (explicit) return explicit;
+  const header = request.headers[RAILS_HEADER];
+  const named = (Array.isArray(header) ? header[0] : header)?.trim();
+  return named || guard.defaultRailSet;
+}
+
+/** The loaded set by name, or 404 RG_ERR_UNKNOWN_RAIL_SET naming where the name came from. */
+export function chooseRailSet(guard: Guard, name: string, param: string): RailSet {
+  const set = guard.railSet(name);
+  if (set) return set;
+  const known = guard.list().map((s) => s.name).join(', ') || 'none';
+  throw new RailgateError('RG_ERR_UNKNOWN_RAIL_SET', `Unknown rail set "${name}" (loaded: ${known}).`, { param });
+}

@@ -1,0 +1,119 @@
+/**
+ * Sending a chat request upstream and relaying the answer: JSON (with the `railgate` object added to
+ * a successful completion), an upstream error (status and body untouched), or an event stream passed
+ * through as it arrives. The upstream request is aborted as soon as the client goes away.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RailgateError } from '../errors.js';
+import type { RailgateView } from './decision-view.js';
+import { SSE_HEADERS, relayEventStream } from './sse.js';
+import type { DecisionTrace } from './trace.js';
+import { isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
+
+export interface RelayInput {
+  readonly upstreams: Upstreams;
+  readonly upstream: string;
+  readonly body: Readonly<Record<string, unknown>>;
+  readonly stream: boolean;
+  readonly view: RailgateView;
+  readonly trace: DecisionTrace;
+}
+
+/** Upstream headers worth passing on: rate limits and the like help clients back off correctly. */
+function relayedHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const text = Array.isArray(value) ? value.join(', ') : value;
+    if (name === 'retry-after' || name.startsWith('x-ratelimit-') || name.startsWith('openai-')) out[name] = text;
+    else if (name === 'x-request-id') out['x-upstream-request-id'] = text;
+  }
+  return out;
+}
+
+function headerValue(headers: UpstreamResponse['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Aborts the upstream request when the client closes the connection before its response is complete. */
+function abortOnClientClose(reply: FastifyReply): AbortController {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller;
+}
+
+export async function relayChat(request: FastifyRequest, reply: FastifyReply, input: RelayInput): Promise<unknown> {
+  const { upstreams, upstream, trace } = input;
+  const controller = abortOnClientClose(reply);
+  const clientAuthorization = request.headers.authorization;
+
+  trace.upstreamStarted();
+  let response: UpstreamResponse;
+  try {
+    response = await upstreams.request(upstream, {
+      method: 'POST',
+      path: '/chat/completions',
+      body: JSON.stringify(input.body),
+      stream: input.stream,
+      clientAuthorization,
+      signal: controller.signal,
+    });
+  } catch (error) {
+    if (isAbort(error, controller.signal)) return clientGone(reply);
+    throw error;
+  }
+  trace.upstreamAnswered(response.status);
+  reply.code(response.status).headers(relayedHeaders(response.headers));
+  const contentType = headerValue(response.headers, 'content-type');
+
+  if (input.stream && response.status < 400) {
+    reply.headers({ ...SSE_HEADERS, ...(contentType ? { 'content-type': contentType } : {}) });
+    const payload = relayEventStream(response.body, {
+      onFailure: (error) => {
+        if (isAbort(error, controller.signal)) return undefined;
+        const failure = upstreamFailure(upstream, error);
+        trace.failed(failure.code);
+        request.log.warn({ err: error, code: failure.code }, 'upstream stream failed');
+        return failure;
+      },
+    });
+    return reply.send(payload);
+  }
+
+  let text: string;
+  try {
+    text = await response.body.text();
+  } catch (error) {
+    if (isAbort(error, controller.signal)) return clientGone(reply);
+    throw upstreamFailure(upstream, error);
+  }
+  if (response.status >= 400) {
+    // The upstream's own error: relayed as it was given.
+    return reply.type(contentType ?? 'application/json').send(text);
+  }
+  return reply.send(withDecision(text, input.view, upstream));
+}
+
+/** A successful completion with the `railgate` object added at the top level. */
+function withDecision(text: string, view: RailgateView, upstream: string): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new RailgateError('RG_ERR_UPSTREAM_BAD_RESPONSE', `Upstream "${upstream}" answered with a body that is not a JSON object.`);
+  }
+  return { ...(body as Record<string, unknown>), railgate: view };
+}
+
+/** The client left: nothing can be sent, and fastify must not try. */
+function clientGone(reply: FastifyReply): undefined {
+  reply.hijack();
+  if (!reply.raw.destroyed) reply.raw.destroy();
+  return undefined;
+}

@@ -1,0 +1,92 @@
+/**
+ * `POST /v1/chat/completions`: validate, decide on the last user message, then act on the decision:
+ * forward the intent's vetted prompt, pass the request through, or answer (respond / refuse) without
+ * calling the upstream. Every decided response carries the decision in `x-railgate-*` headers.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { DecisionSink } from '../../decisions/types.js';
+import type { Decision } from '../../matching/decision.js';
+import { renderPrompt } from '../../rails/prompt.js';
+import type { RailSet } from '../../rails/types.js';
+import type { Settings } from '../../settings.js';
+import { createRequestParsers, type ChatRequest } from '../chat-request.js';
+import { decisionHeaders, decisionView } from '../decision-view.js';
+import { relayChat } from '../relay.js';
+import { chooseRailSet, pickRailSetName } from '../rail-set.js';
+import { SSE_HEADERS, eventStream } from '../sse.js';
+import { synthesizeChunks, synthesizeCompletion, type SynthesisInput } from '../synthesize.js';
+import { startTrace } from '../trace.js';
+
+export interface ChatRouteOptions {
+  readonly settings: Settings;
+  readonly decisions: DecisionSink;
+  readonly clock: () => number;
+}
+
+/** What railgate itself answers for respond / refuse decisions. */
+export function cannedAnswer(decision: Decision, set: RailSet): { content: string; finishReason: 'stop' | 'content_filter' } {
+  const intent = decision.intent === null ? undefined : set.intents.find((i) => i.id === decision.intent);
+  const noMatchText = set.onNoMatch.message ?? set.refusal;
+  if (decision.action === 'respond') {
+    return { content: intent?.response ?? noMatchText, finishReason: 'stop' };
+  }
+  return { content: intent ? (intent.message ?? set.refusal) : noMatchText, finishReason: 'content_filter' };
+}
+
+/** The body sent upstream for a forward decision: the vetted prompt instead of the client's messages. */
+function forwardBody(chat: ChatRequest, decision: Decision, set: RailSet): Record<string, unknown> {
+  const intent = set.intents.find((i) => i.id === decision.intent);
+  if (!intent) throw new Error(`forward decision names intent "${decision.intent}", which rail set "${set.name}" lacks`);
+  return {
+    ...chat.body,
+    messages: renderPrompt(intent, chat.userText),
+    ...(intent.model ? { model: intent.model } : {}),
+  };
+}
+
+export const chatRoutes = fp(
+  async (app: FastifyInstance, options: ChatRouteOptions) => {
+    const parsers = createRequestParsers(options.settings.limits);
+
+    app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
+      const time = options.clock();
+      const chat = parsers.chat(request.body);
+      const guard = app.guardGate.require();
+      const name = pickRailSetName(request, guard);
+      chooseRailSet(guard, name, 'x-railgate-rails');
+      const result = await guard.decide(chat.userText, name);
+      const { decision } = result;
+      const set = chooseRailSet(guard, decision.railSet, 'x-railgate-rails');
+      const trace = startTrace(
+        options.decisions,
+        { endpoint: 'chat', stream: chat.stream, message: chat.userText, result, time, requestId: request.id },
+        request,
+        reply,
+      );
+      const view = decisionView(decision, request.id);
+      reply.headers(decisionHeaders(decision));
+
+      if (decision.action === 'respond' || decision.action === 'refuse') {
+        const answer = cannedAnswer(decision, set);
+        const synthesis: SynthesisInput = { ...answer, model: chat.model ?? 'railgate', now: options.clock(), railgate: view };
+        if (!chat.stream) return reply.send(synthesizeCompletion(synthesis));
+        return reply.headers(SSE_HEADERS).send(eventStream(synthesizeChunks({ ...synthesis, includeUsage: chat.includeUsage })));
+      }
+
+      return relayChat(request, reply, {
+        upstreams: app.upstreams,
+        upstream: set.upstream,
+        body: decision.action === 'forward' ? forwardBody(chat, decision, set) : chat.body,
+        stream: chat.stream,
+        view,
+        trace,
+      });
+    });
+  },
+  {
+    name: 'railgate-chat-routes',
+    fastify: '5.x',
+    dependencies: ['railgate-guard-gate', 'railgate-upstreams', 'railgate-errors'],
+  },
+);

@@ -1,0 +1,51 @@
+/**
+ * `POST /v1/guard`: decide only, never call the upstream. For apps that call their model themselves
+ * and want railgate's verdict first. Logged like chat decisions, with endpoint `guard`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { renderPrompt } from '../../rails/prompt.js';
+import { createRequestParsers } from '../chat-request.js';
+import { decisionHeaders, decisionView } from '../decision-view.js';
+import { chooseRailSet, pickRailSetName } from '../rail-set.js';
+import { startTrace } from '../trace.js';
+import { cannedAnswer, type ChatRouteOptions } from './chat.js';
+
+export const guardRoutes = fp(
+  async (app: FastifyInstance, options: ChatRouteOptions) => {
+    const parsers = createRequestParsers(options.settings.limits);
+
+    app.post('/v1/guard', async (request: FastifyRequest, reply: FastifyReply) => {
+      const time = options.clock();
+      const input = parsers.guard(request.body);
+      const guard = app.guardGate.require();
+      const name = pickRailSetName(request, guard, input.railSet);
+      chooseRailSet(guard, name, input.railSet ? 'rails' : 'x-railgate-rails');
+      const result = await guard.decide(input.text, name);
+      const { decision } = result;
+      const set = chooseRailSet(guard, decision.railSet, 'rails');
+      startTrace(
+        options.decisions,
+        { endpoint: 'guard', stream: false, message: input.text, result, time, requestId: request.id },
+        request,
+        reply,
+      );
+      reply.headers(decisionHeaders(decision));
+
+      // What the proxy would do with this message: the canned text, or the vetted prompt it would send.
+      const intent = set.intents.find((i) => i.id === decision.intent);
+      const outcome =
+        decision.action === 'respond' || decision.action === 'refuse'
+          ? { message: cannedAnswer(decision, set).content, prompt: null }
+          : decision.action === 'forward' && intent
+            ? { message: null, prompt: renderPrompt(intent, input.text), model: intent.model ?? null }
+            : { message: null, prompt: null };
+      return { object: 'railgate.decision', railgate: decisionView(decision, request.id), ...outcome };
+    });
+  },
+  {
+    name: 'railgate-guard-routes',
+    fastify: '5.x',
+    dependencies: ['railgate-guard-gate', 'railgate-errors'],
+  },
+);

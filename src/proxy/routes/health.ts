@@ -1,0 +1,26 @@
+/** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the guard is loaded). */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+export const healthRoutes = fp(
+  async (app: FastifyInstance) => {
+    app.get('/healthz', async () => ({ status: 'ok' }));
+
+    app.get('/readyz', async () => {
+      const guard = app.guardGate.require();
+      return {
+        status: 'ready',
+        default_rails: guard.defaultRailSet,
+        rails: guard.list().map((set) => ({
+          name: set.name,
+          hash: set.hash,
+          intents: set.intents,
+          examples: set.examples,
+          embedding_model: set.embeddingModel,
+          loaded_at: set.loadedAt.toISOString(),
+        })),
+      };
+    });
+  },
+  { name: 'railgate-health-routes', fastify: '5.x', dependencies: ['railgate-guard-gate'] },
+);

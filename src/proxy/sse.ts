@@ -1,0 +1,62 @@
+/**
+ * Relaying an upstream event stream to the client as it arrives. Whole events are passed on as soon as
+ * they are complete (a half-written event is held back, so a failure can never splice our error into
+ * the middle of one); backpressure comes from the stream machinery: nothing is read from the upstream
+ * faster than the client takes it. A failure mid-stream ends the client's stream with an explicit
+ * error event and no `[DONE]`, so no client mistakes a cut-off answer for a complete one.
+ */
+import { Readable } from 'node:stream';
+import { toOpenAIError, type RailgateError } from '../errors.js';
+import { sseEvent } from './synthesize.js';
+
+const BOUNDARIES = [Buffer.from('\n\n'), Buffer.from('\r\n\r\n'), Buffer.from('\r\r')];
+
+/** The offset just past the last complete event in `buffer`, or 0. */
+export function lastEventEnd(buffer: Buffer): number {
+  let end = 0;
+  for (const boundary of BOUNDARIES) {
+    const at = buffer.lastIndexOf(boundary);
+    if (at >= 0) end = Math.max(end, at + boundary.length);
+  }
+  return end;
+}
+
+export interface RelayOptions {
+  /** Maps a failure of the source to the error the client is told about; returns undefined to end silently (client gone). */
+  readonly onFailure: (error: unknown) => RailgateError | undefined;
+}
+
+export function relayEventStream(source: AsyncIterable<Buffer | string>, options: RelayOptions): Readable {
+  async function* relay(): AsyncGenerator<Buffer> {
+    let pending: Buffer = Buffer.alloc(0);
+    try {
+      for await (const piece of source) {
+        const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
+        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+        const end = lastEventEnd(pending);
+        if (end > 0) {
+          yield pending.subarray(0, end);
+          pending = pending.subarray(end);
+        }
+      }
+      // A stream that ends without a final blank line still gets its last bytes.
+      if (pending.length > 0) yield pending;
+    } catch (error) {
+      const failure = options.onFailure(error);
+      if (failure) yield Buffer.from(sseEvent(toOpenAIError(failure)));
+    }
+  }
+  return Readable.from(relay(), { objectMode: false });
+}
+
+/** A fixed list of events (a synthetic answer) as a stream payload. */
+export function eventStream(events: readonly string[]): Readable {
+  return Readable.from(events.map((event) => Buffer.from(event)), { objectMode: false });
+}
+
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  // Proxies in front of railgate (nginx) must not buffer the stream either.
+  'x-accel-buffering': 'no',
+} as const;

@@ -1,0 +1,98 @@
+/**
+ * One decision's log record, completed while the request runs (upstream status, error code, time to
+ * upstream headers) and written once when the response is over: finished, failed or abandoned by the
+ * client. Writing only queues (DecisionSink), so the request path never waits on the disk.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { DecisionEndpoint, DecisionSink } from '../decisions/types.js';
+import type { GuardResult } from '../matching/guard.js';
+
+/** Logged when the client went away before its response was complete (never sent to a client). */
+export const CLIENT_CLOSED = 'RG_ERR_CLIENT_CLOSED';
+
+const traces = new WeakMap<FastifyRequest, DecisionTrace>();
+const arrivals = new WeakMap<FastifyRequest, number>();
+
+/** An onRequest hook: total latency counts from here, body upload included. */
+export async function markArrival(request: FastifyRequest): Promise<void> {
+  arrivals.set(request, performance.now());
+}
+
+/** The trace of a request that reached a decision (the error handler records its failure there). */
+export function traceOf(request: FastifyRequest): DecisionTrace | undefined {
+  return traces.get(request);
+}
+
+/** Starts tracing a decided request; the record is written when its response is over. */
+export function startTrace(sink: DecisionSink, start: TraceStart, request: FastifyRequest, reply: FastifyReply): DecisionTrace {
+  const trace = new DecisionTrace(sink, start, reply, arrivals.get(request) ?? performance.now());
+  traces.set(request, trace);
+  return trace;
+}
+
+export interface TraceStart {
+  readonly endpoint: DecisionEndpoint;
+  readonly stream: boolean;
+  readonly message: string;
+  readonly result: GuardResult;
+  /** Epoch milliseconds when the request arrived. */
+  readonly time: number;
+  readonly requestId: string;
+}
+
+export class DecisionTrace {
+  upstreamStatus: number | null = null;
+  errorCode: string | null = null;
+  upstreamMs: number | null = null;
+  #upstreamStartedAt = 0;
+  #written = false;
+
+  constructor(
+    private readonly sink: DecisionSink,
+    private readonly start: TraceStart,
+    reply: FastifyReply,
+    private readonly arrivedAt: number,
+  ) {
+    // 'close' comes after 'finish' and also when the client aborts; either way the response is over.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished && this.errorCode === null) this.errorCode = CLIENT_CLOSED;
+      this.write();
+    });
+  }
+
+  upstreamStarted(): void {
+    this.#upstreamStartedAt = performance.now();
+  }
+
+  upstreamAnswered(status: number): void {
+    this.upstreamStatus = status;
+    this.upstreamMs = performance.now() - this.#upstreamStartedAt;
+  }
+
+  /** Keeps the first error: a later one (the client leaving after a failure) is a consequence. */
+  failed(code: string): void {
+    this.errorCode ??= code;
+  }
+
+  write(): void {
+    if (this.#written) return;
+    this.#written = true;
+    const { result } = this.start;
+    this.sink.write({
+      time: this.start.time,
+      requestId: this.start.requestId,
+      endpoint: this.start.endpoint,
+      stream: this.start.stream,
+      message: this.start.message,
+      decision: result.decision,
+      upstreamStatus: this.upstreamStatus,
+      errorCode: this.errorCode,
+      latency: {
+        embedMs: result.timings.embedMs,
+        searchMs: result.timings.searchMs,
+        upstreamMs: this.upstreamMs,
+        totalMs: performance.now() - this.arrivedAt,
+      },
+    });
+  }
+}

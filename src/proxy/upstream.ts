@@ -1,0 +1,138 @@
+/**
+ * The OpenAI-compatible servers railgate forwards to. One keep-alive undici Pool per origin (and
+ * timeout settings), created on first use and closed with the app. Transport failures become
+ * railgate errors (502 unreachable, 504 timeout); an HTTP answer from the upstream, error or not, is
+ * returned as is: it is the upstream's to give.
+ */
+import { Pool, type Dispatcher } from 'undici';
+import { RailgateError } from '../errors.js';
+import type { Settings, UpstreamSettings } from '../settings.js';
+
+export interface UpstreamRequest {
+  readonly method: 'GET' | 'POST';
+  /** Appended to the upstream's base URL, e.g. `/chat/completions`. */
+  readonly path: string;
+  readonly body?: string;
+  /** Expect an event stream (sets `accept`). */
+  readonly stream?: boolean;
+  /** The client's Authorization header, forwarded only when the upstream has `forwardClientAuth`. */
+  readonly clientAuthorization?: string | undefined;
+  readonly signal: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: Dispatcher.ResponseData['headers'];
+  readonly body: Dispatcher.ResponseData['body'];
+}
+
+const USER_AGENT = 'railgate/0.1';
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+function causeOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  // undici wraps socket errors; the innermost cause says what really happened (ECONNREFUSED, …).
+  let inner: unknown = error;
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
+  const innermost = inner as Error & { code?: string };
+  const outer = error as Error & { code?: string };
+  const message = innermost.message || outer.message;
+  const code = innermost.code ?? outer.code;
+  return code && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+/** Whether a failure is the client going away (we aborted the upstream ourselves). */
+export function isAbort(error: unknown, signal: AbortSignal): boolean {
+  return signal.aborted || (error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'UND_ERR_ABORTED'));
+}
+
+/** A transport failure (before or during the response) as the railgate error a client sees. */
+export function upstreamFailure(name: string, error: unknown): RailgateError {
+  if (error instanceof RailgateError) return error;
+  const code = (error as { code?: string } | null)?.code ?? '';
+  if (TIMEOUT_CODES.has(code)) {
+    const what =
+      code === 'UND_ERR_CONNECT_TIMEOUT'
+        ? 'connecting'
+        : code === 'UND_ERR_HEADERS_TIMEOUT'
+          ? 'waiting for the response headers'
+          : 'waiting for the response body';
+    return new RailgateError('RG_ERR_UPSTREAM_TIMEOUT', `Upstream "${name}" timed out ${what}.`, { cause: error });
+  }
+  return new RailgateError('RG_ERR_UPSTREAM_UNREACHABLE', `Upstream "${name}" is unreachable: ${causeOf(error)}`, {
+    cause: error,
+  });
+}
+
+export class Upstreams {
+  readonly #pools = new Map<string, Pool>();
+
+  constructor(private readonly settings: Settings['upstreams']) {}
+
+  /** The settings of a named upstream, or undefined when it is not configured. */
+  get(name: string): UpstreamSettings | undefined {
+    return Object.hasOwn(this.settings, name) ? this.settings[name] : undefined;
+  }
+
+  #pool(config: UpstreamSettings): Pool {
+    const origin = new URL(config.url).origin;
+    const key = [origin, config.connections, config.connectTimeoutMs, config.headersTimeoutMs, config.bodyTimeoutMs].join('|');
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: config.connections,
+        connectTimeout: config.connectTimeoutMs,
+        headersTimeout: config.headersTimeoutMs,
+        bodyTimeout: config.bodyTimeoutMs,
+      });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * Sends one request to the named upstream and resolves at its response headers. Throws
+   * RG_ERR_UPSTREAM_NOT_CONFIGURED, _UNREACHABLE or _TIMEOUT; an abort through `signal` rejects with
+   * the abort error itself (check with `isAbort`).
+   */
+  async request(name: string, request: UpstreamRequest): Promise<UpstreamResponse> {
+    const config = this.get(name);
+    if (!config) {
+      throw new RailgateError(
+        'RG_ERR_UPSTREAM_NOT_CONFIGURED',
+        `No upstream "${name}" is configured; set RAILGATE_UPSTREAM_URL or settings.upstreams.${name}.`,
+      );
+    }
+    const base = new URL(config.url);
+    const headers: Record<string, string> = {
+      accept: request.stream ? 'text/event-stream' : 'application/json',
+      'user-agent': USER_AGENT,
+    };
+    if (request.body !== undefined) headers['content-type'] = 'application/json';
+    const authorization = config.forwardClientAuth
+      ? request.clientAuthorization
+      : config.apiKey
+        ? `Bearer ${config.apiKey}`
+        : undefined;
+    if (authorization) headers.authorization = authorization;
+    try {
+      const response = await this.#pool(config).request({
+        method: request.method,
+        path: `${base.pathname.replace(/\/+$/, '')}${request.path}${base.search}`,
+        headers,
+        body: request.body ?? null,
+        signal: request.signal,
+      });
+      return { status: response.statusCode, headers: response.headers, body: response.body };
+    } catch (error) {
+      if (isAbort(error, request.signal)) throw error;
+      throw upstreamFailure(name, error);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.allSettled(pools.map((pool) => pool.close()));
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * A real HTTP server speaking OpenAI's chat wire format, for tests of what railgate sends upstream and
+ * how it relays what comes back. It records every request (method, path, headers, parsed body, and
+ * whether the client hung up before the response was complete) and can misbehave on demand: answer
+ * late, answer with an error, stream slowly, stall, or drop the connection mid-stream.
+ */
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface FakeBehaviour {
+  /** Answer with this HTTP status and `errorBody` instead of a completion. */
+  readonly status?: number;
+  readonly errorBody?: unknown;
+  /** Wait this long before sending anything (response headers included). */
+  readonly headersDelayMs?: number;
+  /** Content pieces of a streamed answer; default: the echo text split into words. */
+  readonly chunks?: readonly string[];
+  /** Pause between streamed events. */
+  readonly chunkDelayMs?: number;
+  /** Destroy the socket after this many content chunks (a crash mid-stream). */
+  readonly dropAfterChunks?: number;
+  /** Stop sending, keeping the connection open, after this many content chunks. */
+  readonly stallAfterChunks?: number;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The parsed JSON body (undefined when there was none). */
+  readonly body: unknown;
+  /** The client closed the connection before the response was complete. */
+  closedEarly: boolean;
+  /** The response was sent completely. */
+  finished: boolean;
+}
+
+export interface FakeUpstream {
+  /** Base URL as railgate expects it: `http://127.0.0.1:<port>/v1`. */
+  readonly url: string;
+  readonly requests: RecordedRequest[];
+  /** Applies to requests from now on (replacing the previous behaviour). */
+  behave(behaviour: FakeBehaviour): void;
+  reset(): void;
+  /** Polls until `predicate` holds (fails after `timeoutMs`). */
+  waitUntil(predicate: () => boolean, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface ChatBody {
+  model?: string;
+  messages?: { role: string; content: unknown }[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((p: { text?: unknown }) => (typeof p.text === 'string' ? p.text : '')).join('\n');
+  return '';
+}
+
+/** What the fake model answers: derived from the last message it received, so tests can see what arrived. */
+export function echoOf(body: ChatBody): string {
+  const last = body.messages?.at(-1);
+  return `echo: ${last ? textOf(last.content) : ''}`;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'x-request-id': 'req_fake_upstream',
+    'x-ratelimit-remaining-requests': '99',
+  });
+  res.end(text);
+}
+
+function completion(body: ChatBody) {
+  return {
+    id: 'chatcmpl-fake',
+    object: 'chat.completion',
+    created: 1_700_000_000,
+    model: body.model ?? 'fake-model',
+    choices: [
+      { index: 0, message: { role: 'assistant', content: echoOf(body), refusal: null }, logprobs: null, finish_reason: 'stop' },
+    ],
+    usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+  };
+}
+
+async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehaviour): Promise<void> {
+  const base = { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1_700_000_000, model: body.model ?? 'fake-model' };
+  const includeUsage = body.stream_options?.include_usage === true;
+  const usage = includeUsage ? { usage: null } : {};
+  const event = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
+  const pause = () => (behaviour.chunkDelayMs ? sleep(behaviour.chunkDelayMs) : Promise.resolve());
+  const chunks = behaviour.chunks ?? echoOf(body).split(/(?= )/);
+
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  event({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }], ...usage });
+  for (const [index, piece] of chunks.entries()) {
+    if (index === behaviour.dropAfterChunks) {
+      res.socket?.destroy();
+      return;
+    }
+    if (index === behaviour.stallAfterChunks) return;
+    await pause();
+    if (res.destroyed) return;
+    event({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }], ...usage });
+  }
+  await pause();
+  event({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...usage });
+  if (includeUsage) event({ ...base, choices: [], usage: { prompt_tokens: 7, completion_tokens: chunks.length, total_tokens: 7 + chunks.length } });
+  res.end('data: [DONE]\n\n');
+}
+
+export async function startFakeUpstream(): Promise<FakeUpstream> {
+  const requests: RecordedRequest[] = [];
+  let behaviour: FakeBehaviour = {};
+
+  const server = createServer((req, res) => {
+    const pieces: Buffer[] = [];
+    req.on('data', (piece: Buffer) => pieces.push(piece));
+    req.on('end', () => {
+      const raw = Buffer.concat(pieces).toString('utf8');
+      const record: RecordedRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: raw ? (JSON.parse(raw) as unknown) : undefined,
+        closedEarly: false,
+        finished: false,
+      };
+      requests.push(record);
+      res.on('close', () => {
+        if (res.writableFinished) record.finished = true;
+        else record.closedEarly = true;
+      });
+      void answer(record, res, behaviour);
+    });
+  });
+
+  async function answer(record: RecordedRequest, res: ServerResponse, current: FakeBehaviour): Promise<void> {
+    if (current.headersDelayMs) await sleep(current.headersDelayMs);
+    if (res.destroyed) return;
+    if (record.method === 'GET' && record.path === '/v1/models') {
+      sendJson(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model', created: 1_700_000_000, owned_by: 'fake' }] });
+      return;
+    }
+    if (record.method !== 'POST' || record.path !== '/v1/chat/completions') {
+      sendJson(res, 404, { error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
+      return;
+    }
+    if (current.status) {
+      sendJson(res, current.status, current.errorBody ?? { error: { message: 'upstream says no', type: 'server_error', param: null, code: null } });
+      return;
+    }
+    const body = record.body as ChatBody;
+    if (body.stream) await stream(res, body, current);
+    else sendJson(res, 200, completion(body));
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    behave(next) {
+      behaviour = next;
+    },
+    reset() {
+      behaviour = {};
+      requests.length = 0;
+    },
+    async waitUntil(predicate, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate()) {
+        if (Date.now() > deadline) throw new Error('fake upstream: condition not met in time');
+        await sleep(10);
+      }
+    },
+    close() {
+      server.closeAllConnections();
+      return new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
