@@ -46,14 +46,15 @@ describe('docker-compose.yml', () => {
   it("runs a command the package builds, and the Dockerfile's paths exist", () => {
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
     const command = compose.services.railgate!.command!;
-    expect(command.slice(0, 2)).toEqual(['node', pkg.bin.railgate]);
+    const bin = pkg.bin.railgate!;
+    expect(command.slice(0, 2)).toEqual(['node', bin]);
     expect(command[2]).toBe('serve');
     // The compiled bin comes from this source file.
-    expect(existsSync(path.join(root, pkg.bin.railgate.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')))).toBe(true);
+    expect(existsSync(path.join(root, bin.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')))).toBe(true);
     const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
     for (const [, sources] of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const source of sources!.split(/\s+/)) expect(existsSync(path.join(root, source)), source).toBe(true);
     }
-    expect(dockerfile).toContain(`CMD ["node", "${pkg.bin.railgate}", "serve"]`);
+    expect(dockerfile).toContain(`CMD ["node", "${bin}", "serve"]`);
   });
 });

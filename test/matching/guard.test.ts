@@ -3,7 +3,12 @@ import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
 
-function intent(id: string, action: Intent['action'], examples: string[], extra: Partial<Intent> = {}): Intent {
+function intent(
+  id: string,
+  action: Intent['action'],
+  examples: readonly string[],
+  extra: Partial<Intent> = {},
+): Intent {
   return {
     id,
     action,

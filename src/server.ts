@@ -1,0 +1,50 @@
+/**
+ * Listens and shuts down gracefully; everything else is built in start.ts / app.ts.
+ */
+import { terminalProgress, type Progress } from './cli/progress.js';
+import type { Settings } from './settings.js';
+import { startRailgate, type Railgate } from './start.js';
+
+export interface RunningServer extends Railgate {
+  readonly url: string;
+}
+
+export async function listen(settings: Settings): Promise<RunningServer> {
+  const bars = new Map<string, Progress>();
+  const railgate = await startRailgate(settings, {
+    logger: settings.logLevel !== 'silent',
+    onProgress: (set, done, total) => {
+      const bar = bars.get(set) ?? terminalProgress(process.stderr, `embedding ${set}`);
+      bars.set(set, bar);
+      bar.update(done, total);
+    },
+  });
+  const url = await railgate.app.listen({ host: settings.host, port: settings.port });
+  railgate.guard.then(
+    (guard) => railgate.app.log.info({ rails: guard.list() }, 'railgate ready'),
+    (error: unknown) => railgate.app.log.fatal({ err: error }, 'railgate failed to load rails or model'),
+  );
+  return { ...railgate, url };
+}
+
+/** SIGINT/SIGTERM: stop taking requests, finish those in flight, flush the decision log, exit. */
+export function closeOnSignals(
+  server: RunningServer,
+  signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
+): void {
+  let closing = false;
+  for (const signal of signals) {
+    process.once(signal, () => {
+      if (closing) return;
+      closing = true;
+      server.app.log.info({ signal }, 'shutting down');
+      server.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          server.app.log.error({ err: error }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}

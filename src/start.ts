@@ -1,0 +1,121 @@
+/**
+ * Start-up wiring shared by `railgate serve`, the benchmarks and the tests: settings → decision log →
+ * app (listening early, so /healthz answers and /readyz says "not yet") → embedders → rails → guard →
+ * rails watcher.
+ */
+import path from 'node:path';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { DecisionLog } from './decisions/log.js';
+import type { Embedder } from './embedding/embedder.js';
+import { ExampleCache } from './embedding/example-cache.js';
+import { createEmbedder } from './embedding/providers.js';
+import { EmbeddingStack } from './embedding/stack.js';
+import { WorkerEmbedder } from './embedding/worker-host.js';
+import { createGuard, type RailsRuntime } from './matching/runtime.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { loadRails } from './rails/load.js';
+import type { EmbeddingConfig } from './rails/types.js';
+import { watchRails, type RailsWatcher } from './reload.js';
+import type { Settings } from './settings.js';
+
+export interface Railgate {
+  readonly app: FastifyInstance;
+  readonly log: DecisionLog;
+  readonly metrics: Metrics;
+  /** Resolves once the model and every rail set's index are loaded. */
+  readonly guard: Promise<RailsRuntime>;
+  /** Stops accepting requests, lets in-flight ones finish, flushes the log. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger?: boolean;
+  /** Where relative paths in settings resolve; defaults to the process's cwd. */
+  readonly cwd?: string;
+  /** The model behind each embedding config; defaults to the configured providers (in a worker). */
+  readonly modelFor?: (config: EmbeddingConfig) => Promise<Embedder>;
+  /** Progress of first-time example embedding (a terminal progress bar); log lines are always written. */
+  readonly onProgress?: (set: string, done: number, total: number) => void;
+}
+
+/**
+ * The bundled model runs in a worker thread, off the event loop. A remote embeddings API is I/O and
+ * stays on the main thread; so does transformers.js, because onnxruntime-node 1.21 aborts the process
+ * when two threads use it and cannot be re-loaded by a second worker (see transformers.ts).
+ */
+function defaultModelFor(settings: Settings['embedding'], cwd: string) {
+  return (config: EmbeddingConfig): Promise<Embedder> =>
+    settings.worker && config.provider === 'bundled'
+      ? WorkerEmbedder.start(config, settings)
+      : createEmbedder(config, settings, { baseDir: cwd });
+}
+
+function progressLogger(logger: FastifyBaseLogger) {
+  const lastDecile = new Map<string, number>();
+  return (set: string, done: number, total: number) => {
+    if (total === 0) return;
+    const decile = Math.floor((done / total) * 10);
+    if (decile === lastDecile.get(set)) return;
+    lastDecile.set(set, decile);
+    logger.info({ railSet: set, done, total }, `embedding rail examples ${Math.round((done / total) * 100)}%`);
+  };
+}
+
+function both<A extends unknown[]>(a: (...args: A) => void, b: ((...args: A) => void) | undefined) {
+  return b ? (...args: A) => (a(...args), b(...args)) : a;
+}
+
+export async function startRailgate(settings: Settings, options: StartOptions = {}): Promise<Railgate> {
+  const cwd = options.cwd ?? process.cwd();
+  const resolve = (file: string) => (file === ':memory:' ? file : path.resolve(cwd, file));
+  const log = DecisionLog.open(resolve(settings.db));
+  const exampleCache = ExampleCache.open(resolve(settings.embedding.cacheDb));
+  const metrics = createMetrics();
+  const modelFor = options.modelFor ?? defaultModelFor(settings.embedding, cwd);
+  const railsDir = resolve(settings.rails);
+
+  let watcher: RailsWatcher | undefined;
+  let closing = false;
+  // The app is built first (so /healthz answers during the model load) with the guard still pending.
+  let settle!: { resolve(guard: RailsRuntime): void; reject(error: unknown): void };
+  const guard = new Promise<RailsRuntime>((resolve, reject) => (settle = { resolve, reject }));
+  // The app reports a failed load on /readyz; keep the rejection from killing the process first.
+  guard.catch(() => undefined);
+  const app = await buildApp({ settings, guard, decisions: log, metrics, logger: options.logger ?? false });
+
+  (async () => {
+    const runtime = await createGuard({
+      sets: await loadRails(railsDir),
+      embedderFor: async (config) =>
+        new EmbeddingStack(await modelFor(config), { settings: settings.embedding, exampleCache, metrics }),
+      defaultRailSet: settings.defaultRailSet,
+      compile: { onProgress: both(progressLogger(app.log), options.onProgress) },
+    });
+    if (closing) {
+      await runtime.close();
+      throw new Error('railgate closed while loading');
+    }
+    if (settings.watch) watcher = watchRails(railsDir, runtime, app.log);
+    return runtime;
+  })().then(settle.resolve, settle.reject);
+
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    log,
+    metrics,
+    guard,
+    close() {
+      closing = true;
+      closed ??= (async () => {
+        watcher?.close();
+        await app.close();
+        await guard.then((g) => g.close()).catch(() => undefined);
+        log.close();
+        exampleCache.close();
+      })();
+      return closed;
+    },
+  };
+}
