@@ -1,0 +1,54 @@
+/** `railgate calibrate`'s report for a terminal: before → after figures and thresholds. */
+import { percent, relativePath, table } from './cli.js';
+import type { Calibration } from './calibrate.js';
+import type { ThresholdEdit } from './yaml-thresholds.js';
+import type { CliIO } from '../cli/io.js';
+
+/** Thresholds as written in YAML: at most 3 decimals. */
+function t(value: number): string {
+  return String(Math.round(value * 1000) / 1000);
+}
+
+export function renderCalibration(c: Calibration, minSupport: number): string[] {
+  const b = c.before.figures;
+  const a = c.after.figures;
+  const lines = table(
+    ['', 'before', 'after'],
+    [
+      ['match.threshold', t(c.before.plan.set), t(c.after.plan.set)],
+      ['in-scope accuracy', percent(b.in_scope_accuracy), percent(a.in_scope_accuracy)],
+      ['out-of-scope recall', percent(b.oos_recall), percent(a.oos_recall)],
+      ['balanced', percent(b.balanced), percent(a.balanced)],
+      ['oos false-match rate', percent(b.oos_false_match_rate), percent(a.oos_false_match_rate)],
+    ],
+  );
+  if (!c.feasible)
+    lines.push('', `no threshold meets ${c.target} on this data; kept the one with the fewest false matches`);
+  lines.push('', 'per intent:');
+  lines.push(
+    ...table(
+      ['intent', 'labelled', 'before', 'after', ''],
+      c.intents.map((i) => [
+        i.intent,
+        String(i.support),
+        t(i.before),
+        t(i.after),
+        i.calibrated
+          ? c.after.plan.intents.has(i.intent)
+            ? 'own threshold'
+            : 'follows the set'
+          : `fewer than ${minSupport} labelled items: ${c.before.plan.intents.has(i.intent) ? 'kept' : 'follows the set'}`,
+      ]),
+    ).map((l) => '  ' + l),
+  );
+  return lines;
+}
+
+export function renderEdits(io: CliIO, edits: readonly ThresholdEdit[]): string[] {
+  if (edits.length === 0) return ['the rail files already hold these thresholds; nothing written'];
+  return edits.map(
+    (e) =>
+      `wrote ${relativePath(io, e.file)}: ${e.what === 'match.threshold' ? 'match.threshold' : `${e.what}.threshold`} ` +
+      `${e.before ?? '(unset)'} -> ${e.after}`,
+  );
+}

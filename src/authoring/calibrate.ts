@@ -1,0 +1,204 @@
+/**
+ * Choosing thresholds from labelled data. First the set's `match.threshold`, then, for each intent with
+ * enough labelled examples, its own `threshold` with the rest held fixed. Only the intent that decides a
+ * text (its best intent not vetoed by a not_example) can change that text's decision, so each intent's
+ * search re-decides just the texts it decides.
+ *
+ * Targets:
+ * - `balanced`: maximise (in-scope accuracy + out-of-scope recall) / 2
+ * - `fpr=X`: the lowest set threshold whose out-of-scope false-match rate is at most X; per intent, the
+ *   best in-scope accuracy that keeps the overall rate at most X
+ */
+import type { RailSet } from '../rails/types.js';
+import type { LabelledItem } from './dataset.js';
+import {
+  addOutcome,
+  countOutcomes,
+  expectedIntent,
+  outcomes,
+  ratesOf,
+  round,
+  type Counts,
+  type Outcome,
+  type Rates,
+} from './metrics.js';
+import { decidingIntent, thresholdsOf, type ScoredText, type ThresholdPlan } from './scored.js';
+
+export type CalibrationTarget = { readonly kind: 'balanced' } | { readonly kind: 'fpr'; readonly maxFpr: number };
+
+/** `balanced` or `fpr=0.01`; throws with a usage message otherwise. */
+export function parseTarget(text: string): CalibrationTarget {
+  if (text === 'balanced') return { kind: 'balanced' };
+  const match = /^fpr=(\d*\.?\d+)$/.exec(text);
+  const maxFpr = match ? Number(match[1]) : NaN;
+  if (!match || !(maxFpr >= 0 && maxFpr <= 1))
+    throw new Error(`invalid --target "${text}": use balanced or fpr=X with X in [0, 1], e.g. fpr=0.01`);
+  return { kind: 'fpr', maxFpr };
+}
+
+export function describeTarget(target: CalibrationTarget): string {
+  return target.kind === 'balanced' ? 'balanced' : `fpr=${target.maxFpr}`;
+}
+
+/** Candidate thresholds: 0.05 to 0.99 in steps of 0.01 (thresholds are written with 2 decimals). */
+export const CALIBRATION_GRID: readonly number[] = Array.from({ length: 95 }, (_, i) => round(0.05 + i * 0.01, 2));
+
+/** An intent needs this many labelled in-scope items for a threshold of its own. */
+export const MIN_INTENT_SUPPORT = 5;
+
+export interface Figures extends Rates {
+  readonly oos_false_match_rate: number | null;
+}
+
+export interface IntentCalibration {
+  readonly intent: string;
+  readonly support: number;
+  /** The intent's threshold before and after (its own, or the set's). */
+  readonly before: number;
+  readonly after: number;
+  /** Whether the data sufficed for a threshold of its own. */
+  readonly calibrated: boolean;
+}
+
+export interface Calibration {
+  readonly target: string;
+  readonly before: { readonly plan: ThresholdPlan; readonly figures: Figures };
+  readonly after: { readonly plan: ThresholdPlan; readonly figures: Figures };
+  readonly intents: IntentCalibration[];
+  /** False when no threshold met an `fpr` target (the strictest candidate was kept). */
+  readonly feasible: boolean;
+}
+
+export class CalibrationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CalibrationError';
+  }
+}
+
+function figuresOf(counts: Counts): Figures {
+  return { ...ratesOf(counts), oos_false_match_rate: counts.oos ? (counts.oos - counts.rejected) / counts.oos : null };
+}
+
+function fprOf(counts: Counts): number {
+  return counts.oos ? (counts.oos - counts.rejected) / counts.oos : 0;
+}
+
+function accuracyOf(counts: Counts): number {
+  return counts.inScope ? counts.correct / counts.inScope : 0;
+}
+
+function balancedOf(counts: Counts): number {
+  return ratesOf(counts).balanced ?? 0;
+}
+
+/** The middle of the best candidates: a plateau's centre is further from both cliffs than its edge. */
+function middleOf<T>(list: readonly T[]): T {
+  return list[Math.floor((list.length - 1) / 2)]!;
+}
+
+export interface CalibrateOptions {
+  readonly grid?: readonly number[];
+  readonly minSupport?: number;
+}
+
+export function calibrate(
+  set: RailSet,
+  items: readonly LabelledItem[],
+  scored: readonly ScoredText[],
+  target: CalibrationTarget,
+  options: CalibrateOptions = {},
+): Calibration {
+  const grid = options.grid ?? CALIBRATION_GRID;
+  const minSupport = options.minSupport ?? MIN_INTENT_SUPPORT;
+  const before = thresholdsOf(set);
+  const beforeCounts = countOutcomes(outcomes(set, items, scored, before));
+  if (beforeCounts.oos === 0)
+    throw new CalibrationError(
+      'the data has no out-of-scope items (labels that are not intent ids, e.g. "oos"): ' +
+        'without them any threshold looks safe',
+    );
+  if (target.kind === 'balanced' && beforeCounts.inScope === 0)
+    throw new CalibrationError('the data has no in-scope items (labels that are intent ids of the set)');
+
+  const support = new Map<string, number>();
+  for (const item of items) {
+    const expected = expectedIntent(set, item.label);
+    if (expected) support.set(expected, (support.get(expected) ?? 0) + 1);
+  }
+  const tunable = set.intents.filter((i) => (support.get(i.id) ?? 0) >= minSupport).map((i) => i.id);
+  // Intents without enough data keep a threshold of their own if they have one; the rest follow the set.
+  const kept = new Map([...before.intents].filter(([id]) => !tunable.includes(id)));
+
+  // 1. The set threshold, with every tunable intent following it.
+  const perSet = grid.map((t) => ({
+    t,
+    counts: countOutcomes(outcomes(set, items, scored, { set: t, intents: kept })),
+  }));
+  let feasible = true;
+  let setThreshold: number;
+  if (target.kind === 'balanced') {
+    const best = Math.max(...perSet.map((c) => balancedOf(c.counts)));
+    setThreshold = middleOf(perSet.filter((c) => balancedOf(c.counts) === best)).t;
+  } else {
+    const ok = perSet.find((c) => fprOf(c.counts) <= target.maxFpr);
+    feasible = ok !== undefined;
+    setThreshold = ok?.t ?? perSet.reduce((a, b) => (fprOf(b.counts) < fprOf(a.counts) ? b : a)).t;
+  }
+
+  // 2. Each tunable intent's own threshold, the others held fixed.
+  const intents = new Map(kept);
+  const deciding = scored.map(decidingIntent);
+  let current = outcomes(set, items, scored, { set: setThreshold, intents });
+  let counts = countOutcomes(current);
+  for (const id of tunable) {
+    const affected = deciding.flatMap((d, j) => (d === id ? [j] : []));
+    const base = { ...counts };
+    for (const j of affected) addOutcome(base, current[j]!, -1);
+    const tried = grid.map((t) => {
+      const plan = { set: setThreshold, intents: new Map(intents).set(id, t) };
+      const changed = outcomes(
+        set,
+        affected.map((j) => items[j]!),
+        affected.map((j) => scored[j]!),
+        plan,
+      );
+      const total = { ...base };
+      for (const o of changed) addOutcome(total, o);
+      return { t, counts: total, changed };
+    });
+    const value = (c: Counts): number =>
+      target.kind === 'balanced' ? balancedOf(c) : fprOf(c) <= target.maxFpr ? accuracyOf(c) : -1;
+    const bestValue = Math.max(...tried.map((c) => value(c.counts)));
+    // Among equals, stay nearest the set threshold: few labelled items do not justify a bigger move.
+    const best = tried
+      .filter((c) => value(c.counts) === bestValue)
+      .reduce((a, b) => (Math.abs(b.t - setThreshold) < Math.abs(a.t - setThreshold) ? b : a));
+    if (bestValue < 0) continue;
+    if (best.t !== setThreshold || before.intents.has(id)) intents.set(id, best.t);
+    counts = best.counts;
+    current = replaceAt(current, affected, best.changed);
+  }
+
+  const after: ThresholdPlan = { set: setThreshold, intents };
+  const afterCounts = countOutcomes(outcomes(set, items, scored, after));
+  return {
+    target: describeTarget(target),
+    before: { plan: before, figures: figuresOf(beforeCounts) },
+    after: { plan: after, figures: figuresOf(afterCounts) },
+    intents: set.intents.map((intent) => ({
+      intent: intent.id,
+      support: support.get(intent.id) ?? 0,
+      before: before.intents.get(intent.id) ?? before.set,
+      after: after.intents.get(intent.id) ?? after.set,
+      calibrated: tunable.includes(intent.id),
+    })),
+    feasible,
+  };
+}
+
+function replaceAt(list: readonly Outcome[], at: readonly number[], values: readonly Outcome[]): Outcome[] {
+  const next = [...list];
+  at.forEach((j, k) => (next[j] = values[k]!));
+  return next;
+}

@@ -1,0 +1,240 @@
+/**
+ * What the rail author's commands (explain, test, eval, calibrate, replay) share: argument parsing with
+ * the 0 / 1 / 2 exit-code convention, loading rails and compiling a set through the Guard runtime (the
+ * serving code path), and a progress bar on stderr when a person is watching.
+ */
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import cliProgress from 'cli-progress';
+import { isRailgateError } from '../errors.js';
+import type { Embedder } from '../embedding/embedder.js';
+import { createEmbedder } from '../embedding/providers.js';
+import type { CompiledRailSet } from '../matching/compile.js';
+import { createGuard } from '../matching/runtime.js';
+import { formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
+import type { EmbeddingConfig, RailSet } from '../rails/types.js';
+import { loadSettings, type Settings } from '../settings.js';
+import { writeLine, type CliCommand, type CliIO } from '../cli/io.js';
+
+/** Bad arguments: the command prints its help and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A failure to report in one line and exit 1 (missing file, bad data, unknown set…). */
+export class CommandFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandFailure';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface CommandSpec<O extends Options> {
+  readonly name: string;
+  readonly help: string;
+  readonly options: O;
+  readonly positionals?: boolean;
+  readonly body: (parsed: { values: ParsedValues<O>; positionals: string[] }, io: CliIO) => Promise<number>;
+}
+
+export type ParsedValues<O extends Options> = ReturnType<
+  typeof parseArgs<{ options: O; allowPositionals: true }>
+>['values'];
+
+/**
+ * Wraps a command body: parses its arguments (`--help` prints the help), turns UsageError into exit 2
+ * and expected failures (invalid rails, unreadable data, unknown set) into a message and exit 1.
+ */
+export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliCommand {
+  return async (args, io) => {
+    const prefix = `railgate ${spec.name}`;
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: [...args],
+        options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
+        allowPositionals: true,
+        strict: true,
+      });
+      if (!spec.positionals && parsed.positionals.length > 0)
+        throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+    } catch (error) {
+      writeLine(io.stderr, `${prefix}: ${(error as Error).message}\n`);
+      writeLine(io.stderr, spec.help);
+      return 2;
+    }
+    if ((parsed.values as { help?: boolean }).help) {
+      writeLine(io.stdout, spec.help);
+      return 0;
+    }
+    try {
+      return await spec.body(parsed as { values: ParsedValues<O>; positionals: string[] }, io);
+    } catch (error) {
+      if (error instanceof UsageError) {
+        writeLine(io.stderr, `${prefix}: ${error.message}\n`);
+        writeLine(io.stderr, spec.help);
+        return 2;
+      }
+      if (error instanceof RailsInvalidError) {
+        for (const issue of error.issues) writeLine(io.stderr, formatIssue(issue, io.cwd));
+        writeLine(io.stderr, `${prefix}: the rails are invalid (run \`railgate check\`)`);
+        return 1;
+      }
+      if (error instanceof CommandFailure || isRailgateError(error) || isExpected(error)) {
+        writeLine(io.stderr, `${prefix}: ${(error as Error).message}`);
+        return 1;
+      }
+      throw error;
+    }
+  };
+}
+
+/** Errors from the authoring room that carry a message fit for people. */
+const EXPECTED = new Set(['DataFileError', 'CalibrationError', 'ThresholdWriteError']);
+function isExpected(error: unknown): boolean {
+  return error instanceof Error && EXPECTED.has(error.name);
+}
+
+/** A number option: `--near-miss 0.05`. */
+export function numberOption(name: string, raw: string | undefined, fallback: number, min = 0, max = Infinity): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max)
+    throw new UsageError(
+      `--${name} must be a number${max < Infinity ? ` in [${min}, ${max}]` : ` >= ${min}`}, got "${raw}"`,
+    );
+  return value;
+}
+
+export function settingsOf(io: CliIO): Settings {
+  return loadSettings(io.env, io.cwd);
+}
+
+/**
+ * Loaded rails and the embedders they need. Sets are compiled one at a time, on demand, through
+ * `createGuard`, exactly as the proxy compiles them.
+ */
+export class Workbench {
+  readonly #embedders = new Map<string, Promise<Embedder>>();
+
+  private constructor(
+    readonly settings: Settings,
+    readonly railsDir: string,
+    readonly sets: readonly RailSet[],
+  ) {}
+
+  /** Loads every set under `railsDir` (default: the `rails` setting). Throws RailsInvalidError. */
+  static async open(io: CliIO, railsDir?: string): Promise<Workbench> {
+    const settings = settingsOf(io);
+    const dir = path.resolve(io.cwd, railsDir ?? settings.rails);
+    return new Workbench(settings, dir, await loadRails(dir));
+  }
+
+  /**
+   * The set by name, or the default one: the `defaultRailSet` setting when that set is in this folder,
+   * else a set named `default`, else the first (as the proxy picks).
+   */
+  pick(name?: string): RailSet {
+    if (name !== undefined) {
+      const set = this.sets.find((s) => s.name === name);
+      if (!set) {
+        const known = this.sets.map((s) => s.name).join(', ') || 'none';
+        throw new CommandFailure(`unknown rail set "${name}" in ${this.railsDir} (sets: ${known})`);
+      }
+      return set;
+    }
+    const configured = this.settings.defaultRailSet;
+    const set =
+      this.sets.find((s) => s.name === configured) ?? this.sets.find((s) => s.name === 'default') ?? this.sets[0];
+    if (!set) throw new CommandFailure(`no rail sets in ${this.railsDir}`);
+    return set;
+  }
+
+  async compile(set: RailSet): Promise<CompiledRailSet> {
+    const runtime = await createGuard({ sets: [set], embedderFor: (config) => this.embedder(config, set.dir) });
+    return runtime.compiled(set.name);
+  }
+
+  embedder(config: EmbeddingConfig, baseDir: string): Promise<Embedder> {
+    // A relative local model folder is relative to its set, so the folder is part of the key.
+    const key = `${config.provider}|${config.model ?? ''}|${config.quantized}|${config.provider === 'transformers' ? baseDir : ''}`;
+    let embedder = this.#embedders.get(key);
+    if (!embedder) {
+      embedder = createEmbedder(config, this.settings.embedding, { baseDir });
+      this.#embedders.set(key, embedder);
+    }
+    return embedder;
+  }
+
+  async close(): Promise<void> {
+    const loaded = await Promise.allSettled(this.#embedders.values());
+    for (const result of loaded) if (result.status === 'fulfilled') await result.value.close();
+    this.#embedders.clear();
+  }
+}
+
+/** Runs `work` with an opened workbench and always closes it (model handles, worker threads). */
+export async function withWorkbench<T>(
+  io: CliIO,
+  railsDir: string | undefined,
+  work: (w: Workbench) => Promise<T>,
+): Promise<T> {
+  const workbench = await Workbench.open(io, railsDir);
+  try {
+    return await work(workbench);
+  } finally {
+    await workbench.close();
+  }
+}
+
+export interface Progress {
+  update(done: number): void;
+  stop(): void;
+}
+
+/** A progress bar on stderr when it is a terminal; silent otherwise (CI logs, pipes, tests). */
+export function progress(io: CliIO, label: string, total: number): Progress {
+  if (!io.stderr.isTTY || total <= 0) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: io.stderr,
+      format: `${label} [{bar}] {value}/{total} {eta_formatted}`,
+      clearOnComplete: true,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return { update: (done) => bar.update(done), stop: () => bar.stop() };
+}
+
+export function percent(value: number | null, digits = 1): string {
+  return value === null ? 'n/a' : `${(value * 100).toFixed(digits)}%`;
+}
+
+export function similarity(value: number): string {
+  return value.toFixed(3);
+}
+
+/** Left-aligned text columns, right-aligned numbers: a plain table for terminals and CI logs. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = header.map(
+    (_, i) => rows.length > 0 && rows.every((r) => /^[-+]?[\d.]+%?$|^n\/a$|^$/.test(r[i] ?? '')),
+  );
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+export function relativePath(io: CliIO, file: string): string {
+  return path.relative(io.cwd, file) || '.';
+}

@@ -1,0 +1,67 @@
+/** `railgate eval`'s report for a terminal: the headline rates, per-intent figures, confusions and the sweep. */
+import { percent, similarity, table } from './cli.js';
+import type { EvalReport } from './metrics.js';
+
+function fraction(part: number, whole: number): string {
+  return `${part}/${whole}`;
+}
+
+export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
+  const correct = Math.round((r.in_scope_accuracy ?? 0) * r.n_in_scope);
+  const top1 = Math.round((r.top1_accuracy ?? 0) * r.n_in_scope);
+  const rejected = Math.round((r.oos_recall ?? 0) * r.n_oos);
+  const lines = [
+    `rail set ${r.rail_set} (rails ${r.rails_hash}): ${r.n} items, ${r.n_in_scope} in scope, ${r.n_oos} out of scope; ` +
+      `threshold ${r.threshold}`,
+    '',
+    `in-scope accuracy    ${percent(r.in_scope_accuracy).padStart(6)}  ${fraction(correct, r.n_in_scope)} matched the right intent`,
+    `top-1 accuracy       ${percent(r.top1_accuracy).padStart(6)}  ${fraction(top1, r.n_in_scope)} had the right best intent, thresholds aside`,
+    `out-of-scope recall  ${percent(r.oos_recall).padStart(6)}  ${fraction(rejected, r.n_oos)} matched nothing`,
+    `balanced             ${percent(r.balanced).padStart(6)}  (accuracy + recall) / 2`,
+  ];
+  const oosLabels = Object.entries(r.oos_labels).sort((a, b) => b[1] - a[1]);
+  if (oosLabels.length)
+    lines.push(`labels read as out of scope: ${oosLabels.map(([label, n]) => `${label} (${n})`).join(', ')}`);
+
+  lines.push('', 'per intent:');
+  lines.push(
+    ...table(
+      ['intent', 'threshold', 'support', 'matched', 'precision', 'recall'],
+      r.per_intent.map((i) => [
+        i.intent,
+        similarity(i.threshold),
+        String(i.support),
+        String(i.predicted),
+        percent(i.precision),
+        percent(i.recall),
+      ]),
+    ).map((l) => '  ' + l),
+  );
+
+  lines.push('', 'most confused (expected -> best intent instead):');
+  if (r.confusions.length === 0) lines.push('  none');
+  for (const c of r.confusions.slice(0, maxConfusions))
+    lines.push(`  ${c.expected} -> ${c.got}: ${c.count} (${c.matched} matched the wrong intent)`);
+
+  const best = Math.max(...r.sweep.map((s) => s.balanced ?? -1));
+  const ownThresholds = r.per_intent.some((i) => i.threshold !== r.threshold);
+  lines.push(
+    '',
+    `threshold sweep (match.threshold; * = best balanced${ownThresholds ? '; intents with their own threshold keep it' : ''}):`,
+  );
+  lines.push(
+    ...table(
+      ['threshold', 'in-scope acc', 'oos recall', 'balanced', ''],
+      r.sweep.map((s) => [
+        s.threshold.toFixed(2),
+        percent(s.in_scope_accuracy),
+        percent(s.oos_recall),
+        percent(s.balanced),
+        [Math.abs(s.threshold - r.threshold) < 1e-9 ? '(current)' : '', s.balanced === best ? '*' : '']
+          .filter(Boolean)
+          .join(' '),
+      ]),
+    ).map((l) => '  ' + l),
+  );
+  return lines;
+}

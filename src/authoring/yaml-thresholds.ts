@@ -1,0 +1,189 @@
+/**
+ * Writes calibrated thresholds back into the rail files where they are defined, changing nothing else:
+ * the `yaml` Document API finds the nodes (with their byte ranges) and the new values are spliced into
+ * the original text, so every comment, blank line, quote style and line break survives. (Re-serialising
+ * the document would re-wrap long examples and re-space comments.)
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import type { RailSet } from '../rails/types.js';
+import { thresholdsOf, type ThresholdPlan } from './scored.js';
+
+export interface ThresholdEdit {
+  readonly file: string;
+  /** `match.threshold`, or the intent id whose `threshold` changed. */
+  readonly what: string;
+  readonly before: number | undefined;
+  readonly after: number;
+}
+
+interface Splice {
+  readonly at: number;
+  readonly end: number;
+  readonly text: string;
+}
+
+interface FileState {
+  readonly file: string;
+  readonly text: string;
+  readonly doc: Document.Parsed;
+  readonly splices: Splice[];
+  /** What the file must read back as after the edit: [path, value]. */
+  readonly expected: [readonly (string | number)[], number][];
+}
+
+export class ThresholdWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ThresholdWriteError';
+  }
+}
+
+/** Thresholds are written with at most 3 decimals. */
+function formatThreshold(value: number): string {
+  return String(Math.round(value * 1000) / 1000);
+}
+
+function pairOf(map: YAMLMap, key: string): Pair<unknown, unknown> | undefined {
+  return map.items.find((p) => isScalar(p.key) && p.key.value === key);
+}
+
+function lineStart(text: string, offset: number): number {
+  return text.lastIndexOf('\n', offset - 1) + 1;
+}
+
+/** The offset just past the newline ending the line that holds `offset`. */
+function nextLine(text: string, offset: number): number {
+  const end = text.indexOf('\n', offset);
+  return end < 0 ? text.length : end + 1;
+}
+
+/** A splice that inserts `key: value` into a map, in the map's own style. */
+function insertPair(state: FileState, map: YAMLMap, key: string, value: string): Splice {
+  const { text } = state;
+  if (map.flow) {
+    const close = (map.range?.[1] ?? 0) - 1;
+    if (text[close] !== '}') throw new ThresholdWriteError(`${state.file}: cannot find the end of a flow mapping`);
+    // After the last entry (keeping the space before `}`), or inside `{}` when there is none.
+    const last = map.items.at(-1);
+    const lastEnd = (last?.value as Node | null | undefined)?.range?.[1] ?? (last?.key as Node | undefined)?.range?.[1];
+    if (lastEnd === undefined) return { at: close, end: close, text: `${key}: ${value}` };
+    return { at: lastEnd, end: lastEnd, text: `, ${key}: ${value}` };
+  }
+  // A block map: a new line after the first pair whose value is a one-line scalar, at that key's indent.
+  const anchor = map.items.find((p) => {
+    const [start, end] = [(p.key as Node).range?.[0], (p.value as Node | null)?.range?.[1]];
+    return isScalar(p.value) && start !== undefined && end !== undefined && !text.slice(start, end).includes('\n');
+  });
+  if (!anchor) {
+    // No one-line scalar to follow: put the new line before the first key, if that key starts its line.
+    const first = (map.items[0]?.key as Node | undefined)?.range?.[0];
+    const at = first === undefined ? -1 : lineStart(text, first);
+    if (first === undefined || text.slice(at, first).trim() !== '')
+      throw new ThresholdWriteError(`${state.file}: no line to add \`${key}\` after`);
+    return { at, end: at, text: `${' '.repeat(first - at)}${key}: ${value}\n` };
+  }
+  const keyAt = (anchor.key as Node).range![0];
+  const indent = ' '.repeat(keyAt - lineStart(text, keyAt));
+  const at = nextLine(text, (anchor.value as Node).range![1]);
+  const newline = at === text.length && !text.endsWith('\n') ? '\n' : '';
+  return { at, end: at, text: `${newline}${indent}${key}: ${value}\n` };
+}
+
+/** Sets `key` in `map`: rewrites the scalar in place, or inserts a new pair. */
+function setKey(state: FileState, map: YAMLMap, key: string, value: number): void {
+  const formatted = formatThreshold(value);
+  const pair = pairOf(map, key);
+  if (pair && isScalar(pair.value) && pair.value.range) {
+    const [start, end] = pair.value.range;
+    state.splices.push({ at: start, end, text: formatted });
+  } else if (pair) {
+    throw new ThresholdWriteError(`${state.file}: \`${key}\` is not a plain number; set it by hand`);
+  } else {
+    state.splices.push(insertPair(state, map, key, formatted));
+  }
+}
+
+function rootMap(state: FileState): YAMLMap {
+  const root = state.doc.contents;
+  if (!isMap(root)) throw new ThresholdWriteError(`${state.file}: the file is not a mapping`);
+  return root;
+}
+
+function setSetThreshold(states: readonly FileState[], value: number): string {
+  const owner = states.find((s) => pairOf(rootMap(s), 'match')) ?? states.find((s) => pairOf(rootMap(s), 'name'));
+  const state = owner ?? states[0]!;
+  const root = rootMap(state);
+  const match = pairOf(root, 'match');
+  if (match && isMap(match.value)) setKey(state, match.value, 'threshold', value);
+  else if (match) throw new ThresholdWriteError(`${state.file}: \`match\` is not a mapping`);
+  else state.splices.push(insertPair(state, root, 'match', `{ threshold: ${formatThreshold(value)} }`));
+  state.expected.push([['match', 'threshold'], value]);
+  return state.file;
+}
+
+function setIntentThreshold(state: FileState, intentId: string, value: number): void {
+  const intents = pairOf(rootMap(state), 'intents')?.value;
+  const index = isSeq(intents) ? intents.items.findIndex((item) => isMap(item) && item.get('id') === intentId) : -1;
+  if (!isSeq(intents) || index < 0) throw new ThresholdWriteError(`${state.file}: intent \`${intentId}\` not found`);
+  setKey(state, intents.items[index] as YAMLMap, 'threshold', value);
+  state.expected.push([['intents', index, 'threshold'], value]);
+}
+
+function applySplices(text: string, splices: readonly Splice[]): string {
+  let out = text;
+  for (const s of [...splices].sort((a, b) => b.at - a.at)) out = out.slice(0, s.at) + s.text + out.slice(s.end);
+  return out;
+}
+
+/**
+ * Writes `plan` into the set's YAML files: `match.threshold`, and each intent's `threshold` that differs
+ * from what is on disk (an intent dropped from the plan's overrides gets the set threshold written into
+ * its existing key). Returns the edits made; files are replaced atomically, all checked before any is written.
+ */
+export async function writeThresholds(set: RailSet, plan: ThresholdPlan): Promise<ThresholdEdit[]> {
+  const states: FileState[] = [];
+  for (const file of set.files) {
+    const text = await readFile(file, 'utf8');
+    const doc = parseDocument(text);
+    if (doc.errors.length) throw new ThresholdWriteError(`${file}: ${doc.errors[0]!.message}`);
+    states.push({ file, text, doc, splices: [], expected: [] });
+  }
+  const stateOf = (file: string): FileState => {
+    const state = states.find((s) => s.file === file);
+    if (!state) throw new ThresholdWriteError(`${file} is not a file of rail set "${set.name}"`);
+    return state;
+  };
+
+  const before = thresholdsOf(set);
+  const edits: ThresholdEdit[] = [];
+  const round = (v: number): number => Number(formatThreshold(v));
+  if (round(before.set) !== round(plan.set)) {
+    const file = setSetThreshold(states, plan.set);
+    edits.push({ file, what: 'match.threshold', before: before.set, after: round(plan.set) });
+  }
+  for (const intent of set.intents) {
+    const old = before.intents.get(intent.id);
+    const next = plan.intents.get(intent.id) ?? (old === undefined ? undefined : plan.set);
+    if (next === undefined || (old !== undefined && round(old) === round(next))) continue;
+    setIntentThreshold(stateOf(intent.source.file), intent.id, next);
+    edits.push({ file: intent.source.file, what: intent.id, before: old, after: round(next) });
+  }
+
+  const outputs = states
+    .filter((s) => s.splices.length > 0)
+    .map((state) => {
+      const text = applySplices(state.text, state.splices);
+      const check = parseDocument(text);
+      for (const [path, value] of state.expected)
+        if (check.errors.length || check.getIn(path) !== round(value))
+          throw new ThresholdWriteError(`${state.file}: could not place ${path.join('.')}; set it by hand`);
+      return { file: state.file, text };
+    });
+  for (const { file, text } of outputs) {
+    const temp = `${file}.railgate-${process.pid}.tmp`;
+    await writeFile(temp, text, 'utf8');
+    await rename(temp, file);
+  }
+  return edits;
+}

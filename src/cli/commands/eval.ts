@@ -1,0 +1,55 @@
+/**
+ * `railgate eval`: how well a rail set does on labelled data, and what other set thresholds would do,
+ * computed from one embedding pass.
+ */
+import { writeLine } from '../io.js';
+import { defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
+import { renderEvalReport } from '../../authoring/eval-report.js';
+import { scoreLabelledData } from '../../authoring/labelled.js';
+import { evaluate } from '../../authoring/metrics.js';
+import { thresholdsOf } from '../../authoring/scored.js';
+
+const HELP = `usage: railgate eval --data FILE [--rails DIR] [--set NAME] [--json]
+
+Measures a rail set on labelled data: JSON lines {"text": ..., "label": ...} or CSV with a header row.
+A label that is not an intent id of the set (e.g. "oos") means the message must match nothing.
+
+Reports in-scope accuracy (right intent and above its threshold), top-1 accuracy (right best intent,
+thresholds aside), out-of-scope recall (matched nothing), per-intent precision and recall, the most
+confused intent pairs, and a sweep of match.threshold from 0.30 to 0.90 (no re-embedding).
+
+  --data FILE           labelled data (.jsonl / .ndjson / .json: JSON lines; .csv: CSV)
+  --rails DIR           rails folder (default: the \`rails\` setting, RAILGATE_RAILS or ./rails)
+  --set NAME            rail set (default: the default set)
+  --text-column NAME    the message column / key (default text)
+  --label-column NAME   the label column / key (default label)
+  --json                print the metrics as JSON
+  -h, --help            show this help`;
+
+export const run = defineCommand({
+  name: 'eval',
+  help: HELP,
+  options: {
+    rails: { type: 'string' },
+    data: { type: 'string' },
+    set: { type: 'string' },
+    'text-column': { type: 'string' },
+    'label-column': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  body: async ({ values }, io) => {
+    if (!values.data) throw new UsageError('--data FILE is required');
+    const data = values.data;
+    return withWorkbench(io, values.rails, async (workbench) => {
+      const compiled = await workbench.compile(workbench.pick(values.set));
+      const { items, scored } = await scoreLabelledData(io, compiled, data, {
+        textColumn: values['text-column'],
+        labelColumn: values['label-column'],
+      });
+      const report = evaluate(compiled.set, items, scored, thresholdsOf(compiled.set));
+      if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
+      else for (const line of renderEvalReport(report)) writeLine(io.stdout, line);
+      return 0;
+    });
+  },
+});

@@ -1,0 +1,48 @@
+/**
+ * `railgate explain "<message>"`: how one message is decided, with the scores, thresholds and nearest
+ * examples behind it, so a rail author can see why.
+ */
+import { writeLine } from '../io.js';
+import { defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
+import { explainScored, renderExplanation } from '../../authoring/explain.js';
+import { decideScored, scoreVector } from '../../authoring/scored.js';
+
+const HELP = `usage: railgate explain "<message>" [--rails SET] [--rails-dir DIR] [--json]
+
+Decides one message exactly as the proxy would and shows why: the decision (action, intent or no match,
+reason), the best intents with score, threshold, pass/fail and margin (score - threshold), and each
+intent's nearest examples ([not_example] marks not_examples).
+
+  --rails SET       rail set name (default: the default set)
+  --rails-dir DIR   rails folder (default: the \`rails\` setting, RAILGATE_RAILS or ./rails)
+  --top N           intents to show (default 5)
+  --json            print the explanation as JSON
+  -h, --help        show this help`;
+
+export const run = defineCommand({
+  name: 'explain',
+  help: HELP,
+  positionals: true,
+  options: {
+    rails: { type: 'string' },
+    'rails-dir': { type: 'string' },
+    top: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  body: async ({ values, positionals }, io) => {
+    const message = positionals.join(' ');
+    if (message.trim() === '') throw new UsageError('give the message to explain, in quotes');
+    const top = values.top === undefined ? 5 : Number(values.top);
+    if (!Number.isInteger(top) || top < 1)
+      throw new UsageError(`--top must be a positive integer, got "${values.top}"`);
+    return withWorkbench(io, values['rails-dir'], async (workbench) => {
+      const compiled = await workbench.compile(workbench.pick(values.rails));
+      const [vector] = await compiled.embedder.embed([message]);
+      const scored = scoreVector(compiled, vector!);
+      const explanation = explainScored(message, decideScored(compiled.set, scored), scored);
+      if (values.json) writeLine(io.stdout, JSON.stringify(explanation, null, 2));
+      else for (const line of renderExplanation(explanation, top)) writeLine(io.stdout, line);
+      return 0;
+    });
+  },
+});

@@ -1,0 +1,123 @@
+/**
+ * `railgate replay`: re-decides logged messages with the rails on disk and lists every decision that
+ * would change, so a rails edit can be judged on real traffic before it ships.
+ */
+import path from 'node:path';
+import { writeLine } from '../io.js';
+import {
+  defineCommand,
+  numberOption,
+  progress,
+  relativePath,
+  similarity,
+  UsageError,
+  withWorkbench,
+} from '../../authoring/cli.js';
+import { replay, type DecisionBrief } from '../../authoring/replay.js';
+import { parseSince } from '../../decisions/duration.js';
+import { DecisionReader } from '../../decisions/reader.js';
+import type { CompiledRailSet } from '../../matching/compile.js';
+
+const HELP = `usage: railgate replay [--since 7d] [--db PATH] [--rails DIR] [--set NAME] [--limit N] [--json]
+
+Re-decides the logged messages with the rails on disk now and lists every decision that would change
+(before -> after: action, intent, score), then how many changed and how many did not. A changed score
+alone is no change. Rows of a rail set that is no longer on disk are counted as skipped.
+
+  --since WHEN   30s, 15m, 1h, 7d, 2w, or an ISO date (default 7d)
+  --db PATH      decision log (default: the \`db\` setting, RAILGATE_DB or data/railgate.db)
+  --rails DIR    rails folder (default: the \`rails\` setting, RAILGATE_RAILS or ./rails)
+  --set NAME     only decisions of this rail set
+  --limit N      replay at most N decisions (the oldest first)
+  --json         print { replayed, unchanged, changed, skipped, changes } as JSON
+  -h, --help     show this help`;
+
+function describe(d: DecisionBrief): string {
+  const what = d.intent
+    ? `${d.action} ${d.intent}`
+    : `${d.action} (no match${d.candidate ? `, best ${d.candidate}` : ''})`;
+  return `${what} ${similarity(d.score)}`;
+}
+
+const MESSAGE_WIDTH = 80;
+
+function shorten(message: string): string {
+  const flat = message.replace(/\s+/g, ' ').trim();
+  return flat.length > MESSAGE_WIDTH ? `${flat.slice(0, MESSAGE_WIDTH - 1)}…` : flat;
+}
+
+export const run = defineCommand({
+  name: 'replay',
+  help: HELP,
+  options: {
+    since: { type: 'string' },
+    db: { type: 'string' },
+    rails: { type: 'string' },
+    set: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  body: async ({ values }, io) => {
+    let since: number;
+    try {
+      since = parseSince(values.since ?? '7d', Date.now());
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const limit = values.limit === undefined ? undefined : numberOption('limit', values.limit, 0, 1);
+    if (limit !== undefined && !Number.isInteger(limit))
+      throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
+
+    return withWorkbench(io, values.rails, async (workbench) => {
+      const dbPath = path.resolve(io.cwd, values.db ?? workbench.settings.db);
+      let reader: DecisionReader;
+      try {
+        reader = DecisionReader.openReadOnly(dbPath);
+      } catch (error) {
+        writeLine(io.stderr, `railgate replay: ${(error as Error).message}`);
+        return 1;
+      }
+      try {
+        const query = { since, ...(values.set && { railSet: values.set }), ...(limit !== undefined && { limit }) };
+        const bar = progress(io, 'replaying', reader.count(query));
+        const compiled = new Map<string, Promise<CompiledRailSet | undefined>>();
+        const summary = await replay(reader.scan(query), {
+          compiledFor: (name) => {
+            let entry = compiled.get(name);
+            if (!entry) {
+              const set = workbench.sets.find((s) => s.name === name);
+              entry = set ? workbench.compile(set) : Promise.resolve(undefined);
+              compiled.set(name, entry);
+            }
+            return entry;
+          },
+          onProgress: (done) => bar.update(done),
+        }).finally(() => bar.stop());
+
+        if (values.json) {
+          writeLine(io.stdout, JSON.stringify(summary, null, 2));
+          return 0;
+        }
+        for (const c of summary.changes) {
+          writeLine(
+            io.stdout,
+            `#${c.id} ${new Date(c.time).toISOString()} [${c.rail_set}] ${JSON.stringify(shorten(c.message))}`,
+          );
+          writeLine(io.stdout, `  ${describe(c.before)} -> ${describe(c.after)}`);
+        }
+        if (summary.changes.length) writeLine(io.stdout);
+        const skipped = Object.entries(summary.skipped);
+        const skippedText = skipped.length
+          ? `; ${skipped.reduce((n, [, k]) => n + k, 0)} skipped (rail set not in ${relativePath(io, workbench.railsDir)}: ${skipped.map(([name]) => name).join(', ')})`
+          : '';
+        writeLine(
+          io.stdout,
+          `${summary.replayed} replayed: ${summary.changed} changed, ${summary.unchanged} unchanged${skippedText}`,
+        );
+        return 0;
+      } finally {
+        reader.close();
+      }
+    });
+  },
+});
