@@ -39,7 +39,10 @@ export function closest(word: string, candidates: readonly string[]): string | u
   const squash = (s: string) => s.toLowerCase().replace(/[_-]/g, '');
   let best: { candidate: string; distance: number } | undefined;
   for (const candidate of candidates) {
-    const distance = squash(word) === squash(candidate) ? 0 : editDistance(word.toLowerCase(), candidate.toLowerCase());
+    const a = squash(word);
+    const b = squash(candidate);
+    // Same letters up to case and separators; then a cut-short word ("mean" for "mean_top_k"); then typos.
+    const distance = a === b ? 0 : a.length >= 3 && b.startsWith(a) ? 1 : editDistance(a, b);
     if (distance <= maxSuggestionDistance(word) && (!best || distance < best.distance)) best = { candidate, distance };
   }
   return best?.candidate;

@@ -329,7 +329,7 @@ function readPrompt(r: NodeReader, field: Field, slot: boolean, what: string): P
     const role = r.oneOf(fields.get('role')!, PROMPT_ROLES);
     const contentField = fields.get('content')!;
     const content = r.string(contentField);
-    if (content === undefined || role === undefined) continue;
+    if (content === undefined) continue;
     const at = r.valueNode(contentField);
     if (hasUserMessageSlot(content) && !slot)
       r.report(
@@ -339,7 +339,7 @@ function readPrompt(r: NodeReader, field: Field, slot: boolean, what: string): P
       );
     for (const placeholder of unknownPlaceholders(content))
       r.report(at, `unknown placeholder \`${placeholder}\`; the only placeholder is ${USER_MESSAGE_SLOT}`);
-    messages.push({ role, content });
+    if (role !== undefined) messages.push({ role, content });
   }
   return r.issues.length === before ? messages : undefined;
 }
