@@ -6,10 +6,7 @@
 import { RailgateError } from '../errors.js';
 import type { EmbeddingConfig } from '../rails/types.js';
 import type { Settings } from '../settings.js';
-import { BundledEmbedder } from './bundled.js';
 import type { Embedder } from './embedder.js';
-import { OpenAIEmbedder } from './openai.js';
-import { TransformersEmbedder } from './transformers.js';
 
 export interface CreateEmbedderOptions {
   /** What a relative local model folder is resolved against (e.g. the rail set's folder); default: cwd. */
@@ -32,9 +29,11 @@ export async function createEmbedder(
 ): Promise<Embedder> {
   switch (config.provider) {
     case 'bundled':
-      return BundledEmbedder.load();
+      // Providers load on demand: a bundled-only deployment never loads onnxruntime-node, and the
+      // embedding worker stays free of it (onnxruntime-node must live in one thread only).
+      return (await import('./bundled.js')).BundledEmbedder.load();
     case 'transformers':
-      return TransformersEmbedder.load({
+      return (await import('./transformers.js')).TransformersEmbedder.load({
         model: requireModel(config, 'Xenova/all-MiniLM-L6-v2'),
         quantized: config.quantized,
         allowRemoteModels: settings.allowRemoteModels,
@@ -51,7 +50,7 @@ export async function createEmbedder(
           { param: 'embedding.openaiUrl' },
         );
       }
-      return OpenAIEmbedder.create({
+      return (await import('./openai.js')).OpenAIEmbedder.create({
         baseURL: settings.openaiUrl,
         model,
         timeoutMs: settings.timeoutMs,

@@ -26,11 +26,16 @@ export interface WorkerData {
   readonly settings: Settings['embedding'];
 }
 
-/** The worker's entry: compiled .js in production, the .ts source under vitest/tsx. */
-function workerEntry(): { url: URL; execArgv: string[] } {
+/**
+ * The worker's entry: the compiled .js in production; when running from the TypeScript sources
+ * (vitest, tsx), a tiny bootstrap that registers tsx's loader inside the worker first.
+ */
+function startWorker(workerData: WorkerData): Worker {
   const js = new URL('./worker-entry.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { url: js, execArgv: [] };
-  return { url: new URL('./worker-entry.ts', import.meta.url), execArgv: ['--import', 'tsx'] };
+  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData });
+  const ts = new URL('./worker-entry.ts', import.meta.url).href;
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
 }
 
 export class WorkerEmbedder implements Embedder {
@@ -49,8 +54,7 @@ export class WorkerEmbedder implements Embedder {
   }
 
   static start(config: EmbeddingConfig, settings: Settings['embedding']): Promise<WorkerEmbedder> {
-    const { url, execArgv } = workerEntry();
-    const worker = new Worker(url, { workerData: { config, settings } satisfies WorkerData, execArgv });
+    const worker = startWorker({ config, settings });
     return new Promise((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`embedding worker exited with code ${code} while loading`));
       worker.once('error', reject);
