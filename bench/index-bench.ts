@@ -1,0 +1,91 @@
+/**
+ * Index benchmark: build time, search p50/p99 and recall@10 of the hnsw path against the exact scan,
+ * at 1k / 10k / 100k random unit vectors of the bundled model's dimension (512).
+ */
+import { normalizeInPlace } from '../src/embedding/embedder.js';
+import { ExactIndex, HnswIndex, type VectorIndex } from '../src/matching/vector-index.js';
+import { fmt, percentile, seededRandom } from './stats.js';
+
+const DIM = 512;
+const QUERIES = 200;
+
+function randomUnitVectors(count: number, seed: number): Float32Array[] {
+  const random = seededRandom(seed);
+  // Sum of uniforms ≈ gaussian: random directions uniform on the sphere.
+  return Array.from({ length: count }, () =>
+    normalizeInPlace(Float32Array.from({ length: DIM }, () => random() + random() + random() - 1.5)),
+  );
+}
+
+function timeSearches(
+  index: VectorIndex,
+  queries: readonly Float32Array[],
+): { p50: number; p99: number; hits: number[][] } {
+  const times: number[] = [];
+  const hits: number[][] = [];
+  for (const q of queries) {
+    const start = performance.now();
+    const result = index.search(q, 10);
+    times.push(performance.now() - start);
+    hits.push(result.map((h) => h.id));
+  }
+  return { p50: percentile(times, 50), p99: percentile(times, 99), hits };
+}
+
+export interface IndexRow {
+  size: number;
+  kind: string;
+  buildMs: number;
+  p50: number;
+  p99: number;
+  recall: number;
+}
+
+export async function runIndexBench(sizes = [1_000, 10_000, 100_000], efSearch?: number): Promise<IndexRow[]> {
+  const rows: IndexRow[] = [];
+  const queries = randomUnitVectors(QUERIES, 4242);
+  for (const size of sizes) {
+    const vectors = randomUnitVectors(size, size);
+    let start = performance.now();
+    const exact = new ExactIndex(vectors, DIM);
+    const exactBuild = performance.now() - start;
+    const exactRun = timeSearches(exact, queries);
+    rows.push({ size, kind: 'exact', buildMs: exactBuild, p50: exactRun.p50, p99: exactRun.p99, recall: 1 });
+    start = performance.now();
+    const hnsw = new HnswIndex(vectors, DIM, efSearch ? { efSearch } : {});
+    const hnswBuild = performance.now() - start;
+    const hnswRun = timeSearches(hnsw, queries);
+    let found = 0;
+    hnswRun.hits.forEach((ids, i) => {
+      const truth = new Set(exactRun.hits[i]);
+      found += ids.filter((id) => truth.has(id)).length;
+    });
+    rows.push({
+      size,
+      kind: 'hnsw',
+      buildMs: hnswBuild,
+      p50: hnswRun.p50,
+      p99: hnswRun.p99,
+      recall: found / (QUERIES * 10),
+    });
+    process.stderr.write(`index ${size}: done\n`);
+  }
+  return rows;
+}
+
+export function indexTable(rows: readonly IndexRow[]): string {
+  const lines = [
+    '| examples | index | build (ms) | search p50 (ms) | search p99 (ms) | recall@10 |',
+    '|---:|---|---:|---:|---:|---:|',
+  ];
+  for (const r of rows)
+    lines.push(
+      `| ${r.size} | ${r.kind} | ${fmt(r.buildMs, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.recall, 3)} |`,
+    );
+  return lines.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const sizes = process.argv.slice(2).map(Number).filter(Boolean);
+  console.log(indexTable(await runIndexBench(sizes.length ? sizes : undefined)));
+}

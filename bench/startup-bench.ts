@@ -1,0 +1,121 @@
+/**
+ * Start-up to ready with 10,000 rail examples: a first start (every example embedded) and a cached
+ * restart (examples from the persistent cache), each as the real `railgate serve` process, plus its
+ * resident memory once loaded.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { distinctMessages } from './messages.js';
+import { fmt, median } from './stats.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const BANKING77 = path.resolve(ROOT, '../shared/datasets/banking77/train.csv');
+
+/** 10,000 examples: BANKING77's training utterances where present, else generated messages. */
+function examplesByIntent(): Map<string, string[]> {
+  const byIntent = new Map<string, string[]>();
+  if (existsSync(BANKING77)) {
+    for (const line of readFileSync(BANKING77, 'utf8').split('\n').slice(1)) {
+      const match = /^(.*),([a-z_]+)$/.exec(line.trim());
+      if (!match) continue;
+      const text = match[1]!.replace(/^"|"$/g, '').replace(/""/g, '"');
+      byIntent.set(match[2]!, [...(byIntent.get(match[2]!) ?? []), text]);
+    }
+  } else {
+    distinctMessages(10_000, 3).forEach((m, i) =>
+      byIntent.set(`intent_${i % 77}`, [...(byIntent.get(`intent_${i % 77}`) ?? []), m]),
+    );
+  }
+  for (const [id, list] of byIntent) byIntent.set(id, [...new Set(list)]);
+  return byIntent;
+}
+
+function writeRails(dir: string): number {
+  const byIntent = examplesByIntent();
+  const intents = [...byIntent].map(([id, examples]) => ({
+    id,
+    action: 'respond',
+    response: `About ${id}.`,
+    examples,
+  }));
+  mkdirSync(path.join(dir, 'big'), { recursive: true });
+  writeFileSync(path.join(dir, 'big', 'rail.yml'), stringify({ name: 'big', match: { threshold: 0.5 }, intents }));
+  return intents.reduce((n, i) => n + i.examples.length, 0);
+}
+
+async function startOnce(railsDir: string, dataDir: string): Promise<{ readyMs: number; rssMb: number }> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const started = performance.now();
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/bin.js'), 'serve'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      RAILGATE_RAILS: railsDir,
+      RAILGATE_DB: path.join(dataDir, 'railgate.db'),
+      RAILGATE_EMBED_CACHE_DB: path.join(dataDir, 'embeddings.db'),
+      RAILGATE_LOG_LEVEL: 'warn',
+      RAILGATE_WATCH: 'false',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`railgate exited with ${child.exitCode}`);
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      await sleep(20);
+    }
+    const readyMs = performance.now() - started;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const rss = Number(/^railgate_process_resident_memory_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN);
+    return { readyMs, rssMb: rss / 2 ** 20 };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
+
+export interface StartupRow {
+  examples: number;
+  firstMs: number;
+  cachedMs: number;
+  rssMb: number;
+}
+
+export async function runStartupBench(runs = 3): Promise<StartupRow> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'railgate-startup-'));
+  const railsDir = path.join(dir, 'rails');
+  const examples = writeRails(railsDir);
+  const first: number[] = [];
+  const cached: number[] = [];
+  const rss: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const dataDir = path.join(dir, `data-${run}`);
+    rmSync(dataDir, { recursive: true, force: true });
+    first.push((await startOnce(railsDir, dataDir)).readyMs);
+    const restart = await startOnce(railsDir, dataDir);
+    cached.push(restart.readyMs);
+    rss.push(restart.rssMb);
+    process.stderr.write(
+      `startup run ${run + 1}/${runs}: first ${Math.round(first.at(-1)!)} ms, cached ${Math.round(restart.readyMs)} ms\n`,
+    );
+  }
+  return { examples, firstMs: median(first), cachedMs: median(cached), rssMb: median(rss) };
+}
+
+export function startupTable(row: StartupRow): string {
+  return [
+    '| examples | first start to ready (s) | cached restart to ready (s) | RSS after load (MB) |',
+    '|---:|---:|---:|---:|',
+    `| ${row.examples} | ${fmt(row.firstMs / 1000)} | ${fmt(row.cachedMs / 1000)} | ${fmt(row.rssMb, 0)} |`,
+  ].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(startupTable(await runStartupBench(1)));
