@@ -74,7 +74,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit,
     genReqId: requestId,
     requestIdHeader: false,
-    requestIdLogLabel: 'requestId',
   }) as unknown as FastifyInstance;
   const log: FastifyBaseLogger = app.log;
 

@@ -39,9 +39,12 @@ const contentPart = z
   });
 
 const message = z
-  .object({ role: z.string().min(1, 'must not be empty'), content: z.unknown() }, {
-    invalid_type_error: 'expected a message object',
-  })
+  .object(
+    { role: z.string().min(1, 'must not be empty'), content: z.unknown() },
+    {
+      invalid_type_error: 'expected a message object',
+    },
+  )
   .passthrough()
   .superRefine((msg, ctx) => {
     const { content } = msg;
@@ -113,7 +116,11 @@ function describe(value: unknown): string {
 const errorMap: z.ZodErrorMap = (issue, ctx) => {
   if (issue.code === z.ZodIssueCode.invalid_type) {
     if (issue.received === 'undefined' && issue.path.length > 0) return { message: 'is required' };
-    return { message: ctx.defaultError.startsWith('Expected') ? `expected ${issue.expected}, got ${issue.received}` : ctx.defaultError };
+    return {
+      message: ctx.defaultError.startsWith('Expected')
+        ? `expected ${issue.expected}, got ${issue.received}`
+        : ctx.defaultError,
+    };
   }
   return { message: ctx.defaultError };
 };
@@ -194,9 +201,13 @@ export function createRequestParsers(limits: Limits) {
         return { text: parsed.input, railSet: parsed.rails };
       }
       if (!parsed.messages) {
-        throw new RailgateError('RG_ERR_INVALID_REQUEST', "Invalid request: either 'messages' or 'input' is required.", {
-          param: 'messages',
-        });
+        throw new RailgateError(
+          'RG_ERR_INVALID_REQUEST',
+          "Invalid request: either 'messages' or 'input' is required.",
+          {
+            param: 'messages',
+          },
+        );
       }
       return { text: lastUserText(parsed.messages, limits), railSet: parsed.rails };
     },

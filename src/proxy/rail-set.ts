@@ -18,6 +18,10 @@ export function pickRailSetName(request: FastifyRequest, guard: Guard, explicit?
 export function chooseRailSet(guard: Guard, name: string, param: string): RailSet {
   const set = guard.railSet(name);
   if (set) return set;
-  const known = guard.list().map((s) => s.name).join(', ') || 'none';
+  const known =
+    guard
+      .list()
+      .map((s) => s.name)
+      .join(', ') || 'none';
   throw new RailgateError('RG_ERR_UNKNOWN_RAIL_SET', `Unknown rail set "${name}" (loaded: ${known}).`, { param });
 }

@@ -106,7 +106,10 @@ function withDecision(text: string, view: RailgateView, upstream: string): Recor
     body = undefined;
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new RailgateError('RG_ERR_UPSTREAM_BAD_RESPONSE', `Upstream "${upstream}" answered with a body that is not a JSON object.`);
+    throw new RailgateError(
+      'RG_ERR_UPSTREAM_BAD_RESPONSE',
+      `Upstream "${upstream}" answered with a body that is not a JSON object.`,
+    );
   }
   return { ...(body as Record<string, unknown>), railgate: view };
 }

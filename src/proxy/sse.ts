@@ -51,7 +51,10 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
 
 /** A fixed list of events (a synthetic answer) as a stream payload. */
 export function eventStream(events: readonly string[]): Readable {
-  return Readable.from(events.map((event) => Buffer.from(event)), { objectMode: false });
+  return Readable.from(
+    events.map((event) => Buffer.from(event)),
+    { objectMode: false },
+  );
 }
 
 export const SSE_HEADERS = {

@@ -24,7 +24,12 @@ export function traceOf(request: FastifyRequest): DecisionTrace | undefined {
 }
 
 /** Starts tracing a decided request; the record is written when its response is over. */
-export function startTrace(sink: DecisionSink, start: TraceStart, request: FastifyRequest, reply: FastifyReply): DecisionTrace {
+export function startTrace(
+  sink: DecisionSink,
+  start: TraceStart,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): DecisionTrace {
   const trace = new DecisionTrace(sink, start, reply, arrivals.get(request) ?? performance.now());
   traces.set(request, trace);
   return trace;

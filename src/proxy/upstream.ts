@@ -43,7 +43,10 @@ function causeOf(error: unknown): string {
 
 /** Whether a failure is the client going away (we aborted the upstream ourselves). */
 export function isAbort(error: unknown, signal: AbortSignal): boolean {
-  return signal.aborted || (error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'UND_ERR_ABORTED'));
+  return (
+    signal.aborted ||
+    (error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'UND_ERR_ABORTED'))
+  );
 }
 
 /** A transport failure (before or during the response) as the railgate error a client sees. */
@@ -76,7 +79,13 @@ export class Upstreams {
 
   #pool(config: UpstreamSettings): Pool {
     const origin = new URL(config.url).origin;
-    const key = [origin, config.connections, config.connectTimeoutMs, config.headersTimeoutMs, config.bodyTimeoutMs].join('|');
+    const key = [
+      origin,
+      config.connections,
+      config.connectTimeoutMs,
+      config.headersTimeoutMs,
+      config.bodyTimeoutMs,
+    ].join('|');
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = new Pool(origin, {

@@ -74,7 +74,11 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
   const log = DecisionLog.open(settings.db, { flushIntervalMs: 5 });
   const runtime = options.guard
     ? undefined
-    : createGuard({ sets: await loadRails(rails), embedderFor: sharedEmbedder, defaultRailSet: settings.defaultRailSet });
+    : createGuard({
+        sets: await loadRails(rails),
+        embedderFor: sharedEmbedder,
+        defaultRailSet: settings.defaultRailSet,
+      });
   const guard: Promise<Guard> = options.guard ?? runtime!;
   // A real guard is awaited, so tests start against a ready proxy.
   if (runtime) await runtime;
@@ -92,7 +96,11 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
       return log.query({ limit: 10_000 }).sort((a, b) => a.id - b.id);
     },
     async close() {
+      // app.close() waits for open connections; a client socket that connected but never sent a
+      // request (undici opens spares) would hold it until Node's own timeouts, so cut those after a grace.
+      const cutStragglers = setTimeout(() => app.server.closeAllConnections(), 1_000);
       await app.close();
+      clearTimeout(cutStragglers);
       if (runtime) await (await runtime).close();
       log.close();
       rmSync(dir, { recursive: true, force: true });

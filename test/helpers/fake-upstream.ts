@@ -57,7 +57,8 @@ interface ChatBody {
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((p: { text?: unknown }) => (typeof p.text === 'string' ? p.text : '')).join('\n');
+  if (Array.isArray(content))
+    return content.map((p: { text?: unknown }) => (typeof p.text === 'string' ? p.text : '')).join('\n');
   return '';
 }
 
@@ -85,22 +86,38 @@ function completion(body: ChatBody) {
     created: 1_700_000_000,
     model: body.model ?? 'fake-model',
     choices: [
-      { index: 0, message: { role: 'assistant', content: echoOf(body), refusal: null }, logprobs: null, finish_reason: 'stop' },
+      {
+        index: 0,
+        message: { role: 'assistant', content: echoOf(body), refusal: null },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
     ],
     usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
   };
 }
 
 async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehaviour): Promise<void> {
-  const base = { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1_700_000_000, model: body.model ?? 'fake-model' };
+  const base = {
+    id: 'chatcmpl-fake',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model: body.model ?? 'fake-model',
+  };
   const includeUsage = body.stream_options?.include_usage === true;
   const usage = includeUsage ? { usage: null } : {};
-  const event = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
+  // Each event is flushed to the socket before going on, so a later drop cannot swallow it.
+  const event = (data: unknown) =>
+    new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(data)}\n\n`, () => resolve()));
   const pause = () => (behaviour.chunkDelayMs ? sleep(behaviour.chunkDelayMs) : Promise.resolve());
   const chunks = behaviour.chunks ?? echoOf(body).split(/(?= )/);
 
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  event({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }], ...usage });
+  await event({
+    ...base,
+    choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
+    ...usage,
+  });
   for (const [index, piece] of chunks.entries()) {
     if (index === behaviour.dropAfterChunks) {
       res.socket?.destroy();
@@ -109,11 +126,16 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
     if (index === behaviour.stallAfterChunks) return;
     await pause();
     if (res.destroyed) return;
-    event({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }], ...usage });
+    await event({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }], ...usage });
   }
   await pause();
-  event({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...usage });
-  if (includeUsage) event({ ...base, choices: [], usage: { prompt_tokens: 7, completion_tokens: chunks.length, total_tokens: 7 + chunks.length } });
+  await event({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...usage });
+  if (includeUsage)
+    await event({
+      ...base,
+      choices: [],
+      usage: { prompt_tokens: 7, completion_tokens: chunks.length, total_tokens: 7 + chunks.length },
+    });
   res.end('data: [DONE]\n\n');
 }
 
@@ -147,7 +169,10 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     if (current.headersDelayMs) await sleep(current.headersDelayMs);
     if (res.destroyed) return;
     if (record.method === 'GET' && record.path === '/v1/models') {
-      sendJson(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model', created: 1_700_000_000, owned_by: 'fake' }] });
+      sendJson(res, 200, {
+        object: 'list',
+        data: [{ id: 'fake-model', object: 'model', created: 1_700_000_000, owned_by: 'fake' }],
+      });
       return;
     }
     if (record.method !== 'POST' || record.path !== '/v1/chat/completions') {
@@ -155,7 +180,11 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       return;
     }
     if (current.status) {
-      sendJson(res, current.status, current.errorBody ?? { error: { message: 'upstream says no', type: 'server_error', param: null, code: null } });
+      sendJson(
+        res,
+        current.status,
+        current.errorBody ?? { error: { message: 'upstream says no', type: 'server_error', param: null, code: null } },
+      );
       return;
     }
     const body = record.body as ChatBody;

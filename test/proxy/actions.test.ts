@@ -24,7 +24,14 @@ afterAll(async () => {
 beforeEach(() => upstream.reset());
 
 interface RailgateField {
-  railgate: { decision: string; intent: string | null; score: number; rail_set: string; request_id: string; neighbours: unknown[] };
+  railgate: {
+    decision: string;
+    intent: string | null;
+    score: number;
+    rail_set: string;
+    request_id: string;
+    neighbours: unknown[];
+  };
 }
 
 async function collect(stream: AsyncIterable<ChatCompletionChunk>): Promise<ChatCompletionChunk[]> {
@@ -90,7 +97,9 @@ describe('forward', () => {
         { role: 'user', content: 'Gardening question: how often should I water my tomato plants' },
       ],
     });
-    expect(data.choices[0]?.message.content).toBe('echo: Gardening question: how often should I water my tomato plants');
+    expect(data.choices[0]?.message.content).toBe(
+      'echo: Gardening question: how often should I water my tomato plants',
+    );
   });
 
   it('sends the configured API key upstream, never the client Authorization', async () => {
@@ -118,7 +127,11 @@ describe('forward', () => {
     expect(pieces).toEqual(['Track', ' it', ' on', ' our', ' website.']);
     expect(chunks.at(-2)?.choices[0]?.finish_reason).toBe('stop');
     expect(chunks.at(-1)?.usage?.completion_tokens).toBe(5);
-    expect(upstream.requests[0]?.body).toMatchObject({ stream: true, stream_options: { include_usage: true }, model: 'vetted-model' });
+    expect(upstream.requests[0]?.body).toMatchObject({
+      stream: true,
+      stream_options: { include_usage: true },
+      model: 'vetted-model',
+    });
   });
 });
 
@@ -130,7 +143,10 @@ describe('passthrough', () => {
       user: 'customer-42',
       messages: [
         { role: 'system' as const, content: 'You sell lawn mowers.' },
-        { role: 'user' as const, content: [{ type: 'text' as const, text: 'which lawn mower is best for a small garden' }] },
+        {
+          role: 'user' as const,
+          content: [{ type: 'text' as const, text: 'which lawn mower is best for a small garden' }],
+        },
       ],
     };
     const { data, response } = await client.chat.completions.create(body).withResponse();
@@ -178,7 +194,10 @@ describe('respond and refuse', () => {
       .withResponse();
     expect(response.status).toBe(200);
     expect(upstream.requests).toHaveLength(0);
-    expect(data.choices[0]).toMatchObject({ message: { content: "I won't help with weapons." }, finish_reason: 'content_filter' });
+    expect(data.choices[0]).toMatchObject({
+      message: { content: "I won't help with weapons." },
+      finish_reason: 'content_filter',
+    });
     expect(response.headers.get('x-railgate-decision')).toBe('refuse');
     expect((data as ChatCompletion & RailgateField).railgate).toMatchObject({ decision: 'refuse', intent: 'weapons' });
   });
@@ -226,7 +245,10 @@ describe('decision log', () => {
       { model: 'm', messages: [{ role: 'user', content: 'where is my order' }] },
       { headers: { 'x-request-id': 'client-req-1' } },
     );
-    await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'how do I build a bomb' }] });
+    await client.chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'how do I build a bomb' }],
+    });
     const stream = await client.chat.completions.create({
       model: 'm',
       stream: true,

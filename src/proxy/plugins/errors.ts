@@ -30,7 +30,10 @@ export function asRailgateError(error: unknown, bodyLimit: number): RailgateErro
       break;
   }
   if (error instanceof SyntaxError && statusCode === 400) {
-    return new RailgateError('RG_ERR_INVALID_JSON', `We could not parse the JSON body of your request: ${error.message}`);
+    return new RailgateError(
+      'RG_ERR_INVALID_JSON',
+      `We could not parse the JSON body of your request: ${error.message}`,
+    );
   }
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     const message = error instanceof Error ? error.message : 'Invalid request.';

@@ -25,7 +25,10 @@ export interface ChatRouteOptions {
 }
 
 /** What railgate itself answers for respond / refuse decisions. */
-export function cannedAnswer(decision: Decision, set: RailSet): { content: string; finishReason: 'stop' | 'content_filter' } {
+export function cannedAnswer(
+  decision: Decision,
+  set: RailSet,
+): { content: string; finishReason: 'stop' | 'content_filter' } {
   const intent = decision.intent === null ? undefined : set.intents.find((i) => i.id === decision.intent);
   const noMatchText = set.onNoMatch.message ?? set.refusal;
   if (decision.action === 'respond') {
@@ -37,7 +40,8 @@ export function cannedAnswer(decision: Decision, set: RailSet): { content: strin
 /** The body sent upstream for a forward decision: the vetted prompt instead of the client's messages. */
 function forwardBody(chat: ChatRequest, decision: Decision, set: RailSet): Record<string, unknown> {
   const intent = set.intents.find((i) => i.id === decision.intent);
-  if (!intent) throw new Error(`forward decision names intent "${decision.intent}", which rail set "${set.name}" lacks`);
+  if (!intent)
+    throw new Error(`forward decision names intent "${decision.intent}", which rail set "${set.name}" lacks`);
   return {
     ...chat.body,
     messages: renderPrompt(intent, chat.userText),
@@ -69,9 +73,16 @@ export const chatRoutes = fp(
 
       if (decision.action === 'respond' || decision.action === 'refuse') {
         const answer = cannedAnswer(decision, set);
-        const synthesis: SynthesisInput = { ...answer, model: chat.model ?? 'railgate', now: options.clock(), railgate: view };
+        const synthesis: SynthesisInput = {
+          ...answer,
+          model: chat.model ?? 'railgate',
+          now: options.clock(),
+          railgate: view,
+        };
         if (!chat.stream) return reply.send(synthesizeCompletion(synthesis));
-        return reply.headers(SSE_HEADERS).send(eventStream(synthesizeChunks({ ...synthesis, includeUsage: chat.includeUsage })));
+        return reply
+          .headers(SSE_HEADERS)
+          .send(eventStream(synthesizeChunks({ ...synthesis, includeUsage: chat.includeUsage })));
       }
 
       return relayChat(request, reply, {

@@ -32,14 +32,16 @@ export const guardRoutes = fp(
       );
       reply.headers(decisionHeaders(decision));
 
-      // What the proxy would do with this message: the canned text, or the vetted prompt it would send.
+      // What the proxy would do with this message: answer with a canned text, or send a vetted prompt.
       const intent = set.intents.find((i) => i.id === decision.intent);
-      const outcome =
-        decision.action === 'respond' || decision.action === 'refuse'
-          ? { message: cannedAnswer(decision, set).content, prompt: null }
-          : decision.action === 'forward' && intent
-            ? { message: null, prompt: renderPrompt(intent, input.text), model: intent.model ?? null }
-            : { message: null, prompt: null };
+      const cannedText =
+        decision.action === 'respond' || decision.action === 'refuse' ? cannedAnswer(decision, set).content : null;
+      const forwarded = decision.action === 'forward' && intent ? intent : undefined;
+      const outcome = {
+        message: cannedText,
+        prompt: forwarded ? renderPrompt(forwarded, input.text) : null,
+        model: forwarded?.model ?? null,
+      };
       return { object: 'railgate.decision', railgate: decisionView(decision, request.id), ...outcome };
     });
   },

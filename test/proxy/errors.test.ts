@@ -1,0 +1,220 @@
+/**
+ * Bad input never becomes a 500 or a hang: each problem gets its status, RG_ERR_* code and `param`,
+ * in OpenAI's error shape. Readiness, health and unknown routes answer in the same shape.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Guard } from '../../src/matching/guard.js';
+import { loadRails } from '../../src/rails/load.js';
+import { PROXY_RAILS, buildTestApp, type TestApp } from '../helpers/build-app.js';
+
+let railgate: TestApp;
+
+beforeAll(async () => {
+  railgate = await buildTestApp({ limits: { bodyBytes: 4096, messageChars: 200, messages: 8 } });
+});
+afterAll(() => railgate.close());
+
+function post(payload: unknown, headers: Record<string, string> = {}, url = '/v1/chat/completions') {
+  return railgate.app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+  });
+}
+
+function expectError(
+  response: { statusCode: number; json: () => unknown },
+  status: number,
+  code: string,
+  param?: string | null,
+) {
+  expect(response.statusCode).toBe(status);
+  const body = response.json() as { error: Record<string, unknown> };
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  expect(body.error).toMatchObject({ message: expect.any(String), type: expect.any(String), code });
+  if (param !== undefined) expect(body.error.param).toBe(param);
+  expect(JSON.stringify(body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
+}
+
+const user = (content: unknown) => ({ role: 'user', content });
+
+describe('request validation', () => {
+  it('rejects malformed and empty JSON with RG_ERR_INVALID_JSON', async () => {
+    expectError(await post('{"model": "m", "messages": ['), 400, 'RG_ERR_INVALID_JSON');
+    expectError(await post(''), 400, 'RG_ERR_INVALID_JSON');
+  });
+
+  it('rejects a body over the limit with 413', async () => {
+    const response = await post({ model: 'm', messages: [user('x'.repeat(5000))] });
+    expectError(response, 413, 'RG_ERR_BODY_TOO_LARGE');
+  });
+
+  it('rejects bodies that are not JSON with 415', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const response = await railgate.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { 'content-type': type },
+        payload: 'messages=hello',
+      });
+      expectError(response, 415, 'RG_ERR_UNSUPPORTED_MEDIA_TYPE');
+    }
+  });
+
+  it.each([
+    ['a body that is not an object', [1, 2], null],
+    ['a missing body', undefined, null],
+    ['missing messages', { model: 'm' }, 'messages'],
+    ['empty messages', { model: 'm', messages: [] }, 'messages'],
+    ['messages that are not an array', { model: 'm', messages: 'hello' }, 'messages'],
+    ['too many messages', { model: 'm', messages: Array.from({ length: 9 }, () => user('hi')) }, 'messages'],
+    ['a message that is not an object', { model: 'm', messages: ['hello'] }, 'messages[0]'],
+    ['a message without role', { model: 'm', messages: [{ content: 'hi' }] }, 'messages[0].role'],
+    [
+      'a numeric content',
+      { model: 'm', messages: [user('a'), { role: 'assistant', content: 'b' }, user(42)] },
+      'messages[2].content',
+    ],
+    ['a user message without content', { model: 'm', messages: [{ role: 'user' }] }, 'messages[0].content'],
+    ['a content part without type', { model: 'm', messages: [user([{ text: 'hi' }])] }, 'messages[0].content[0].type'],
+    ['a text part without text', { model: 'm', messages: [user([{ type: 'text' }])] }, 'messages[0].content[0].text'],
+    ['a non-boolean stream', { model: 'm', stream: 'yes', messages: [user('hi')] }, 'stream'],
+    ['a non-string model', { model: 42, messages: [user('hi')] }, 'model'],
+    ['no user message', { model: 'm', messages: [{ role: 'system', content: 'be nice' }] }, 'messages'],
+  ])('rejects %s with 400 RG_ERR_INVALID_REQUEST', async (_what, payload, param) => {
+    const response =
+      payload === undefined
+        ? await railgate.app.inject({ method: 'POST', url: '/v1/chat/completions' })
+        : await post(payload);
+    expectError(response, 400, 'RG_ERR_INVALID_REQUEST', param);
+  });
+
+  it('rejects a last user message over the length limit, naming it', async () => {
+    const response = await post({
+      model: 'm',
+      messages: [user('short'), { role: 'assistant', content: 'ok' }, user('y'.repeat(201))],
+    });
+    expectError(response, 400, 'RG_ERR_MESSAGE_TOO_LONG', 'messages[2].content');
+  });
+
+  it('accepts assistant tool calls without content', async () => {
+    const response = await post({
+      model: 'm',
+      messages: [
+        user('what are your opening hours'),
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+        },
+        { role: 'tool', tool_call_id: 'c1', content: 'done' },
+        user([
+          { type: 'text', text: 'what are your' },
+          { type: 'image_url', image_url: { url: 'data:,' } },
+          { type: 'text', text: 'opening hours' },
+        ]),
+      ],
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['x-railgate-decision']).toBe('respond');
+  });
+
+  it('answers 404 RG_ERR_UNKNOWN_RAIL_SET for a rail set that is not loaded', async () => {
+    const response = await post({ model: 'm', messages: [user('hi')] }, { 'x-railgate-rails': 'nope' });
+    expectError(response, 404, 'RG_ERR_UNKNOWN_RAIL_SET', 'x-railgate-rails');
+    expect(response.json().error.message).toContain('shop');
+  });
+
+  it('answers unknown routes with 404 in the same shape', async () => {
+    expectError(await railgate.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404, 'RG_ERR_NOT_FOUND');
+    expectError(await railgate.app.inject({ method: 'GET', url: '/v1/chat/completions' }), 404, 'RG_ERR_NOT_FOUND');
+  });
+});
+
+describe('request ids', () => {
+  it("keeps a sane client x-request-id and replaces one that isn't", async () => {
+    const kept = await post(
+      { model: 'm', messages: [user('what are your opening hours')] },
+      { 'x-request-id': 'abc-123' },
+    );
+    expect(kept.headers['x-request-id']).toBe('abc-123');
+    expect(kept.json().railgate.request_id).toBe('abc-123');
+    const replaced = await post(
+      { model: 'm', messages: [user('hi')] },
+      { 'x-request-id': 'bad id with spaces <script>' },
+    );
+    expect(replaced.headers['x-request-id']).toMatch(/^req_[0-9a-f]{32}$/);
+    const onError = await post('{');
+    expect(onError.headers['x-request-id']).toMatch(/^req_/);
+  });
+});
+
+describe('health and readiness', () => {
+  it('is ready once the guard is loaded, listing the rail sets', async () => {
+    expect((await railgate.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    const ready = await railgate.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toMatchObject({
+      status: 'ready',
+      default_rails: 'shop',
+      rails: [{ name: 'shop', intents: 6 }],
+    });
+  });
+
+  it('answers /healthz at once but 503 RG_ERR_NOT_READY while the guard loads', async () => {
+    const loading = await buildTestApp({ guard: new Promise<Guard>(() => undefined) });
+    try {
+      expect((await loading.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+      expectError(await loading.app.inject({ method: 'GET', url: '/readyz' }), 503, 'RG_ERR_NOT_READY');
+      const chat = await loading.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: { model: 'm', messages: [user('hi')] },
+      });
+      expectError(chat, 503, 'RG_ERR_NOT_READY');
+      expect(chat.headers['retry-after']).toBe('1');
+      expectError(
+        await loading.app.inject({ method: 'POST', url: '/v1/guard', payload: { input: 'hi' } }),
+        503,
+        'RG_ERR_NOT_READY',
+      );
+    } finally {
+      await loading.close();
+    }
+  });
+
+  it('says why on /readyz when loading failed', async () => {
+    const failed = await buildTestApp({ guard: Promise.reject(new Error('model file missing')) });
+    try {
+      const response = await failed.app.inject({ method: 'GET', url: '/readyz' });
+      expectError(response, 503, 'RG_ERR_NOT_READY');
+      expect(response.json().error.message).toContain('model file missing');
+    } finally {
+      await failed.close();
+    }
+  });
+});
+
+describe('internal errors', () => {
+  it('answers 500 RG_ERR_INTERNAL without leaking the exception', async () => {
+    // A guard failing in a way no input can cause: the one stand-in in these tests.
+    const [shop] = await loadRails(PROXY_RAILS);
+    const broken: Guard = {
+      defaultRailSet: 'shop',
+      railSet: (name) => (name === 'shop' ? shop : undefined),
+      list: () => [],
+      decide: () => Promise.reject(new Error('secret detail at /srv/internal/path')),
+    };
+    const app = await buildTestApp({ guard: Promise.resolve(broken) });
+    try {
+      const response = await app.app.inject({ method: 'POST', url: '/v1/guard', payload: { input: 'hi' } });
+      expectError(response, 500, 'RG_ERR_INTERNAL');
+      expect(response.body).not.toContain('secret detail');
+      expect(response.json().error.message).toContain(response.headers['x-request-id']);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * The upstream side: unreachable, slow, absent, answering with an error, failing mid-stream, and a
+ * client that walks away mid-stream. Also /v1/models relaying and /v1/guard never calling upstream.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../helpers/build-app.js';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+
+let upstream: FakeUpstream;
+let railgate: TestApp;
+let client: OpenAI;
+
+const ask = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: 'gpt-4o-mini',
+  messages: [{ role: 'user' as const, content }],
+  ...extra,
+});
+
+const askStream = (content: string) => ({ ...ask(content), stream: true as const });
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  railgate = await buildTestApp({
+    upstreamUrl: upstream.url,
+    upstream: { headersTimeoutMs: 400, bodyTimeoutMs: 400 },
+    listen: true,
+  });
+  client = new OpenAI({ baseURL: `${railgate.url}/v1`, apiKey: 'sk-client', maxRetries: 0 });
+});
+afterAll(async () => {
+  await railgate.close();
+  await upstream.close();
+});
+beforeEach(() => upstream.reset());
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function lastRow(app: TestApp) {
+  let rows = app.rows();
+  await upstream.waitUntil(() => (rows = app.rows()).length > 0);
+  return rows.at(-1)!;
+}
+
+describe('upstream failures before the response', () => {
+  it('answers 502 RG_ERR_UPSTREAM_UNREACHABLE when the upstream refuses connections', async () => {
+    const down = await buildTestApp({ upstreamUrl: `http://127.0.0.1:${await closedPort()}/v1` });
+    try {
+      const response = await down.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: ask('where is my order'),
+      });
+      expect(response.statusCode).toBe(502);
+      expect(response.json().error).toMatchObject({ code: 'RG_ERR_UPSTREAM_UNREACHABLE', type: 'upstream_error' });
+      expect(response.json().error.message).toContain('ECONNREFUSED');
+      expect(response.headers).toMatchObject({ 'x-railgate-decision': 'forward', 'x-railgate-intent': 'order_status' });
+      expect(await lastRow(down)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_UNREACHABLE', upstreamStatus: null });
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('answers 504 RG_ERR_UPSTREAM_TIMEOUT when the upstream is slower than headersTimeoutMs', async () => {
+    upstream.behave({ headersDelayMs: 1_500 });
+    const error = await client.chat.completions.create(ask('where is my order')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('RG_ERR_UPSTREAM_TIMEOUT');
+    expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_TIMEOUT' });
+  });
+
+  it('answers 503 for forward and passthrough without an upstream, while respond still works', async () => {
+    const alone = await buildTestApp();
+    try {
+      const post = (content: string) =>
+        alone.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: ask(content) });
+      const forward = await post('where is my order');
+      expect(forward.statusCode).toBe(503);
+      expect(forward.json().error.code).toBe('RG_ERR_UPSTREAM_NOT_CONFIGURED');
+      expect(forward.headers['x-railgate-decision']).toBe('forward');
+      expect((await post('which lawn mower is best for a small garden')).statusCode).toBe(503);
+      const respond = await post('what are your opening hours');
+      expect(respond.statusCode).toBe(200);
+      expect(respond.json().choices[0].message.content).toContain('Monday to Saturday');
+    } finally {
+      await alone.close();
+    }
+  });
+
+  it("relays the upstream's own error status and body, with the railgate headers", async () => {
+    const body = {
+      error: { message: 'Rate limit reached', type: 'requests', param: null, code: 'rate_limit_exceeded' },
+    };
+    upstream.behave({ status: 429, errorBody: body });
+    const response = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: ask('which lawn mower is best for a small garden', { stream: true }),
+    });
+    expect(response.statusCode).toBe(429);
+    expect(response.json()).toEqual(body);
+    expect(response.headers['x-railgate-decision']).toBe('passthrough');
+    expect(response.headers['x-ratelimit-remaining-requests']).toBe('99');
+
+    const error = await client.chat.completions.create(ask('where is my order')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('rate_limit_exceeded');
+    expect(await lastRow(railgate)).toMatchObject({ upstreamStatus: 429, errorCode: null });
+  });
+});
+
+describe('streaming failures', () => {
+  const tenWords = ['one', ' two', ' three', ' four', ' five', ' six', ' seven', ' eight', ' nine', ' ten'];
+
+  it('relays chunks as they arrive and cancels the upstream request when the client goes away', async () => {
+    upstream.behave({ chunks: tenWords, stallAfterChunks: 2 });
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create(askStream('track my package'), {
+      signal: controller.signal,
+    });
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of stream) {
+        const content = chunk.choices[0]?.delta.content;
+        if (content) seen.push(content);
+        // The upstream is stalled after two chunks: getting them proves nothing waits for the end.
+        if (seen.length === 2) controller.abort();
+      }
+    })();
+    // The SDK ends the iteration quietly on abort.
+    await reading;
+    expect(seen).toEqual(['one', ' two']);
+    await upstream.waitUntil(() => upstream.requests[0]?.closedEarly === true);
+    expect(await lastRow(railgate)).toMatchObject({
+      errorCode: 'RG_ERR_CLIENT_CLOSED',
+      upstreamStatus: 200,
+      stream: true,
+    });
+  });
+
+  it('ends the client stream with an error event, not [DONE], when the upstream drops mid-stream', async () => {
+    upstream.behave({ chunks: tenWords, dropAfterChunks: 3 });
+    const stream = await client.chat.completions.create(askStream('track my package'));
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
+    })();
+    await expect(reading).rejects.toMatchObject({ error: { code: 'RG_ERR_UPSTREAM_UNREACHABLE' } });
+    expect(seen.join('')).toBe('one two three');
+    expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_UNREACHABLE', upstreamStatus: 200 });
+
+    upstream.behave({ chunks: tenWords, dropAfterChunks: 3 });
+    const raw = await fetch(`${railgate.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(ask('track my package', { stream: true })),
+    });
+    const text = await raw.text();
+    expect(text).toMatch(/data: \{"error":\{.*"code":"RG_ERR_UPSTREAM_UNREACHABLE"\}\}\n\n$/);
+    expect(text).not.toContain('[DONE]');
+  });
+
+  it('ends the client stream with RG_ERR_UPSTREAM_TIMEOUT when the upstream goes silent', async () => {
+    upstream.behave({ chunks: tenWords, stallAfterChunks: 1 });
+    const stream = await client.chat.completions.create(askStream('track my package'));
+    const reading = (async () => {
+      for await (const chunk of stream) void chunk;
+    })();
+    await expect(reading).rejects.toMatchObject({ error: { code: 'RG_ERR_UPSTREAM_TIMEOUT' } });
+  });
+});
+
+describe('authorization', () => {
+  it("forwards the client's Authorization only when the upstream is set to", async () => {
+    const forwarding = await buildTestApp({ upstreamUrl: upstream.url, upstream: { forwardClientAuth: true } });
+    try {
+      await forwarding.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { authorization: 'Bearer sk-client-own' },
+        payload: ask('where is my order'),
+      });
+      expect(upstream.requests[0]?.headers.authorization).toBe('Bearer sk-client-own');
+    } finally {
+      await forwarding.close();
+    }
+  });
+});
+
+describe('/v1/models and /v1/guard', () => {
+  it('relays the upstream model list, and lists rail sets without an upstream', async () => {
+    const models = await client.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(['fake-model']);
+
+    for (const app of [
+      await buildTestApp(),
+      await buildTestApp({ upstreamUrl: `http://127.0.0.1:${await closedPort()}/v1` }),
+    ]) {
+      try {
+        const response = await app.app.inject({ method: 'GET', url: '/v1/models' });
+        expect(response.json()).toMatchObject({
+          object: 'list',
+          data: [{ id: 'shop', object: 'model', owned_by: 'railgate' }],
+        });
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
+  it('decides without calling the upstream and logs the decision as endpoint guard', async () => {
+    const response = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/guard',
+      payload: { messages: [{ role: 'user', content: 'how do I build a bomb' }] },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({
+      railgate: { decision: 'refuse', intent: 'weapons', rail_set: 'shop' },
+      message: "I won't help with weapons.",
+    });
+    expect(response.headers['x-railgate-decision']).toBe('refuse');
+    expect(upstream.requests).toHaveLength(0);
+    expect(await lastRow(railgate)).toMatchObject({ endpoint: 'guard', message: 'how do I build a bomb' });
+
+    const unknown = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/guard',
+      payload: { input: 'hi', rails: 'nope' },
+    });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().error).toMatchObject({ code: 'RG_ERR_UNKNOWN_RAIL_SET', param: 'rails' });
+  });
+});
