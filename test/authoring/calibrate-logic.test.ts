@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { calibrate, parseTarget } from '../../src/authoring/calibrate.js';
+import type { LabelledItem } from '../../src/authoring/dataset.js';
+import { evaluate } from '../../src/authoring/metrics.js';
+import type { ScoredText } from '../../src/authoring/scored.js';
+import { scoreIntents } from '../../src/matching/score.js';
+import type { Intent, RailSet } from '../../src/rails/types.js';
+
+// Calibration works on scores, not on the model: these items have hand-set scores, so the best
+// thresholds can be worked out on paper.
+function intent(id: string): Intent {
+  return {
+    id,
+    action: 'refuse',
+    examples: ['x'],
+    description: undefined,
+    notExamples: [],
+    prompt: undefined,
+    userMessageSlot: false,
+    model: undefined,
+    response: undefined,
+    message: undefined,
+    threshold: undefined,
+    source: { file: 'inline.yml', line: 1, column: 1 },
+  };
+}
+
+const set: RailSet = {
+  name: 'paper',
+  description: undefined,
+  dir: '/tmp',
+  files: [],
+  embedding: { provider: 'bundled', model: undefined, quantized: false },
+  match: { threshold: 0.5, k: 10, aggregate: 'max', topK: 3, margin: 0 },
+  onNoMatch: { action: 'refuse', message: undefined },
+  refusal: 'No.',
+  upstream: 'default',
+  intents: [intent('a'), intent('b')],
+  tests: [],
+  hash: 'paper',
+  loadedAt: new Date(0),
+};
+const byId = new Map(set.intents.map((i) => [i.id, i]));
+
+/** An item labelled `label` whose best (only) intent is `best` at `score`. */
+function item(label: string, best: string, score: number): { item: LabelledItem; scored: ScoredText } {
+  const neighbours = [{ intent: best, example: 'x', score, negative: false }];
+  return {
+    item: { text: `${label}@${score}`, label, line: 1 },
+    scored: { neighbours, scores: scoreIntents(neighbours, byId, set.match) },
+  };
+}
+
+const data = [
+  ...[0.55, 0.58, 0.6, 0.62, 0.65].map((s) => item('a', 'a', s)),
+  ...[0.8, 0.82, 0.85, 0.9, 0.95].map((s) => item('b', 'b', s)),
+  item('oos', 'a', 0.5),
+  item('oos', 'b', 0.7),
+  item('oos', 'b', 0.6),
+];
+const items = data.map((d) => d.item);
+const scored = data.map((d) => d.scored);
+
+describe('calibrate', () => {
+  it('balanced: a set threshold that rejects the out-of-scope items, and a lower one for intent a', () => {
+    const result = calibrate(set, items, scored, parseTarget('balanced'));
+    // Before (0.5 everywhere): every in-scope item matches, every out-of-scope item too.
+    expect(result.before.figures).toMatchObject({ in_scope_accuracy: 1, oos_recall: 0, balanced: 0.5 });
+    // The set's best: above 0.70 (the strongest out-of-scope item), up to 0.80 (b's weakest).
+    expect(result.after.plan.set).toBeGreaterThanOrEqual(0.71);
+    expect(result.after.plan.set).toBeLessThanOrEqual(0.8);
+    // a's items (0.55-0.65) need their own threshold: above its out-of-scope item (0.50), nearest the set's.
+    expect(result.after.plan.intents.get('a')).toBe(0.55);
+    expect(result.after.plan.intents.has('b')).toBe(false);
+    expect(result.after.figures).toMatchObject({ in_scope_accuracy: 1, oos_recall: 1, balanced: 1 });
+    // The figures are what eval measures with the new thresholds.
+    const check = evaluate(set, items, scored, result.after.plan);
+    expect([check.in_scope_accuracy, check.oos_recall]).toEqual([1, 1]);
+  });
+
+  it('fpr=0: the lowest set threshold with no false match, then per intent the best accuracy within it', () => {
+    const result = calibrate(set, items, scored, parseTarget('fpr=0'));
+    expect(result.feasible).toBe(true);
+    expect(result.after.plan.set).toBe(0.71);
+    expect(result.after.plan.intents.get('a')).toBe(0.55);
+    expect(result.after.figures.oos_false_match_rate).toBe(0);
+  });
+
+  it('keeps the set threshold for intents with too few labelled items', () => {
+    const result = calibrate(set, items, scored, parseTarget('balanced'), { minSupport: 6 });
+    expect(result.intents.every((i) => !i.calibrated)).toBe(true);
+    expect(result.after.plan.intents.size).toBe(0);
+  });
+
+  it('needs out-of-scope items', () => {
+    expect(() => calibrate(set, items.slice(0, 10), scored.slice(0, 10), parseTarget('balanced'))).toThrow(
+      /out-of-scope/,
+    );
+  });
+
+  it('parses targets', () => {
+    expect(parseTarget('fpr=0.01')).toEqual({ kind: 'fpr', maxFpr: 0.01 });
+    expect(() => parseTarget('fpr=2')).toThrow(/invalid --target/);
+    expect(() => parseTarget('accuracy')).toThrow(/invalid --target/);
+  });
+});

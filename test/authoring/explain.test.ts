@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Explanation } from '../../src/authoring/explain.js';
+import { railgate, workspace } from './helpers.js';
+
+let ws: Awaited<ReturnType<typeof workspace>>;
+beforeAll(async () => {
+  ws = await workspace();
+});
+afterAll(() => ws.cleanup());
+
+describe('railgate explain', () => {
+  it('shows the decision, the intents with score, threshold and margin, and their nearest examples', async () => {
+    const run = await railgate(ws.dir, ['explain', 'I lost my password', '--rails-dir', 'rails']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^decision: respond \(intent password_reset, score 0\.\d{3} >= threshold 0\.500\)/);
+    expect(run.stdout).toMatch(/runner-up: greeting/);
+    expect(run.stdout).toMatch(/password_reset\s+0\.\d{3}\s+0\.500\s+pass\s+\+0\.\d{3}/);
+    expect(run.stdout).toMatch(/greeting\s+0\.\d{3}\s+0\.500\s+fail\s+-0\.\d{3}/);
+    expect(run.stdout).toContain('nearest examples:');
+    expect(run.stdout).toMatch(/0\.\d{3} {2}"I forgot my password"/);
+  });
+
+  it('marks not_examples and explains a veto', async () => {
+    const run = await railgate(ws.dir, ['explain', 'How do I reset my wifi router', '--rails-dir', 'rails']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^decision: refuse \(no match: .*not_examples/);
+    expect(run.stdout).toMatch(/password_reset\s+0\.\d{3}\s+0\.500\s+veto/);
+    expect(run.stdout).toContain('[not_example] "How do I reset my wifi router"');
+
+    const json = await railgate(ws.dir, ['explain', 'How do I reset my wifi router', '--rails-dir', 'rails', '--json']);
+    const explanation = JSON.parse(json.stdout) as Explanation;
+    expect(explanation.decision).toMatchObject({ action: 'refuse', intent: null, reason: 'not_example' });
+    const password = explanation.intents.find((i) => i.intent === 'password_reset')!;
+    expect(password.vetoed).toBe(true);
+    expect(password.not_example_score).toBeCloseTo(1, 5);
+    expect(password.neighbours).toContainEqual(
+      expect.objectContaining({ example: 'How do I reset my wifi router', not_example: true }),
+    );
+  });
+
+  it('picks the set by name, and says which sets exist when the name is wrong', async () => {
+    const ok = await railgate(ws.dir, ['explain', 'hi', '--rails', 'support', '--rails-dir', 'rails', '--json']);
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout) as Explanation).decision.railSet).toBe('support');
+    const bad = await railgate(ws.dir, ['explain', 'hi', '--rails', 'bank', '--rails-dir', 'rails']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('unknown rail set "bank"');
+    expect(bad.stderr).toContain('sets: support');
+  });
+
+  it('finds the rails folder from the settings, and exits 2 without a message', async () => {
+    const fromEnv = await railgate(ws.dir, ['explain', 'Hello'], { RAILGATE_RAILS: 'rails' });
+    expect(fromEnv.code).toBe(0);
+    expect(fromEnv.stdout).toContain('intent greeting');
+    const usage = await railgate(ws.dir, ['explain', '--rails-dir', 'rails']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('usage: railgate explain');
+  });
+});

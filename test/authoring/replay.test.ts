@@ -1,0 +1,105 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReplaySummary } from '../../src/authoring/replay.js';
+import { DecisionLog } from '../../src/decisions/log.js';
+import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import { createGuard } from '../../src/matching/runtime.js';
+import { loadRails } from '../../src/rails/load.js';
+import { railgate, workspace } from './helpers.js';
+
+const DAY = 86_400_000;
+let ws: Awaited<ReturnType<typeof workspace>>;
+let db: string;
+
+/** Logs what the proxy would have logged for each message with the rails as they are now. */
+async function logDecisions(entries: { message: string; time: number; railSet?: string }[]): Promise<void> {
+  const embedder = await BundledEmbedder.load();
+  const guard = await createGuard({ sets: await loadRails(ws.rails), embedderFor: async () => embedder });
+  const log = DecisionLog.open(db);
+  try {
+    for (const [i, entry] of entries.entries()) {
+      const { decision, timings } = await guard.decide(entry.message);
+      log.write({
+        time: entry.time,
+        requestId: `req-${i}`,
+        endpoint: 'guard',
+        stream: false,
+        message: entry.message,
+        decision: entry.railSet ? { ...decision, railSet: entry.railSet } : decision,
+        upstreamStatus: null,
+        errorCode: null,
+        latency: { ...timings, upstreamMs: null, totalMs: timings.embedMs + timings.searchMs },
+      });
+    }
+  } finally {
+    log.close();
+    await embedder.close();
+  }
+}
+
+beforeAll(async () => {
+  ws = await workspace();
+  db = path.join(ws.dir, 'data', 'railgate.db');
+  const now = Date.now();
+  await logDecisions([
+    { message: "What's the weather like today?", time: now - 2 * DAY },
+    { message: 'I forgot my password', time: now - DAY / 2 },
+    { message: 'Hello', time: now - 1000 },
+    // Older than the window: not replayed.
+    { message: 'Will it rain tomorrow?', time: now - 30 * DAY },
+    // A set no longer on disk: counted as skipped.
+    { message: 'Hello', time: now - 500, railSet: 'retired' },
+  ]);
+  // The rails change: weather questions now have an intent (in a second file of the set).
+  await writeFile(
+    path.join(ws.rails, 'support', 'weather.yml'),
+    'intents:\n  - id: weather\n    action: respond\n    response: Look outside.\n' +
+      "    examples: [What's the weather like today?, Will it rain tomorrow?, Is it sunny outside?]\n",
+  );
+}, 60_000);
+afterAll(() => ws.cleanup());
+
+describe('railgate replay', () => {
+  it('lists the decisions that change with the rails on disk, and counts the rest', async () => {
+    const run = await railgate(ws.dir, ['replay', '--since', '7d', '--db', db, '--rails', 'rails']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^#1 \S+ \[support\] "What's the weather like today\?"$/m);
+    expect(run.stdout).toMatch(/^ {2}refuse \(no match, best \w+\) 0\.\d{3} -> respond weather 1\.000$/m);
+    expect(run.stdout).not.toContain('I forgot my password');
+    expect(run.stdout).not.toContain('rain');
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe(
+      '3 replayed: 1 changed, 2 unchanged; 1 skipped (rail set not in rails: retired)',
+    );
+  });
+
+  it('gives the changes as JSON, honours --limit, and settings find the log', async () => {
+    const json = await railgate(ws.dir, ['replay', '--json'], { RAILGATE_RAILS: 'rails', RAILGATE_DB: db });
+    expect(json.code).toBe(0);
+    const summary = JSON.parse(json.stdout) as ReplaySummary;
+    expect(summary).toMatchObject({ replayed: 3, changed: 1, unchanged: 2, skipped: { retired: 1 } });
+    expect(summary.changes).toEqual([
+      expect.objectContaining({
+        id: 1,
+        request_id: 'req-0',
+        rail_set: 'support',
+        before: expect.objectContaining({ action: 'refuse', intent: null }),
+        after: expect.objectContaining({ action: 'respond', intent: 'weather', reason: 'matched' }),
+      }),
+    ]);
+
+    const limited = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--since', '1d', '--json']);
+    expect(JSON.parse(limited.stdout)).toMatchObject({ replayed: 2, changed: 0 });
+    const first = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--limit', '1', '--json']);
+    expect(JSON.parse(first.stdout)).toMatchObject({ replayed: 1, changed: 1 });
+  });
+
+  it('exits 1 without a decision log and 2 on a bad --since', async () => {
+    const missing = await railgate(ws.dir, ['replay', '--db', 'nope.db', '--rails', 'rails']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no decision log at');
+    const bad = await railgate(ws.dir, ['replay', '--since', 'yesterday', '--db', db, '--rails', 'rails']);
+    expect(bad.code).toBe(2);
+  });
+});

@@ -1,0 +1,62 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { railgate, workspace } from './helpers.js';
+
+let ws: Awaited<ReturnType<typeof workspace>>;
+beforeEach(async () => {
+  ws = await workspace();
+});
+afterEach(() => ws.cleanup());
+
+describe('railgate test', () => {
+  it('passes when every case decides as expected', async () => {
+    const run = await railgate(ws.dir, ['test', '--rails', 'rails']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('3 passed, 0 failed');
+  });
+
+  it('fails with file:line, what was expected and what matched instead', async () => {
+    const file = path.join(ws.rails, 'support', 'support.yml');
+    await appendFile(file, '  - input: I forgot my password\n    expect: greeting\n');
+    const line = (await readFile(file, 'utf8')).split('\n').indexOf('  - input: I forgot my password') + 1;
+
+    const run = await railgate(ws.dir, ['test', '--rails', 'rails']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`rails/support/support.yml:${line}:5: FAIL "I forgot my password"`);
+    expect(run.stdout).toMatch(
+      /expected greeting \(its score 0\.\d{3}, threshold 0\.500\), matched password_reset \(score 1\.000 >= threshold 0\.500; runner-up greeting 0\.\d{3}\)/,
+    );
+    expect(run.stdout).toMatch(/^3 passed, 1 failed$/m);
+
+    const json = await railgate(ws.dir, ['test', '--rails', 'rails', '--json']);
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as {
+      passed: number;
+      failed: number;
+      cases: { pass: boolean; got: string; line: number }[];
+    };
+    expect(report).toMatchObject({ passed: 3, failed: 1 });
+    expect(report.cases.find((c) => !c.pass)).toMatchObject({ got: 'password_reset', line });
+  });
+
+  it('lists near misses: passing cases close to the threshold or the runner-up', async () => {
+    const none = await railgate(ws.dir, ['test', '--rails', 'rails', '--near-miss', '0']);
+    expect(none.stdout).not.toContain('near miss');
+    const all = await railgate(ws.dir, ['test', '--rails', 'rails', '--near-miss', '1']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(
+      /support\.yml:\d+:5: near miss "What is the capital of France\?": \w+ scored 0\.\d{3}, only 0\.\d{3} below its threshold/,
+    );
+    expect(all.stdout).toMatch(/near miss "Hello": .*runner-up password_reset 0\.\d{3} is only 0\.\d{3} behind/);
+    expect(all.stdout.trimEnd().split('\n').at(-1)).toBe('3 passed, 0 failed');
+  });
+
+  it('exits 2 on a bad option and 1 on invalid rails', async () => {
+    expect((await railgate(ws.dir, ['test', '--rails', 'rails', '--near-miss', 'lots'])).code).toBe(2);
+    await appendFile(path.join(ws.rails, 'support', 'support.yml'), '  - input: x\n    expect: no_such_intent\n');
+    const invalid = await railgate(ws.dir, ['test', '--rails', 'rails']);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(/support\.yml:\d+:\d+: .*no_such_intent/);
+  });
+});
