@@ -90,14 +90,15 @@ export class NodeReader {
 
   /** Follows `*alias` references to the anchored node, so authors may reuse lists with anchors. */
   deref(node: Node | null | undefined): Node | null {
-    if (node === null || node === undefined) return null;
-    if (!isAlias(node)) return node;
-    const target = node.resolve(this.source.doc);
-    if (!target) {
-      this.report(node, `unknown alias \`*${node.source}\``);
-      return null;
-    }
+    const target = this.resolve(node);
+    if (!target && node && isAlias(node)) this.report(node, `unknown alias \`*${node.source}\``);
     return target;
+  }
+
+  /** `deref` without reporting: for describing a node whose problems are already reported. */
+  private resolve(node: Node | null | undefined): Node | null {
+    if (node === null || node === undefined) return null;
+    return isAlias(node) ? (node.resolve(this.source.doc) ?? null) : node;
   }
 
   /** Where a field's value is, or its key when the value is missing (an empty value has no useful position). */
@@ -107,7 +108,9 @@ export class NodeReader {
 
   /** Reports a wrong type at the value, saying what was expected and what was found. */
   wrongType(field: Field, expected: string): undefined {
-    const node = this.deref(field.value);
+    const node = this.resolve(field.value);
+    // An alias to nowhere is already reported as such.
+    if (!node && field.value && isAlias(field.value)) return undefined;
     const found = describeNode(node);
     const hint = expected.startsWith('a string') ? quoteHint(node) : '';
     this.report(this.valueNode(field), `\`${field.name}\` must be ${expected}, got ${found}${hint}`);
@@ -120,6 +123,7 @@ export class NodeReader {
    */
   fields(node: Node | null, what: string, allowed: readonly string[], where: Located): Fields | undefined {
     const map = this.deref(node);
+    if (!map && node && isAlias(node)) return undefined;
     if (!map || !isMap(map)) {
       this.report(map && !isEmptyScalar(map) ? map : where, `${what} must be a mapping, got ${describeNode(map)}`);
       return undefined;

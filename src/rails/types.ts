@@ -102,7 +102,10 @@ export interface RailSet {
   readonly loadedAt: Date;
 }
 
-/** One problem found while loading rails; rendered as `file:line:column: message`. */
+/**
+ * One problem found while loading rails; rendered as `file:line:column: message`. Line and column are
+ * 1-based; both are 0 for a problem with a whole file or folder (e.g. a folder without rail files).
+ */
 export interface RailIssue {
   readonly file: string;
   readonly line: number;
