@@ -74,7 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit,
     genReqId: requestId,
     requestIdHeader: false,
-  }) as unknown as FastifyInstance;
+  });
   const log: FastifyBaseLogger = app.log;
 
   // JSON only: OpenAI's API takes nothing else, and a text body must be a clear 415, not a 400.

@@ -148,6 +148,17 @@ describe('streaming failures', () => {
     });
   });
 
+  it('cancels the upstream request when the client gives up before the answer', async () => {
+    upstream.behave({ headersDelayMs: 300 });
+    const controller = new AbortController();
+    const pending = client.chat.completions.create(ask('where is my order'), { signal: controller.signal });
+    await upstream.waitUntil(() => upstream.requests.length === 1);
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(OpenAI.APIUserAbortError);
+    await upstream.waitUntil(() => upstream.requests[0]?.closedEarly === true);
+    expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_CLIENT_CLOSED', upstreamStatus: null });
+  });
+
   it('ends the client stream with an error event, not [DONE], when the upstream drops mid-stream', async () => {
     upstream.behave({ chunks: tenWords, dropAfterChunks: 3 });
     const stream = await client.chat.completions.create(askStream('track my package'));
