@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { issueAt } from './positions.js';
 import { closest } from './reader.js';
+import type { FileContribution, LocatedText } from './schema.js';
 import {
   DEFAULT_EMBEDDING,
   DEFAULT_MATCH,
@@ -13,10 +14,8 @@ import {
   DEFAULT_REFUSAL,
   DEFAULT_UPSTREAM,
   SET_KEYS,
-  type FileContribution,
-  type LocatedText,
   type SetLevel,
-} from './schema.js';
+} from './set-level.js';
 import { NO_MATCH, type Intent, type RailIssue, type RailSet, type RailTest, type SourceLocation } from './types.js';
 
 export type RailSetBody = Omit<RailSet, 'dir' | 'files' | 'hash' | 'loadedAt'>;

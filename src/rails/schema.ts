@@ -1,37 +1,26 @@
 /**
- * The rail file format: which keys exist, their types, defaults and per-action rules. `readRailFile`
- * checks one parsed file on its own and returns what it contributes to its set; rules that span files
- * (duplicate ids, set-level keys in two files, test expectations) live in merge.ts.
+ * The rail file format: which keys exist, their types and per-action rules. `readRailFile` checks one
+ * parsed file on its own and returns what it contributes to its set; set-level keys are read by
+ * set-level.ts, and rules that span files (duplicate ids, set-level keys in two files, test
+ * expectations) live in merge.ts.
  */
 import { isScalar, type Node } from 'yaml';
 import { hasUserMessageSlot, unknownPlaceholders } from './prompt.js';
 import type { YamlSource } from './positions.js';
-import { NodeReader, type Field, type Fields } from './reader.js';
+import { NodeReader, type Field } from './reader.js';
+import { readSetLevel, SET_KEYS, SIMILARITY_NOTE, type SetKey, type SetLevel } from './set-level.js';
 import {
   INTENT_ACTIONS,
   NO_MATCH,
-  NO_MATCH_ACTIONS,
   USER_MESSAGE_SLOT,
-  type EmbeddingConfig,
   type Intent,
   type IntentAction,
-  type MatchConfig,
-  type NoMatchConfig,
   type PromptMessage,
   type RailIssue,
   type RailTest,
   type SourceLocation,
 } from './types.js';
 
-export const DEFAULT_EMBEDDING: EmbeddingConfig = { provider: 'bundled', model: undefined, quantized: false };
-export const DEFAULT_MATCH: MatchConfig = { threshold: 0.5, k: 10, aggregate: 'max', topK: 3, margin: 0 };
-export const DEFAULT_ON_NO_MATCH: NoMatchConfig = { action: 'refuse', message: undefined };
-export const DEFAULT_REFUSAL = "Sorry, I can't help with that here.";
-export const DEFAULT_UPSTREAM = 'default';
-
-/** Keys that configure the whole set: each may appear in only one file of a set. */
-export const SET_KEYS = ['name', 'description', 'embedding', 'match', 'on_no_match', 'refusal', 'upstream'] as const;
-export type SetKey = (typeof SET_KEYS)[number];
 const FILE_KEYS = [...SET_KEYS, 'intents', 'tests'];
 const INTENT_KEYS = [
   'id',
@@ -58,18 +47,6 @@ const PROMPT_ROLES = ['system', 'developer', 'user', 'assistant'] as const;
 const INTENT_ID = /^[a-z][a-z0-9_.-]*$/;
 /** `no_match` is what tests expect when nothing matches; `oos` (out of scope) is kept for the same role in data sets. */
 const RESERVED_IDS = [NO_MATCH, 'oos'];
-const SET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const SIMILARITY_NOTE = ' (a cosine similarity: higher is stricter)';
-
-export interface SetLevel {
-  name?: string;
-  description?: string;
-  embedding?: EmbeddingConfig;
-  match?: MatchConfig;
-  onNoMatch?: NoMatchConfig;
-  refusal?: string;
-  upstream?: string;
-}
 
 export interface LocatedText {
   readonly value: string;
@@ -129,94 +106,6 @@ export function readRailFile(source: YamlSource): FileContribution {
   const testsField = fields.get('tests');
   if (testsField) for (const node of r.list(testsField) ?? []) tests.push(readTest(r, node));
   return result;
-}
-
-function readSetLevel(r: NodeReader, fields: Fields, out: SetLevel): void {
-  const name = fields.get('name');
-  if (name) {
-    const value = r.string(name);
-    if (value !== undefined && !SET_NAME.test(value))
-      r.report(r.valueNode(name), `\`name\` "${value}" may only hold letters, digits, "_", "." and "-"`);
-    else out.name = value;
-  }
-  const description = fields.get('description');
-  if (description) out.description = r.string(description);
-  const refusal = fields.get('refusal');
-  if (refusal) out.refusal = r.string(refusal);
-  const upstream = fields.get('upstream');
-  if (upstream) out.upstream = r.string(upstream);
-
-  const embedding = fields.get('embedding');
-  if (embedding) out.embedding = readEmbedding(r, embedding);
-  const match = fields.get('match');
-  if (match) out.match = readMatch(r, match);
-  const onNoMatch = fields.get('on_no_match');
-  if (onNoMatch) out.onNoMatch = readOnNoMatch(r, onNoMatch);
-}
-
-function readEmbedding(r: NodeReader, field: Field): EmbeddingConfig | undefined {
-  const fields = r.fields(field.value, '`embedding`', ['provider', 'model', 'quantized'], field.key);
-  if (!fields) return undefined;
-  const before = r.issues.length;
-  const provider = fields.get('provider');
-  const model = fields.get('model');
-  const quantized = fields.get('quantized');
-  const config: EmbeddingConfig = {
-    provider: provider ? (r.oneOf(provider, ['bundled', 'transformers', 'openai'] as const) ?? 'bundled') : 'bundled',
-    model: model ? r.string(model) : undefined,
-    quantized: quantized ? (r.boolean(quantized) ?? false) : false,
-  };
-  return r.issues.length === before ? config : undefined;
-}
-
-function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
-  const fields = r.fields(field.value, '`match`', ['threshold', 'k', 'aggregate', 'top_k', 'margin'], field.key);
-  if (!fields) return undefined;
-  const before = r.issues.length;
-  const read = <T>(key: string, parse: (f: Field) => T | undefined, fallback: T): T => {
-    const f = fields.get(key);
-    return f ? (parse(f) ?? fallback) : fallback;
-  };
-  const config: MatchConfig = {
-    threshold: read(
-      'threshold',
-      (f) => r.number(f, { min: 0, max: 1, note: SIMILARITY_NOTE }),
-      DEFAULT_MATCH.threshold,
-    ),
-    k: read('k', (f) => r.number(f, { min: 1, integer: true }), DEFAULT_MATCH.k),
-    aggregate: read('aggregate', (f) => r.oneOf(f, ['max', 'mean_top_k'] as const), DEFAULT_MATCH.aggregate),
-    topK: read('top_k', (f) => r.number(f, { min: 1, integer: true }), DEFAULT_MATCH.topK),
-    margin: read('margin', (f) => r.number(f, { min: 0, max: 1 }), DEFAULT_MATCH.margin),
-  };
-  const topK = fields.get('top_k');
-  if (topK && config.topK > config.k)
-    r.report(
-      r.valueNode(topK),
-      `\`top_k\` (${config.topK}) must not exceed \`k\` (${config.k}), the neighbours retrieved`,
-    );
-  return r.issues.length === before ? config : undefined;
-}
-
-/** `on_no_match: passthrough` is shorthand for `on_no_match: { action: passthrough }`. */
-function readOnNoMatch(r: NodeReader, field: Field): NoMatchConfig | undefined {
-  const node = r.deref(field.value);
-  if (isScalar(node) && typeof node.value === 'string') {
-    const action = r.oneOf(field, NO_MATCH_ACTIONS);
-    if (action === 'respond')
-      r.report(node, '`on_no_match` action `respond` needs a `message`: use { action: respond, message: "..." }');
-    return action && action !== 'respond' ? { action, message: undefined } : undefined;
-  }
-  const fields = r.fields(field.value, '`on_no_match`', ['action', 'message'], field.key);
-  if (!fields) return undefined;
-  const before = r.issues.length;
-  const actionField = fields.get('action');
-  const messageField = fields.get('message');
-  const action = actionField ? r.oneOf(actionField, NO_MATCH_ACTIONS) : DEFAULT_ON_NO_MATCH.action;
-  const message = messageField ? r.string(messageField) : undefined;
-  if (action === 'respond' && !messageField && actionField)
-    r.report(r.valueNode(actionField), '`on_no_match` action `respond` needs a `message`: the canned answer');
-  if (action === undefined || r.issues.length !== before) return undefined;
-  return { action, message };
 }
 
 function readIntent(r: NodeReader, node: Node): IntentEntry {
