@@ -3,7 +3,8 @@
  *   railgate-errors        every error in OpenAI's shape; unknown routes 404
  *   railgate-guard-gate    the guard, which may still be loading (→ /readyz, 503 RG_ERR_NOT_READY)
  *   railgate-upstreams     undici pools per upstream origin, closed with the app
- *   railgate-*-routes      /v1/chat/completions, /v1/guard, /v1/models, /healthz, /readyz
+ *   railgate-*-routes      /v1/chat/completions, /v1/guard, /v1/models, /v1/rails, /healthz, /readyz,
+ *                          /metrics (with the metrics dependency)
  * Listening and shutdown live in server.ts; building the guard and the log in start.ts.
  */
 import { randomUUID } from 'node:crypto';
@@ -18,7 +19,10 @@ import { chatRoutes } from './proxy/routes/chat.js';
 import { guardRoutes } from './proxy/routes/guard.js';
 import { healthRoutes } from './proxy/routes/health.js';
 import { modelsRoutes } from './proxy/routes/models.js';
+import { metricsRoutes } from './proxy/routes/metrics.js';
+import { railsRoutes } from './proxy/routes/rails.js';
 import { markArrival } from './proxy/trace.js';
+import { withMetrics, type Metrics } from './metrics.js';
 import type { Settings } from './settings.js';
 
 /** Fastify's logger options (pino's, plus fastify's serializers). */
@@ -34,6 +38,8 @@ export interface AppDeps {
   logger?: boolean | AppLoggerOptions;
   /** Epoch milliseconds; defaults to Date.now. */
   clock?: () => number;
+  /** Prometheus metrics; serves `GET /metrics` and counts decisions and errors when given. */
+  metrics?: Metrics;
 }
 
 /** Credentials must never reach a log line, whatever a serializer or a debug statement includes. */
@@ -85,11 +91,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(errorsPlugin, { bodyLimit });
+  if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics, bodyLimit });
+  const decisions = deps.metrics ? withMetrics(deps.metrics, deps.decisions) : deps.decisions;
   await app.register(guardGatePlugin, { guard: deps.guard });
   await app.register(upstreamsPlugin, { upstreams: settings.upstreams });
   await app.register(healthRoutes);
-  await app.register(chatRoutes, { settings, decisions: deps.decisions, clock });
-  await app.register(guardRoutes, { settings, decisions: deps.decisions, clock });
+  await app.register(railsRoutes);
+  await app.register(chatRoutes, { settings, decisions, clock });
+  await app.register(guardRoutes, { settings, decisions, clock });
   await app.register(modelsRoutes, { clock });
   log.debug({ upstreams: Object.keys(settings.upstreams) }, 'railgate app built');
   return app;

@@ -3,6 +3,7 @@
  * process never share counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DecisionSink } from './decisions/types.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -57,5 +58,28 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       labelNames: ['code'],
       registers: [registry],
     }),
+  };
+}
+
+/**
+ * Every logged decision also feeds the metrics: one place sees each request's rail set, decision,
+ * intent and latency split, so the routes need no metrics code of their own.
+ */
+export function withMetrics(metrics: Metrics, sink: DecisionSink): DecisionSink {
+  return {
+    write(record) {
+      const { decision, latency } = record;
+      metrics.requests.inc({
+        rail_set: decision.railSet,
+        decision: decision.action,
+        intent: decision.intent ?? 'none',
+        endpoint: record.endpoint,
+      });
+      metrics.stageSeconds.observe({ stage: 'embed' }, latency.embedMs / 1000);
+      metrics.stageSeconds.observe({ stage: 'search' }, latency.searchMs / 1000);
+      if (latency.upstreamMs !== null) metrics.stageSeconds.observe({ stage: 'upstream' }, latency.upstreamMs / 1000);
+      metrics.stageSeconds.observe({ stage: 'total' }, latency.totalMs / 1000);
+      sink.write(record);
+    },
   };
 }

@@ -47,13 +47,21 @@ export function asRailgateError(error: unknown, bodyLimit: number): RailgateErro
   });
 }
 
+function causeOf(error: unknown): string | undefined {
+  const cause = (error as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
+}
+
 export const errorsPlugin = fp(
   async (app: FastifyInstance, options: { bodyLimit: number }) => {
     app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
       const railgateError = asRailgateError(error, options.bodyLimit);
       traceOf(request)?.failed(railgateError.code);
-      if (railgateError.statusCode >= 500) {
+      // Only a fault of ours is an error with a stack; an upstream down or a missing setting is a warning.
+      if (railgateError.code === 'RG_ERR_INTERNAL') {
         request.log.error({ err: error, code: railgateError.code }, railgateError.message);
+      } else if (railgateError.statusCode >= 500) {
+        request.log.warn({ code: railgateError.code, cause: causeOf(error) }, railgateError.message);
       } else {
         request.log.info({ code: railgateError.code }, railgateError.message);
       }

@@ -1,0 +1,25 @@
+/** `GET /v1/rails`: the loaded rail sets, each with its content hash and load time (hot reload shows here). */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+export const railsRoutes = fp(
+  async (app: FastifyInstance) => {
+    app.get('/v1/rails', async () => {
+      const guard = app.guardGate.require();
+      return {
+        object: 'list',
+        default: guard.defaultRailSet,
+        data: guard.list().map((set) => ({
+          object: 'railgate.rail_set',
+          name: set.name,
+          hash: set.hash,
+          loaded_at: set.loadedAt.toISOString(),
+          intents: set.intents,
+          examples: set.examples,
+          embedding_model: set.embeddingModel,
+        })),
+      };
+    });
+  },
+  { name: 'railgate-rails-routes', fastify: '5.x', dependencies: ['railgate-guard-gate'] },
+);
