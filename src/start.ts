@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { buildApp } from './app.js';
+import { buildApp, type AppLoggerOptions } from './app.js';
 import { DecisionLog } from './decisions/log.js';
 import type { Embedder } from './embedding/embedder.js';
 import { ExampleCache } from './embedding/example-cache.js';
@@ -30,7 +30,8 @@ export interface Railgate {
 }
 
 export interface StartOptions {
-  readonly logger?: boolean;
+  /** Fastify/pino logging: true logs at settings.logLevel; options (e.g. a destination stream) pass through. */
+  readonly logger?: boolean | AppLoggerOptions;
   /** Where relative paths in settings resolve; defaults to the process's cwd. */
   readonly cwd?: string;
   /** The model behind each embedding config; defaults to the configured providers (in a worker). */
@@ -61,6 +62,8 @@ function progressLogger(logger: FastifyBaseLogger) {
     logger.info({ railSet: set, done, total }, `embedding rail examples ${Math.round((done / total) * 100)}%`);
   };
 }
+
+const CLOSE_GRACE_MS = 10_000;
 
 function both<A extends unknown[]>(a: (...args: A) => void, b: ((...args: A) => void) | undefined) {
   return b ? (...args: A) => (a(...args), b(...args)) : a;
@@ -110,7 +113,10 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       closing = true;
       closed ??= (async () => {
         watcher?.close();
+        // In-flight requests get a grace period; then lingering keep-alive sockets are cut.
+        const grace = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
         await app.close();
+        clearTimeout(grace);
         await guard.then((g) => g.close()).catch(() => undefined);
         log.close();
         exampleCache.close();

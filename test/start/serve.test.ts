@@ -1,0 +1,144 @@
+/**
+ * The whole product as `railgate serve` wires it: worker-thread model, persistent example cache,
+ * decision log, metrics and the rails watcher, against YAML rails in a temporary folder.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import OpenAI from 'openai';
+import { DecisionReader } from '../../src/decisions/reader.js';
+import { parseSettings } from '../../src/settings.js';
+import { startRailgate, type Railgate } from '../../src/start.js';
+
+const RAIL = `name: support
+match: { threshold: 0.6 }
+on_no_match: { action: refuse, message: Only support questions here. }
+intents:
+  - id: greeting
+    action: respond
+    response: Hello from support!
+    examples: [hello, hi there, good morning]
+  - id: password_reset
+    action: respond
+    response: Use the reset link on the sign-in page.
+    examples: [how do I reset my password, I forgot my password, I can't log in with my password]
+`;
+
+const NEW_INTENT = `  - id: opening_hours
+    action: respond
+    response: We are open 9 to 5.
+    examples: [what are your opening hours, when are you open, what time do you close]
+`;
+
+let dir: string;
+let railFile: string;
+let railgate: Railgate;
+let url: string;
+const logLines: string[] = [];
+
+async function railsHash(): Promise<string> {
+  const body = (await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string; hash: string }[] };
+  return body.data.find((s) => s.name === 'support')!.hash;
+}
+
+async function until(predicate: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'railgate-serve-'));
+  mkdirSync(path.join(dir, 'rails', 'support'), { recursive: true });
+  railFile = path.join(dir, 'rails', 'support', 'rail.yml');
+  writeFileSync(railFile, RAIL);
+  const settings = parseSettings({
+    port: 0,
+    rails: 'rails',
+    db: 'data/railgate.db',
+    embedding: { cacheDb: 'data/embeddings.db' },
+    logLevel: 'info',
+  });
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  railgate = await startRailgate(settings, { cwd: dir, logger: { level: 'info', stream } });
+  url = await railgate.app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await railgate?.close();
+});
+
+describe('railgate serve wiring', () => {
+  it('answers /healthz at once and /readyz once the model (in a worker) and rails are loaded', async () => {
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    await railgate.guard;
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', default_rails: 'support' });
+  });
+
+  it('serves decisions through the official SDK and counts them in /metrics', async () => {
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'client-key' });
+    const completion = await client.chat.completions.create({
+      model: 'any',
+      messages: [{ role: 'user', content: 'I forgot my password again' }],
+    });
+    expect(completion.choices[0]!.message.content).toBe('Use the reset link on the sign-in page.');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /railgate_requests_total\{rail_set="support",decision="respond",intent="password_reset",endpoint="chat"\} 1/,
+    );
+    expect(metrics).toMatch(/railgate_stage_duration_seconds_count\{stage="embed"\} 1/);
+    expect(metrics).toContain('railgate_embed_batch_size_bucket');
+    expect(metrics).toContain('railgate_process_resident_memory_bytes');
+  });
+
+  it('hot-reloads a valid edit: the new intent serves without a restart and the hash changes', async () => {
+    const before = await railsHash();
+    const asked = { model: 'any', messages: [{ role: 'user', content: 'when do you open?' }] };
+    const ask = async () =>
+      (await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(asked),
+      }).then((r) => r.headers.get('x-railgate-intent'))) ?? '';
+    expect(await ask()).toBe('none');
+    writeFileSync(railFile, RAIL + NEW_INTENT);
+    await until(async () => (await railsHash()) !== before);
+    expect(await ask()).toBe('opening_hours');
+  });
+
+  it('keeps the old rails serving after an invalid edit and logs the file:line error', async () => {
+    const before = await railsHash();
+    writeFileSync(railFile, readFileSync(railFile, 'utf8').replace('action: respond', 'action: reply'));
+    await until(async () => logLines.some((l) => l.includes('rails not reloaded')));
+    const error = logLines.find((l) => l.includes('rails not reloaded'))!;
+    expect(error).toMatch(/rail\.yml:6:13: .*action/);
+    expect(await railsHash()).toBe(before);
+    const hello = await fetch(`${url}/v1/guard`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: 'hello there' }),
+    });
+    expect(((await hello.json()) as { railgate: { intent: string } }).railgate.intent).toBe('greeting');
+  });
+
+  it('flushes every decision to SQLite on close, tagged with the rails hash that decided', async () => {
+    const hash = await railsHash();
+    await railgate.close();
+    const reader = DecisionReader.openReadOnly(path.join(dir, 'data', 'railgate.db'));
+    const rows = reader.query({ limit: 100 });
+    expect(rows.length).toBe(4);
+    expect(rows[0]).toMatchObject({ endpoint: 'guard', decision: { railsHash: hash, intent: 'greeting' } });
+    reader.close();
+  });
+});
