@@ -82,7 +82,7 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
       }
       if (error instanceof RailsInvalidError) {
         for (const issue of error.issues) writeLine(io.stderr, formatIssue(issue, io.cwd));
-        writeLine(io.stderr, `${prefix}: the rails are invalid (run \`railgate check\`)`);
+        writeLine(io.stderr, `${prefix}: cannot load the rails (\`railgate check\` lists every issue)`);
         return 1;
       }
       if (error instanceof CommandFailure || isRailgateError(error) || isExpected(error)) {

@@ -49,7 +49,7 @@ export function judgeCase(set: RailSet, test: RailTest, scored: ScoredText, near
     threshold: decision.threshold,
     runner_up: decision.runnerUp,
     expected_score: expectedScore(scored, test.expect),
-    near_miss: pass ? nearMissOf(decision, nearMiss) : null,
+    near_miss: pass ? nearMissOf(decision, scored, set.match.margin, nearMiss) : null,
   };
 }
 
@@ -58,21 +58,41 @@ function expectedScore(scored: ScoredText, expect: string): CaseResult['expected
   return own ? { score: own.score, threshold: own.threshold } : null;
 }
 
-function nearMissOf(d: Decision, within: number): string | null {
+/** How close a passing case came to deciding otherwise, when closer than `within`. */
+function nearMissOf(d: Decision, scored: ScoredText, margin: number, within: number): string | null {
   const f = (v: number): string => v.toFixed(3);
-  if (d.intent === null) {
-    // Nothing matched, as expected: how close did the best intent come?
-    const gap = d.threshold - d.score;
-    return d.candidate !== null && gap < within
-      ? `${d.candidate} scored ${f(d.score)}, only ${f(gap)} below its threshold ${f(d.threshold)}`
-      : null;
-  }
+  if (d.intent === null) return closestToMatching(d, scored, margin, within);
   const reasons: string[] = [];
   const above = d.score - d.threshold;
   if (above < within) reasons.push(`score ${f(d.score)} is only ${f(above)} above the threshold ${f(d.threshold)}`);
   if (d.runnerUp && d.margin !== null && d.margin < within)
     reasons.push(`runner-up ${d.runnerUp.intent} ${f(d.runnerUp.score)} is only ${f(d.margin)} behind`);
   return reasons.length ? reasons.join('; ') : null;
+}
+
+/**
+ * Nothing matched, as expected: which intent came closest, and what held it off. An intent matches when
+ * its score reaches its threshold and beats its best not_example, so the distance to matching is the
+ * larger of the two gaps; a match held off by `match.margin` alone is as close as its missing lead.
+ */
+function closestToMatching(d: Decision, scored: ScoredText, margin: number, within: number): string | null {
+  const f = (v: number): string => v.toFixed(3);
+  if (d.reason === 'low_margin' && d.margin !== null && margin - d.margin < within)
+    return `${d.candidate} cleared its threshold and was held off only by match.margin (lead ${f(d.margin)} < ${f(margin)})`;
+  let closest: { text: string; distance: number } | null = null;
+  for (const s of scored.scores) {
+    const belowThreshold = s.threshold - s.score;
+    const vetoedBy = s.negative - s.score;
+    const distance = Math.max(belowThreshold, vetoedBy);
+    if (distance >= within || (closest && closest.distance <= distance)) continue;
+    const text =
+      vetoedBy >= belowThreshold
+        ? `${s.intent.id} scored ${f(s.score)} (threshold ${f(s.threshold)}) and was held off by a not_example ` +
+          `only ${f(vetoedBy)} closer`
+        : `${s.intent.id} scored ${f(s.score)}, only ${f(belowThreshold)} below its threshold ${f(s.threshold)}`;
+    closest = { text, distance };
+  }
+  return closest?.text ?? null;
 }
 
 /** What a failing case got instead, in words. */
