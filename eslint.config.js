@@ -12,7 +12,14 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: '^(fs|path|http|https|url|os|crypto|stream|util|events|worker_threads|child_process)(/.*)?$', message: 'use node: imports' }] },
+        {
+          patterns: [
+            {
+              regex: '^(fs|path|http|https|url|os|crypto|stream|util|events|worker_threads|child_process)(/.*)?$',
+              message: 'use node: imports',
+            },
+          ],
+        },
       ],
     },
   },
