@@ -1,0 +1,77 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadSettings, parseSettings } from '../src/settings.js';
+
+function tmp(): string {
+  return mkdtempSync(path.join(tmpdir(), 'railgate-settings-'));
+}
+
+describe('settings', () => {
+  it('has documented defaults and is frozen', () => {
+    const settings = loadSettings({}, tmp());
+    expect(settings).toMatchObject({
+      port: 8787,
+      host: '127.0.0.1',
+      rails: 'rails',
+      db: 'data/railgate.db',
+      upstreams: {},
+    });
+    expect(settings.limits).toEqual({ bodyBytes: 1_048_576, messageChars: 32_000, messages: 512 });
+    expect(Object.isFrozen(settings) && Object.isFrozen(settings.limits)).toBe(true);
+  });
+
+  it('reads the environment: upstream, limits, embedding', () => {
+    const settings = loadSettings(
+      {
+        PORT: '9000',
+        RAILGATE_RAILS: '/srv/rails',
+        RAILGATE_UPSTREAM_URL: 'http://llm:8000/v1',
+        RAILGATE_UPSTREAM_API_KEY: 'sk-test',
+        RAILGATE_UPSTREAM_TIMEOUT_MS: '1500',
+        RAILGATE_BODY_LIMIT: '2048',
+        RAILGATE_MAX_QUEUE: '10',
+        RAILGATE_EMBED_WORKER: 'false',
+      },
+      tmp(),
+    );
+    expect(settings.port).toBe(9000);
+    expect(settings.rails).toBe('/srv/rails');
+    expect(settings.upstreams.default).toMatchObject({
+      url: 'http://llm:8000/v1',
+      apiKey: 'sk-test',
+      headersTimeoutMs: 1500,
+    });
+    expect(settings.limits.bodyBytes).toBe(2048);
+    expect(settings.embedding).toMatchObject({ maxQueue: 10, worker: false });
+  });
+
+  it('merges railgate.config.json under the environment', () => {
+    const dir = tmp();
+    writeFileSync(
+      path.join(dir, 'railgate.config.json'),
+      JSON.stringify({
+        port: 7000,
+        defaultRailSet: 'bank',
+        upstreams: { default: { url: 'http://a/v1', apiKey: 'from-file' } },
+      }),
+    );
+    const settings = loadSettings({ PORT: '7001', RAILGATE_UPSTREAM_URL: 'http://b/v1' }, dir);
+    expect(settings.port).toBe(7001);
+    expect(settings.defaultRailSet).toBe('bank');
+    expect(settings.upstreams.default).toMatchObject({ url: 'http://b/v1', apiKey: 'from-file' });
+  });
+
+  it('rejects bad values with the setting named, and unknown keys', () => {
+    expect(() => loadSettings({ PORT: 'eighty' }, tmp())).toThrow(/PORT must be a number/);
+    expect(() => loadSettings({ RAILGATE_WATCH: 'maybe' }, tmp())).toThrow(/RAILGATE_WATCH must be true or false/);
+    expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'not a url' }, tmp())).toThrow(/upstreams\.default\.url/);
+    expect(() => parseSettings({ limits: { bodyBytes: -1 } })).toThrow(/limits\.bodyBytes/);
+    expect(() => parseSettings({ prot: 1 } as never)).toThrow(/prot/);
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'broken.json'), '{ nope');
+    expect(() => loadSettings({ RAILGATE_CONFIG: 'broken.json' }, dir)).toThrow(/cannot read config file/);
+    expect(() => loadSettings({ RAILGATE_CONFIG: 'missing.json' }, dir)).toThrow(/cannot read config file/);
+  });
+});
