@@ -84,6 +84,8 @@ describe('railgate serve wiring', () => {
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', default_rails: 'support' });
+    // First start: the examples were embedded (and cached), with progress in the log.
+    expect(logLines.some((l) => l.includes('embedding rail examples 100%'))).toBe(true);
   });
 
   it('serves decisions through the official SDK and counts them in /metrics', async () => {
@@ -140,5 +142,40 @@ describe('railgate serve wiring', () => {
     expect(rows.length).toBe(4);
     expect(rows[0]).toMatchObject({ endpoint: 'guard', decision: { railsHash: hash, intent: 'greeting' } });
     reader.close();
+  });
+});
+
+describe('load shedding', () => {
+  it('answers 503 RG_ERR_OVERLOADED with Retry-After when the embedding queue is full, and serves the rest', async () => {
+    const settings = parseSettings({
+      rails: 'rails',
+      db: ':memory:',
+      watch: false,
+      embedding: { cacheDb: ':memory:', maxQueue: 1, batchWindowMs: 100 },
+    });
+    writeFileSync(railFile, RAIL); // the previous test left an invalid edit behind
+    const shedding = await startRailgate(settings, { cwd: dir });
+    try {
+      await shedding.guard;
+      const base = await shedding.app.listen({ host: '127.0.0.1', port: 0 });
+      const responses = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          fetch(`${base}/v1/guard`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ input: `distinct question number ${i} about my password` }),
+          }),
+        ),
+      );
+      const shed = responses.filter((r) => r.status === 503);
+      expect(shed.length).toBeGreaterThan(0);
+      expect(responses.some((r) => r.status === 200)).toBe(true);
+      expect(shed[0]!.headers.get('retry-after')).toBe('1');
+      expect(await shed[0]!.json()).toMatchObject({
+        error: { code: 'RG_ERR_OVERLOADED', type: 'service_unavailable' },
+      });
+    } finally {
+      await shedding.close();
+    }
   });
 });

