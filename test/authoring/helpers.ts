@@ -2,9 +2,8 @@
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { CliIO } from '../../src/cli/io.js';
+import { captureIO } from '../helpers/cli-io.js';
 import { main } from '../../src/cli/main.js';
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/authoring');
@@ -26,18 +25,7 @@ export interface CliRun {
 
 /** Runs `railgate <argv>` in `cwd` (no config file there, so settings are the defaults). */
 export async function railgate(cwd: string, argv: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const collect = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        into.push(chunk.toString());
-        done();
-      },
-    });
-  const stdout = collect(out);
-  const stderr = collect(err);
-  const io: CliIO = { stdout, stderr, env, cwd };
+  const io = captureIO(cwd, env);
   const code = await main(argv, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
+  return { code, stdout: io.out(), stderr: io.err() };
 }

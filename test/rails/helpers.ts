@@ -2,9 +2,7 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach } from 'vitest';
-import type { CliIO } from '../../src/cli/io.js';
 import { formatIssue, validateRails } from '../../src/rails/load.js';
 
 /** Lines joined with "\n": a file's line N is the array's entry N-1, which keeps positions countable. */
@@ -42,24 +40,4 @@ export const VALID_INTENT: FileLines = [
   '    examples: [hi]',
 ];
 
-export interface CapturedIO extends CliIO {
-  out(): string;
-  err(): string;
-}
-
-function collector(): { stream: Writable; text(): string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
-
-export function captureIO(cwd: string, env: Record<string, string | undefined> = {}): CapturedIO {
-  const stdout = collector();
-  const stderr = collector();
-  return { stdout: stdout.stream, stderr: stderr.stream, env, cwd, out: stdout.text, err: stderr.text };
-}
+export { captureIO, type CapturedIO } from '../helpers/cli-io.js';
