@@ -1,6 +1,7 @@
 /** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the guard is loaded). */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { railSetView } from './rails.js';
 
 export const healthRoutes = fp(
   async (app: FastifyInstance) => {
@@ -11,14 +12,7 @@ export const healthRoutes = fp(
       return {
         status: 'ready',
         default_rails: guard.defaultRailSet,
-        rails: guard.list().map((set) => ({
-          name: set.name,
-          hash: set.hash,
-          intents: set.intents,
-          examples: set.examples,
-          embedding_model: set.embeddingModel,
-          loaded_at: set.loadedAt.toISOString(),
-        })),
+        rails: guard.list().map(railSetView),
       };
     });
   },

@@ -1,6 +1,19 @@
 /** `GET /v1/rails`: the loaded rail sets, each with its content hash and load time (hot reload shows here). */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { LoadedRailSetInfo } from '../../matching/guard.js';
+
+/** One loaded rail set as the HTTP API shows it (`/v1/rails`, `/readyz`). */
+export function railSetView(set: LoadedRailSetInfo) {
+  return {
+    name: set.name,
+    hash: set.hash,
+    loaded_at: set.loadedAt.toISOString(),
+    intents: set.intents,
+    examples: set.examples,
+    embedding_model: set.embeddingModel,
+  };
+}
 
 export const railsRoutes = fp(
   async (app: FastifyInstance) => {
@@ -9,15 +22,7 @@ export const railsRoutes = fp(
       return {
         object: 'list',
         default: guard.defaultRailSet,
-        data: guard.list().map((set) => ({
-          object: 'railgate.rail_set',
-          name: set.name,
-          hash: set.hash,
-          loaded_at: set.loadedAt.toISOString(),
-          intents: set.intents,
-          examples: set.examples,
-          embedding_model: set.embeddingModel,
-        })),
+        data: guard.list().map((set) => ({ object: 'railgate.rail_set', ...railSetView(set) })),
       };
     });
   },
