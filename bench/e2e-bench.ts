@@ -40,9 +40,12 @@ ${[...new Set(distinctMessages(40, 1).map((m) => m.replace(/ \(ref.*\)$/, '')))]
     user_message_slot: true
 `;
 
+/** Every load gets its own messages, so a "cold" run never hits what an earlier run cached. */
+let loads = 0;
+
 async function load(url: string, connections: number, stream: boolean, messages: 'cold' | 'repeated', seconds: number) {
-  let seed = 1;
-  const fresh = distinctMessages(200_000, 77);
+  const seed = 1_000 + ++loads;
+  const fresh = distinctMessages(40_000, seed);
   const repeated = distinctMessages(20, 5);
   let i = 0;
   const times: number[] = [];
@@ -59,7 +62,6 @@ async function load(url: string, connections: number, stream: boolean, messages:
         headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
         setupRequest: (req) => {
           const text = messages === 'cold' ? fresh[i++ % fresh.length]! : repeated[i++ % repeated.length]!;
-          seed++;
           return {
             ...req,
             body: JSON.stringify({ model: 'bench', stream, messages: [{ role: 'user', content: text }] }),
