@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   RG_ERR_RAILS_INVALID: { status: 500, type: 'configuration_error' },
   RG_ERR_CONFIG_INVALID: { status: 500, type: 'configuration_error' },
   RG_ERR_INTERNAL: { status: 500, type: 'internal_error' },
+  /** Never sent (the client is gone): marks a logged request whose client hung up first (nginx's 499). */
+  RG_ERR_CLIENT_CLOSED: { status: 499, type: 'client_closed' },
 } as const satisfies Record<string, { status: number; type: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -6,9 +6,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DecisionEndpoint, DecisionSink } from '../decisions/types.js';
 import type { GuardResult } from '../matching/guard.js';
+import type { ErrorCode } from '../errors.js';
 
 /** Logged when the client went away before its response was complete (never sent to a client). */
-export const CLIENT_CLOSED = 'RG_ERR_CLIENT_CLOSED';
+export const CLIENT_CLOSED: ErrorCode = 'RG_ERR_CLIENT_CLOSED';
 
 const traces = new WeakMap<FastifyRequest, DecisionTrace>();
 const arrivals = new WeakMap<FastifyRequest, number>();
