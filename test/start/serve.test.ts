@@ -24,6 +24,10 @@ intents:
     action: respond
     response: Use the reset link on the sign-in page.
     examples: [how do I reset my password, I forgot my password, I can't log in with my password]
+  - id: human_agent
+    action: forward
+    prompt: [{ role: system, content: Tell the customer how to reach a human agent. }]
+    examples: [I want to talk to a human agent, can I speak to a real person, put me through to an agent]
 `;
 
 const NEW_INTENT = `  - id: opening_hours
@@ -177,5 +181,47 @@ describe('load shedding', () => {
     } finally {
       await shedding.close();
     }
+  });
+});
+
+describe('secrets', () => {
+  it('never writes the upstream key or the client credentials to the log, even at trace level', async () => {
+    writeFileSync(railFile, RAIL);
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const settings = parseSettings({
+      rails: 'rails',
+      db: ':memory:',
+      watch: false,
+      embedding: { cacheDb: ':memory:' },
+      // A closed port: the forward fails with 502, which is logged with its cause.
+      upstreams: { default: { url: 'http://127.0.0.1:9/v1', apiKey: 'sk-upstream-secret-123' } },
+    });
+    const secretive = await startRailgate(settings, { cwd: dir, logger: { level: 'trace', stream } });
+    try {
+      await secretive.guard;
+      const base = await secretive.app.listen({ host: '127.0.0.1', port: 0 });
+      const response = await fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: 'Bearer sk-client-secret-456',
+          'x-api-key': 'sk-client-secret-789',
+        },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'can I speak to a human agent?' }] }),
+      });
+      expect(response.status).toBe(502);
+      expect(await response.json()).toMatchObject({ error: { code: 'RG_ERR_UPSTREAM_UNREACHABLE' } });
+    } finally {
+      await secretive.close();
+    }
+    const log = lines.join('');
+    expect(log).toContain('RG_ERR_UPSTREAM_UNREACHABLE');
+    expect(log).not.toMatch(/sk-upstream-secret-123|sk-client-secret-456|sk-client-secret-789/);
   });
 });
