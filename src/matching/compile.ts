@@ -1,18 +1,25 @@
 /**
- * A rail set made searchable: every example and not-example embedded once, at load, into one index.
- * Nothing here runs per request except `search`.
+ * A rail set made searchable: every example and not-example embedded once, at load, into one index
+ * (and, with `match.lexical_weight`, a character n-gram index; with `match.centroid_weight`, one
+ * centroid per intent). Nothing here runs per request except the search and the scoring.
  */
-import type { Embedder } from '../embedding/embedder.js';
+import { dot, type Embedder } from '../embedding/embedder.js';
 import type { Intent, RailSet } from '../rails/types.js';
-import type { Neighbour } from './decision.js';
-import { scoreIntents, decideFromScores } from './score.js';
+import type { Decision, Neighbour } from './decision.js';
+import { LexicalIndex, sparseDot, type SparseVector } from './lexical.js';
+import { scoreIntents, decideFromScores, type IntentScore } from './score.js';
 import { buildIndex, type IndexOptions, type VectorIndex } from './vector-index.js';
-import type { Decision } from './decision.js';
 
 interface IndexedExample {
   readonly intent: string;
   readonly text: string;
   readonly negative: boolean;
+}
+
+/** An intent's centroids: the normalised mean of its examples' vectors, in both spaces. */
+export interface IntentCentroid {
+  readonly embedding: Float32Array;
+  readonly lexical: SparseVector | undefined;
 }
 
 export interface CompiledRailSet {
@@ -21,11 +28,22 @@ export interface CompiledRailSet {
   readonly index: VectorIndex;
   readonly examples: readonly IndexedExample[];
   readonly intents: ReadonlyMap<string, Intent>;
+  /** The examples' vectors, in `examples` order; kept when lexical or centroid scoring needs them. */
+  readonly vectors?: readonly Float32Array[];
+  /** Present when `match.lexical_weight` > 0. */
+  readonly lexical?: LexicalIndex;
+  /** Present when `match.centroid_weight` > 0. */
+  readonly centroids?: ReadonlyMap<string, IntentCentroid>;
 }
 
 export interface CompileOptions extends IndexOptions {
   /** Progress of embedding a set's examples (only those not already in the persistent cache). */
   readonly onProgress?: (set: string, done: number, total: number) => void;
+}
+
+/** The set's lexical and centroid weights, 0 when absent. */
+export function blendWeights(set: RailSet): { lexical: number; centroid: number } {
+  return { lexical: set.match.lexicalWeight ?? 0, centroid: set.match.centroidWeight ?? 0 };
 }
 
 export async function compileRailSet(
@@ -42,30 +60,134 @@ export async function compileRailSet(
     options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
   // embedBulk uses the persistent example cache where the embedder has one.
   const vectors = embedder.embedBulk ? await embedder.embedBulk(texts, onProgress) : await embedder.embed(texts);
+  const weights = blendWeights(set);
+  const lexical = weights.lexical > 0 ? new LexicalIndex(texts) : undefined;
+  const centroids =
+    weights.centroid > 0 ? buildCentroids(set, examples, vectors, embedder.dimension, lexical) : undefined;
   return Object.freeze({
     set,
     embedder,
     index: buildIndex(vectors, embedder.dimension, options),
     examples: Object.freeze(examples),
     intents: new Map(set.intents.map((intent) => [intent.id, intent])),
+    ...(lexical || centroids ? { vectors } : {}),
+    ...(lexical ? { lexical } : {}),
+    ...(centroids ? { centroids } : {}),
   });
 }
 
-/** The k nearest examples of a message vector. */
-export function searchNeighbours(compiled: CompiledRailSet, vector: Float32Array): Neighbour[] {
-  return compiled.index.search(vector, compiled.set.match.k).map((hit) => {
-    const example = compiled.examples[hit.id]!;
-    return { intent: example.intent, example: example.text, negative: example.negative, score: hit.score };
-  });
+function buildCentroids(
+  set: RailSet,
+  examples: readonly IndexedExample[],
+  vectors: readonly Float32Array[],
+  dimension: number,
+  lexical: LexicalIndex | undefined,
+): Map<string, IntentCentroid> {
+  const centroids = new Map<string, IntentCentroid>();
+  for (const intent of set.intents) {
+    const ids = examples.flatMap((e, id) => (e.intent === intent.id && !e.negative ? [id] : []));
+    const sum = new Float32Array(dimension);
+    for (const id of ids) vectors[id]!.forEach((x, i) => (sum[i]! += x));
+    const norm = Math.sqrt(dot(sum, sum));
+    if (norm > 0) for (let i = 0; i < dimension; i++) sum[i]! /= norm;
+    centroids.set(intent.id, { embedding: sum, lexical: lexical?.centroid(ids) });
+  }
+  return centroids;
 }
 
-/** Decides one embedded message against a compiled rail set. */
+function missingText(compiled: CompiledRailSet): Error {
+  return new Error(
+    `rail set "${compiled.set.name}" uses match.lexical_weight or match.centroid_weight: ` +
+      'pass the message text to searchNeighbours/scoreMessage/decideVector',
+  );
+}
+
+/**
+ * The k nearest examples of a message, best first. With `match.lexical_weight` w, each example's score
+ * is (1 − w) · embedding cosine + w · lexical cosine, over the union of the k nearest by each measure,
+ * so an example that only one measure ranks high still competes; `text` is then required.
+ */
+export function searchNeighbours(compiled: CompiledRailSet, vector: Float32Array, text?: string): Neighbour[] {
+  return search(compiled, vector, lexicalQuery(compiled, text));
+}
+
+/** The message's lexical vector when the set blends lexical similarity; throws when `text` is missing. */
+function lexicalQuery(compiled: CompiledRailSet, text: string | undefined): SparseVector | undefined {
+  const needsText = (compiled.lexical && blendWeights(compiled.set).lexical > 0) || compiled.centroids;
+  if (!needsText) return undefined;
+  if (text === undefined) throw missingText(compiled);
+  return compiled.lexical?.vectorize(text);
+}
+
+function search(compiled: CompiledRailSet, vector: Float32Array, query: SparseVector | undefined): Neighbour[] {
+  const { k } = compiled.set.match;
+  const hits = compiled.index.search(vector, k);
+  const toNeighbour = (id: number, score: number, extra: Partial<Neighbour> = {}): Neighbour => {
+    const example = compiled.examples[id]!;
+    return { intent: example.intent, example: example.text, negative: example.negative, score, ...extra };
+  };
+  const { lexical, vectors } = compiled;
+  const weight = blendWeights(compiled.set).lexical;
+  if (!lexical || !vectors || !query || weight <= 0) return hits.map((hit) => toNeighbour(hit.id, hit.score));
+  const embeddingScores = new Map(hits.map((hit) => [hit.id, hit.score]));
+  for (const hit of lexical.search(query, k))
+    if (!embeddingScores.has(hit.id)) embeddingScores.set(hit.id, dot(vector, vectors[hit.id]!));
+  return [...embeddingScores]
+    .map(([id, embedding]) => {
+      const lex = lexical.similarity(query, id);
+      return toNeighbour(id, (1 - weight) * embedding + weight * lex, { embedding, lexical: lex });
+    })
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k);
+}
+
+/** The similarity of a message to each intent's centroid, blended like the examples' scores. */
+function centroidScorer(
+  compiled: CompiledRailSet,
+  vector: Float32Array,
+  query: SparseVector | undefined,
+): ((intent: string) => number) | undefined {
+  const { centroids } = compiled;
+  if (!centroids) return undefined;
+  const weight = blendWeights(compiled.set).lexical;
+  return (intent) => {
+    const centroid = centroids.get(intent);
+    if (!centroid) return 0;
+    const embedding = dot(vector, centroid.embedding);
+    if (!query || !centroid.lexical || weight <= 0) return embedding;
+    return (1 - weight) * embedding + weight * sparseDot(query, centroid.lexical);
+  };
+}
+
+export interface ScoredMessage {
+  readonly neighbours: Neighbour[];
+  /** Per-intent scores, best first. */
+  readonly scores: IntentScore[];
+}
+
+/** Neighbours and per-intent scores of one embedded message: everything a decision is made from. */
+export function scoreMessage(compiled: CompiledRailSet, vector: Float32Array, text?: string): ScoredMessage {
+  const query = lexicalQuery(compiled, text);
+  const neighbours = search(compiled, vector, query);
+  const scores = scoreIntents(
+    neighbours,
+    compiled.intents,
+    compiled.set.match,
+    centroidScorer(compiled, vector, query),
+  );
+  return { neighbours, scores };
+}
+
+/**
+ * Decides one embedded message against a compiled rail set. `text` is the message itself, needed when
+ * the set uses `match.lexical_weight` or `match.centroid_weight`.
+ */
 export function decideVector(
   compiled: CompiledRailSet,
   vector: Float32Array,
   chunk: Decision['chunk'] = null,
+  text?: string,
 ): Decision {
-  const neighbours = searchNeighbours(compiled, vector);
-  const scores = scoreIntents(neighbours, compiled.intents, compiled.set.match);
+  const { neighbours, scores } = scoreMessage(compiled, vector, text);
   return decideFromScores(compiled.set, scores, neighbours, chunk);
 }

@@ -7,6 +7,9 @@ export interface Neighbour {
   readonly score: number;
   /** A `not_examples` entry: it speaks against its intent. */
   readonly negative: boolean;
+  /** With `match.lexical_weight`: the two similarities `score` blends (embedding and lexical cosine). */
+  readonly embedding?: number;
+  readonly lexical?: number;
 }
 
 export type DecisionReason =

@@ -6,6 +6,8 @@ import { RailgateError } from '../errors.js';
 import type { Embedder } from '../embedding/embedder.js';
 import type { EmbeddingConfig, RailSet } from '../rails/types.js';
 import { compileRailSet, decideVector, type CompileOptions, type CompiledRailSet } from './compile.js';
+import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from './chunk.js';
+import type { Decision } from './decision.js';
 import type { Guard, GuardResult, LoadedRailSetInfo } from './guard.js';
 
 export interface GuardOptions {
@@ -99,13 +101,25 @@ export class RailsRuntime implements Guard {
     }));
   }
 
+  /**
+   * A message longer than `match.chunk_words` words is split into overlapping chunks, embedded in one
+   * batch and decided chunk by chunk (see `pickChunkDecision`); a short one is decided whole.
+   */
   async decide(text: string, railSet?: string): Promise<GuardResult> {
     const compiled = this.compiled(railSet ?? this.#default);
     const now = this.options.now ?? performance.now.bind(performance);
+    const chunks = splitIntoChunks(text, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS);
     const t0 = now();
-    const [vector] = await compiled.embedder.embed([text]);
+    const vectors = await compiled.embedder.embed(chunks);
     const t1 = now();
-    const decision = decideVector(compiled, vector!);
+    const decision =
+      chunks.length === 1
+        ? decideVector(compiled, vectors[0]!, null, text)
+        : pickChunkDecision(
+            chunks.map((chunk, index) =>
+              decideVector(compiled, vectors[index]!, { index, count: chunks.length }, chunk),
+            ),
+          );
     return { decision, timings: { embedMs: t1 - t0, searchMs: now() - t1 } };
   }
 
@@ -113,6 +127,20 @@ export class RailsRuntime implements Guard {
     const embedders = await Promise.allSettled(this.#embedders.values());
     for (const e of embedders) if (e.status === 'fulfilled') await e.value.close();
   }
+}
+
+/**
+ * One decision for a chunked message. A refuse intent matched in ANY chunk wins (the highest-scoring
+ * such chunk), so a harmful request buried in a long harmless text is still refused. Otherwise the
+ * best-scoring matched chunk decides, and when no chunk matched, the best-scoring chunk's no-match.
+ */
+export function pickChunkDecision(decisions: readonly Decision[]): Decision {
+  const best = (list: readonly Decision[]): Decision | undefined =>
+    list.reduce<Decision | undefined>((top, d) => (!top || d.score > top.score ? d : top), undefined);
+  const matched = decisions.filter((d) => d.intent !== null);
+  const decision = best(matched.filter((d) => d.action === 'refuse')) ?? best(matched) ?? best(decisions);
+  if (!decision) throw new Error('pickChunkDecision needs at least one decision');
+  return decision;
 }
 
 export function createGuard(options: GuardOptions): Promise<RailsRuntime> {

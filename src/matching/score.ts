@@ -13,14 +13,24 @@ export interface IntentScore {
   readonly negative: number;
   /** The threshold that applies to this intent. */
   readonly threshold: number;
+  /** With `match.centroid_weight`: the similarity to the intent's centroid that `score` blends in. */
+  readonly centroid?: number;
 }
 
-/** Aggregates neighbours per intent, best first. Intents without a retrieved example are absent. */
+/**
+ * Aggregates neighbours per intent, best first. Intents without a retrieved example are absent. With
+ * `match.centroid_weight` c, an intent's score is (1 − c) · aggregate + c · `centroid(intent)`; the
+ * caller supplies that similarity (compile.ts `scoreMessage` does).
+ */
 export function scoreIntents(
   neighbours: readonly Neighbour[],
   intents: ReadonlyMap<string, Intent>,
   match: MatchConfig,
+  centroid?: (intent: string) => number,
 ): IntentScore[] {
+  const centroidWeight = match.centroidWeight ?? 0;
+  if (centroidWeight > 0 && !centroid)
+    throw new Error('match.centroid_weight needs centroid similarities: score with scoreMessage (compile.ts)');
   const positives = new Map<string, number[]>();
   const negatives = new Map<string, number>();
   for (const n of neighbours) {
@@ -36,15 +46,17 @@ export function scoreIntents(
     const intent = intents.get(id);
     if (!intent) continue;
     // Neighbours arrive best first, so each list is already sorted descending.
-    const score =
+    const aggregate =
       match.aggregate === 'max'
         ? sims[0]!
         : sims.slice(0, match.topK).reduce((sum, s) => sum + s, 0) / Math.min(sims.length, match.topK);
+    const toCentroid = centroidWeight > 0 ? centroid!(id) : undefined;
     scores.push({
       intent,
-      score,
+      score: toCentroid === undefined ? aggregate : (1 - centroidWeight) * aggregate + centroidWeight * toCentroid,
       negative: negatives.get(id) ?? -Infinity,
       threshold: intent.threshold ?? match.threshold,
+      ...(toCentroid === undefined ? {} : { centroid: toCentroid }),
     });
   }
   return scores.sort((a, b) => b.score - a.score);

@@ -70,14 +70,19 @@ function readEmbedding(r: NodeReader, field: Field): EmbeddingConfig | undefined
 }
 
 function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
-  const fields = r.fields(field.value, '`match`', ['threshold', 'k', 'aggregate', 'top_k', 'margin'], field.key);
+  const fields = r.fields(
+    field.value,
+    '`match`',
+    ['threshold', 'k', 'aggregate', 'top_k', 'margin', 'lexical_weight', 'centroid_weight', 'chunk_words'],
+    field.key,
+  );
   if (!fields) return undefined;
   const before = r.issues.length;
   const read = <T>(key: string, parse: (f: Field) => T | undefined, fallback: T): T => {
     const f = fields.get(key);
     return f ? (parse(f) ?? fallback) : fallback;
   };
-  const config: MatchConfig = {
+  let config: MatchConfig = {
     threshold: read(
       'threshold',
       (f) => r.number(f, { min: 0, max: 1, note: SIMILARITY_NOTE }),
@@ -88,6 +93,17 @@ function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
     topK: read('top_k', (f) => r.number(f, { min: 1, integer: true }), DEFAULT_MATCH.topK),
     margin: read('margin', (f) => r.number(f, { min: 0, max: 1 }), DEFAULT_MATCH.margin),
   };
+  // Optional keys stay absent when not written, so the matcher's own defaults apply.
+  const optional = <T>(key: string, parse: (f: Field) => T | undefined): T | undefined => {
+    const f = fields.get(key);
+    return f ? parse(f) : undefined;
+  };
+  const lexicalWeight = optional('lexical_weight', (f) => r.number(f, { min: 0, max: 1 }));
+  const centroidWeight = optional('centroid_weight', (f) => r.number(f, { min: 0, max: 1 }));
+  const chunkWords = optional('chunk_words', (f) => r.number(f, { min: 0, integer: true }));
+  if (lexicalWeight !== undefined) config = { ...config, lexicalWeight };
+  if (centroidWeight !== undefined) config = { ...config, centroidWeight };
+  if (chunkWords !== undefined) config = { ...config, chunkWords };
   const topK = fields.get('top_k');
   if (topK && config.topK > config.k)
     r.report(

@@ -66,6 +66,18 @@ export interface MatchConfig {
   readonly topK: number;
   /** Minimum lead over the runner-up intent; 0 disables the margin rule. */
   readonly margin: number;
+  /**
+   * Weight in [0, 1] of the lexical similarity (character n-gram TF-IDF cosine) blended into each
+   * example's similarity: (1 − w) · embedding cosine + w · lexical cosine. Absent or 0: embeddings only.
+   */
+  readonly lexicalWeight?: number;
+  /**
+   * Weight in [0, 1] of the similarity to the intent's centroid (the mean of its examples) blended
+   * into the intent's score: (1 − c) · aggregate + c · centroid similarity. Absent or 0: off.
+   */
+  readonly centroidWeight?: number;
+  /** Messages longer than this many words are decided chunk by chunk; 0 turns chunking off. Default 30. */
+  readonly chunkWords?: number;
 }
 
 export interface NoMatchConfig {

@@ -1,0 +1,86 @@
+/**
+ * Long messages are split into chunks before they are embedded. A sentence embedding of a long text is
+ * an average of everything in it, so one harmful sentence inside three paragraphs of harmless text
+ * barely moves it; measured with the bundled model, a request buried in a 60-word chunk scores well
+ * below the same request on its own (see EVAL.md), so single sentences are chunks too.
+ *
+ * The chunks of a long text are (1) windows of consecutive sentences of at most `chunk_words` words,
+ * each starting with the last sentence of the one before (the overlap), so a request spread over a
+ * few sentences is whole in one of them; and (2) every sentence on its own, so a one-sentence request
+ * is seen undiluted. A sentence longer than `chunk_words` is cut into overlapping word windows.
+ */
+
+/**
+ * Words per chunk window. The bundled model represents a sentence or two well and its cost grows with
+ * the square of a text's length; 30 words keeps a window to about two sentences.
+ */
+export const DEFAULT_CHUNK_WORDS = 30;
+
+/** Sentences end at . ! ? (with closing quotes or brackets) followed by space, or at a line break. */
+const SENTENCE_END = /(?<=[.!?]['")\]]*)\s+|\s*\n\s*/u;
+
+function words(text: string): string[] {
+  return text.split(/\s+/u).filter((w) => w.length > 0);
+}
+
+/** Sentences of at most `maxWords` words; a longer sentence is cut into overlapping word windows. */
+function sentences(text: string, maxWords: number): string[][] {
+  const out: string[][] = [];
+  for (const sentence of text.split(SENTENCE_END)) {
+    const w = words(sentence);
+    if (w.length === 0) continue;
+    if (w.length <= maxWords) {
+      out.push(w);
+      continue;
+    }
+    const stride = Math.max(1, Math.floor((maxWords * 2) / 3));
+    for (let start = 0; start < w.length; start += stride) {
+      out.push(w.slice(start, start + maxWords));
+      if (start + maxWords >= w.length) break;
+    }
+  }
+  return out;
+}
+
+/**
+ * The chunks of a text: the sentence windows in order, then the sentences not already a window on
+ * their own. A text of at most `maxWords` words is one chunk (returned as is); `maxWords` ≤ 0 turns
+ * chunking off.
+ */
+export function splitIntoChunks(text: string, maxWords: number = DEFAULT_CHUNK_WORDS): string[] {
+  if (maxWords <= 0 || words(text).length <= maxWords) return [text];
+  const parts = sentences(text, maxWords);
+  const chunks = sentenceWindows(parts, maxWords);
+  const seen = new Set(chunks);
+  for (const sentence of parts.map((p) => p.join(' '))) {
+    if (seen.has(sentence)) continue;
+    seen.add(sentence);
+    chunks.push(sentence);
+  }
+  return chunks;
+}
+
+function sentenceWindows(parts: readonly string[][], maxWords: number): string[] {
+  const chunks: string[] = [];
+  let start = 0;
+  while (start < parts.length) {
+    let end = start;
+    let count = parts[start]!.length;
+    while (end + 1 < parts.length && count + parts[end + 1]!.length <= maxWords) {
+      end++;
+      count += parts[end]!.length;
+    }
+    chunks.push(
+      parts
+        .slice(start, end + 1)
+        .map((p) => p.join(' '))
+        .join(' '),
+    );
+    if (end + 1 >= parts.length) break;
+    // The next chunk starts with this one's last sentence (the overlap), unless that sentence would
+    // fill it alone: a chunk held entirely inside the previous one adds nothing.
+    const overlaps = end > start && parts[end]!.length + parts[end + 1]!.length <= maxWords;
+    start = overlaps ? end : end + 1;
+  }
+  return chunks;
+}

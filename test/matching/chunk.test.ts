@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from '../../src/matching/chunk.js';
+
+const wordCount = (text: string) => text.split(/\s+/).filter(Boolean).length;
+/** A sentence of `n` words, numbered so that tests can tell sentences apart. */
+const sentence = (label: string, n: number) =>
+  Array.from({ length: n }, (_, i) => (i === 0 ? label : `w${i}`)).join(' ') + '.';
+
+describe('splitting long messages into chunks', () => {
+  it('keeps a message of up to chunk_words words whole, exactly as written', () => {
+    const text = '  Hello there!\nHow do I reset my password?  ';
+    expect(splitIntoChunks(text)).toEqual([text]);
+    const long = Array.from({ length: DEFAULT_CHUNK_WORDS }, () => 'word').join(' ');
+    expect(splitIntoChunks(long)).toEqual([long]);
+  });
+
+  it('gives every sentence its own chunk, plus windows of sentences that overlap by one sentence', () => {
+    const sentences = ['A', 'B', 'C', 'D', 'E', 'F', 'G'].map((label) => sentence(label, 15));
+    const chunks = splitIntoChunks(sentences.join(' '), 40);
+    for (const chunk of chunks) expect(wordCount(chunk)).toBeLessThanOrEqual(40);
+    // Each sentence on its own, undiluted by its neighbours.
+    for (const s of sentences) expect(chunks).toContain(s);
+    // The windows come first, in order; consecutive ones share a sentence, so a request spread over a
+    // boundary is whole in one of them.
+    const windows = chunks.filter((c) => wordCount(c) > 15);
+    expect(windows.length).toBeGreaterThan(1);
+    expect(chunks.slice(0, windows.length)).toEqual(windows);
+    for (let i = 1; i < windows.length; i++) {
+      const shared = sentences.filter((s) => windows[i - 1]!.includes(s) && windows[i]!.includes(s));
+      expect(shared).toHaveLength(1);
+    }
+    expect(new Set(chunks).size).toBe(chunks.length);
+  });
+
+  it('cuts one very long sentence into overlapping word windows', () => {
+    const words = Array.from({ length: 200 }, (_, i) => `w${i}`);
+    const chunks = splitIntoChunks(words.join(' '), 60);
+    expect(chunks.length).toBeGreaterThanOrEqual(4);
+    for (const chunk of chunks) expect(wordCount(chunk)).toBeLessThanOrEqual(60);
+    const covered = new Set(chunks.flatMap((c) => c.split(' ')));
+    expect(covered.size).toBe(200);
+    expect(chunks[0]!.split(' ').at(-1)).not.toBe(chunks[1]!.split(' ')[0]); // windows overlap, not abut
+    expect(chunks[1]!.split(' ')).toContain(chunks[0]!.split(' ').at(-1));
+  });
+
+  it('treats line breaks as sentence ends and turns chunking off with 0', () => {
+    const text = Array.from({ length: 8 }, (_, i) => `line ${i} has a few words in it`).join('\n');
+    expect(splitIntoChunks(text, 20).every((c) => !c.includes('\n'))).toBe(true);
+    expect(splitIntoChunks(text, 0)).toEqual([text]);
+  });
+});
