@@ -22,7 +22,7 @@ import {
   type Outcome,
   type Rates,
 } from './metrics.js';
-import { decidingIntent, thresholdsOf, type ScoredText, type ThresholdPlan } from './scored.js';
+import { decidingIntents, thresholdsOf, type ScoredText, type ThresholdPlan } from './scored.js';
 
 export type CalibrationTarget = { readonly kind: 'balanced' } | { readonly kind: 'fpr'; readonly maxFpr: number };
 
@@ -148,11 +148,11 @@ export function calibrate(
 
   // 2. Each tunable intent's own threshold, the others held fixed.
   const intents = new Map(kept);
-  const deciding = scored.map(decidingIntent);
+  const deciding = scored.map(decidingIntents);
   let current = outcomes(set, items, scored, { set: setThreshold, intents });
   let counts = countOutcomes(current);
   for (const id of tunable) {
-    const affected = deciding.flatMap((d, j) => (d === id ? [j] : []));
+    const affected = deciding.flatMap((d, j) => (d.includes(id) ? [j] : []));
     const base = { ...counts };
     for (const j of affected) addOutcome(base, current[j]!, -1);
     const tried = grid.map((t) => {

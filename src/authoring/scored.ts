@@ -2,20 +2,31 @@
  * Batch decisions for the authoring commands. Texts are embedded in batches and searched once; the
  * neighbours and per-intent scores are kept, so a threshold sweep or a calibration re-decides
  * thousands of messages without re-embedding. Every decision still comes from the serving code:
- * `searchNeighbours` → `scoreIntents` → `decideFromScores`.
+ * the same chunking (`splitIntoChunks`), scoring (`scoreMessage`: lexical and centroid blends
+ * included), `decideFromScores`, and `pickChunkDecision` for long messages.
  */
-import { searchNeighbours, type CompiledRailSet } from '../matching/compile.js';
+import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from '../matching/chunk.js';
+import { scoreMessage, type CompiledRailSet } from '../matching/compile.js';
 import type { Decision, Neighbour } from '../matching/decision.js';
-import { decideFromScores, scoreIntents, type IntentScore } from '../matching/score.js';
+import { pickChunkDecision } from '../matching/runtime.js';
+import { decideFromScores, type IntentScore } from '../matching/score.js';
 import type { RailSet } from '../rails/types.js';
 
 /** How many texts go to the model per call. */
 export const EMBED_BATCH = 64;
 
-export interface ScoredText {
+export interface ScoredChunk {
   readonly neighbours: readonly Neighbour[];
   /** Per-intent scores, best first, with the thresholds of the rails on disk. */
   readonly scores: readonly IntentScore[];
+}
+
+export interface ScoredText extends ScoredChunk {
+  /**
+   * A long message is decided chunk by chunk, as the proxy does: every chunk's scores, in order.
+   * `neighbours` and `scores` above are then those of the chunk that decides under the rails on disk.
+   */
+  readonly chunks?: readonly ScoredChunk[];
 }
 
 export interface ThresholdPlan {
@@ -36,28 +47,40 @@ export function thresholdFor(plan: ThresholdPlan, intentId: string): number {
   return plan.intents.get(intentId) ?? plan.set;
 }
 
-/** Embeds `texts` in batches and scores each against the compiled set; `onProgress` gets texts done. */
+/** Embeds `texts` (their chunks, for long ones) in batches and scores each; `onProgress` gets texts done. */
 export async function scoreTexts(
   compiled: CompiledRailSet,
   texts: readonly string[],
   onProgress?: (done: number) => void,
 ): Promise<ScoredText[]> {
+  const chunkWords = compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS;
   const scored: ScoredText[] = [];
   for (let start = 0; start < texts.length; start += EMBED_BATCH) {
-    const vectors = await compiled.embedder.embed(texts.slice(start, start + EMBED_BATCH));
-    for (const vector of vectors) scored.push(scoreVector(compiled, vector));
+    const batch = texts.slice(start, start + EMBED_BATCH).map((text) => splitIntoChunks(text, chunkWords));
+    const vectors = await compiled.embedder.embed(batch.flat());
+    let next = 0;
+    for (const chunks of batch) {
+      const parts = chunks.map((chunk) => scoreMessage(compiled, vectors[next++]!, chunk));
+      scored.push(combine(compiled.set, parts));
+    }
     onProgress?.(scored.length);
   }
   return scored;
 }
 
-export function scoreVector(compiled: CompiledRailSet, vector: Float32Array): ScoredText {
-  const neighbours = searchNeighbours(compiled, vector);
-  return { neighbours, scores: scoreIntents(neighbours, compiled.intents, compiled.set.match) };
+/** Scores one message, chunked as the proxy would; embeds with the set's embedder. */
+export async function scoreText(compiled: CompiledRailSet, text: string): Promise<ScoredText> {
+  return (await scoreTexts(compiled, [text]))[0]!;
 }
 
-/** The decision the serving code makes for a scored text under `plan` (the rails' own when omitted). */
-export function decideScored(set: RailSet, scored: ScoredText, plan?: ThresholdPlan): Decision {
+function combine(set: RailSet, parts: readonly ScoredChunk[]): ScoredText {
+  if (parts.length === 1) return parts[0]!;
+  const decisions = parts.map((part, index) => decideChunk(set, part, { index, count: parts.length }));
+  const deciding = parts[pickChunkDecision(decisions).chunk!.index]!;
+  return { neighbours: deciding.neighbours, scores: deciding.scores, chunks: parts };
+}
+
+function decideChunk(set: RailSet, scored: ScoredChunk, chunk: Decision['chunk'], plan?: ThresholdPlan): Decision {
   const scores = plan
     ? scored.scores.map((s) => ({ ...s, threshold: thresholdFor(plan, s.intent.id) }))
     : scored.scores;
@@ -65,14 +88,23 @@ export function decideScored(set: RailSet, scored: ScoredText, plan?: ThresholdP
     plan ? { ...set, match: { ...set.match, threshold: plan.set } } : set,
     scores,
     scored.neighbours,
+    chunk,
   );
 }
 
+/** The decision the serving code makes for a scored text under `plan` (the rails' own when omitted). */
+export function decideScored(set: RailSet, scored: ScoredText, plan?: ThresholdPlan): Decision {
+  const { chunks } = scored;
+  if (!chunks) return decideChunk(set, scored, null, plan);
+  return pickChunkDecision(chunks.map((part, index) => decideChunk(set, part, { index, count: chunks.length }, plan)));
+}
+
 /**
- * The intent whose threshold decides this text: the best intent not vetoed by its `not_examples`.
- * Only that intent's threshold can change the text's decision, which lets a calibration re-decide just
- * the texts an intent's threshold touches.
+ * The intents whose thresholds can decide this text: the best intent not vetoed by its `not_examples`
+ * (of every chunk, for a long text). Only their thresholds can change the text's decision, which lets
+ * a calibration re-decide just the texts an intent's threshold touches.
  */
-export function decidingIntent(scored: ScoredText): string | null {
-  return scored.scores.find((s) => s.negative < s.score)?.intent.id ?? null;
+export function decidingIntents(scored: ScoredText): string[] {
+  const ids = (scored.chunks ?? [scored]).map((c) => c.scores.find((s) => s.negative < s.score)?.intent.id);
+  return [...new Set(ids.filter((id): id is string => id !== undefined))];
 }

@@ -5,7 +5,7 @@
 import { writeLine } from '../io.js';
 import { defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
 import { explainScored, renderExplanation } from '../../authoring/explain.js';
-import { decideScored, scoreVector } from '../../authoring/scored.js';
+import { decideScored, scoreText } from '../../authoring/scored.js';
 
 const HELP = `usage: railgate explain "<message>" [--rails SET] [--rails-dir DIR] [--json]
 
@@ -37,8 +37,7 @@ export const run = defineCommand({
       throw new UsageError(`--top must be a positive integer, got "${values.top}"`);
     return withWorkbench(io, values['rails-dir'], async (workbench) => {
       const compiled = await workbench.compile(workbench.pick(values.rails));
-      const [vector] = await compiled.embedder.embed([message]);
-      const scored = scoreVector(compiled, vector!);
+      const scored = await scoreText(compiled, message);
       const explanation = explainScored(message, decideScored(compiled.set, scored), scored);
       if (values.json) writeLine(io.stdout, JSON.stringify(explanation, null, 2));
       else for (const line of renderExplanation(explanation, top)) writeLine(io.stdout, line);
