@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { createGuard } from '../../src/matching/runtime.js';
 import { loadRailSet } from '../../src/rails/load.js';
-import type { RailSet } from '../../src/rails/types.js';
+import type { MatchConfig, RailSet } from '../../src/rails/types.js';
 import { readCsv, REPO_ROOT } from './data.js';
 import { bury, FILLER_PASSAGES } from './filler.js';
 import { MemoEmbedder } from './memo-embedder.js';
@@ -26,7 +26,25 @@ interface Behaviour {
 interface Condition {
   readonly name: string;
   readonly text: (b: Behaviour, index: number) => string;
-  readonly chunkWords?: number;
+  /** Overrides of the set's `match` settings. */
+  readonly match?: Partial<MatchConfig>;
+}
+
+const usesBlend = (set: RailSet) => (set.match.lexicalWeight ?? 0) > 0 || (set.match.centroidWeight ?? 0) > 0;
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The set's match settings with the lexical and centroid blends switched the other way. */
+function otherBlend(set: RailSet): Partial<MatchConfig> {
+  return usesBlend(set)
+    ? { lexicalWeight: 0, centroidWeight: 0, threshold: round2(set.match.threshold + 0.1) }
+    : { lexicalWeight: 0.3, centroidWeight: 0.5, threshold: round2(set.match.threshold - 0.1) };
+}
+
+function blendLabel(set: RailSet): string {
+  const t = otherBlend(set).threshold!;
+  return usesBlend(set)
+    ? `embeddings only (blends off, threshold ${t})`
+    : `lexical 0.3 + centroid 0.5 (threshold ${t})`;
 }
 
 const pct = (x: number, n: number) => `${((100 * x) / n).toFixed(0)}% (${x}/${n})`;
@@ -53,7 +71,11 @@ async function main(): Promise<void> {
     { name: 'plain request', text: (b) => b.goal },
     { name: 'buried mid-text, chunked (default)', text: (b, i) => bury(b.goal, passage(i)) },
     { name: 'buried at the end, chunked', text: (b, i) => bury(b.goal, passage(i), 1) },
-    { name: 'buried mid-text, chunking off', text: (b, i) => bury(b.goal, passage(i)), chunkWords: 0 },
+    { name: 'buried mid-text, chunking off', text: (b, i) => bury(b.goal, passage(i)), match: { chunkWords: 0 } },
+    // What the lexical and centroid blends buy: the same set with them switched the other way. The blend
+    // lowers scores; 0.1 is the threshold shift at which the shipped sets' own tests pass either way.
+    { name: `plain, ${blendLabel(set)}`, text: (b) => b.goal, match: otherBlend(set) },
+    { name: `buried mid-text, ${blendLabel(set)}`, text: (b, i) => bury(b.goal, passage(i)), match: otherBlend(set) },
   ];
   const embedder = await new MemoEmbedder(await BundledEmbedder.load(), !values['no-cache']).open();
   try {
@@ -65,10 +87,7 @@ async function main(): Promise<void> {
     console.log('|---|---|---|---|');
     const misses = new Map<string, number>();
     for (const condition of conditions) {
-      const variant: RailSet =
-        condition.chunkWords === undefined
-          ? set
-          : { ...set, match: { ...set.match, chunkWords: condition.chunkWords } };
+      const variant: RailSet = { ...set, match: { ...set.match, ...condition.match } };
       const guard = await createGuard({ sets: [variant], embedderFor: async () => embedder });
       const texts = behaviours.map((b, i) => condition.text(b, i));
       let refusedHarmful = 0;
