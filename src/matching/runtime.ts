@@ -102,8 +102,9 @@ export class RailsRuntime implements Guard {
   }
 
   /**
-   * A message longer than `match.chunk_words` words is split into overlapping chunks, embedded in one
-   * batch and decided chunk by chunk (see `pickChunkDecision`); a short one is decided whole.
+   * A message longer than `match.chunk_words` words is split into chunks (sentence windows and single
+   * sentences, chunk.ts), embedded in one call and decided chunk by chunk (see `pickChunkDecision`);
+   * a short one is decided whole. `embedMs` covers all chunks.
    */
   async decide(text: string, railSet?: string): Promise<GuardResult> {
     const compiled = this.compiled(railSet ?? this.#default);
