@@ -20,9 +20,10 @@ export async function listen(settings: Settings): Promise<RunningServer> {
     },
   });
   const url = await railgate.app.listen({ host: settings.host, port: settings.port });
+  // A failure is logged by the app's guard gate (and `serve` exits 1).
   railgate.guard.then(
     (guard) => railgate.app.log.info({ rails: guard.list() }, 'railgate ready'),
-    (error: unknown) => railgate.app.log.fatal({ err: error }, 'railgate failed to load rails or model'),
+    () => undefined,
   );
   return { ...railgate, url };
 }

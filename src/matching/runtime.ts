@@ -53,12 +53,13 @@ export class RailsRuntime implements Guard {
 
   /** Compiles the given sets and swaps them in atomically; on failure the old sets keep serving. */
   async replace(sets: readonly RailSet[], defaultRailSet = this.options.defaultRailSet): Promise<void> {
+    // Checked first: a missing default set must fail before minutes of embedding, not after.
+    const nextDefault = pickDefault(sets, defaultRailSet);
     const compiled = new Map<string, CompiledRailSet>();
     for (const set of sets) {
       const embedder = await this.embedderFor(set.embedding);
       compiled.set(set.name, await compileRailSet(set, embedder, this.options.compile));
     }
-    const nextDefault = pickDefault(sets, defaultRailSet);
     this.#compiled = compiled;
     this.#default = nextDefault;
   }

@@ -58,7 +58,10 @@ export const errorsPlugin = fp(
       const railgateError = asRailgateError(error, options.bodyLimit);
       traceOf(request)?.failed(railgateError.code);
       // Only a fault of ours is an error with a stack; an upstream down or a missing setting is a warning.
-      if (railgateError.code === 'RG_ERR_INTERNAL') {
+      if (railgateError.code === 'RG_ERR_NOT_READY') {
+        // Readiness probes poll during start-up: expected, not worth a warning each time.
+        request.log.debug({ code: railgateError.code }, railgateError.message);
+      } else if (railgateError.code === 'RG_ERR_INTERNAL') {
         request.log.error({ err: error, code: railgateError.code }, railgateError.message);
       } else if (railgateError.statusCode >= 500) {
         request.log.warn({ code: railgateError.code, cause: causeOf(error) }, railgateError.message);
