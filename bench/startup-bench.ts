@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
+import { parseCsv } from '../src/authoring/csv.js';
 import { distinctMessages } from './messages.js';
 import { fmt, median } from './stats.js';
 
@@ -19,11 +20,18 @@ const BANKING77 = path.resolve(ROOT, '../shared/datasets/banking77/train.csv');
 function examplesByIntent(): Map<string, string[]> {
   const byIntent = new Map<string, string[]>();
   if (existsSync(BANKING77)) {
-    for (const line of readFileSync(BANKING77, 'utf8').split('\n').slice(1)) {
-      const match = /^(.*),([a-z_]+)$/.exec(line.trim());
-      if (!match) continue;
-      const text = match[1]!.replace(/^"|"$/g, '').replace(/""/g, '"');
-      byIntent.set(match[2]!, [...(byIntent.get(match[2]!) ?? []), text]);
+    const [, ...rows] = parseCsv(readFileSync(BANKING77, 'utf8'));
+    const seen = new Set<string>();
+    for (const {
+      fields: [text, category],
+    } of rows) {
+      // A rail set may not list one example twice, even under two intents.
+      const example = text?.trim();
+      if (!example || !category || seen.has(example.toLowerCase())) continue;
+      seen.add(example.toLowerCase());
+      // BANKING77 has two labels that are not valid intent ids (`Refund_not_showing_up`, `…payment?`).
+      const id = category.toLowerCase().replace(/[^a-z0-9_.-]/g, '');
+      byIntent.set(id, [...(byIntent.get(id) ?? []), example]);
     }
   } else {
     distinctMessages(10_000, 3).forEach((m, i) =>
@@ -51,6 +59,8 @@ async function startOnce(railsDir: string, dataDir: string): Promise<{ readyMs: 
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const started = performance.now();
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/bin.js'), 'serve'], {
+    // Outside the repo: its railgate.config.json names the example rails' default set.
+    cwd: path.dirname(railsDir),
     env: {
       ...process.env,
       PORT: String(port),
@@ -77,8 +87,11 @@ async function startOnce(railsDir: string, dataDir: string): Promise<{ readyMs: 
     const rss = Number(/^railgate_process_resident_memory_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN);
     return { readyMs, rssMb: rss / 2 ** 20 };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    if (child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
 }
 
