@@ -12,6 +12,7 @@ import { ExampleCache } from './embedding/example-cache.js';
 import { createEmbedder } from './embedding/providers.js';
 import { EmbeddingStack } from './embedding/stack.js';
 import { WorkerEmbedder } from './embedding/worker-host.js';
+import { WorkerPool } from './embedding/worker-pool.js';
 import { createGuard, type RailsRuntime } from './matching/runtime.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadRails } from './rails/load.js';
@@ -48,8 +49,15 @@ export interface StartOptions {
 function defaultModelFor(settings: Settings['embedding'], cwd: string) {
   return (config: EmbeddingConfig): Promise<Embedder> =>
     settings.worker && config.provider === 'bundled'
-      ? WorkerEmbedder.start(config, settings)
+      ? startWorkers(config, settings)
       : createEmbedder(config, settings, { baseDir: cwd });
+}
+
+async function startWorkers(config: EmbeddingConfig, settings: Settings['embedding']): Promise<Embedder> {
+  const workers = await Promise.all(
+    Array.from({ length: settings.workers }, () => WorkerEmbedder.start(config, settings)),
+  );
+  return workers.length === 1 ? workers[0]! : new WorkerPool(workers);
 }
 
 function progressLogger(logger: FastifyBaseLogger) {

@@ -1,6 +1,7 @@
 /**
  * Micro-batching for the message path: texts that arrive within `windowMs` of each other go to the
- * model in one call (at most `maxBatch` texts), one call at a time. Results are the model's own,
+ * model in one call (at most `maxBatch` texts), at most `concurrency` calls at a time (one per model
+ * worker). Texts that arrive while every model is busy form the next batch. Results are the model's own,
  * so a batch gives the same vectors as one-by-one. When more than `maxQueue` texts are waiting, new
  * ones are refused with RG_ERR_OVERLOADED (503 + Retry-After) instead of queueing without bound.
  */
@@ -11,6 +12,8 @@ export interface BatcherOptions {
   readonly windowMs: number;
   readonly maxBatch: number;
   readonly maxQueue: number;
+  /** Model calls in flight at once; default 1. */
+  readonly concurrency?: number;
 }
 
 export interface BatcherObserver {
@@ -27,7 +30,8 @@ interface Pending {
 export class MicroBatcher implements Embedder {
   readonly #queue: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #running = false;
+  #inFlight = 0;
+  readonly #idle = new Set<() => void>();
   #closed = false;
 
   constructor(
@@ -67,15 +71,19 @@ export class MicroBatcher implements Embedder {
     return Promise.all(results);
   }
 
+  get #slots(): number {
+    return Math.max(1, this.options.concurrency ?? 1) - this.#inFlight;
+  }
+
   #schedule(): void {
-    if (this.#running || this.#queue.length === 0) return;
+    if (this.#slots <= 0 || this.#queue.length === 0) return;
     if (this.#queue.length >= this.options.maxBatch || this.options.windowMs <= 0) {
       this.#clearTimer();
-      void this.#drain();
+      this.#pump();
     } else {
       this.#timer ??= setTimeout(() => {
         this.#timer = undefined;
-        void this.#drain();
+        this.#pump();
       }, this.options.windowMs);
     }
   }
@@ -85,31 +93,51 @@ export class MicroBatcher implements Embedder {
     this.#timer = undefined;
   }
 
-  async #drain(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.options.maxBatch);
-        this.observer.onQueueDepth?.(this.#queue.length);
-        const started = performance.now();
-        try {
-          const vectors = await this.base.embed(batch.map((p) => p.text));
-          batch.forEach((p, i) => p.resolve(vectors[i]!));
-        } catch (error) {
-          for (const p of batch) p.reject(error);
-        }
-        this.observer.onBatch?.(batch.length, performance.now() - started);
-      }
-    } finally {
-      this.#running = false;
+  /** Starts batches while there is work and a free model slot. */
+  #pump(): void {
+    while (this.#queue.length > 0 && this.#slots > 0) {
+      const batch = this.#queue.splice(0, this.options.maxBatch);
+      this.observer.onQueueDepth?.(this.#queue.length);
+      this.#inFlight++;
+      void this.#run(batch).finally(() => {
+        this.#inFlight--;
+        // What queued up meanwhile has waited at least one model call: send it now.
+        if (this.#queue.length > 0) {
+          this.#clearTimer();
+          this.#pump();
+        } else if (this.#inFlight === 0) for (const done of this.#idle) done();
+      });
     }
+  }
+
+  async #run(batch: Pending[]): Promise<void> {
+    const started = performance.now();
+    try {
+      const vectors = await this.base.embed(batch.map((p) => p.text));
+      batch.forEach((p, i) => p.resolve(vectors[i]!));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    }
+    this.observer.onBatch?.(batch.length, performance.now() - started);
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  #drained(): Promise<void> {
+    if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#idle.delete(done);
+        resolve();
+      };
+      this.#idle.add(done);
+    });
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     this.#clearTimer();
-    await this.#drain();
+    this.#pump();
+    await this.#drained();
     await this.base.close();
   }
 }

@@ -7,6 +7,7 @@ import { MicroBatcher } from './batcher.js';
 import { CachingEmbedder } from './cached.js';
 import type { Embedder } from './embedder.js';
 import type { ExampleCache } from './example-cache.js';
+import { WorkerPool } from './worker-pool.js';
 import type { Metrics } from '../metrics.js';
 import type { Settings } from '../settings.js';
 
@@ -31,7 +32,12 @@ export class EmbeddingStack implements Embedder {
     const { settings, metrics } = options;
     this.batcher = new MicroBatcher(
       base,
-      { windowMs: settings.batchWindowMs, maxBatch: settings.maxBatch, maxQueue: settings.maxQueue },
+      {
+        windowMs: settings.batchWindowMs,
+        maxBatch: settings.maxBatch,
+        maxQueue: settings.maxQueue,
+        concurrency: base instanceof WorkerPool ? base.size : 1,
+      },
       {
         onBatch: (size) => metrics?.embedBatchSize.observe(size),
         onQueueDepth: (depth) => metrics?.embedQueueDepth.set(depth),
@@ -67,14 +73,23 @@ export class EmbeddingStack implements Embedder {
     const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
     const fresh = new Map<string, Float32Array>();
     onProgress?.(0, missing.length);
-    for (let start = 0; start < missing.length; start += BULK_BATCH) {
-      const chunk = missing.slice(start, start + BULK_BATCH);
-      const vectors = await this.base.embed(chunk);
-      const entries = chunk.map((text, i) => [text, vectors[i]!] as const);
-      for (const [text, vector] of entries) fresh.set(text, vector);
-      cache?.store(this.#modelKey, entries);
-      onProgress?.(Math.min(start + BULK_BATCH, missing.length), missing.length);
-    }
+    let next = 0;
+    let done = 0;
+    // One lane per model worker, each taking the next batch of examples.
+    const lanes = this.base instanceof WorkerPool ? this.base.size : 1;
+    const lane = async () => {
+      for (let start = next; start < missing.length; start = next) {
+        next += BULK_BATCH;
+        const chunk = missing.slice(start, start + BULK_BATCH);
+        const vectors = await this.base.embed(chunk);
+        const entries = chunk.map((text, i) => [text, vectors[i]!] as const);
+        for (const [text, vector] of entries) fresh.set(text, vector);
+        cache?.store(this.#modelKey, entries);
+        done += chunk.length;
+        onProgress?.(done, missing.length);
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
     return texts.map((text, i) => out[i] ?? fresh.get(text)!);
   }
 

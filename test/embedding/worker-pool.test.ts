@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MicroBatcher } from '../../src/embedding/batcher.js';
+import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import type { Embedder } from '../../src/embedding/embedder.js';
+import { WorkerEmbedder } from '../../src/embedding/worker-host.js';
+import { WorkerPool } from '../../src/embedding/worker-pool.js';
+import { parseSettings } from '../../src/settings.js';
+
+/** Observes the real model: calls and how many ran at once. */
+class Observed implements Embedder {
+  calls = 0;
+  running = 0;
+  maxRunning = 0;
+  constructor(private readonly inner: Embedder) {}
+  get modelId() {
+    return this.inner.modelId;
+  }
+  get dimension() {
+    return this.inner.dimension;
+  }
+  async embed(texts: readonly string[]) {
+    this.calls++;
+    this.maxRunning = Math.max(this.maxRunning, ++this.running);
+    try {
+      return await this.inner.embed(texts);
+    } finally {
+      this.running--;
+    }
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+const questions = Array.from({ length: 12 }, (_, i) => `question number ${i} about my savings account`);
+let local: BundledEmbedder;
+let workers: Observed[];
+let pool: WorkerPool;
+
+beforeAll(async () => {
+  local = await BundledEmbedder.load();
+  const settings = parseSettings({}).embedding;
+  const bundled = { provider: 'bundled', model: undefined, quantized: false } as const;
+  workers = (await Promise.all([WorkerEmbedder.start(bundled, settings), WorkerEmbedder.start(bundled, settings)])).map(
+    (w) => new Observed(w),
+  );
+  pool = new WorkerPool(workers);
+});
+afterAll(async () => {
+  await pool.close();
+  await local.close();
+});
+
+describe('model worker pool', () => {
+  it('spreads concurrent batches over the workers, with the same vectors as the model in-process', async () => {
+    const batcher = new MicroBatcher(pool, { windowMs: 1, maxBatch: 4, maxQueue: 100, concurrency: pool.size });
+    const vectors = await Promise.all(questions.map((q) => batcher.embed([q])));
+    expect(workers.every((w) => w.calls > 0)).toBe(true);
+    const expected = await local.embed(questions);
+    vectors.forEach(([v], i) => {
+      const drift = Math.max(...Array.from(v!, (x, j) => Math.abs(x - expected[i]![j]!)));
+      expect(drift).toBeLessThan(1e-5);
+    });
+  });
+
+  it('keeps at most `concurrency` model calls in flight', async () => {
+    for (const concurrency of [1, 2]) {
+      const model = new Observed(local);
+      const batcher = new MicroBatcher(model, { windowMs: 1, maxBatch: 2, maxQueue: 100, concurrency });
+      await Promise.all(questions.map((q) => batcher.embed([q])));
+      expect(model.maxRunning).toBe(concurrency);
+    }
+  });
+});
