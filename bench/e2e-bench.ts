@@ -94,7 +94,7 @@ export async function runE2EBench(runs = 3, seconds = 5): Promise<E2ERow[]> {
     watch: false,
     logLevel: 'silent',
     upstreams: { default: { url: upstream.url, apiKey: 'bench-key' } },
-    embedding: { cacheDb: path.join(dir, 'embeddings.db') },
+    embedding: { cacheDb: path.join(dir, 'embeddings.db'), workers: Number(process.env.BENCH_WORKERS ?? 1) },
   });
   const railgate = await startRailgate(settings, { logger: false });
   await railgate.guard;
