@@ -73,6 +73,8 @@ function progressLogger(logger: FastifyBaseLogger) {
 
 const CLOSE_GRACE_MS = 10_000;
 
+const BUNDLED: EmbeddingConfig = { provider: 'bundled', model: undefined, quantized: false };
+
 function both<A extends unknown[]>(a: (...args: A) => void, b: ((...args: A) => void) | undefined) {
   return b ? (...args: A) => (a(...args), b(...args)) : a;
 }
@@ -84,6 +86,20 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   const exampleCache = ExampleCache.open(resolve(settings.embedding.cacheDb));
   const metrics = createMetrics();
   const modelFor = options.modelFor ?? defaultModelFor(settings.embedding, cwd);
+  // The bundled model (the default) starts loading while the rails are parsed, not after.
+  let prewarmed: Promise<Embedder> | undefined = modelFor(BUNDLED);
+  prewarmed.catch(() => undefined);
+  const takeModel = (config: EmbeddingConfig): Promise<Embedder> => {
+    if (config.provider !== 'bundled' || !prewarmed) return modelFor(config);
+    const model = prewarmed;
+    prewarmed = undefined;
+    return model;
+  };
+  const dropPrewarmed = async () => {
+    const unused = prewarmed;
+    prewarmed = undefined;
+    await unused?.then((model) => model.close()).catch(() => undefined);
+  };
   const railsDir = resolve(settings.rails);
 
   let watcher: RailsWatcher | undefined;
@@ -99,7 +115,7 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     const runtime = await createGuard({
       sets: await loadRails(railsDir),
       embedderFor: async (config) =>
-        new EmbeddingStack(await modelFor(config), { settings: settings.embedding, exampleCache, metrics }),
+        new EmbeddingStack(await takeModel(config), { settings: settings.embedding, exampleCache, metrics }),
       defaultRailSet: settings.defaultRailSet,
       compile: { onProgress: both(progressLogger(app.log), options.onProgress) },
     });
@@ -109,7 +125,9 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     }
     if (settings.watch) watcher = watchRails(railsDir, runtime, app.log);
     return runtime;
-  })().then(settle.resolve, settle.reject);
+  })()
+    .finally(dropPrewarmed)
+    .then(settle.resolve, settle.reject);
 
   let closed: Promise<void> | undefined;
   return {
