@@ -11,23 +11,9 @@ import { dot } from '../../src/embedding/embedder.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import { loadRailSet } from '../../src/rails/load.js';
 import type { Intent, MatchConfig, RailSet } from '../../src/rails/types.js';
+import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
 
-function intent(id: string, examples: string[]): Intent {
-  return {
-    id,
-    description: undefined,
-    action: 'passthrough',
-    examples,
-    notExamples: [],
-    prompt: undefined,
-    userMessageSlot: false,
-    model: undefined,
-    response: undefined,
-    message: undefined,
-    threshold: undefined,
-    source: { file: 'inline.yml', line: 1, column: 1 },
-  };
-}
+const intent = (id: string, examples: string[]): Intent => makeIntent(id, 'passthrough', examples);
 
 const INTENTS = [
   intent('chargeback', [
@@ -49,23 +35,7 @@ const INTENTS = [
   intent('passcode', ['I forgot my app passcode', 'reset the passcode for the app', 'change my app passcode']),
 ];
 
-function railSet(name: string, match: Partial<MatchConfig>): RailSet {
-  return {
-    name,
-    description: undefined,
-    dir: '/tmp',
-    files: [],
-    embedding: { provider: 'bundled', model: undefined, quantized: false },
-    match: { threshold: 0.5, k: 10, aggregate: 'max', topK: 3, margin: 0, ...match },
-    onNoMatch: { action: 'refuse', message: undefined },
-    refusal: 'No.',
-    upstream: 'default',
-    intents: INTENTS,
-    tests: [],
-    hash: `hash-${name}`,
-    loadedAt: new Date(0),
-  };
-}
+const railSet = (name: string, match: Partial<MatchConfig>): RailSet => makeRailSet(name, INTENTS, { match });
 
 let embedder: BundledEmbedder;
 let guard: RailsRuntime;

@@ -2,52 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
+import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
 
-function intent(
-  id: string,
-  action: Intent['action'],
-  examples: readonly string[],
-  extra: Partial<Intent> = {},
-): Intent {
-  return {
-    id,
-    action,
-    examples,
-    description: undefined,
-    notExamples: [],
-    prompt: action === 'forward' ? [{ role: 'system', content: 'Be helpful.' }] : undefined,
-    userMessageSlot: false,
-    model: undefined,
-    response: action === 'respond' ? 'Hello!' : undefined,
-    message: undefined,
-    threshold: undefined,
-    source: { file: 'inline.yml', line: 1, column: 1 },
-    ...extra,
-  };
-}
-
-function railSet(
+const intent = makeIntent;
+const railSet = (
   name: string,
   intents: Intent[],
   match: Partial<RailSet['match']> = {},
   onNoMatch: RailSet['onNoMatch']['action'] = 'refuse',
-): RailSet {
-  return {
-    name,
-    description: undefined,
-    dir: '/tmp',
-    files: [],
-    embedding: { provider: 'bundled', model: undefined, quantized: false },
-    match: { threshold: 0.5, k: 10, aggregate: 'max', topK: 3, margin: 0, ...match },
-    onNoMatch: { action: onNoMatch, message: undefined },
-    refusal: 'No.',
-    upstream: 'default',
-    intents,
-    tests: [],
-    hash: `hash-${name}`,
-    loadedAt: new Date(0),
-  };
-}
+): RailSet => makeRailSet(name, intents, { match, onNoMatch });
 
 const password = intent('password_reset', 'forward', [
   'How do I reset my password?',
