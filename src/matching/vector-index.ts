@@ -34,6 +34,20 @@ export interface IndexOptions {
  */
 export const DEFAULT_EXACT_BELOW = 20_000;
 
+/** The k best hits of an hnswlib 'ip' index, best first, as cosine similarities. */
+function searchInnerProduct(
+  index: hnswlib.BruteforceSearch | hnswlib.HierarchicalNSW,
+  size: number,
+  query: Float32Array,
+  k: number,
+): SearchHit[] {
+  const n = Math.min(k, size);
+  if (n <= 0) return [];
+  const { neighbors, distances } = index.searchKnn(Array.from(query), n);
+  // 'ip' distance is 1 − dot product, i.e. 1 − cosine on unit vectors.
+  return neighbors.map((id, i) => ({ id, score: 1 - distances[i]! })).sort((a, b) => b.score - a.score);
+}
+
 /** Exact search: hnswlib's native brute-force scan (SIMD), about 9× faster than a JavaScript loop. */
 export class ExactIndex implements VectorIndex {
   readonly kind = 'exact';
@@ -51,11 +65,7 @@ export class ExactIndex implements VectorIndex {
   }
 
   search(query: Float32Array, k: number): SearchHit[] {
-    const n = Math.min(k, this.size);
-    if (n <= 0) return [];
-    const { neighbors, distances } = this.scan.searchKnn(Array.from(query), n);
-    // 'ip' distance is 1 − dot product, i.e. 1 − cosine on unit vectors.
-    return neighbors.map((id, i) => ({ id, score: 1 - distances[i]! })).sort((a, b) => b.score - a.score);
+    return searchInnerProduct(this.scan, this.size, query, k);
   }
 }
 
@@ -78,11 +88,7 @@ export class HnswIndex implements VectorIndex {
   }
 
   search(query: Float32Array, k: number): SearchHit[] {
-    const n = Math.min(k, this.size);
-    if (n <= 0) return [];
-    const { neighbors, distances } = this.graph.searchKnn(Array.from(query), n);
-    // hnswlib's 'ip' distance is 1 − dot; results come nearest first.
-    return neighbors.map((id, i) => ({ id, score: 1 - distances[i]! }));
+    return searchInnerProduct(this.graph, this.size, query, k);
   }
 }
 
