@@ -30,8 +30,9 @@ export class CachingEmbedder implements Embedder {
 
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
     const out: (Float32Array | undefined)[] = texts.map((t) => this.#cache.get(t));
-    const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
-    this.observer.onLookup?.(texts.length - texts.filter((_, i) => out[i] === undefined).length, missing.length);
+    const misses = texts.filter((_, i) => out[i] === undefined);
+    const missing = [...new Set(misses)];
+    this.observer.onLookup?.(texts.length - misses.length, missing.length);
     if (missing.length > 0) {
       const vectors = await this.base.embed(missing);
       const fresh = new Map(missing.map((t, i) => [t, vectors[i]!]));
