@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dot, normalizeInPlace } from '../../src/embedding/embedder.js';
 import { OpenAIEmbedder } from '../../src/embedding/openai.js';
-import { RailgateError } from '../../src/errors.js';
 import { fakeVector, startFakeEmbeddingsServer, type FakeEmbeddingsServer } from '../helpers/fake-embeddings-server.js';
+import { failure } from '../helpers/failure.js';
 
 const API_KEY = 'sk-test-0123456789abcdef';
 const MODEL = 'text-embedding-test';
@@ -18,15 +18,6 @@ async function create(options: Partial<Parameters<typeof OpenAIEmbedder.create>[
 
 function expected(text: string, dimension = 16): Float32Array {
   return normalizeInPlace(Float32Array.from(fakeVector(text, dimension)));
-}
-
-async function failure(promise: Promise<unknown>): Promise<RailgateError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RailgateError);
-  return error as RailgateError;
 }
 
 beforeEach(async () => {

@@ -8,10 +8,10 @@ import type { Embedder } from '../../src/embedding/embedder.js';
 import { OpenAIEmbedder } from '../../src/embedding/openai.js';
 import { createEmbedder } from '../../src/embedding/providers.js';
 import { TransformersEmbedder } from '../../src/embedding/transformers.js';
-import { RailgateError } from '../../src/errors.js';
 import type { EmbeddingConfig } from '../../src/rails/types.js';
 import { parseSettings, type SettingsInput } from '../../src/settings.js';
 import { startFakeEmbeddingsServer, type FakeEmbeddingsServer } from '../helpers/fake-embeddings-server.js';
+import { failure } from '../helpers/failure.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const scratch = mkdtempSync(path.join(tmpdir(), 'railgate-providers-'));
@@ -22,15 +22,6 @@ function embeddingSettings(embedding: SettingsInput['embedding'] = {}) {
 
 function config(provider: EmbeddingConfig['provider'], model?: string, quantized = false): EmbeddingConfig {
   return { provider, model, quantized };
-}
-
-async function failure(promise: Promise<unknown>): Promise<RailgateError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RailgateError);
-  return error as RailgateError;
 }
 
 let server: FakeEmbeddingsServer;

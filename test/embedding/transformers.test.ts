@@ -8,7 +8,7 @@ import { env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dot } from '../../src/embedding/embedder.js';
 import { TransformersEmbedder } from '../../src/embedding/transformers.js';
-import { RailgateError } from '../../src/errors.js';
+import { failure } from '../helpers/failure.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/tiny-bert', import.meta.url));
 const HUB_ID = 'railgate-test/tiny-bert';
@@ -22,15 +22,6 @@ let hub: Server;
 const hubRequests: string[] = [];
 const scratch = mkdtempSync(path.join(tmpdir(), 'railgate-transformers-'));
 const originalRemoteHost = env.remoteHost;
-
-async function failure(promise: Promise<unknown>): Promise<RailgateError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RailgateError);
-  return error as RailgateError;
-}
 
 let fp32: TransformersEmbedder;
 
