@@ -81,7 +81,7 @@ export async function runIndexBench(
       recall: 1,
     });
     start = performance.now();
-    const hnsw = new HnswIndex(vectors, DIM, efSearch ? { efSearch } : {});
+    const hnsw = HnswIndex.build(vectors, DIM, efSearch ? { efSearch } : {});
     const hnswBuild = performance.now() - start;
     const hnswRun = timeSearches(hnsw, queries);
     let found = 0;

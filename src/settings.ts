@@ -69,6 +69,16 @@ const settingsSchema = z
       })
       .strict()
       .default({}),
+    /** Example search: exact scan below `exactBelow` examples per set, HNSW graph (these settings) above. */
+    index: z
+      .object({
+        exactBelow: z.number().int().min(0).default(20_000),
+        m: z.number().int().min(2).max(128).default(16),
+        efConstruction: z.number().int().positive().default(200),
+        efSearch: z.number().int().positive().default(128),
+      })
+      .strict()
+      .default({}),
     /** Watch the rails folder and reload on change. */
     watch: z.boolean().default(true),
   })

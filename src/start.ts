@@ -84,6 +84,9 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   const resolve = (file: string) => (file === ':memory:' ? file : path.resolve(cwd, file));
   const log = DecisionLog.open(resolve(settings.db));
   const exampleCache = ExampleCache.open(resolve(settings.embedding.cacheDb));
+  // HNSW graphs of large rail sets are kept beside the example cache (and, like it, not with `:memory:`).
+  const cacheDb = resolve(settings.embedding.cacheDb);
+  const graphDir = cacheDb === ':memory:' ? undefined : path.join(path.dirname(cacheDb), 'hnsw');
   const metrics = createMetrics();
   const modelFor = options.modelFor ?? defaultModelFor(settings.embedding, cwd);
   // The bundled model (the default) starts loading while the rails are parsed, not after.
@@ -117,7 +120,11 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       embedderFor: async (config) =>
         new EmbeddingStack(await takeModel(config), { settings: settings.embedding, exampleCache, metrics }),
       defaultRailSet: settings.defaultRailSet,
-      compile: { onProgress: both(progressLogger(app.log), options.onProgress) },
+      compile: {
+        onProgress: both(progressLogger(app.log), options.onProgress),
+        ...settings.index,
+        ...(graphDir ? { graphDir } : {}),
+      },
     });
     if (closing) {
       await runtime.close();

@@ -8,7 +8,8 @@ import type { Intent, RailSet } from '../rails/types.js';
 import type { Decision, Neighbour } from './decision.js';
 import { LexicalIndex, sparseDot, type SparseVector } from './lexical.js';
 import { scoreIntents, decideFromScores, type IntentScore } from './score.js';
-import { buildIndex, type IndexOptions, type VectorIndex } from './vector-index.js';
+import { buildIndex } from './index-store.js';
+import type { IndexOptions, VectorIndex } from './vector-index.js';
 
 interface IndexedExample {
   readonly intent: string;
@@ -64,10 +65,11 @@ export async function compileRailSet(
   const lexical = weights.lexical > 0 ? new LexicalIndex(texts) : undefined;
   const centroids =
     weights.centroid > 0 ? buildCentroids(set, examples, vectors, embedder.dimension, lexical) : undefined;
+  const index = await buildIndex(set.name, vectors, embedder.dimension, options);
   return Object.freeze({
     set,
     embedder,
-    index: buildIndex(vectors, embedder.dimension, options),
+    index,
     examples: Object.freeze(examples),
     intents: new Map(set.intents.map((intent) => [intent.id, intent])),
     ...(lexical || centroids ? { vectors } : {}),

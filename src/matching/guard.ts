@@ -17,6 +17,8 @@ export interface LoadedRailSetInfo {
   readonly intents: number;
   readonly examples: number;
   readonly embeddingModel: string;
+  /** The example index: exact scan or HNSW graph, and whether the graph was read from disk. */
+  readonly index: { readonly kind: 'exact' | 'hnsw'; readonly vectors: number; readonly fromDisk: boolean };
 }
 
 export interface Guard {

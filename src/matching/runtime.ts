@@ -92,13 +92,14 @@ export class RailsRuntime implements Guard {
   }
 
   list(): LoadedRailSetInfo[] {
-    return [...this.#compiled.values()].map(({ set, embedder }) => ({
+    return [...this.#compiled.values()].map(({ set, embedder, index }) => ({
       name: set.name,
       hash: set.hash,
       loadedAt: set.loadedAt,
       intents: set.intents.length,
       examples: set.intents.reduce((n, i) => n + i.examples.length, 0),
       embeddingModel: embedder.modelId,
+      index: { kind: index.kind, vectors: index.size, fromDisk: index.fromDisk },
     }));
   }
 

@@ -15,6 +15,8 @@ export interface VectorIndex {
   readonly kind: 'exact' | 'hnsw';
   readonly size: number;
   readonly dimension: number;
+  /** True when the index was read from a stored file rather than built at load. */
+  readonly fromDisk: boolean;
   /** The k most similar vectors, best first. */
   search(query: Float32Array, k: number): SearchHit[];
 }
@@ -26,6 +28,11 @@ export interface IndexOptions {
   readonly m?: number;
   readonly efConstruction?: number;
   readonly efSearch?: number;
+  /**
+   * Where HNSW graphs are kept across restarts (one file per rail set, named by a hash of its vectors
+   * and the graph settings); without it every start rebuilds the graph.
+   */
+  readonly graphDir?: string;
 }
 
 /**
@@ -51,6 +58,7 @@ function searchInnerProduct(
 /** Exact search: hnswlib's native brute-force scan (SIMD), about 9× faster than a JavaScript loop. */
 export class ExactIndex implements VectorIndex {
   readonly kind = 'exact';
+  readonly fromDisk = false;
   readonly size: number;
   private readonly scan: hnswlib.BruteforceSearch;
 
@@ -71,33 +79,46 @@ export class ExactIndex implements VectorIndex {
 
 export class HnswIndex implements VectorIndex {
   readonly kind = 'hnsw';
-  readonly size: number;
-  private readonly graph: hnswlib.HierarchicalNSW;
 
-  constructor(
-    vectors: readonly Float32Array[],
+  private constructor(
+    private readonly graph: hnswlib.HierarchicalNSW,
+    readonly size: number,
     readonly dimension: number,
-    options: IndexOptions = {},
-  ) {
-    this.size = vectors.length;
+    readonly fromDisk: boolean,
+  ) {}
+
+  static build(vectors: readonly Float32Array[], dimension: number, options: IndexOptions = {}): HnswIndex {
     // Inner product on unit vectors is cosine similarity, without hnswlib re-normalising every vector.
-    this.graph = new hnswlib.HierarchicalNSW('ip', dimension);
-    this.graph.initIndex(Math.max(1, vectors.length), options.m ?? 16, options.efConstruction ?? 200, 42);
-    vectors.forEach((v, i) => this.graph.addPoint(Array.from(v), i));
-    this.graph.setEf(options.efSearch ?? 128);
+    const graph = new hnswlib.HierarchicalNSW('ip', dimension);
+    graph.initIndex(Math.max(1, vectors.length), options.m ?? 16, options.efConstruction ?? 200, 42);
+    vectors.forEach((v, i) => graph.addPoint(Array.from(v), i));
+    graph.setEf(options.efSearch ?? 128);
+    return new HnswIndex(graph, vectors.length, dimension, false);
+  }
+
+  /**
+   * A graph written by `write`, or undefined when the file is missing, unreadable or holds another
+   * number of vectors than expected. Reading runs off the event loop.
+   */
+  static async read(
+    file: string,
+    size: number,
+    dimension: number,
+    options: IndexOptions = {},
+  ): Promise<HnswIndex | undefined> {
+    const graph = new hnswlib.HierarchicalNSW('ip', dimension);
+    const ok = await graph.readIndex(file).catch(() => false);
+    if (!ok || graph.getCurrentCount() !== size) return undefined;
+    graph.setEf(options.efSearch ?? 128);
+    return new HnswIndex(graph, size, dimension, true);
+  }
+
+  /** Writes the graph (off the event loop) so a restart can `read` it instead of rebuilding. */
+  async write(file: string): Promise<void> {
+    if (!(await this.graph.writeIndex(file))) throw new Error(`could not write the HNSW graph to ${file}`);
   }
 
   search(query: Float32Array, k: number): SearchHit[] {
     return searchInnerProduct(this.graph, this.size, query, k);
   }
-}
-
-export function buildIndex(
-  vectors: readonly Float32Array[],
-  dimension: number,
-  options: IndexOptions = {},
-): VectorIndex {
-  return vectors.length < (options.exactBelow ?? DEFAULT_EXACT_BELOW)
-    ? new ExactIndex(vectors, dimension)
-    : new HnswIndex(vectors, dimension, options);
 }

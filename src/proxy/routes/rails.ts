@@ -12,6 +12,7 @@ export function railSetView(set: LoadedRailSetInfo) {
     intents: set.intents,
     examples: set.examples,
     embedding_model: set.embeddingModel,
+    index: { kind: set.index.kind, vectors: set.index.vectors, from_disk: set.index.fromDisk },
   };
 }
 

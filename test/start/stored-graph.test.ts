@@ -1,0 +1,77 @@
+/**
+ * A large rail set's HNSW graph is written beside the example cache and read back on the next start,
+ * so a restart skips the rebuild; /v1/rails says which index each set serves from.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseSettings } from '../../src/settings.js';
+import { startRailgate } from '../../src/start.js';
+
+const RAIL = `name: support
+match: { threshold: 0.6 }
+on_no_match: { action: refuse, message: Only support questions here. }
+intents:
+  - id: password_reset
+    action: respond
+    response: Use the reset link on the sign-in page.
+    examples: [how do I reset my password, I forgot my password, I can't log in with my password]
+  - id: opening_hours
+    action: respond
+    response: We are open 9 to 5.
+    examples: [what are your opening hours, when are you open, what time do you close]
+`;
+
+interface RailsListing {
+  data: { name: string; index: { kind: string; vectors: number; from_disk: boolean } }[];
+}
+
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'railgate-graph-'));
+  mkdirSync(path.join(dir, 'rails', 'support'), { recursive: true });
+  writeFileSync(path.join(dir, 'rails', 'support', 'rail.yml'), RAIL);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function startAndAsk(exactBelow: number) {
+  const settings = parseSettings({
+    rails: 'rails',
+    db: ':memory:',
+    watch: false,
+    embedding: { cacheDb: 'data/embeddings.db', worker: false },
+    index: { exactBelow },
+  });
+  const railgate = await startRailgate(settings, { cwd: dir });
+  try {
+    await railgate.guard;
+    const listing = (await railgate.app.inject({ url: '/v1/rails' })).json<RailsListing>();
+    const decided = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: { model: 'm', messages: [{ role: 'user', content: 'I forgot my password' }] },
+    });
+    return { index: listing.data[0]!.index, intent: decided.headers['x-railgate-intent'] };
+  } finally {
+    await railgate.close();
+  }
+}
+
+describe('stored HNSW graphs across restarts', () => {
+  it('the first start builds and stores the graph, the next reads it and decides the same', async () => {
+    const first = await startAndAsk(3);
+    expect(first).toEqual({ index: { kind: 'hnsw', vectors: 6, from_disk: false }, intent: 'password_reset' });
+    expect(readdirSync(path.join(dir, 'data', 'hnsw'))).toEqual([
+      expect.stringMatching(/^support\.[0-9a-f]{32}\.hnsw$/),
+    ]);
+
+    const second = await startAndAsk(3);
+    expect(second).toEqual({ index: { kind: 'hnsw', vectors: 6, from_disk: true }, intent: 'password_reset' });
+  });
+
+  it('below the exact-search size no graph is built', async () => {
+    expect((await startAndAsk(20_000)).index).toEqual({ kind: 'exact', vectors: 6, from_disk: false });
+  });
+});
