@@ -80,6 +80,11 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
         return failure;
       },
     });
+    // fastify sets a stream's headers and pipes it; node would hold them back until the first event.
+    // Sent now, the client sees the stream open when the upstream's did, however long the model thinks.
+    reply.raw.once('pipe', () => {
+      if (!reply.raw.headersSent) reply.raw.flushHeaders();
+    });
     return reply.send(payload);
   }
 

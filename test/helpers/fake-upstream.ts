@@ -22,6 +22,8 @@ export interface FakeBehaviour {
   readonly dropAfterChunks?: number;
   /** Stop sending, keeping the connection open, after this many content chunks. */
   readonly stallAfterChunks?: number;
+  /** A stream's headers go out at once; its first event waits until this settles. */
+  readonly beforeFirstEvent?: () => Promise<void>;
 }
 
 export interface RecordedRequest {
@@ -113,6 +115,10 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
   const chunks = behaviour.chunks ?? echoOf(body).split(/(?= )/);
 
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  if (behaviour.beforeFirstEvent) {
+    res.flushHeaders();
+    await behaviour.beforeFirstEvent();
+  }
   await event({
     ...base,
     choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],

@@ -159,6 +159,22 @@ describe('streaming failures', () => {
     expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_CLIENT_CLOSED', upstreamStatus: null });
   });
 
+  it('sends the stream headers as soon as the upstream does, before its first event', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    upstream.behave({ beforeFirstEvent: () => held });
+    // fetch resolves on the response headers: while the upstream holds its first event back.
+    const response = await fetch(`${railgate.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(askStream('track my package')),
+    });
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(response.headers.get('x-railgate-decision')).toBe('forward');
+    release();
+    expect(await response.text()).toMatch(/data: \[DONE\]\n\n$/);
+  });
+
   it('ends the client stream with an error event, not [DONE], when the upstream drops mid-stream', async () => {
     upstream.behave({ chunks: tenWords, dropAfterChunks: 3 });
     const stream = await client.chat.completions.create(askStream('track my package'));
