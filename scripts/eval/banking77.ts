@@ -145,6 +145,24 @@ class Banking77Eval {
     }
     return grid;
   }
+
+  /** Validation balanced score of `scoring: classifier` for each regularisation strength C. */
+  async classifierGrid(values: readonly number[]) {
+    const grid: { c: number; balanced: number; top1: number }[] = [];
+    for (const c of values) {
+      const variant: Variant = {
+        name: 'grid',
+        match: { scoring: 'classifier', classifierC: c },
+        margin: false,
+        perIntent: false,
+      };
+      const validation = await this.observe(variant, this.split.validation, { threshold: 0, margin: 0 });
+      const s = scoreWith(validation, fitGlobal(validation, false));
+      grid.push({ c, balanced: s.balanced, top1: s.top1 });
+      log(`  classifier C ${c}: validation balanced ${s.balanced.toFixed(3)} top-1 ${s.top1.toFixed(3)}`);
+    }
+    return grid;
+  }
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -214,6 +232,18 @@ async function main(): Promise<void> {
         );
       console.log(`\nchosen on validation: lexical_weight ${chosen.lexical}, centroid_weight ${chosen.centroid}`);
     }
+    let classifierC = 1000;
+    if (!values['skip-grid']) {
+      log('classifier C grid (validation only):');
+      const grid = await evaluation.classifierGrid([10, 100, 1000]);
+      classifierC = grid.reduce((a, b) => (b.balanced > a.balanced ? b : a)).c;
+      console.log(`\n### Classifier C (validation balanced), seed ${seed}\n`);
+      console.log(`| C | ${grid.map((g) => g.c).join(' | ')} |\n|---|${grid.map(() => '---').join('|')}|`);
+      console.log(`| balanced | ${grid.map((g) => g.balanced.toFixed(3)).join(' | ')} |`);
+      console.log(`| top-1 | ${grid.map((g) => g.top1.toFixed(3)).join(' | ')} |`);
+      console.log(`\nchosen on validation: classifier_c ${classifierC}`);
+    }
+    const classifier = { scoring: 'classifier', classifierC } as const;
     const hybrid = { lexicalWeight: chosen.lexical, centroidWeight: chosen.centroid };
     const variants: Variant[] = [
       { name: 'max (baseline)', match: { aggregate: 'max' }, margin: false, perIntent: false },
@@ -244,6 +274,8 @@ async function main(): Promise<void> {
         augment: true,
       },
       { name: `… + margin + per-intent thresholds`, match: hybrid, margin: true, perIntent: true },
+      { name: `classifier, C ${classifierC}`, match: classifier, margin: false, perIntent: false },
+      { name: `classifier, C ${classifierC} + margin`, match: classifier, margin: true, perIntent: false },
     ];
     const results: VariantResult[] = [];
     for (const variant of variants) {
@@ -260,7 +292,7 @@ async function main(): Promise<void> {
       .map(Number)
       .filter((s) => s !== seed);
     if (seeds.length) {
-      const check = [variants[0]!, variants[9]!];
+      const check = [variants[0]!, variants[9]!, variants[12]!];
       console.log(`\n### Other splits (seeds ${seeds.join(', ')}), same weights\n`);
       for (const s of seeds) {
         const other = await loadBanking77Split({ ...PROTOCOL, seed: s });

@@ -44,7 +44,7 @@ export function explainScored(message: string, decision: Decision, scored: Score
     pass: s.score >= s.threshold,
     margin: s.score - s.threshold,
     not_example_score: Number.isFinite(s.negative) ? s.negative : null,
-    vetoed: s.negative >= s.score,
+    vetoed: s.vetoGap >= 0,
     neighbours: scored.neighbours
       .filter((n) => n.intent === s.intent.id)
       .map((n) => ({ example: n.example, score: n.score, not_example: n.negative })),

@@ -82,7 +82,7 @@ function closestToMatching(d: Decision, scored: ScoredText, margin: number, with
   let closest: { text: string; distance: number } | null = null;
   for (const s of scored.scores) {
     const belowThreshold = s.threshold - s.score;
-    const vetoedBy = s.negative - s.score;
+    const vetoedBy = s.vetoGap;
     const distance = Math.max(belowThreshold, vetoedBy);
     if (distance >= within || (closest && closest.distance <= distance)) continue;
     const text =

@@ -105,6 +105,6 @@ export function decideScored(set: RailSet, scored: ScoredText, plan?: ThresholdP
  * a calibration re-decide just the texts an intent's threshold touches.
  */
 export function decidingIntents(scored: ScoredText): string[] {
-  const ids = (scored.chunks ?? [scored]).map((c) => c.scores.find((s) => s.negative < s.score)?.intent.id);
+  const ids = (scored.chunks ?? [scored]).map((c) => c.scores.find((s) => s.vetoGap < 0)?.intent.id);
   return [...new Set(ids.filter((id): id is string => id !== undefined))];
 }

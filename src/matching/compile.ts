@@ -8,6 +8,7 @@ import type { Intent, RailSet } from '../rails/types.js';
 import type { Decision, Neighbour } from './decision.js';
 import { LexicalIndex, sparseDot, type SparseVector } from './lexical.js';
 import { scoreIntents, decideFromScores, type IntentScore } from './score.js';
+import { IntentClassifier } from './classifier.js';
 import { buildIndex } from './index-store.js';
 import type { IndexOptions, VectorIndex } from './vector-index.js';
 
@@ -35,6 +36,8 @@ export interface CompiledRailSet {
   readonly lexical?: LexicalIndex;
   /** Present when `match.centroid_weight` > 0. */
   readonly centroids?: ReadonlyMap<string, IntentCentroid>;
+  /** Present with `match.scoring: classifier`: the fitted model and the intent of each class. */
+  readonly classifier?: { readonly model: IntentClassifier; readonly intents: readonly Intent[] };
 }
 
 export interface CompileOptions extends IndexOptions {
@@ -62,9 +65,12 @@ export async function compileRailSet(
   // embedBulk uses the persistent example cache where the embedder has one.
   const vectors = embedder.embedBulk ? await embedder.embedBulk(texts, onProgress) : await embedder.embed(texts);
   const weights = blendWeights(set);
-  const lexical = weights.lexical > 0 ? new LexicalIndex(texts) : undefined;
+  const classify = set.match.scoring === 'classifier';
+  // The classifier reads character n-grams too, blended or not.
+  const lexical = weights.lexical > 0 || classify ? new LexicalIndex(texts) : undefined;
   const centroids =
     weights.centroid > 0 ? buildCentroids(set, examples, vectors, embedder.dimension, lexical) : undefined;
+  const classifier = classify ? await fitClassifier(set, examples, vectors, lexical!) : undefined;
   const index = await buildIndex(set.name, vectors, embedder.dimension, options);
   return Object.freeze({
     set,
@@ -75,7 +81,25 @@ export async function compileRailSet(
     ...(lexical || centroids ? { vectors } : {}),
     ...(lexical ? { lexical } : {}),
     ...(centroids ? { centroids } : {}),
+    ...(classifier ? { classifier } : {}),
   });
+}
+
+/** The set's intent classifier, fitted on its examples (not_examples keep their neighbour veto instead). */
+async function fitClassifier(
+  set: RailSet,
+  examples: readonly IndexedExample[],
+  vectors: readonly Float32Array[],
+  lexical: LexicalIndex,
+): Promise<NonNullable<CompiledRailSet['classifier']>> {
+  const classOf = new Map(set.intents.map((intent, k) => [intent.id, k]));
+  const training = examples.flatMap((e, id) =>
+    e.negative ? [] : [{ dense: vectors[id]!, sparse: lexical.vectorOf(id), label: classOf.get(e.intent)! }],
+  );
+  const model = await IntentClassifier.fit(training, set.intents.length, {
+    ...(set.match.classifierC !== undefined ? { c: set.match.classifierC } : {}),
+  });
+  return { model, intents: set.intents };
 }
 
 function buildCentroids(
@@ -115,7 +139,8 @@ export function searchNeighbours(compiled: CompiledRailSet, vector: Float32Array
 
 /** The message's lexical vector when the set blends lexical similarity; throws when `text` is missing. */
 function lexicalQuery(compiled: CompiledRailSet, text: string | undefined): SparseVector | undefined {
-  const needsText = (compiled.lexical && blendWeights(compiled.set).lexical > 0) || compiled.centroids;
+  const needsText =
+    (compiled.lexical && blendWeights(compiled.set).lexical > 0) || compiled.centroids || compiled.classifier;
   if (!needsText) return undefined;
   if (text === undefined) throw missingText(compiled);
   return compiled.lexical?.vectorize(text);
@@ -161,6 +186,41 @@ function centroidScorer(
   };
 }
 
+/**
+ * Per-intent scores from the classifier: each intent's probability, best first. A not_example vetoes
+ * its intent as with similarity scoring, judged by similarities: when the message is nearer to one of
+ * the intent's not_examples than to any of its examples (among the neighbours retrieved).
+ */
+function classifierScores(
+  compiled: CompiledRailSet,
+  vector: Float32Array,
+  query: SparseVector,
+  neighbours: readonly Neighbour[],
+): IntentScore[] {
+  const { model, intents } = compiled.classifier!;
+  const probabilities = model.probabilities(vector, query);
+  const nearest = new Map<string, { positive: number; negative: number }>();
+  for (const n of neighbours) {
+    const best = nearest.get(n.intent) ?? { positive: -Infinity, negative: -Infinity };
+    if (n.negative) best.negative = Math.max(best.negative, n.score);
+    else best.positive = Math.max(best.positive, n.score);
+    nearest.set(n.intent, best);
+  }
+  return intents
+    .map((intent, k): IntentScore => {
+      const near = nearest.get(intent.id);
+      const negative = near?.negative ?? -Infinity;
+      return {
+        intent,
+        score: probabilities[k]!,
+        negative,
+        vetoGap: negative === -Infinity ? -Infinity : negative - near!.positive,
+        threshold: intent.threshold ?? compiled.set.match.threshold,
+      };
+    })
+    .sort((a, b) => b.score - a.score);
+}
+
 export interface ScoredMessage {
   readonly neighbours: Neighbour[];
   /** Per-intent scores, best first. */
@@ -171,6 +231,7 @@ export interface ScoredMessage {
 export function scoreMessage(compiled: CompiledRailSet, vector: Float32Array, text?: string): ScoredMessage {
   const query = lexicalQuery(compiled, text);
   const neighbours = search(compiled, vector, query);
+  if (compiled.classifier) return { neighbours, scores: classifierScores(compiled, vector, query!, neighbours) };
   const scores = scoreIntents(
     neighbours,
     compiled.intents,

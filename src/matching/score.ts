@@ -11,6 +11,11 @@ export interface IntentScore {
   readonly score: number;
   /** Best similarity of one of the intent's `not_examples`, or -Infinity. */
   readonly negative: number;
+  /**
+   * How far that not_example is ahead of what it must beat (the intent's own score, or with
+   * `scoring: classifier` its best example's similarity): ≥ 0 vetoes the intent. -Infinity without one.
+   */
+  readonly vetoGap: number;
   /** The threshold that applies to this intent. */
   readonly threshold: number;
   /** With `match.centroid_weight`: the similarity to the intent's centroid that `score` blends in. */
@@ -51,10 +56,13 @@ export function scoreIntents(
         ? sims[0]!
         : sims.slice(0, match.topK).reduce((sum, s) => sum + s, 0) / Math.min(sims.length, match.topK);
     const toCentroid = centroidWeight > 0 ? centroid!(id) : undefined;
+    const score = toCentroid === undefined ? aggregate : (1 - centroidWeight) * aggregate + centroidWeight * toCentroid;
+    const negative = negatives.get(id) ?? -Infinity;
     scores.push({
       intent,
-      score: toCentroid === undefined ? aggregate : (1 - centroidWeight) * aggregate + centroidWeight * toCentroid,
-      negative: negatives.get(id) ?? -Infinity,
+      score,
+      negative,
+      vetoGap: negative - score,
       threshold: intent.threshold ?? match.threshold,
       ...(toCentroid === undefined ? {} : { centroid: toCentroid }),
     });
@@ -71,7 +79,7 @@ export function decideFromScores(
 ): Decision {
   const best = scores[0];
   // A message closer to one of an intent's not_examples than to its examples is not that intent.
-  const eligible = scores.filter((s) => s.negative < s.score);
+  const eligible = scores.filter((s) => s.vetoGap < 0);
   const winner = eligible[0];
   const runner = winner ? eligible[1] : undefined;
   let reason: DecisionReason;

@@ -56,6 +56,11 @@ export function mergeSet(
     if (entry.intent) intents.push(entry.intent);
   }
   checkExamples(contributions, issues);
+  const matchLocation = contributions.map((c) => c.setKeys.get('match')).find((l) => l !== undefined);
+  if (complete && setLevel.match?.scoring === 'classifier' && intents.length < 2 && matchLocation)
+    issues.push(
+      issueAt(matchLocation, '`scoring: classifier` needs at least two intents to tell apart; use `similarity`'),
+    );
 
   const tests: RailTest[] = [];
   const ids = [...firstById.keys()];

@@ -73,7 +73,18 @@ function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
   const fields = r.fields(
     field.value,
     '`match`',
-    ['threshold', 'k', 'aggregate', 'top_k', 'margin', 'lexical_weight', 'centroid_weight', 'chunk_words'],
+    [
+      'threshold',
+      'k',
+      'aggregate',
+      'top_k',
+      'margin',
+      'lexical_weight',
+      'centroid_weight',
+      'chunk_words',
+      'scoring',
+      'classifier_c',
+    ],
     field.key,
   );
   if (!fields) return undefined;
@@ -104,6 +115,10 @@ function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
   if (lexicalWeight !== undefined) config = { ...config, lexicalWeight };
   if (centroidWeight !== undefined) config = { ...config, centroidWeight };
   if (chunkWords !== undefined) config = { ...config, chunkWords };
+  const scoring = optional('scoring', (f) => r.oneOf(f, ['similarity', 'classifier'] as const));
+  const classifierC = optional('classifier_c', (f) => r.number(f, { min: 1e-6 }));
+  if (scoring !== undefined) config = { ...config, scoring };
+  if (classifierC !== undefined) config = { ...config, classifierC };
   const topK = fields.get('top_k');
   if (topK && config.topK > config.k)
     r.report(

@@ -78,6 +78,15 @@ export interface MatchConfig {
   readonly centroidWeight?: number;
   /** Messages longer than this many words are decided chunk by chunk; 0 turns chunking off. Default 30. */
   readonly chunkWords?: number;
+  /**
+   * How an intent's score is made: `similarity` (default) from its nearest examples, as above;
+   * `classifier`: its probability under a logistic regression fitted at load on the set's examples
+   * (embedding and character n-grams as features; classifier.ts). Thresholds and margin then apply
+   * to probabilities.
+   */
+  readonly scoring?: 'similarity' | 'classifier';
+  /** For `scoring: classifier`: inverse L2 regularisation strength (larger fits the examples closer). */
+  readonly classifierC?: number;
 }
 
 export interface NoMatchConfig {

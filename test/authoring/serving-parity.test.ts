@@ -1,6 +1,7 @@
 /**
  * The authoring commands decide exactly as the proxy does, also where serving does more than a plain
- * nearest-example match: long messages decided chunk by chunk, and lexical/centroid blends.
+ * nearest-example match: long messages decided chunk by chunk, lexical/centroid blends, and the
+ * intent classifier of `match.scoring: classifier`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,6 +28,20 @@ intents:
     examples: [hello, hi there, good morning]
 `;
 
+const CLASSIFIED = `name: classified
+match: { threshold: 0.5, scoring: classifier }
+intents:
+  - id: refund
+    action: passthrough
+    examples: [my refund has not arrived, when will the shop refund me, the refund is missing from my statement]
+  - id: password
+    action: passthrough
+    examples: [I forgot my password, reset my password, change my password]
+  - id: opening_hours
+    action: passthrough
+    examples: [what are your opening hours, when are you open, what time do you close]
+`;
+
 const BURIED =
   'I have been reorganising the garage this weekend and found lots of old paint tins, some garden tools ' +
   'and a box of photographs from our holiday by the sea. My daughter wants to turn the corner into a small ' +
@@ -40,6 +55,8 @@ beforeAll(async () => {
   ws = await workspace();
   await mkdir(path.join(ws.rails, 'helpdesk'), { recursive: true });
   await writeFile(path.join(ws.rails, 'helpdesk', 'rail.yml'), RAIL);
+  await mkdir(path.join(ws.rails, 'classified'), { recursive: true });
+  await writeFile(path.join(ws.rails, 'classified', 'rail.yml'), CLASSIFIED);
   const embedder = await BundledEmbedder.load();
   guard = await createGuard({
     sets: await loadRails(ws.rails),
@@ -63,6 +80,18 @@ describe('authoring decisions equal serving decisions', () => {
     const { decision } = JSON.parse(run.stdout) as Explanation;
     expect(decision).toMatchObject({ action: 'refuse', intent: 'weapons', chunk: served.chunk });
     expect(decision.score).toBeCloseTo(served.score, 6);
+  });
+
+  it('explain gives the probability the classifier serves with', async () => {
+    const message = 'the shop still has not given my money back';
+    const served = (await guard.decide(message, 'classified')).decision;
+    expect(served).toMatchObject({ intent: 'refund', reason: 'matched' });
+    const run = await railgate(ws.dir, ['explain', message, '--rails', 'classified', '--rails-dir', 'rails', '--json']);
+    expect(run.code).toBe(0);
+    const { decision, intents } = JSON.parse(run.stdout) as Explanation;
+    expect(decision).toMatchObject({ intent: 'refund', reason: 'matched' });
+    expect(decision.score).toBeCloseTo(served.score, 6);
+    expect(intents.reduce((sum, i) => sum + i.score, 0)).toBeCloseTo(1, 6);
   });
 
   it('eval scores blended, chunked messages as served', async () => {

@@ -1,0 +1,126 @@
+/**
+ * `match.scoring: classifier` as written in a rail file, with the real bundled model, through the
+ * Guard that serves traffic: scores become intent probabilities, thresholds apply to them, and
+ * not_examples still veto their intent.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import { scoreMessage } from '../../src/matching/compile.js';
+import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
+import { loadRailSet } from '../../src/rails/load.js';
+
+const INTENTS = `intents:
+  - id: chargeback
+    action: passthrough
+    examples: [I want to dispute a card payment, how do I raise a chargeback, the merchant never delivered can I get my money back]
+  - id: refund
+    action: passthrough
+    examples: [my refund has not arrived, when will the shop refund me, the refund is missing from my statement]
+  - id: wire_transfer
+    action: passthrough
+    examples: [how long does an international wire take, my wire from abroad has not arrived, can I send an international wire]
+  - id: password
+    action: passthrough
+    examples: [I forgot my password, reset my password, change my password]
+    not_examples: [how do I reset my wifi router password, change the password of my home router]
+  - id: opening_hours
+    action: passthrough
+    examples: [what are your opening hours, when are you open, what time do you close]
+`;
+
+let dir: string;
+let embedder: BundledEmbedder;
+let guard: RailsRuntime;
+
+async function writeSet(name: string, yaml: string): Promise<string> {
+  const setDir = path.join(dir, name);
+  await mkdir(setDir, { recursive: true });
+  await writeFile(path.join(setDir, 'rail.yml'), yaml);
+  return setDir;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'railgate-classifier-'));
+  embedder = await BundledEmbedder.load();
+  const classified = await loadRailSet(
+    await writeSet(
+      'classified',
+      `name: classified\nmatch: { threshold: 0.5, scoring: classifier }\non_no_match: refuse\n${INTENTS}`,
+    ),
+  );
+  guard = await createGuard({ sets: [classified], embedderFor: async () => embedder });
+});
+afterAll(async () => {
+  await guard.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('match.scoring: classifier', () => {
+  it('matches paraphrases to their intent with a probability as the score', async () => {
+    for (const [message, intent] of [
+      ['I would like to contest a payment on my card', 'chargeback'],
+      ['I cannot remember my password', 'password'],
+      ['are you open on sundays', 'opening_hours'],
+    ] as const) {
+      const { decision } = await guard.decide(message, 'classified');
+      expect(decision).toMatchObject({ intent, reason: 'matched', threshold: 0.5 });
+      expect(decision.score).toBeGreaterThan(0.5);
+      expect(decision.score).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it("scores every intent, and the scores are a distribution over the set's intents", async () => {
+    const compiled = guard.compiled('classified');
+    const message = 'the shop still has not given my money back';
+    const [vector] = await embedder.embed([message]);
+    const { scores } = scoreMessage(compiled, vector!, message);
+    expect(scores.map((s) => s.intent.id).sort()).toEqual([
+      'chargeback',
+      'opening_hours',
+      'password',
+      'refund',
+      'wire_transfer',
+    ]);
+    expect(scores.reduce((sum, s) => sum + s.score, 0)).toBeCloseTo(1, 6);
+    expect(scores[0]!.intent.id).toBe('refund');
+  });
+
+  it('refuses a message no intent claims with enough probability', async () => {
+    const { decision } = await guard.decide('tell me a joke about cats', 'classified');
+    expect(decision).toMatchObject({ intent: null, action: 'refuse', reason: 'below_threshold' });
+    expect(decision.score).toBeLessThan(0.5);
+  });
+
+  it("keeps the not_examples' veto: a message nearest a not_example is not that intent", async () => {
+    const message = 'how do I reset the password on my router';
+    const { decision } = await guard.decide(message, 'classified');
+    expect(decision.intent).toBeNull();
+    expect(decision.reason).toBe('not_example');
+    const [vector] = await embedder.embed([message]);
+    const password = scoreMessage(guard.compiled('classified'), vector!, message).scores.find(
+      (s) => s.intent.id === 'password',
+    )!;
+    expect(password.vetoGap).toBeGreaterThanOrEqual(0);
+  });
+
+  it('needs the message text (its n-grams are features), like the lexical blend', async () => {
+    const [vector] = await embedder.embed(['reset my password']);
+    expect(() => scoreMessage(guard.compiled('classified'), vector!)).toThrow(/message text/);
+  });
+
+  it('rejects a classifier for a single intent, and a non-positive classifier_c, with the file and line', async () => {
+    const single = await writeSet(
+      'single',
+      'name: single\nmatch: { scoring: classifier }\nintents:\n  - id: only\n    action: passthrough\n    examples: [hello]\n',
+    );
+    await expect(loadRailSet(single)).rejects.toThrow(/rail\.yml:2:\d+: .*at least two intents/);
+    const negative = await writeSet(
+      'negative',
+      `name: negative\nmatch: { scoring: classifier, classifier_c: 0 }\n${INTENTS}`,
+    );
+    await expect(loadRailSet(negative)).rejects.toThrow(/rail\.yml:2:\d+: .*classifier_c/);
+  });
+});
