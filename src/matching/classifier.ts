@@ -10,7 +10,7 @@ import type { SparseVector } from './lexical.js';
 import { minimize } from './lbfgs.js';
 
 /** Inverse strength of the L2 penalty when the set does not say. */
-export const DEFAULT_CLASSIFIER_C = 1000;
+export const DEFAULT_CLASSIFIER_C = 100;
 
 export interface TrainingExample {
   readonly dense: Float32Array;

@@ -137,7 +137,7 @@ export function searchNeighbours(compiled: CompiledRailSet, vector: Float32Array
   return search(compiled, vector, lexicalQuery(compiled, text));
 }
 
-/** The message's lexical vector when the set blends lexical similarity; throws when `text` is missing. */
+/** The message's lexical vector when the set blends lexical similarity or classifies; throws without `text`. */
 function lexicalQuery(compiled: CompiledRailSet, text: string | undefined): SparseVector | undefined {
   const needsText =
     (compiled.lexical && blendWeights(compiled.set).lexical > 0) || compiled.centroids || compiled.classifier;
