@@ -52,10 +52,23 @@ function targets(): string {
     bundled ? `${fmt(bundled.p50)} ms` : 'not run',
     bundled && bundled.p50 <= 15,
   ]);
-  const cold = e2e.find((r) => r.target === 'railgate' && !r.stream && r.connections === 16 && r.messages === 'cold');
+  const colds = e2e.filter(
+    (r) => r.target === 'railgate' && !r.stream && r.connections === 16 && r.messages === 'cold',
+  );
+  const cold = colds.reduce<E2ERow | undefined>((best, r) => (best && best.rps >= r.rps ? best : r), undefined);
   rows.push([
     '≥ 150 distinct messages/s through the proxy',
-    cold ? `${fmt(cold.rps, 0)} req/s (16 connections)` : 'not run',
+    cold
+      ? `${fmt(cold.rps, 0)} req/s (16 connections, ${cold.workers ?? 1} model worker${cold.workers === 1 ? '' : 's'}` +
+        `${
+          colds.length > 1
+            ? `; ${colds
+                .filter((r) => r !== cold)
+                .map((r) => `${fmt(r.rps, 0)} with ${r.workers}`)
+                .join(', ')}`
+            : ''
+        })`
+      : 'not run',
     cold && cold.rps >= 150,
   ]);
   const repeated = e2e.find(
@@ -120,9 +133,10 @@ ${sections.join('\n\n')}
   runs during one day. Compare figures within one run (as the direct-vs-railgate ratios do), not
   across runs.
 - Distinct messages are bounded by the model: the tfjs wasm backend has no threads in Node, so one
-  model call uses one core, and USE lite embeds ~80–140 texts/s here even batched. More model workers
-  (\`RAILGATE_EMBED_WORKERS\`) help on machines with cores to spare; a GPU embedding server behind
-  the \`openai\` provider is the way past that. Repeated messages cost a cache lookup (+0.3–0.5 ms).
+  model call uses one core, and USE lite embeds ~80–140 texts/s here even batched. A second model
+  worker (\`RAILGATE_EMBED_WORKERS=2\`, one per core) lifts distinct messages by about half here,
+  while sharing the two cores with the load generator; more workers help on machines with cores to
+  spare, and a GPU embedding server behind the \`openai\` provider is the way past that. Repeated messages cost a cache lookup (+0.3–0.5 ms).
 - Uniform random 512-d vectors are the worst case for any graph index (all points nearly equidistant),
   so HNSW recall there is low at any practical search breadth; on clustered vectors, closer to real
   sentence embeddings, it reaches recall 1.000 within ~1 ms. Rail sets below 20,000 examples use the
