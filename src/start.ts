@@ -84,9 +84,10 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   const resolve = (file: string) => (file === ':memory:' ? file : path.resolve(cwd, file));
   const log = DecisionLog.open(resolve(settings.db));
   const exampleCache = ExampleCache.open(resolve(settings.embedding.cacheDb));
-  // HNSW graphs of large rail sets are kept beside the example cache (and, like it, not with `:memory:`).
+  // HNSW graphs of large rail sets and fitted classifiers are kept beside the example cache (and, like
+  // it, not with `:memory:`).
   const cacheDb = resolve(settings.embedding.cacheDb);
-  const graphDir = cacheDb === ':memory:' ? undefined : path.join(path.dirname(cacheDb), 'hnsw');
+  const storeDir = cacheDb === ':memory:' ? undefined : path.dirname(cacheDb);
   const metrics = createMetrics();
   const modelFor = options.modelFor ?? defaultModelFor(settings.embedding, cwd);
   // The bundled model (the default) starts loading while the rails are parsed, not after.
@@ -123,7 +124,9 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       compile: {
         onProgress: both(progressLogger(app.log), options.onProgress),
         ...settings.index,
-        ...(graphDir ? { graphDir } : {}),
+        ...(storeDir
+          ? { graphDir: path.join(storeDir, 'hnsw'), classifierDir: path.join(storeDir, 'classifiers') }
+          : {}),
       },
     });
     if (closing) {

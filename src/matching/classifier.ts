@@ -6,6 +6,7 @@
  * probability: a message about nothing the set knows spreads its probability thin and stays below
  * the threshold. (On BANKING77 this lifts both top-1 accuracy and out-of-scope rejection; EVAL.md.)
  */
+import { createHash } from 'node:crypto';
 import type { SparseVector } from './lexical.js';
 import { minimize } from './lbfgs.js';
 
@@ -40,9 +41,70 @@ export class IntentClassifier {
     /** Weights in the layout `logits` reads. */
     private readonly weights: Float64Array,
     private readonly bias: Float64Array,
-    /** Fitting iterations, for the load log. */
+    /** Fitting iterations (0 for a model read back with `fromBytes`). */
     readonly iterations: number,
   ) {}
+
+  /** Bumped when the fit or the byte layout changes, so older stored models are never read. */
+  static readonly FORMAT = 'railgate-classifier-1';
+
+  /** A hash of everything a fit depends on: the same key, the same model. */
+  static fitKey(examples: readonly TrainingExample[], classes: number, options: ClassifierOptions = {}): string {
+    const hash = createHash('sha256').update(
+      JSON.stringify([IntentClassifier.FORMAT, classes, options.c ?? DEFAULT_CLASSIFIER_C, options.maxIterations]),
+    );
+    for (const e of examples) {
+      hash.update(`\n${e.label}:${JSON.stringify([...e.sparse])}`);
+      hash.update(new Uint8Array(e.dense.buffer, e.dense.byteOffset, e.dense.byteLength));
+    }
+    return hash.digest('hex').slice(0, 32);
+  }
+
+  /** The fitted model as bytes: a length-prefixed JSON header (shape, vocabulary), then the parameters. */
+  toBytes(): Buffer {
+    const header = Buffer.from(
+      JSON.stringify({
+        format: IntentClassifier.FORMAT,
+        classes: this.classes,
+        dimension: this.dimension,
+        vocabulary: [...this.vocabulary.keys()],
+      }),
+    );
+    const out = Buffer.alloc(4 + header.length + (this.weights.length + this.bias.length) * 8);
+    out.writeUInt32LE(header.length, 0);
+    header.copy(out, 4);
+    // Native float64 bytes: little-endian on every platform Node supports for railgate (x64, arm64).
+    const at = 4 + header.length;
+    out.set(new Uint8Array(this.weights.buffer, this.weights.byteOffset, this.weights.byteLength), at);
+    out.set(new Uint8Array(this.bias.buffer, this.bias.byteOffset, this.bias.byteLength), at + this.weights.byteLength);
+    return out;
+  }
+
+  /** The model `toBytes` wrote; throws on anything else, so a damaged file is refitted, never trusted. */
+  static fromBytes(bytes: Buffer): IntentClassifier {
+    const headerLength = bytes.readUInt32LE(0);
+    const header = JSON.parse(bytes.toString('utf8', 4, 4 + headerLength)) as {
+      format?: unknown;
+      classes?: unknown;
+      dimension?: unknown;
+      vocabulary?: unknown;
+    };
+    const { classes, dimension, vocabulary } = header;
+    if (
+      header.format !== IntentClassifier.FORMAT ||
+      typeof classes !== 'number' ||
+      typeof dimension !== 'number' ||
+      !Array.isArray(vocabulary)
+    )
+      throw new Error('not a stored intent classifier');
+    const size = classes * (dimension + vocabulary.length);
+    if (bytes.length !== 4 + headerLength + (size + classes) * 8) throw new Error('stored classifier is truncated');
+    const start = bytes.byteOffset + 4 + headerLength;
+    // Copied out (slice), so the float64 view is aligned whatever the Buffer's offset.
+    const values = new Float64Array(bytes.buffer.slice(start, start + (size + classes) * 8));
+    const grams = new Map(vocabulary.map((gram, id) => [String(gram), id]));
+    return new IntentClassifier(classes, dimension, grams, values.slice(0, size), values.slice(size), 0);
+  }
 
   /**
    * Fits the classifier: mean cross-entropy plus ‖W‖² / (2·C·N), minimised by L-BFGS from zero (so the

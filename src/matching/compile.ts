@@ -8,7 +8,8 @@ import type { Intent, RailSet } from '../rails/types.js';
 import type { Decision, Neighbour } from './decision.js';
 import { LexicalIndex, sparseDot, type SparseVector } from './lexical.js';
 import { scoreIntents, decideFromScores, type IntentScore } from './score.js';
-import { IntentClassifier } from './classifier.js';
+import type { IntentClassifier } from './classifier.js';
+import { loadOrFitClassifier } from './classifier-store.js';
 import { buildIndex } from './index-store.js';
 import type { IndexOptions, VectorIndex } from './vector-index.js';
 
@@ -37,10 +38,17 @@ export interface CompiledRailSet {
   /** Present when `match.centroid_weight` > 0. */
   readonly centroids?: ReadonlyMap<string, IntentCentroid>;
   /** Present with `match.scoring: classifier`: the fitted model and the intent of each class. */
-  readonly classifier?: { readonly model: IntentClassifier; readonly intents: readonly Intent[] };
+  readonly classifier?: {
+    readonly model: IntentClassifier;
+    readonly intents: readonly Intent[];
+    /** Read back from `classifierDir` rather than fitted at this load. */
+    readonly fromDisk: boolean;
+  };
 }
 
 export interface CompileOptions extends IndexOptions {
+  /** Where fitted classifiers (`match.scoring: classifier`) are kept across restarts. */
+  readonly classifierDir?: string;
   /** Progress of embedding a set's examples (only those not already in the persistent cache). */
   readonly onProgress?: (set: string, done: number, total: number) => void;
 }
@@ -70,7 +78,9 @@ export async function compileRailSet(
   const lexical = weights.lexical > 0 || classify ? new LexicalIndex(texts) : undefined;
   const centroids =
     weights.centroid > 0 ? buildCentroids(set, examples, vectors, embedder.dimension, lexical) : undefined;
-  const classifier = classify ? await fitClassifier(set, examples, vectors, lexical!) : undefined;
+  const classifier = classify
+    ? await fitClassifier(set, examples, vectors, lexical!, options.classifierDir)
+    : undefined;
   const index = await buildIndex(set.name, vectors, embedder.dimension, options);
   return Object.freeze({
     set,
@@ -91,15 +101,15 @@ async function fitClassifier(
   examples: readonly IndexedExample[],
   vectors: readonly Float32Array[],
   lexical: LexicalIndex,
+  dir: string | undefined,
 ): Promise<NonNullable<CompiledRailSet['classifier']>> {
   const classOf = new Map(set.intents.map((intent, k) => [intent.id, k]));
   const training = examples.flatMap((e, id) =>
     e.negative ? [] : [{ dense: vectors[id]!, sparse: lexical.vectorOf(id), label: classOf.get(e.intent)! }],
   );
-  const model = await IntentClassifier.fit(training, set.intents.length, {
-    ...(set.match.classifierC !== undefined ? { c: set.match.classifierC } : {}),
-  });
-  return { model, intents: set.intents };
+  const options = set.match.classifierC !== undefined ? { c: set.match.classifierC } : {};
+  const { model, fromDisk } = await loadOrFitClassifier(set.name, training, set.intents.length, options, dir);
+  return { model, intents: set.intents, fromDisk };
 }
 
 function buildCentroids(

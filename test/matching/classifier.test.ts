@@ -2,9 +2,13 @@
  * The intent classifier behind `match.scoring: classifier` and the L-BFGS fit under it, on data whose
  * answers are known: a convex function's minimum, and classes that can be told apart.
  */
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { normalizeInPlace } from '../../src/embedding/embedder.js';
 import { IntentClassifier, type TrainingExample } from '../../src/matching/classifier.js';
+import { loadOrFitClassifier } from '../../src/matching/classifier-store.js';
 import { minimize } from '../../src/matching/lbfgs.js';
 
 function seeded(seed: number): () => number {
@@ -134,5 +138,55 @@ describe('IntentClassifier', () => {
     ).rejects.toThrow(/two intents/);
     const model = await IntentClassifier.fit(threeClasses(4, 5), 3);
     expect(() => model.probabilities(new Float32Array(8), new Map())).toThrow(/64-dimensional/);
+  });
+});
+
+describe('stored classifiers', () => {
+  const probe = threeClasses(5, 77, 123);
+  const same = (a: IntentClassifier, b: IntentClassifier) =>
+    probe.every(
+      (e) => [...a.probabilities(e.dense, e.sparse)].join() === [...b.probabilities(e.dense, e.sparse)].join(),
+    );
+
+  it('round-trips through bytes exactly, and rejects bytes that are not a stored model', async () => {
+    const model = await IntentClassifier.fit(threeClasses(10, 6), 3);
+    expect(same(IntentClassifier.fromBytes(model.toBytes()), model)).toBe(true);
+    expect(() => IntentClassifier.fromBytes(model.toBytes().subarray(0, 100))).toThrow();
+    expect(() => IntentClassifier.fromBytes(Buffer.from('\u0002\u0000\u0000\u0000{}'))).toThrow(/not a stored/);
+  });
+
+  it('keys a fit by everything it depends on', () => {
+    const data = threeClasses(10, 7);
+    const key = IntentClassifier.fitKey(data, 3);
+    expect(IntentClassifier.fitKey(threeClasses(10, 7), 3)).toBe(key);
+    expect(IntentClassifier.fitKey(data, 3, { c: 10 })).not.toBe(key);
+    expect(IntentClassifier.fitKey(data.slice(1), 3)).not.toBe(key);
+    const relabelled = data.map((e, i) => (i === 0 ? { ...e, label: 2 } : e));
+    expect(IntentClassifier.fitKey(relabelled, 3)).not.toBe(key);
+  });
+
+  it('a restart with the same examples reads the model back; changed examples or a damaged file refit', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'railgate-classifiers-'));
+    try {
+      const data = threeClasses(10, 8);
+      const first = await loadOrFitClassifier('desk', data, 3, {}, dir);
+      expect(first.fromDisk).toBe(false);
+      const second = await loadOrFitClassifier('desk', data, 3, {}, dir);
+      expect(second.fromDisk).toBe(true);
+      expect(same(second.model, first.model)).toBe(true);
+
+      const [file] = await readdir(dir);
+      expect(file).toMatch(/^desk\.[0-9a-f]{32}\.classifier$/);
+      await writeFile(path.join(dir, file!), 'damaged');
+      const refitted = await loadOrFitClassifier('desk', data, 3, {}, dir);
+      expect(refitted.fromDisk).toBe(false);
+      expect(same(refitted.model, first.model)).toBe(true);
+
+      const edited = await loadOrFitClassifier('desk', threeClasses(11, 8), 3, {}, dir);
+      expect(edited.fromDisk).toBe(false);
+      expect(await readdir(dir)).toHaveLength(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 /**
- * A large rail set's HNSW graph is written beside the example cache and read back on the next start,
- * so a restart skips the rebuild; /v1/rails says which index each set serves from.
+ * What a rail set compiles to is written beside the example cache and read back on the next start:
+ * a large set's HNSW graph (so a restart skips the rebuild; /v1/rails says which index each set
+ * serves from) and the fitted model of a `scoring: classifier` set.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,19 @@ intents:
     examples: [what are your opening hours, when are you open, what time do you close]
 `;
 
+const CLASSIFIED = `name: desk
+match: { threshold: 0.5, scoring: classifier }
+intents:
+  - id: refund
+    action: respond
+    response: Refunds take five days.
+    examples: [my refund has not arrived, when will the shop refund me]
+  - id: opening_hours
+    action: respond
+    response: We are open 9 to 5.
+    examples: [what are your opening hours, when are you open]
+`;
+
 interface RailsListing {
   data: { name: string; index: { kind: string; vectors: number; from_disk: boolean } }[];
 }
@@ -33,6 +47,8 @@ beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'railgate-graph-'));
   mkdirSync(path.join(dir, 'rails', 'support'), { recursive: true });
   writeFileSync(path.join(dir, 'rails', 'support', 'rail.yml'), RAIL);
+  mkdirSync(path.join(dir, 'rails', 'desk'), { recursive: true });
+  writeFileSync(path.join(dir, 'rails', 'desk', 'rail.yml'), CLASSIFIED);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -43,32 +59,52 @@ async function startAndAsk(exactBelow: number) {
     watch: false,
     embedding: { cacheDb: 'data/embeddings.db', worker: false },
     index: { exactBelow },
+    defaultRailSet: 'support',
   });
   const railgate = await startRailgate(settings, { cwd: dir });
   try {
-    await railgate.guard;
+    const runtime = await railgate.guard;
     const listing = (await railgate.app.inject({ url: '/v1/rails' })).json<RailsListing>();
     const decided = await railgate.app.inject({
       method: 'POST',
       url: '/v1/chat/completions',
       payload: { model: 'm', messages: [{ role: 'user', content: 'I forgot my password' }] },
     });
-    return { index: listing.data[0]!.index, intent: decided.headers['x-railgate-intent'] };
+    const desk = runtime.compiled('desk');
+    return {
+      index: listing.data.find((s) => s.name === 'support')!.index,
+      intent: decided.headers['x-railgate-intent'],
+      classifier: {
+        fromDisk: desk.classifier!.fromDisk,
+        refund: (await runtime.decide('where is my refund', 'desk')).decision.score,
+      },
+    };
   } finally {
     await railgate.close();
   }
 }
 
-describe('stored HNSW graphs across restarts', () => {
+describe('stored graphs and classifiers across restarts', () => {
   it('the first start builds and stores the graph, the next reads it and decides the same', async () => {
     const first = await startAndAsk(3);
-    expect(first).toEqual({ index: { kind: 'hnsw', vectors: 6, from_disk: false }, intent: 'password_reset' });
-    expect(readdirSync(path.join(dir, 'data', 'hnsw'))).toEqual([
+    expect(first).toMatchObject({ index: { kind: 'hnsw', vectors: 6, from_disk: false }, intent: 'password_reset' });
+    expect(readdirSync(path.join(dir, 'data', 'hnsw')).filter((f) => f.startsWith('support.'))).toEqual([
       expect.stringMatching(/^support\.[0-9a-f]{32}\.hnsw$/),
     ]);
 
     const second = await startAndAsk(3);
-    expect(second).toEqual({ index: { kind: 'hnsw', vectors: 6, from_disk: true }, intent: 'password_reset' });
+    expect(second).toMatchObject({ index: { kind: 'hnsw', vectors: 6, from_disk: true }, intent: 'password_reset' });
+  });
+
+  it('a classifier set fits once, stores the model, and the next start reads it and scores the same', async () => {
+    const first = await startAndAsk(20_000);
+    const second = await startAndAsk(20_000);
+    expect(readdirSync(path.join(dir, 'data', 'classifiers'))).toEqual([
+      expect.stringMatching(/^desk\.[0-9a-f]{32}\.classifier$/),
+    ]);
+    expect(second.classifier.fromDisk).toBe(true);
+    expect(second.classifier.refund).toBe(first.classifier.refund);
+    expect(second.classifier.refund).toBeGreaterThan(0.5);
   });
 
   it('below the exact-search size no graph is built', async () => {
