@@ -83,10 +83,10 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   const cwd = options.cwd ?? process.cwd();
   const resolve = (file: string) => (file === ':memory:' ? file : path.resolve(cwd, file));
   const log = DecisionLog.open(resolve(settings.db));
-  const exampleCache = ExampleCache.open(resolve(settings.embedding.cacheDb));
+  const cacheDb = resolve(settings.embedding.cacheDb);
+  const exampleCache = ExampleCache.open(cacheDb);
   // HNSW graphs of large rail sets and fitted classifiers are kept beside the example cache (and, like
   // it, not with `:memory:`).
-  const cacheDb = resolve(settings.embedding.cacheDb);
   const storeDir = cacheDb === ':memory:' ? undefined : path.dirname(cacheDb);
   const metrics = createMetrics();
   const modelFor = options.modelFor ?? defaultModelFor(settings.embedding, cwd);
