@@ -20,6 +20,7 @@ describe('settings', () => {
     });
     expect(settings.limits).toEqual({ bodyBytes: 1_048_576, messageChars: 32_000, messages: 512 });
     expect(Object.isFrozen(settings) && Object.isFrozen(settings.limits)).toBe(true);
+    expect(settings.index).toEqual({ exactBelow: 20_000, m: 16, efConstruction: 200, efSearch: 128 });
   });
 
   it('reads the environment: upstream, limits, embedding', () => {
@@ -69,6 +70,8 @@ describe('settings', () => {
     expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'not a url' }, tmp())).toThrow(/upstreams\.default\.url/);
     expect(() => parseSettings({ limits: { bodyBytes: -1 } })).toThrow(/limits\.bodyBytes/);
     expect(() => parseSettings({ prot: 1 } as never)).toThrow(/prot/);
+    expect(() => parseSettings({ index: { m: 1 } })).toThrow(/index\.m/);
+    expect(() => parseSettings({ index: { efSearch: 0 } })).toThrow(/index\.efSearch/);
     const dir = tmp();
     writeFileSync(path.join(dir, 'broken.json'), '{ nope');
     expect(() => loadSettings({ RAILGATE_CONFIG: 'broken.json' }, dir)).toThrow(/cannot read config file/);
