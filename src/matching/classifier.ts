@@ -9,6 +9,15 @@
 import { createHash } from 'node:crypto';
 import type { SparseVector } from './lexical.js';
 import { minimize } from './lbfgs.js';
+import {
+  addDenseGradient,
+  addSparseAndBias,
+  addSparseAndBiasGradient,
+  denseProducts,
+  logSumExp,
+  rowLogits,
+  toRow,
+} from './logistic-kernels.js';
 
 /** Inverse strength of the L2 penalty when the set does not say. */
 export const DEFAULT_CLASSIFIER_C = 100;
@@ -17,13 +26,6 @@ export interface TrainingExample {
   readonly dense: Float32Array;
   readonly sparse: SparseVector;
   /** Index of the example's class. */
-  readonly label: number;
-}
-
-interface Row {
-  readonly dense: Float32Array;
-  readonly sparseIds: Int32Array;
-  readonly sparseValues: Float64Array;
   readonly label: number;
 }
 
@@ -126,22 +128,27 @@ export class IntentClassifier {
     const size = features * classes;
     const n = rows.length;
     const penalty = 1 / ((options.c ?? DEFAULT_CLASSIFIER_C) * n);
-    const z = new Float64Array(classes);
+    // All embeddings in one contiguous matrix, for the blocked dense products below.
+    const dense = new Float64Array(n * dimension);
+    rows.forEach((row, i) => dense.set(row.dense, i * dimension));
+    const z = new Float64Array(n * classes);
 
     const objective = (x: Float64Array, gradient: Float64Array): number => {
       gradient.fill(0);
-      const weights = x.subarray(0, size);
       const bias = x.subarray(size);
-      const weightGradient = gradient.subarray(0, size);
       const biasGradient = gradient.subarray(size);
+      denseProducts(dense, n, dimension, x, classes, z);
       let loss = 0;
-      for (const row of rows) {
-        logits(row, weights, bias, classes, z);
-        const lse = logSumExp(z);
-        loss += lse - z[row.label]!;
-        for (let k = 0; k < classes; k++) z[k] = (Math.exp(z[k]! - lse) - (k === row.label ? 1 : 0)) / n;
-        accumulate(row, z, weightGradient, biasGradient, classes);
-      }
+      rows.forEach((row, i) => {
+        const zi = z.subarray(i * classes, (i + 1) * classes);
+        addSparseAndBias(row, x, bias, classes, zi);
+        const lse = logSumExp(zi);
+        loss += lse - zi[row.label]!;
+        // From here on zi holds ∂loss/∂logit for this row.
+        for (let k = 0; k < classes; k++) zi[k] = (Math.exp(zi[k]! - lse) - (k === row.label ? 1 : 0)) / n;
+        addSparseAndBiasGradient(row, zi, gradient, biasGradient, classes);
+      });
+      addDenseGradient(dense, n, dimension, z, classes, gradient);
       let squares = 0;
       for (let i = 0; i < size; i++) {
         squares += x[i]! * x[i]!;
@@ -168,78 +175,9 @@ export class IntentClassifier {
     if (dense.length !== this.dimension)
       throw new Error(`expected a ${this.dimension}-dimensional vector, got ${dense.length}`);
     const z = new Float64Array(this.classes);
-    logits(toRow({ dense, sparse, label: -1 }, this.vocabulary), this.weights, this.bias, this.classes, z);
+    rowLogits(toRow({ dense, sparse, label: -1 }, this.vocabulary), this.weights, this.bias, this.classes, z);
     const lse = logSumExp(z);
     for (let k = 0; k < this.classes; k++) z[k] = Math.exp(z[k]! - lse);
     return z;
   }
-}
-
-function toRow(example: TrainingExample, vocabulary: ReadonlyMap<string, number>): Row {
-  const ids: number[] = [];
-  const values: number[] = [];
-  for (const [gram, value] of example.sparse) {
-    const id = vocabulary.get(gram);
-    if (id === undefined) continue;
-    ids.push(id);
-    values.push(value);
-  }
-  return {
-    dense: example.dense,
-    sparseIds: Int32Array.from(ids),
-    sparseValues: Float64Array.from(values),
-    label: example.label,
-  };
-}
-
-/**
- * Parameter layout: the dense block class-major (row k: the embedding weights of class k, so each
- * class is one long contiguous dot product, the fast case in V8), then the n-gram block feature-major
- * (row g: n-gram g's weight for every class, so a message's few n-grams touch few cache lines).
- */
-function logits(row: Row, weights: Float64Array, bias: Float64Array, classes: number, out: Float64Array): void {
-  const { dense, sparseIds, sparseValues } = row;
-  const d = dense.length;
-  for (let k = 0; k < classes; k++) {
-    const base = k * d;
-    let sum = bias[k]!;
-    for (let f = 0; f < d; f++) sum += dense[f]! * weights[base + f]!;
-    out[k] = sum;
-  }
-  for (let s = 0; s < sparseIds.length; s++) {
-    const value = sparseValues[s]!;
-    const base = classes * (d + sparseIds[s]!);
-    for (let k = 0; k < classes; k++) out[k]! += value * weights[base + k]!;
-  }
-}
-
-/** The gradient of the logits' parameters times `delta` (∂loss/∂logit per class), added in place. */
-function accumulate(
-  row: Row,
-  delta: Float64Array,
-  gradient: Float64Array,
-  biasGradient: Float64Array,
-  classes: number,
-) {
-  const { dense, sparseIds, sparseValues } = row;
-  const d = dense.length;
-  for (let k = 0; k < classes; k++) {
-    const dk = delta[k]!;
-    biasGradient[k]! += dk;
-    const base = k * d;
-    for (let f = 0; f < d; f++) gradient[base + f]! += dense[f]! * dk;
-  }
-  for (let s = 0; s < sparseIds.length; s++) {
-    const value = sparseValues[s]!;
-    const base = classes * (d + sparseIds[s]!);
-    for (let k = 0; k < classes; k++) gradient[base + k]! += value * delta[k]!;
-  }
-}
-
-function logSumExp(z: Float64Array): number {
-  let max = -Infinity;
-  for (const v of z) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of z) sum += Math.exp(v - max);
-  return max + Math.log(sum);
 }

@@ -65,17 +65,18 @@ export async function minimize(
     // Two-loop recursion: direction = −H·gradient from the remembered pairs.
     direction.set(gradient);
     for (let i = steps.length - 1; i >= 0; i--) {
-      alphas[i] = rhos[i]! * dot(steps[i]!, direction);
+      const alpha = rhos[i]! * dot(steps[i]!, direction);
+      alphas[i] = alpha;
       const change = changes[i]!;
-      for (let j = 0; j < n; j++) direction[j]! -= alphas[i]! * change[j]!;
+      for (let j = 0; j < n; j++) direction[j]! -= alpha * change[j]!;
     }
     const last = steps.length - 1;
     const scale = last >= 0 ? dot(steps[last]!, changes[last]!) / dot(changes[last]!, changes[last]!) : 1;
     for (let j = 0; j < n; j++) direction[j]! *= scale;
     for (let i = 0; i < steps.length; i++) {
-      const beta = rhos[i]! * dot(changes[i]!, direction);
+      const factor = alphas[i]! - rhos[i]! * dot(changes[i]!, direction);
       const step = steps[i]!;
-      for (let j = 0; j < n; j++) direction[j]! += (alphas[i]! - beta) * step[j]!;
+      for (let j = 0; j < n; j++) direction[j]! += factor * step[j]!;
     }
     for (let j = 0; j < n; j++) direction[j] = -direction[j]!;
 
