@@ -5,8 +5,8 @@
 import { writeLine } from '../io.js';
 import { calibrate, MIN_INTENT_SUPPORT, parseTarget } from '../../authoring/calibrate.js';
 import { renderCalibration, renderEdits } from '../../authoring/calibrate-report.js';
-import { defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
-import { scoreLabelledData } from '../../authoring/labelled.js';
+import { defineCommand, UsageError } from '../../authoring/cli.js';
+import { LABELLED_DATA_FLAGS, labelledDataFile, withLabelledScores } from '../../authoring/labelled.js';
 import { writeThresholds } from '../../authoring/yaml-thresholds.js';
 
 const HELP = `usage: railgate calibrate --data FILE [--rails DIR] [--set NAME] [--target balanced|fpr=0.01] [--write] [--json]
@@ -31,30 +31,20 @@ export const run = defineCommand({
   name: 'calibrate',
   help: HELP,
   options: {
-    rails: { type: 'string' },
-    data: { type: 'string' },
-    set: { type: 'string' },
+    ...LABELLED_DATA_FLAGS,
     target: { type: 'string' },
     write: { type: 'boolean' },
-    'text-column': { type: 'string' },
-    'label-column': { type: 'string' },
     json: { type: 'boolean' },
   },
   body: async ({ values }, io) => {
-    if (!values.data) throw new UsageError('--data FILE is required');
-    const data = values.data;
+    const data = labelledDataFile(values);
     let target;
     try {
       target = parseTarget(values.target ?? 'balanced');
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    return withWorkbench(io, values.rails, async (workbench) => {
-      const compiled = await workbench.compile(workbench.pick(values.set));
-      const { items, scored } = await scoreLabelledData(io, compiled, data, {
-        textColumn: values['text-column'],
-        labelColumn: values['label-column'],
-      });
+    return withLabelledScores(io, values, data, async (compiled, { items, scored }) => {
       const result = calibrate(compiled.set, items, scored, target);
       // An unmet fpr target is a failure: writing the least bad threshold would hide it.
       const edits = values.write && result.feasible ? await writeThresholds(compiled.set, result.after.plan) : null;

@@ -3,9 +3,9 @@
  * computed from one embedding pass.
  */
 import { writeLine } from '../io.js';
-import { defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
+import { defineCommand } from '../../authoring/cli.js';
 import { renderEvalReport } from '../../authoring/eval-report.js';
-import { scoreLabelledData } from '../../authoring/labelled.js';
+import { LABELLED_DATA_FLAGS, labelledDataFile, withLabelledScores } from '../../authoring/labelled.js';
 import { evaluate } from '../../authoring/metrics.js';
 import { thresholdsOf } from '../../authoring/scored.js';
 
@@ -29,23 +29,10 @@ confused intent pairs, and a sweep of match.threshold from 0.30 to 0.90 (no re-e
 export const run = defineCommand({
   name: 'eval',
   help: HELP,
-  options: {
-    rails: { type: 'string' },
-    data: { type: 'string' },
-    set: { type: 'string' },
-    'text-column': { type: 'string' },
-    'label-column': { type: 'string' },
-    json: { type: 'boolean' },
-  },
+  options: { ...LABELLED_DATA_FLAGS, json: { type: 'boolean' } },
   body: async ({ values }, io) => {
-    if (!values.data) throw new UsageError('--data FILE is required');
-    const data = values.data;
-    return withWorkbench(io, values.rails, async (workbench) => {
-      const compiled = await workbench.compile(workbench.pick(values.set));
-      const { items, scored } = await scoreLabelledData(io, compiled, data, {
-        textColumn: values['text-column'],
-        labelColumn: values['label-column'],
-      });
+    const data = labelledDataFile(values);
+    return withLabelledScores(io, values, data, async (compiled, { items, scored }) => {
       const report = evaluate(compiled.set, items, scored, thresholdsOf(compiled.set));
       if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
       else for (const line of renderEvalReport(report)) writeLine(io.stdout, line);
