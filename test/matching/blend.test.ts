@@ -2,9 +2,6 @@
  * `match.lexical_weight` and `match.centroid_weight` with the real bundled model, through the Guard
  * that serves traffic, and as written in a rail file.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { dot } from '../../src/embedding/embedder.js';
@@ -12,6 +9,7 @@ import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import { loadRailSet } from '../../src/rails/load.js';
 import type { Intent, MatchConfig, RailSet } from '../../src/rails/types.js';
 import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
+import { writeTree } from '../rails/helpers.js';
 
 const intent = (id: string, examples: string[]): Intent => makeIntent(id, 'passthrough', examples);
 
@@ -101,18 +99,9 @@ describe('centroid_weight: the similarity to the mean of an intent’s examples 
 });
 
 describe('the options in a rail file', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'railgate-blend-'));
-  });
-  afterAll(() => rm(dir, { recursive: true, force: true }));
-
   it('reads lexical_weight, centroid_weight and chunk_words and serves with them', async () => {
-    const setDir = path.join(dir, 'support');
-    await mkdir(setDir);
-    await writeFile(
-      path.join(setDir, 'rail.yml'),
-      [
+    const setDir = writeTree({
+      'rail.yml': [
         'name: support',
         'match: { threshold: 0.4, lexical_weight: 0.3, centroid_weight: 0.5, chunk_words: 40 }',
         'on_no_match: refuse',
@@ -125,8 +114,8 @@ describe('the options in a rail file', () => {
         '    action: respond',
         '    response: Refunds take 5 days.',
         '    examples: [my refund has not arrived, when will the shop refund me]',
-      ].join('\n'),
-    );
+      ],
+    });
     const set = await loadRailSet(setDir);
     expect(set.match).toMatchObject({ lexicalWeight: 0.3, centroidWeight: 0.5, chunkWords: 40 });
     const fromFile = await createGuard({ sets: [set], embedderFor: async () => embedder });
@@ -136,18 +125,15 @@ describe('the options in a rail file', () => {
   });
 
   it('rejects a weight outside [0, 1] with the file and line', async () => {
-    const setDir = path.join(dir, 'broken');
-    await mkdir(setDir);
-    await writeFile(
-      path.join(setDir, 'rail.yml'),
-      [
+    const setDir = writeTree({
+      'rail.yml': [
         'name: broken',
         'match:',
         '  lexical_weight: 1.5',
         'intents:',
         '  - { id: a, action: refuse, examples: [x] }',
-      ].join('\n'),
-    );
+      ],
+    });
     await expect(loadRailSet(setDir)).rejects.toThrow(/rail\.yml:3:\d+: .*lexical_weight/);
   });
 });

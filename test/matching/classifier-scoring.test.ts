@@ -3,14 +3,12 @@
  * Guard that serves traffic: scores become intent probabilities, thresholds apply to them, and
  * not_examples still veto their intent.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { scoreMessage } from '../../src/matching/compile.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import { loadRailSet } from '../../src/rails/load.js';
+import { writeTree } from '../rails/helpers.js';
 
 const INTENTS = `intents:
   - id: chargeback
@@ -31,32 +29,19 @@ const INTENTS = `intents:
     examples: [what are your opening hours, when are you open, what time do you close]
 `;
 
-let dir: string;
 let embedder: BundledEmbedder;
 let guard: RailsRuntime;
 
-async function writeSet(name: string, yaml: string): Promise<string> {
-  const setDir = path.join(dir, name);
-  await mkdir(setDir, { recursive: true });
-  await writeFile(path.join(setDir, 'rail.yml'), yaml);
-  return setDir;
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'railgate-classifier-'));
   embedder = await BundledEmbedder.load();
   const classified = await loadRailSet(
-    await writeSet(
-      'classified',
-      `name: classified\nmatch: { threshold: 0.5, scoring: classifier }\non_no_match: refuse\n${INTENTS}`,
-    ),
+    writeTree({
+      'rail.yml': `name: classified\nmatch: { threshold: 0.5, scoring: classifier }\non_no_match: refuse\n${INTENTS}`,
+    }),
   );
   guard = await createGuard({ sets: [classified], embedderFor: async () => embedder });
 });
-afterAll(async () => {
-  await guard.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => guard.close());
 
 describe('match.scoring: classifier', () => {
   it('matches paraphrases to their intent with a probability as the score', async () => {
@@ -112,15 +97,14 @@ describe('match.scoring: classifier', () => {
   });
 
   it('rejects a classifier for a single intent, and a non-positive classifier_c, with the file and line', async () => {
-    const single = await writeSet(
-      'single',
-      'name: single\nmatch: { scoring: classifier }\nintents:\n  - id: only\n    action: passthrough\n    examples: [hello]\n',
-    );
+    const single = writeTree({
+      'rail.yml':
+        'name: single\nmatch: { scoring: classifier }\nintents:\n  - id: only\n    action: passthrough\n    examples: [hello]\n',
+    });
     await expect(loadRailSet(single)).rejects.toThrow(/rail\.yml:2:\d+: .*at least two intents/);
-    const negative = await writeSet(
-      'negative',
-      `name: negative\nmatch: { scoring: classifier, classifier_c: 0 }\n${INTENTS}`,
-    );
+    const negative = writeTree({
+      'rail.yml': `name: negative\nmatch: { scoring: classifier, classifier_c: 0 }\n${INTENTS}`,
+    });
     await expect(loadRailSet(negative)).rejects.toThrow(/rail\.yml:2:\d+: .*classifier_c/);
   });
 });
