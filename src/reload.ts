@@ -1,6 +1,7 @@
 /**
- * Hot reload: watch the rails folder; on a change, validate, rebuild the indexes (examples come from
- * the persistent cache, so only new ones are embedded) and swap the rail sets in atomically. Requests
+ * Hot reload: watch the rails folder; on a change, validate, recompile the sets whose files changed
+ * (examples come from the persistent cache, so only new ones are embedded; unchanged sets are kept as
+ * compiled) and swap the rail sets in atomically. Requests
  * in flight finish on the rails they started with. An invalid edit keeps the old rails serving and
  * logs every `file:line:column` problem.
  */

@@ -57,6 +57,13 @@ export class RailsRuntime implements Guard {
     const nextDefault = pickDefault(sets, defaultRailSet);
     const compiled = new Map<string, CompiledRailSet>();
     for (const set of sets) {
+      // Same files, same bytes (embedding config included): what it compiled to still holds, so a
+      // reload re-embeds, re-indexes and refits only the sets that changed.
+      const current = this.#compiled.get(set.name);
+      if (current?.set.hash === set.hash) {
+        compiled.set(set.name, Object.freeze({ ...current, set }));
+        continue;
+      }
       const embedder = await this.embedderFor(set.embedding);
       compiled.set(set.name, await compileRailSet(set, embedder, this.options.compile));
     }

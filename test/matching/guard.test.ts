@@ -106,3 +106,26 @@ describe('guard decisions with the bundled model', () => {
     });
   });
 });
+
+describe('replacing the rail sets', () => {
+  it('keeps what an unchanged set compiled to and recompiles only the changed one', async () => {
+    // Not closed: it shares the file's embedder, which the top-level afterAll closes.
+    const runtime = await createGuard({
+      sets: [railSet('support', [password, greeting]), railSet('hours', [greeting])],
+      embedderFor: async () => embedder,
+    });
+    const before = { support: runtime.compiled('support'), hours: runtime.compiled('hours') };
+    const reloaded = { ...railSet('support', [password, greeting]), loadedAt: new Date(1_000) };
+    const hours = intent('opening_hours', 'respond', ['When are you open?', 'What are your opening hours?']);
+    const edited = { ...railSet('hours', [greeting, hours]), hash: 'hash-hours-edited' };
+    await runtime.replace([reloaded, edited]);
+
+    const support = runtime.compiled('support');
+    expect(support.index).toBe(before.support.index);
+    expect(support.set).toBe(reloaded);
+    expect(runtime.list().find((s) => s.name === 'support')!.loadedAt).toEqual(new Date(1_000));
+    expect(runtime.compiled('hours').index).not.toBe(before.hours.index);
+    expect((await runtime.decide('when do you open', 'hours')).decision.intent).toBe('opening_hours');
+    expect((await runtime.decide('I forgot my password', 'support')).decision.intent).toBe('password_reset');
+  });
+});
