@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { RailgateError } from './errors.js';
+import { deepFreeze } from './deep-freeze.js';
 
 const upstreamSchema = z
   .object({
@@ -159,14 +160,6 @@ function fromEnv(env: Env, file: SettingsInput): SettingsInput {
       }),
     },
   };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }
 
 function readConfigFile(file: string): SettingsInput {

@@ -11,19 +11,12 @@ import { mergeSet } from './merge.js';
 import { issueAt, issueForPath, parseYamlFile } from './positions.js';
 import { readRailFile, type FileContribution } from './schema.js';
 import type { RailIssue, RailSet, SourceLocation } from './types.js';
+import { deepFreeze } from '../deep-freeze.js';
 
 export { formatIssue, RailsInvalidError } from './issues.js';
 export { renderPrompt } from './prompt.js';
 
 const RAIL_FILE = /\.ya?ml$/i;
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
 
 /** Rail files directly in `dir`, sorted; dotfiles (editor backups, `.#lock` files) are not rails. */
 async function railFilesIn(dir: string): Promise<string[]> {
