@@ -5,47 +5,16 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseCsv } from '../../src/authoring/csv.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DATASETS_DIR = path.resolve(REPO_ROOT, '../shared/datasets');
 
-/** RFC 4180 CSV: quoted fields may hold commas, doubled quotes and newlines. Returns rows keyed by header. */
-export function parseCsv(text: string): Record<string, string>[] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += c;
-  }
-  if (field !== '' || row.length > 0) {
-    row.push(field);
-    rows.push(row);
-  }
-  const [header, ...body] = rows.filter((r) => r.length > 1 || r[0] !== '');
-  if (!header) return [];
-  return body.map((cells) => Object.fromEntries(header.map((name, i) => [name, cells[i] ?? ''])));
-}
-
+/** A data set's CSV, read with the project's own CSV reader, as rows keyed by the header's names. */
 export async function readCsv(...parts: string[]): Promise<Record<string, string>[]> {
-  return parseCsv(await readFile(path.join(DATASETS_DIR, ...parts), 'utf8'));
+  const [header, ...rows] = parseCsv(await readFile(path.join(DATASETS_DIR, ...parts), 'utf8'));
+  if (!header) return [];
+  return rows.map((row) => Object.fromEntries(header.fields.map((name, i) => [name, row.fields[i] ?? ''])));
 }
 
 /** mulberry32: a small seeded PRNG, so every split is the same on every machine. */
