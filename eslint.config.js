@@ -23,4 +23,13 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // CommonJS scripts that Node starts as they are (the wasm thread worker of the bundled model).
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', __filename: 'readonly', URL: 'writable' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

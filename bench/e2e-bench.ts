@@ -1,8 +1,9 @@
 /**
  * End to end, in one run: the same load straight to an instantly answering upstream (the baseline)
  * and through railgate (forward action), non-streaming and streaming, 1 and 16 connections, with
- * distinct ("cold") and repeated messages; cold messages also with two model workers (one per core
- * here). Figures: req/s, latency p50/p99, and railgate's added latency in ms and as a ratio to direct.
+ * distinct ("cold") and repeated messages; cold messages also with other model set-ups (two model
+ * workers, one per core here; one worker on two wasm threads). Figures: req/s, latency p50/p99, and
+ * railgate's added latency in ms and as a ratio to direct.
  */
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,8 +20,9 @@ export interface E2ERow {
   stream: boolean;
   connections: number;
   messages: 'cold' | 'repeated';
-  /** railgate's model workers (`embedding.workers`); absent for direct. */
+  /** railgate's model workers (`embedding.workers`) and their wasm threads; absent for direct. */
   workers?: number;
+  threads?: number;
   rps: number;
   p50: number;
   p99: number;
@@ -84,23 +86,34 @@ async function load(url: string, connections: number, stream: boolean, messages:
   return { rps: result.requests.average, p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
-/** Model workers to measure cold messages with (`BENCH_WORKERS=1,2` by default); the first runs everything. */
-function workerCounts(): number[] {
-  return (process.env.BENCH_WORKERS ?? '1,2')
-    .split(',')
-    .map(Number)
-    .filter((n) => n >= 1);
+interface ModelSetup {
+  readonly workers: number;
+  readonly threads: number;
 }
 
-async function startProxy(dir: string, upstreamUrl: string, workers: number) {
+/**
+ * Model set-ups to measure cold messages with: `BENCH_MODELS=1,2,1x2` by default, each "workers" or
+ * "workers x threads". The first runs every scenario, the others the cold ones.
+ */
+function modelSetups(): ModelSetup[] {
+  return (process.env.BENCH_MODELS ?? '1,2,1x2')
+    .split(',')
+    .map((spec) => spec.split('x').map(Number))
+    .filter(([workers]) => workers! >= 1)
+    .map(([workers, threads]) => ({ workers: workers!, threads: threads ?? 1 }));
+}
+
+const setupKey = (s: ModelSetup) => `${s.workers}x${s.threads}`;
+
+async function startProxy(dir: string, upstreamUrl: string, setup: ModelSetup) {
   const settings = parseSettings({
     port: 0,
     rails: path.join(dir, 'rails'),
-    db: path.join(dir, `railgate-${workers}.db`),
+    db: path.join(dir, `railgate-${setupKey(setup)}.db`),
     watch: false,
     logLevel: 'silent',
     upstreams: { default: { url: upstreamUrl, apiKey: 'bench-key' } },
-    embedding: { cacheDb: path.join(dir, 'embeddings.db'), workers },
+    embedding: { cacheDb: path.join(dir, 'embeddings.db'), workers: setup.workers, threads: setup.threads },
   });
   const railgate = await startRailgate(settings, { logger: false });
   await railgate.guard;
@@ -112,22 +125,22 @@ export async function runE2EBench(runs = 3, seconds = 5): Promise<E2ERow[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'railgate-bench-'));
   mkdirSync(path.join(dir, 'rails', 'bench'), { recursive: true });
   writeFileSync(path.join(dir, 'rails', 'bench', 'rail.yml'), RAIL);
-  const [first, ...more] = workerCounts();
-  const proxies = new Map<number, Awaited<ReturnType<typeof startProxy>>>();
-  for (const workers of [first ?? 1, ...more]) proxies.set(workers, await startProxy(dir, upstream.url, workers));
+  const [first = { workers: 1, threads: 1 }, ...more] = modelSetups();
+  const proxies = new Map<string, Awaited<ReturnType<typeof startProxy>>>();
+  for (const setup of [first, ...more]) proxies.set(setupKey(setup), await startProxy(dir, upstream.url, setup));
   const scenarios: Omit<E2ERow, 'rps' | 'p50' | 'p99'>[] = [];
   for (const stream of [false, true])
     for (const connections of [1, 16]) {
       scenarios.push({ target: 'direct', stream, connections, messages: 'cold' });
       for (const messages of ['cold', 'repeated'] as const)
-        scenarios.push({ target: 'railgate', stream, connections, messages, workers: first ?? 1 });
-      for (const workers of more)
-        scenarios.push({ target: 'railgate', stream, connections, messages: 'cold', workers });
+        scenarios.push({ target: 'railgate', stream, connections, messages, ...first });
+      for (const setup of more) scenarios.push({ target: 'railgate', stream, connections, messages: 'cold', ...setup });
     }
   const samples = new Map<number, { rps: number; p50: number; p99: number }[]>();
   for (let run = 0; run < runs; run++) {
     for (const [index, s] of scenarios.entries()) {
-      const url = s.target === 'direct' ? upstream.url : proxies.get(s.workers!)!.url;
+      const url =
+        s.target === 'direct' ? upstream.url : proxies.get(setupKey({ workers: s.workers!, threads: s.threads! }))!.url;
       const figures = await load(url, s.connections, s.stream, s.messages, seconds);
       samples.set(index, [...(samples.get(index) ?? []), figures]);
       process.stderr.write(`e2e run ${run + 1}/${runs}: ${JSON.stringify(s)} ${Math.round(figures.rps)} req/s\n`);
@@ -148,7 +161,7 @@ export async function runE2EBench(runs = 3, seconds = 5): Promise<E2ERow[]> {
 
 export function e2eTable(rows: readonly E2ERow[]): string {
   const lines = [
-    '| mode | conns | target | model workers | messages | req/s | p50 (ms) | p99 (ms) | added p50 (ms) | p50 ratio to direct |',
+    '| mode | conns | target | model workers × threads | messages | req/s | p50 (ms) | p99 (ms) | added p50 (ms) | p50 ratio to direct |',
     '|---|---:|---|---:|---|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
@@ -156,7 +169,7 @@ export function e2eTable(rows: readonly E2ERow[]): string {
     const added = r.target === 'direct' ? '—' : fmt(r.p50 - direct.p50);
     const ratio = r.target === 'direct' ? '1.00' : fmt(r.p50 / Math.max(direct.p50, 0.01));
     lines.push(
-      `| ${r.stream ? 'stream' : 'json'} | ${r.connections} | ${r.target} | ${r.workers ?? '—'} | ${r.target === 'direct' ? '—' : r.messages} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${added} | ${ratio} |`,
+      `| ${r.stream ? 'stream' : 'json'} | ${r.connections} | ${r.target} | ${r.workers ? `${r.workers} × ${r.threads ?? 1}` : '—'} | ${r.target === 'direct' ? '—' : r.messages} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${added} | ${ratio} |`,
     );
   }
   return lines.join('\n');

@@ -7,11 +7,15 @@ import path from 'node:path';
 import { BundledEmbedder } from '../src/embedding/bundled.js';
 import type { Embedder } from '../src/embedding/embedder.js';
 import { TransformersEmbedder } from '../src/embedding/transformers.js';
+import { WorkerEmbedder } from '../src/embedding/worker-host.js';
+import { parseSettings } from '../src/settings.js';
 import { fmt, medianOfRuns, percentile } from './stats.js';
 import { distinctMessages } from './messages.js';
 
 export interface EmbeddingRow {
   provider: string;
+  /** wasm threads of the bundled model (`embedding.threads`); absent for other providers. */
+  threads?: number;
   p50: number;
   p99: number;
   throughput: number;
@@ -41,8 +45,13 @@ async function measure(embedder: Embedder, runs: number): Promise<Omit<Embedding
 export async function runEmbeddingBench(runs = 3): Promise<EmbeddingRow[]> {
   const rows: EmbeddingRow[] = [];
   const bundled = await BundledEmbedder.load();
-  rows.push({ provider: 'bundled (USE lite, tfjs wasm)', ...(await measure(bundled, runs)) });
+  rows.push({ provider: 'bundled (USE lite, tfjs wasm)', threads: 1, ...(await measure(bundled, runs)) });
   await bundled.close();
+  // The wasm backend is set up once per thread: more threads are measured in a model worker.
+  const config = { provider: 'bundled', model: undefined, quantized: false } as const;
+  const threaded = await WorkerEmbedder.start(config, parseSettings({ embedding: { threads: 2 } }).embedding);
+  rows.push({ provider: 'bundled, 2 wasm threads (model worker)', threads: 2, ...(await measure(threaded, runs)) });
+  await threaded.close();
   const fixture = path.resolve(import.meta.dirname, '../test/fixtures/tiny-bert');
   const tiny = await TransformersEmbedder.load({ model: fixture, allowRemoteModels: false });
   rows.push({ provider: 'transformers (tiny-bert fixture, fp32)', ...(await measure(tiny, runs)) });

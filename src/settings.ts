@@ -56,8 +56,13 @@ const settingsSchema = z
         cacheSize: z.number().int().min(0).default(10_000),
         /** Run local models (bundled, transformers) in a worker thread, off the event loop. */
         worker: z.boolean().default(true),
-        /** How many model workers (bundled model): each embeds one batch at a time on one core. */
+        /** How many model workers (bundled model): each embeds one batch at a time. */
         workers: z.number().int().min(1).max(64).default(1),
+        /**
+         * wasm threads per bundled-model worker. More than 1 splits each model call across cores
+         * (lower single-message latency) at the cost of a little CPU spent while idle.
+         */
+        threads: z.number().int().min(1).max(8).default(1),
         /** SQLite file caching rail-example embeddings across restarts; `:memory:` disables persistence. */
         cacheDb: z.string().default('data/embeddings.db'),
         /** transformers provider: where models are cached, and whether the hub may be contacted. */
@@ -152,6 +157,7 @@ function fromEnv(env: Env, file: SettingsInput): SettingsInput {
         cacheSize: envNumber(env, 'RAILGATE_EMBED_CACHE_SIZE'),
         worker: envBoolean(env, 'RAILGATE_EMBED_WORKER'),
         workers: envNumber(env, 'RAILGATE_EMBED_WORKERS'),
+        threads: envNumber(env, 'RAILGATE_EMBED_THREADS'),
         cacheDb: env.RAILGATE_EMBED_CACHE_DB,
         cacheDir: env.RAILGATE_MODEL_CACHE,
         allowRemoteModels: envBoolean(env, 'RAILGATE_ALLOW_REMOTE_MODELS'),

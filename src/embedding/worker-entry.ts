@@ -14,13 +14,15 @@ function send(message: WorkerResponse, transfer: ArrayBuffer[] = []): void {
 let embedder: Embedder;
 try {
   embedder = await createEmbedder(config, settings);
-  send({ id: 0, kind: 'ready', modelId: embedder.modelId, dimension: embedder.dimension });
+  // The bundled model reports its wasm threads; other providers compute as they do.
+  const threads = 'threads' in embedder && typeof embedder.threads === 'number' ? embedder.threads : 1;
+  send({ id: 0, kind: 'ready', modelId: embedder.modelId, dimension: embedder.dimension, threads });
 } catch (error) {
   send({ id: 0, kind: 'failed', message: error instanceof Error ? error.message : String(error) });
   process.exit(1);
 }
 
-// Requests are handled one at a time: the model is single-threaded and batching happens upstream.
+// Requests are handled one at a time: one model call at a time per worker; batching happens upstream.
 let chain = Promise.resolve();
 port.on('message', (request: WorkerRequest) => {
   chain = chain.then(async () => {

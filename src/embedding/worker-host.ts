@@ -15,7 +15,13 @@ export type WorkerRequest =
   | { readonly id: number; readonly kind: 'close' };
 
 export type WorkerResponse =
-  | { readonly id: 0; readonly kind: 'ready'; readonly modelId: string; readonly dimension: number }
+  | {
+      readonly id: 0;
+      readonly kind: 'ready';
+      readonly modelId: string;
+      readonly dimension: number;
+      readonly threads: number;
+    }
   | { readonly id: 0; readonly kind: 'failed'; readonly message: string }
   | { readonly id: number; readonly kind: 'vectors'; readonly buffer: ArrayBuffer; readonly count: number }
   | { readonly id: number; readonly kind: 'error'; readonly message: string; readonly code?: string }
@@ -47,6 +53,8 @@ export class WorkerEmbedder implements Embedder {
     private readonly worker: Worker,
     readonly modelId: string,
     readonly dimension: number,
+    /** Threads the model computes with inside the worker (embedding.threads, bundled model). */
+    readonly threads: number,
   ) {
     worker.on('message', (message: WorkerResponse) => this.#onMessage(message));
     worker.on('error', (error) => this.#failAll(error));
@@ -62,7 +70,8 @@ export class WorkerEmbedder implements Embedder {
       worker.once('message', (message: WorkerResponse) => {
         worker.off('error', reject);
         worker.off('exit', onExit);
-        if (message.kind === 'ready') resolve(new WorkerEmbedder(worker, message.modelId, message.dimension));
+        if (message.kind === 'ready')
+          resolve(new WorkerEmbedder(worker, message.modelId, message.dimension, message.threads));
         else {
           void worker.terminate();
           reject(

@@ -1,7 +1,7 @@
 /**
  * Several model workers behind one Embedder: each call goes to the worker with the least work in
- * flight. The bundled model uses one core per worker (the wasm backend has no threads in Node), so on
- * a machine with cores to spare, two or more workers embed that many batches at once.
+ * flight. The bundled model computes on one core per worker unless `embedding.threads` gives it more,
+ * so on a machine with cores to spare, two or more workers embed that many batches at once.
  */
 import type { Embedder } from './embedder.js';
 

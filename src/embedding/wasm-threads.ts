@@ -1,0 +1,48 @@
+/**
+ * Multi-threaded wasm for the bundled model. tfjs ships a threaded SIMD build of its wasm backend
+ * (XNNPACK over a pthread pool of Web Workers) but switches it off in Node, for two reasons that are
+ * both about the browser: it starts its thread workers from `blob:` URLs, and it sizes the pool as
+ * half of the logical cores (assuming hyper-threads). This module turns it on for one init of the
+ * backend: the flag, a thread count, a worker script Node can start (wasm-pthread-worker.cjs), and a
+ * core count that lets the pool reach the count asked for. The globals it touches are restored once
+ * the backend is up, and only the thread that runs the model (an embedding worker) is affected.
+ */
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+
+/** tfjs builds its wasm thread pool with this many workers; its XNNPACK pool never grows past it. */
+export const MAX_WASM_THREADS = 8;
+
+const PTHREAD_WORKER = fileURLToPath(new URL('./wasm-pthread-worker.cjs', import.meta.url));
+
+/**
+ * Runs `initBackend` (which must set the wasm backend up for the first time) with `threads` threads.
+ * One thread is the plain single-threaded build, unchanged.
+ */
+export async function initWithThreads(threads: number, initBackend: () => Promise<void>): Promise<void> {
+  if (threads <= 1) return initBackend();
+  const count = Math.min(threads, MAX_WASM_THREADS);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  setThreadsCount(count);
+  const createObjectURL = URL.createObjectURL;
+  const cpus = os.cpus;
+  // tfjs's worker script arrives as a JavaScript Blob; every thread worker starts from our file instead.
+  URL.createObjectURL = (blob: Blob) =>
+    blob.type === 'application/javascript' ? PTHREAD_WORKER : createObjectURL(blob);
+  // The pool is capped at half the logical cores Emscripten reports (os.cpus() in Node).
+  const real = cpus();
+  os.cpus = () => Array.from({ length: count * 2 }, (_, i) => real[i % Math.max(1, real.length)]) as os.CpuInfo[];
+  try {
+    await initBackend();
+  } finally {
+    URL.createObjectURL = createObjectURL;
+    os.cpus = cpus;
+  }
+}
+
+/** Threads the wasm backend computes with (1 for the single-threaded build). */
+export function wasmThreads(): number {
+  return Math.max(1, getThreadsCount());
+}
