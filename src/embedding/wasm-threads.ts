@@ -7,6 +7,7 @@
  * core count that lets the pool reach the count asked for. The globals it touches are restored once
  * the backend is up, and only the thread that runs the model (an embedding worker) is affected.
  */
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,11 +19,13 @@ export const MAX_WASM_THREADS = 8;
 const PTHREAD_WORKER = fileURLToPath(new URL('./wasm-pthread-worker.cjs', import.meta.url));
 
 /**
- * Runs `initBackend` (which must set the wasm backend up for the first time) with `threads` threads.
- * One thread is the plain single-threaded build, unchanged.
+ * Runs `initBackend` (which must set the wasm backend up for the first time) with `threads` threads;
+ * if the threaded build fails to start, with one. One thread is the plain single-threaded build, unchanged.
  */
 export async function initWithThreads(threads: number, initBackend: () => Promise<void>): Promise<void> {
   if (threads <= 1) return initBackend();
+  // A thread whose script is missing fails later, where nothing can catch it: check first.
+  if (!existsSync(PTHREAD_WORKER)) return singleThreaded(`${PTHREAD_WORKER} is missing`, initBackend);
   const count = Math.min(threads, MAX_WASM_THREADS);
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   setThreadsCount(count);
@@ -36,10 +39,22 @@ export async function initWithThreads(threads: number, initBackend: () => Promis
   os.cpus = () => Array.from({ length: count * 2 }, (_, i) => real[i % Math.max(1, real.length)]) as os.CpuInfo[];
   try {
     await initBackend();
+  } catch (error) {
+    // tfjs's internals moved, or this Node cannot start the threads: serve single-threaded, and say so.
+    await singleThreaded(error instanceof Error ? error.message : String(error), initBackend);
   } finally {
     URL.createObjectURL = createObjectURL;
     os.cpus = cpus;
   }
+}
+
+function singleThreaded(reason: string, initBackend: () => Promise<void>): Promise<void> {
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  setThreadsCount(1);
+  process.emitWarning(`wasm threads unavailable (${reason}); the bundled model computes on one thread`, {
+    code: 'RG_WASM_THREADS',
+  });
+  return initBackend();
 }
 
 /** Threads the wasm backend computes with (1 for the single-threaded build). */
