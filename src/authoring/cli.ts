@@ -8,7 +8,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import cliProgress from 'cli-progress';
 import { isRailgateError } from '../errors.js';
 import type { Embedder } from '../embedding/embedder.js';
+import { ExampleCache } from '../embedding/example-cache.js';
 import { createEmbedder } from '../embedding/providers.js';
+import { ExampleCachedEmbedder } from '../embedding/stack.js';
 import type { CompiledRailSet } from '../matching/compile.js';
 import { createGuard } from '../matching/runtime.js';
 import { formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
@@ -117,22 +119,26 @@ export function settingsOf(io: CliIO): Settings {
 
 /**
  * Loaded rails and the embedders they need. Sets are compiled one at a time, on demand, through
- * `createGuard`, exactly as the proxy compiles them.
+ * `createGuard`, exactly as the proxy compiles them, and with the proxy's stores: rail-example vectors
+ * come from the persistent example cache (`embedding.cacheDb`), HNSW graphs and fitted classifiers
+ * from beside it, so an author's second `railgate test` embeds nothing the proxy or the first run did.
  */
 export class Workbench {
   readonly #embedders = new Map<string, Promise<Embedder>>();
+  #exampleCache: ExampleCache | undefined;
 
   private constructor(
     readonly settings: Settings,
     readonly railsDir: string,
     readonly sets: readonly RailSet[],
+    private readonly io: CliIO,
   ) {}
 
   /** Loads every set under `railsDir` (default: the `rails` setting). Throws RailsInvalidError. */
   static async open(io: CliIO, railsDir?: string): Promise<Workbench> {
     const settings = settingsOf(io);
     const dir = path.resolve(io.cwd, railsDir ?? settings.rails);
-    return new Workbench(settings, dir, await loadRails(dir));
+    return new Workbench(settings, dir, await loadRails(dir), io);
   }
 
   /**
@@ -156,7 +162,23 @@ export class Workbench {
   }
 
   async compile(set: RailSet): Promise<CompiledRailSet> {
-    const runtime = await createGuard({ sets: [set], embedderFor: (config) => this.embedder(config, set.dir) });
+    const storeDir = this.#storeDir();
+    let bar: Progress | undefined;
+    const runtime = await createGuard({
+      sets: [set],
+      embedderFor: (config) => this.embedder(config, set.dir),
+      compile: {
+        ...this.settings.index,
+        ...(storeDir
+          ? { graphDir: path.join(storeDir, 'hnsw'), classifierDir: path.join(storeDir, 'classifiers') }
+          : {}),
+        // Only examples missing from the cache are embedded; a bar shows when there are any.
+        onProgress: (_set, done, total) => {
+          bar ??= progress(this.io, `embedding ${set.name} examples`, total);
+          bar.update(done);
+        },
+      },
+    }).finally(() => bar?.stop());
     return runtime.compiled(set.name);
   }
 
@@ -165,7 +187,10 @@ export class Workbench {
     const key = `${config.provider}|${config.model ?? ''}|${config.quantized}|${config.provider === 'transformers' ? baseDir : ''}`;
     let embedder = this.#embedders.get(key);
     if (!embedder) {
-      embedder = createEmbedder(config, this.settings.embedding, { baseDir });
+      const cache = this.#cache();
+      embedder = createEmbedder(config, this.settings.embedding, { baseDir }).then((model) =>
+        cache ? new ExampleCachedEmbedder(model, cache) : model,
+      );
       this.#embedders.set(key, embedder);
     }
     return embedder;
@@ -175,6 +200,21 @@ export class Workbench {
     const loaded = await Promise.allSettled(this.#embedders.values());
     for (const result of loaded) if (result.status === 'fulfilled') await result.value.close();
     this.#embedders.clear();
+    this.#exampleCache?.close();
+    this.#exampleCache = undefined;
+  }
+
+  /** The folder of the example cache, where the proxy also keeps graphs and classifiers; none for `:memory:`. */
+  #storeDir(): string | undefined {
+    const file = this.settings.embedding.cacheDb;
+    return file === ':memory:' ? undefined : path.dirname(path.resolve(this.io.cwd, file));
+  }
+
+  #cache(): ExampleCache | undefined {
+    const file = this.settings.embedding.cacheDb;
+    if (file === ':memory:') return undefined;
+    this.#exampleCache ??= ExampleCache.open(path.resolve(this.io.cwd, file));
+    return this.#exampleCache;
   }
 }
 

@@ -23,7 +23,6 @@ const BULK_BATCH = 64;
 export class EmbeddingStack implements Embedder {
   readonly batcher: MicroBatcher;
   readonly #messages: CachingEmbedder;
-  readonly #modelKey: string;
 
   constructor(
     private readonly base: Embedder,
@@ -49,7 +48,6 @@ export class EmbeddingStack implements Embedder {
         if (misses) metrics?.embedCacheLookups.inc({ result: 'miss' }, misses);
       },
     });
-    this.#modelKey = `${base.modelId}:${base.dimension}`;
   }
 
   get modelId(): string {
@@ -64,36 +62,81 @@ export class EmbeddingStack implements Embedder {
     return this.#messages.embed(texts);
   }
 
-  async embedBulk(
-    texts: readonly string[],
-    onProgress?: (done: number, total: number) => void,
-  ): Promise<Float32Array[]> {
-    const cache = this.options.exampleCache;
-    const out = cache ? cache.lookup(this.#modelKey, texts, this.dimension) : texts.map(() => undefined);
-    const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
-    const fresh = new Map<string, Float32Array>();
-    onProgress?.(0, missing.length);
-    let next = 0;
-    let done = 0;
-    // One lane per model worker, each taking the next batch of examples.
-    const lanes = this.base instanceof WorkerPool ? this.base.size : 1;
-    const lane = async () => {
-      for (let start = next; start < missing.length; start = next) {
-        next += BULK_BATCH;
-        const chunk = missing.slice(start, start + BULK_BATCH);
-        const vectors = await this.base.embed(chunk);
-        const entries = chunk.map((text, i) => [text, vectors[i]!] as const);
-        for (const [text, vector] of entries) fresh.set(text, vector);
-        cache?.store(this.#modelKey, entries);
-        done += chunk.length;
-        onProgress?.(done, missing.length);
-      }
-    };
-    await Promise.all(Array.from({ length: lanes }, lane));
-    return texts.map((text, i) => out[i] ?? fresh.get(text)!);
+  embedBulk(texts: readonly string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]> {
+    return embedExamples(this.base, this.options.exampleCache, texts, onProgress);
   }
 
   close(): Promise<void> {
     return this.#messages.close();
+  }
+}
+
+/**
+ * Rail examples through the persistent cache: only texts it lacks go to the model, in batches (one
+ * lane per model worker), and are stored for the next start.
+ */
+export async function embedExamples(
+  model: Embedder,
+  cache: ExampleCache | undefined,
+  texts: readonly string[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<Float32Array[]> {
+  const modelKey = exampleCacheKey(model);
+  const out = cache ? cache.lookup(modelKey, texts, model.dimension) : texts.map(() => undefined);
+  const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
+  const fresh = new Map<string, Float32Array>();
+  onProgress?.(0, missing.length);
+  let next = 0;
+  let done = 0;
+  const lanes = model instanceof WorkerPool ? model.size : 1;
+  const lane = async () => {
+    for (let start = next; start < missing.length; start = next) {
+      next += BULK_BATCH;
+      const chunk = missing.slice(start, start + BULK_BATCH);
+      const vectors = await model.embed(chunk);
+      const entries = chunk.map((text, i) => [text, vectors[i]!] as const);
+      for (const [text, vector] of entries) fresh.set(text, vector);
+      cache?.store(modelKey, entries);
+      done += chunk.length;
+      onProgress?.(done, missing.length);
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  return texts.map((text, i) => out[i] ?? fresh.get(text)!);
+}
+
+/** Vectors of different models or dimensions never share a cache key. */
+function exampleCacheKey(model: Embedder): string {
+  return `${model.modelId}:${model.dimension}`;
+}
+
+/**
+ * A model whose rail examples go through the persistent cache and whose other texts go straight to
+ * it: the authoring commands' embedder (one process, one caller; no batching or message cache needed).
+ */
+export class ExampleCachedEmbedder implements Embedder {
+  constructor(
+    private readonly model: Embedder,
+    private readonly cache: ExampleCache,
+  ) {}
+
+  get modelId(): string {
+    return this.model.modelId;
+  }
+
+  get dimension(): number {
+    return this.model.dimension;
+  }
+
+  embed(texts: readonly string[]): Promise<Float32Array[]> {
+    return this.model.embed(texts);
+  }
+
+  embedBulk(texts: readonly string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]> {
+    return embedExamples(this.model, this.cache, texts, onProgress);
+  }
+
+  close(): Promise<void> {
+    return this.model.close();
   }
 }

@@ -1,5 +1,6 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { railgate, workspace } from './helpers.js';
 
@@ -50,6 +51,20 @@ describe('railgate test', () => {
     );
     expect(all.stdout).toMatch(/near miss "Hello": .*runner-up password_reset 0\.\d{3} is only 0\.\d{3} behind/);
     expect(all.stdout.trimEnd().split('\n').at(-1)).toBe('3 passed, 0 failed');
+  });
+
+  it("reads rail-example vectors from the proxy's example cache (embedding.cacheDb)", async () => {
+    expect((await railgate(ws.dir, ['test', '--rails', 'rails'])).code).toBe(0);
+    const db = new Database(path.join(ws.dir, 'data', 'embeddings.db'));
+    const { n } = db.prepare('SELECT COUNT(*) AS n FROM example_embeddings').get() as { n: number };
+    expect(n).toBeGreaterThan(3);
+    // Give every cached example the same vector: a run that reads the cache can no longer tell intents apart.
+    db.prepare('UPDATE example_embeddings SET vector = (SELECT vector FROM example_embeddings LIMIT 1)').run();
+    db.close();
+    const cached = await railgate(ws.dir, ['test', '--rails', 'rails']);
+    expect(cached.code).toBe(1);
+    const uncached = await railgate(ws.dir, ['test', '--rails', 'rails'], { RAILGATE_EMBED_CACHE_DB: ':memory:' });
+    expect(uncached.code).toBe(0);
   });
 
   it('exits 2 on a bad option and 1 on invalid rails', async () => {
