@@ -8,6 +8,11 @@ import type { Decision, DecisionTimings } from './decision.js';
 export interface GuardResult {
   readonly decision: Decision;
   readonly timings: DecisionTimings;
+  /**
+   * The rail set as loaded when it decided. A hot reload may swap the set while a message is being
+   * embedded; what follows (prompt, canned answer, upstream) must come from the version that decided.
+   */
+  readonly set: RailSet;
 }
 
 export interface LoadedRailSetInfo {

@@ -130,7 +130,7 @@ export class RailsRuntime implements Guard {
               decideVector(compiled, vectors[index]!, { index, count: chunks.length }, chunk),
             ),
           );
-    return { decision, timings: { embedMs: t1 - t0, searchMs: now() - t1 } };
+    return { decision, timings: { embedMs: t1 - t0, searchMs: now() - t1 }, set: compiled.set };
   }
 
   async close(): Promise<void> {

@@ -60,8 +60,7 @@ export const chatRoutes = fp(
       const name = pickRailSetName(request, guard);
       chooseRailSet(guard, name, 'x-railgate-rails');
       const result = await guard.decide(chat.userText, name);
-      const { decision } = result;
-      const set = chooseRailSet(guard, decision.railSet, 'x-railgate-rails');
+      const { decision, set } = result;
       const trace = startTrace(
         options.decisions,
         { endpoint: 'chat', stream: chat.stream, message: chat.userText, result, time, requestId: request.id },
