@@ -92,11 +92,24 @@ function targets(): string {
     added === undefined ? 'not run' : `+${fmt(added)} ms (1 connection)`,
     added !== undefined && added <= 1,
   ]);
+  // Where the default breadth falls short: the narrowest measured search that reaches recall 0.99.
+  const widerSearch = (distribution: string) => {
+    const at100k = index.filter((r) => r.size === 100_000 && r.distribution === distribution);
+    const wide = at100k
+      .filter((r) => r.kind === 'hnsw' && (r.efSearch ?? 128) > 128 && r.recall >= 0.99)
+      .sort((a, b) => a.efSearch! - b.efSearch!)[0];
+    const exact = at100k.find((r) => r.kind === 'exact');
+    return wide && exact
+      ? ` (recall ${fmt(wide.recall, 3)} at efSearch ${wide.efSearch}: p99 ${fmt(wide.p99, 3)} ms; exact scan p99 ${fmt(exact.p99, 3)} ms)`
+      : '';
+  };
   for (const distribution of ['uniform', 'clustered'] as const) {
-    const hnsw = index.find((r) => r.kind === 'hnsw' && r.size === 100_000 && r.distribution === distribution);
+    const hnsw = index.find(
+      (r) => r.kind === 'hnsw' && r.size === 100_000 && r.distribution === distribution && (r.efSearch ?? 128) === 128,
+    );
     rows.push([
       `100k-example index (${distribution}): search p99 ≤ 1 ms at recall@10 ≥ 0.99`,
-      hnsw ? `p99 ${fmt(hnsw.p99, 3)} ms, recall ${fmt(hnsw.recall, 3)}` : 'not run',
+      hnsw ? `p99 ${fmt(hnsw.p99, 3)} ms, recall ${fmt(hnsw.recall, 3)}${widerSearch(distribution)}` : 'not run',
       hnsw && hnsw.p99 <= 1 && hnsw.recall >= 0.99,
     ]);
   }
@@ -150,9 +163,10 @@ ${sections.join('\n\n')}
   also shortens a single message). Here both share two cores with the load generator and the proxy;
   machines with cores to spare gain more, and a GPU embedding server behind the \`openai\` provider is
   the way past that. Repeated messages cost a cache lookup (+0.3–0.5 ms).
-- Uniform random 512-d vectors are the worst case for any graph index (all points nearly equidistant),
-  so HNSW recall there is low at any practical search breadth; on clustered vectors, closer to real
-  sentence embeddings, it reaches recall 1.000 within ~1 ms. Rail sets below 20,000 examples use the
+- Uniform random 512-d vectors are the worst case for any graph index (all points nearly equidistant):
+  at the default search breadth (\`index.efSearch\` 128) HNSW recall there is low, and the breadth that
+  reaches 0.99 (rows with a larger efSearch) costs about as much as the exact scan. On clustered
+  vectors, closer to real sentence embeddings, the default breadth reaches recall 1.000 within ~1 ms. Rail sets below 20,000 examples use the
   exact (native brute-force) scan, which needs no build at start-up. Larger sets build their HNSW
   graph once and store it beside the example cache ("read stored"): a restart with unchanged examples
   reads a 100k-example graph in a fraction of a second instead of rebuilding it for minutes.
