@@ -164,9 +164,10 @@ ${sections.join('\n\n')}
   machines with cores to spare gain more, and a GPU embedding server behind the \`openai\` provider is
   the way past that. Repeated messages cost a cache lookup (+0.3–0.5 ms).
 - Uniform random 512-d vectors are the worst case for any graph index (all points nearly equidistant):
-  at the default search breadth (\`index.efSearch\` 128) HNSW recall there is low, and the breadth that
-  reaches 0.99 (rows with a larger efSearch) costs about as much as the exact scan. On clustered
-  vectors, closer to real sentence embeddings, the default breadth reaches recall 1.000 within ~1 ms. Rail sets below 20,000 examples use the
+  at the default search breadth (\`index.efSearch\` 128) HNSW recall there is low, and wider searches
+  (rows with a larger efSearch) raise it slowly while costing more than the exact scan: on such data
+  the exact scan is the right index. On clustered vectors, closer to real sentence embeddings, the
+  default breadth reaches recall 1.000 within ~1 ms. Rail sets below 20,000 examples use the
   exact (native brute-force) scan, which needs no build at start-up. Larger sets build their HNSW
   graph once and store it beside the example cache ("read stored"): a restart with unchanged examples
   reads a 100k-example graph in a fraction of a second instead of rebuilding it for minutes.
