@@ -47,8 +47,13 @@ const settingsSchema = z
       .default({}),
     embedding: z
       .object({
-        /** Micro-batching: how long a message waits for company, and the largest batch. */
-        batchWindowMs: z.number().min(0).default(2),
+        /**
+         * Micro-batching: how long a message waits for company when a model is free, and the largest
+         * batch. Messages that arrive while every model is busy are batched whatever the window; with
+         * the default 0, a message never waits for a free model (measured here against 2 ms: about
+         * 3 ms less at one connection, the same throughput at 16).
+         */
+        batchWindowMs: z.number().min(0).default(0),
         maxBatch: z.number().int().positive().default(64),
         /** Messages waiting for the model before new ones get 503 + Retry-After. */
         maxQueue: z.number().int().positive().default(1_024),

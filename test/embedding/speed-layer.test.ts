@@ -59,6 +59,18 @@ describe('micro-batching', () => {
     }
   });
 
+  it('with no window (the default), sends a message to an idle model at once and batches what arrives meanwhile', async () => {
+    const counting = new CountingEmbedder(model);
+    const windowMs = parseSettings({}).embedding.batchWindowMs;
+    expect(windowMs).toBe(0);
+    const batcher = new MicroBatcher(counting, { windowMs, maxBatch: 64, maxQueue: 100 });
+    const first = batcher.embed([questions[0]!]);
+    expect(counting.calls).toEqual([1]);
+    const rest = questions.slice(1).map((q) => batcher.embed([q]));
+    await Promise.all([first, ...rest]);
+    expect(counting.calls).toEqual([1, questions.length - 1]);
+  });
+
   it('never sends more than maxBatch texts per call', async () => {
     const counting = new CountingEmbedder(model);
     const batcher = new MicroBatcher(counting, { windowMs: 5, maxBatch: 4, maxQueue: 100 });
