@@ -161,8 +161,13 @@ export class Workbench {
     return set;
   }
 
-  async compile(set: RailSet): Promise<CompiledRailSet> {
+  /**
+   * Compiles one set. Examples missing from the cache are embedded with a progress bar, unless the
+   * caller is showing a bar of its own (`progress: false`; two bars on one terminal garble each other).
+   */
+  async compile(set: RailSet, options: { progress?: boolean } = {}): Promise<CompiledRailSet> {
     const storeDir = this.#storeDir();
+    const showProgress = options.progress ?? true;
     let bar: Progress | undefined;
     const runtime = await createGuard({
       sets: [set],
@@ -172,8 +177,8 @@ export class Workbench {
         ...(storeDir
           ? { graphDir: path.join(storeDir, 'hnsw'), classifierDir: path.join(storeDir, 'classifiers') }
           : {}),
-        // Only examples missing from the cache are embedded; a bar shows when there are any.
         onProgress: (_set, done, total) => {
+          if (!showProgress) return;
           bar ??= progress(this.io, `embedding ${set.name} examples`, total);
           bar.update(done);
         },

@@ -86,7 +86,7 @@ export const run = defineCommand({
             let entry = compiled.get(name);
             if (!entry) {
               const set = workbench.sets.find((s) => s.name === name);
-              entry = set ? workbench.compile(set) : Promise.resolve(undefined);
+              entry = set ? workbench.compile(set, { progress: false }) : Promise.resolve(undefined);
               compiled.set(name, entry);
             }
             return entry;

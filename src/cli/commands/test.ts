@@ -6,6 +6,7 @@ import { writeLine } from '../io.js';
 import { defineCommand, numberOption, progress, relativePath, withWorkbench } from '../../authoring/cli.js';
 import { describeFailure, judgeCase, type CaseResult } from '../../authoring/rail-tests.js';
 import { scoreTexts } from '../../authoring/scored.js';
+import type { CompiledRailSet } from '../../matching/compile.js';
 
 const HELP = `usage: railgate test [--rails DIR] [--set NAME] [--near-miss 0.05] [--json]
 
@@ -31,14 +32,16 @@ export const run = defineCommand({
   body: async ({ values }, io) => {
     const nearMiss = numberOption('near-miss', values['near-miss'], 0.05, 0, 1);
     return withWorkbench(io, values.rails, async (workbench) => {
-      const sets = values.set ? [workbench.pick(values.set)] : workbench.sets;
+      const sets = (values.set ? [workbench.pick(values.set)] : workbench.sets).filter((s) => s.tests.length > 0);
+      // Compiled first, each with its own embedding bar, then tested under one bar.
+      const compiledSets: CompiledRailSet[] = [];
+      for (const set of sets) compiledSets.push(await workbench.compile(set));
       const total = sets.reduce((n, s) => n + s.tests.length, 0);
       const bar = progress(io, 'testing', total);
       const cases: CaseResult[] = [];
       try {
-        for (const set of sets) {
-          if (set.tests.length === 0) continue;
-          const compiled = await workbench.compile(set);
+        for (const [index, set] of sets.entries()) {
+          const compiled = compiledSets[index]!;
           const done = cases.length;
           const scored = await scoreTexts(
             compiled,
