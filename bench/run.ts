@@ -4,6 +4,7 @@
  * measured in the same run. Nothing here is asserted: targets are reported, not enforced.
  *   BENCH_ONLY=embedding,e2e,index,startup   run a subset
  *   BENCH_RUNS=3                             runs per figure
+ *   BENCH_MODELS=1,2,1x2                     end-to-end model set-ups: workers, or workers x wasm threads
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
