@@ -13,6 +13,7 @@ import { createEmbedder } from './embedding/providers.js';
 import { EmbeddingStack } from './embedding/stack.js';
 import { WorkerEmbedder } from './embedding/worker-host.js';
 import { WorkerPool } from './embedding/worker-pool.js';
+import { storedCompileOptions } from './matching/compile.js';
 import { createGuard, type RailsRuntime } from './matching/runtime.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadRails } from './rails/load.js';
@@ -85,9 +86,6 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   const log = DecisionLog.open(resolve(settings.db));
   const cacheDb = resolve(settings.embedding.cacheDb);
   const exampleCache = ExampleCache.open(cacheDb);
-  // HNSW graphs of large rail sets and fitted classifiers are kept beside the example cache (and, like
-  // it, not with `:memory:`).
-  const storeDir = cacheDb === ':memory:' ? undefined : path.dirname(cacheDb);
   const metrics = createMetrics();
   const modelFor = options.modelFor ?? defaultModelFor(settings.embedding, cwd);
   // The bundled model (the default) starts loading while the rails are parsed, not after.
@@ -122,11 +120,8 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
         new EmbeddingStack(await takeModel(config), { settings: settings.embedding, exampleCache, metrics }),
       defaultRailSet: settings.defaultRailSet,
       compile: {
+        ...storedCompileOptions(settings.index, cacheDb),
         onProgress: both(progressLogger(app.log), options.onProgress),
-        ...settings.index,
-        ...(storeDir
-          ? { graphDir: path.join(storeDir, 'hnsw'), classifierDir: path.join(storeDir, 'classifiers') }
-          : {}),
       },
     });
     if (closing) {

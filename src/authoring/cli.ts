@@ -11,7 +11,7 @@ import type { Embedder } from '../embedding/embedder.js';
 import { ExampleCache } from '../embedding/example-cache.js';
 import { createEmbedder } from '../embedding/providers.js';
 import { ExampleCachedEmbedder } from '../embedding/stack.js';
-import type { CompiledRailSet } from '../matching/compile.js';
+import { storedCompileOptions, type CompiledRailSet } from '../matching/compile.js';
 import { createGuard } from '../matching/runtime.js';
 import { formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
 import type { EmbeddingConfig, RailSet } from '../rails/types.js';
@@ -126,13 +126,18 @@ export function settingsOf(io: CliIO): Settings {
 export class Workbench {
   readonly #embedders = new Map<string, Promise<Embedder>>();
   #exampleCache: ExampleCache | undefined;
+  /** The example cache file, resolved against the working folder (or `:memory:`). */
+  readonly #cacheDb: string;
 
   private constructor(
     readonly settings: Settings,
     readonly railsDir: string,
     readonly sets: readonly RailSet[],
     private readonly io: CliIO,
-  ) {}
+  ) {
+    const file = settings.embedding.cacheDb;
+    this.#cacheDb = file === ':memory:' ? file : path.resolve(io.cwd, file);
+  }
 
   /** Loads every set under `railsDir` (default: the `rails` setting). Throws RailsInvalidError. */
   static async open(io: CliIO, railsDir?: string): Promise<Workbench> {
@@ -166,17 +171,13 @@ export class Workbench {
    * caller is showing a bar of its own (`progress: false`; two bars on one terminal garble each other).
    */
   async compile(set: RailSet, options: { progress?: boolean } = {}): Promise<CompiledRailSet> {
-    const storeDir = this.#storeDir();
     const showProgress = options.progress ?? true;
     let bar: Progress | undefined;
     const runtime = await createGuard({
       sets: [set],
       embedderFor: (config) => this.embedder(config, set.dir),
       compile: {
-        ...this.settings.index,
-        ...(storeDir
-          ? { graphDir: path.join(storeDir, 'hnsw'), classifierDir: path.join(storeDir, 'classifiers') }
-          : {}),
+        ...storedCompileOptions(this.settings.index, this.#cacheDb),
         onProgress: (_set, done, total) => {
           if (!showProgress) return;
           bar ??= progress(this.io, `embedding ${set.name} examples`, total);
@@ -209,16 +210,9 @@ export class Workbench {
     this.#exampleCache = undefined;
   }
 
-  /** The folder of the example cache, where the proxy also keeps graphs and classifiers; none for `:memory:`. */
-  #storeDir(): string | undefined {
-    const file = this.settings.embedding.cacheDb;
-    return file === ':memory:' ? undefined : path.dirname(path.resolve(this.io.cwd, file));
-  }
-
   #cache(): ExampleCache | undefined {
-    const file = this.settings.embedding.cacheDb;
-    if (file === ':memory:') return undefined;
-    this.#exampleCache ??= ExampleCache.open(path.resolve(this.io.cwd, file));
+    if (this.#cacheDb === ':memory:') return undefined;
+    this.#exampleCache ??= ExampleCache.open(this.#cacheDb);
     return this.#exampleCache;
   }
 }

@@ -3,6 +3,7 @@
  * (and, with `match.lexical_weight`, a character n-gram index; with `match.centroid_weight`, one
  * centroid per intent). Nothing here runs per request except the search and the scoring.
  */
+import path from 'node:path';
 import { dot, type Embedder } from '../embedding/embedder.js';
 import type { Intent, RailSet } from '../rails/types.js';
 import type { Decision, Neighbour } from './decision.js';
@@ -51,6 +52,17 @@ export interface CompileOptions extends IndexOptions {
   readonly classifierDir?: string;
   /** Progress of embedding a set's examples (only those not already in the persistent cache). */
   readonly onProgress?: (set: string, done: number, total: number) => void;
+}
+
+/**
+ * The index settings, and where HNSW graphs and fitted classifiers are stored: beside the example
+ * cache file `cacheDb` (an absolute path), and, like it, nowhere with `:memory:`. The proxy and the
+ * authoring commands compile with the same stores.
+ */
+export function storedCompileOptions(index: IndexOptions, cacheDb: string): CompileOptions {
+  if (cacheDb === ':memory:') return { ...index };
+  const dir = path.dirname(cacheDb);
+  return { ...index, graphDir: path.join(dir, 'hnsw'), classifierDir: path.join(dir, 'classifiers') };
 }
 
 /** The set's lexical and centroid weights, 0 when absent. */
