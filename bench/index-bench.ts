@@ -6,12 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { normalizeInPlace } from '../src/embedding/embedder.js';
-import { ExactIndex, HnswIndex, type VectorIndex } from '../src/matching/vector-index.js';
+import { DEFAULT_EF_SEARCH, ExactIndex, HnswIndex, type VectorIndex } from '../src/matching/vector-index.js';
 import { fmt, percentile, seededRandom } from './stats.js';
 
 const DIM = 512;
 const QUERIES = 200;
-/** Wider searches measured on 100k uniform vectors, where the default breadth (128) falls short. */
+/** Wider searches measured on 100k uniform vectors, where the default breadth falls short. */
 const WIDER_EF = [512, 2_048, 8_192];
 
 export type Distribution = 'uniform' | 'clustered';
@@ -103,7 +103,7 @@ export async function runIndexBench(
       hits.reduce((found, ids, i) => found + ids.filter((id) => exactRun.hits[i]!.includes(id)).length, 0) /
       (QUERIES * 10);
     const hnswRun = timeSearches(hnsw, queries);
-    const ef = efSearch ?? 128;
+    const ef = efSearch ?? DEFAULT_EF_SEARCH;
     rows.push({
       distribution,
       size,
@@ -146,7 +146,7 @@ export function indexTable(rows: readonly IndexRow[]): string {
   ];
   for (const r of rows)
     lines.push(
-      `| ${r.distribution} | ${r.size} | ${r.kind} | ${r.kind === 'hnsw' ? (r.efSearch ?? 128) : '—'} | ${fmt(r.buildMs, 0)} | ${r.readMs === undefined ? '—' : fmt(r.readMs, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.recall, 3)} |`,
+      `| ${r.distribution} | ${r.size} | ${r.kind} | ${r.kind === 'hnsw' ? (r.efSearch ?? DEFAULT_EF_SEARCH) : '—'} | ${fmt(r.buildMs, 0)} | ${r.readMs === undefined ? '—' : fmt(r.readMs, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.recall, 3)} |`,
     );
   return lines.join('\n');
 }

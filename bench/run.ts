@@ -13,6 +13,7 @@ import { embeddingTable, runEmbeddingBench, type EmbeddingRow } from './embeddin
 import { e2eTable, runE2EBench, type E2ERow } from './e2e-bench.js';
 import { indexTable, runIndexBench, type IndexRow } from './index-bench.js';
 import { runStartupBench, startupTable, type StartupRow } from './startup-bench.js';
+import { DEFAULT_EF_SEARCH } from '../src/matching/vector-index.js';
 import { fmt } from './stats.js';
 
 const only = new Set((process.env.BENCH_ONLY ?? 'embedding,e2e,index,startup').split(','));
@@ -97,7 +98,7 @@ function targets(): string {
   const widerSearch = (distribution: string) => {
     const at100k = index.filter((r) => r.size === 100_000 && r.distribution === distribution);
     const wide = at100k
-      .filter((r) => r.kind === 'hnsw' && (r.efSearch ?? 128) > 128 && r.recall >= 0.99)
+      .filter((r) => r.kind === 'hnsw' && (r.efSearch ?? DEFAULT_EF_SEARCH) > DEFAULT_EF_SEARCH && r.recall >= 0.99)
       .sort((a, b) => a.efSearch! - b.efSearch!)[0];
     const exact = at100k.find((r) => r.kind === 'exact');
     return wide && exact
@@ -106,7 +107,11 @@ function targets(): string {
   };
   for (const distribution of ['uniform', 'clustered'] as const) {
     const hnsw = index.find(
-      (r) => r.kind === 'hnsw' && r.size === 100_000 && r.distribution === distribution && (r.efSearch ?? 128) === 128,
+      (r) =>
+        r.kind === 'hnsw' &&
+        r.size === 100_000 &&
+        r.distribution === distribution &&
+        (r.efSearch ?? DEFAULT_EF_SEARCH) === DEFAULT_EF_SEARCH,
     );
     rows.push([
       `100k-example index (${distribution}): search p99 ≤ 1 ms at recall@10 ≥ 0.99`,
@@ -165,7 +170,7 @@ ${sections.join('\n\n')}
   machines with cores to spare gain more, and a GPU embedding server behind the \`openai\` provider is
   the way past that. Repeated messages cost a cache lookup (+0.3–0.5 ms).
 - Uniform random 512-d vectors are the worst case for any graph index (all points nearly equidistant):
-  at the default search breadth (\`index.efSearch\` 128) HNSW recall there is low, and wider searches
+  at the default search breadth (\`index.efSearch\` ${DEFAULT_EF_SEARCH}) HNSW recall there is low, and wider searches
   (rows with a larger efSearch) raise it slowly while costing more than the exact scan: on such data
   the exact scan is the right index. On clustered vectors, closer to real sentence embeddings, the
   default breadth reaches recall 1.000 within ~1 ms. Rail sets below 20,000 examples use the

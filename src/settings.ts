@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { RailgateError } from './errors.js';
 import { deepFreeze } from './deep-freeze.js';
+import { DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_EXACT_BELOW, DEFAULT_M } from './matching/vector-index.js';
 
 const upstreamSchema = z
   .object({
@@ -83,10 +84,10 @@ const settingsSchema = z
     /** Example search: exact scan below `exactBelow` examples per set, HNSW graph (these settings) above. */
     index: z
       .object({
-        exactBelow: z.number().int().min(0).default(20_000),
-        m: z.number().int().min(2).max(128).default(16),
-        efConstruction: z.number().int().positive().default(200),
-        efSearch: z.number().int().positive().default(128),
+        exactBelow: z.number().int().min(0).default(DEFAULT_EXACT_BELOW),
+        m: z.number().int().min(2).max(128).default(DEFAULT_M),
+        efConstruction: z.number().int().positive().default(DEFAULT_EF_CONSTRUCTION),
+        efSearch: z.number().int().positive().default(DEFAULT_EF_SEARCH),
       })
       .strict()
       .default({}),

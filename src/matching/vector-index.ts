@@ -41,6 +41,11 @@ export interface IndexOptions {
  */
 export const DEFAULT_EXACT_BELOW = 20_000;
 
+/** HNSW graph defaults: links per node, build breadth, and search breadth (`index.*` settings). */
+export const DEFAULT_M = 16;
+export const DEFAULT_EF_CONSTRUCTION = 200;
+export const DEFAULT_EF_SEARCH = 128;
+
 /** The k best hits of an hnswlib 'ip' index, best first, as cosine similarities. */
 function searchInnerProduct(
   index: hnswlib.BruteforceSearch | hnswlib.HierarchicalNSW,
@@ -90,9 +95,14 @@ export class HnswIndex implements VectorIndex {
   static build(vectors: readonly Float32Array[], dimension: number, options: IndexOptions = {}): HnswIndex {
     // Inner product on unit vectors is cosine similarity, without hnswlib re-normalising every vector.
     const graph = new hnswlib.HierarchicalNSW('ip', dimension);
-    graph.initIndex(Math.max(1, vectors.length), options.m ?? 16, options.efConstruction ?? 200, 42);
+    graph.initIndex(
+      Math.max(1, vectors.length),
+      options.m ?? DEFAULT_M,
+      options.efConstruction ?? DEFAULT_EF_CONSTRUCTION,
+      42,
+    );
     vectors.forEach((v, i) => graph.addPoint(Array.from(v), i));
-    graph.setEf(options.efSearch ?? 128);
+    graph.setEf(options.efSearch ?? DEFAULT_EF_SEARCH);
     return new HnswIndex(graph, vectors.length, dimension, false);
   }
 
@@ -109,7 +119,7 @@ export class HnswIndex implements VectorIndex {
     const graph = new hnswlib.HierarchicalNSW('ip', dimension);
     const ok = await graph.readIndex(file).catch(() => false);
     if (!ok || graph.getCurrentCount() !== size) return undefined;
-    graph.setEf(options.efSearch ?? 128);
+    graph.setEf(options.efSearch ?? DEFAULT_EF_SEARCH);
     return new HnswIndex(graph, size, dimension, true);
   }
 
