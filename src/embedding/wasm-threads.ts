@@ -39,6 +39,7 @@ export async function initWithThreads(threads: number, initBackend: () => Promis
   os.cpus = () => Array.from({ length: count * 2 }, (_, i) => real[i % Math.max(1, real.length)]) as os.CpuInfo[];
   try {
     await initBackend();
+    unrefPoolThreads();
   } catch (error) {
     // tfjs's internals moved, or this Node cannot start the threads: serve single-threaded, and say so.
     await singleThreaded(error instanceof Error ? error.message : String(error), initBackend);
@@ -46,6 +47,21 @@ export async function initWithThreads(threads: number, initBackend: () => Promis
     URL.createObjectURL = createObjectURL;
     os.cpus = cpus;
   }
+}
+
+/** The parts of Emscripten's runtime (exported as `Module.PThread`) that hold the pool's workers. */
+interface EmscriptenThreads {
+  readonly PThread?: { readonly runningWorkers?: readonly { unref?: () => void }[] };
+}
+
+/**
+ * Emscripten keeps its running thread workers referenced, and XNNPACK's pool threads run for the life
+ * of the backend, so a process that used the model (a CLI command) would never exit. They only ever
+ * work for the thread that loaded the model, which keeps the process alive by itself while it needs them.
+ */
+function unrefPoolThreads(): void {
+  const backend = tf.findBackend('wasm') as { wasm?: EmscriptenThreads } | null;
+  for (const worker of backend?.wasm?.PThread?.runningWorkers ?? []) worker.unref?.();
 }
 
 function singleThreaded(reason: string, initBackend: () => Promise<void>): Promise<void> {

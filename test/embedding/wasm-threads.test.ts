@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { WorkerEmbedder } from '../../src/embedding/worker-host.js';
@@ -11,6 +14,7 @@ const questions = [
   '',
   'can I increase the limit on my credit card, and how long does it take to be approved?',
 ];
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bundled = { provider: 'bundled', model: undefined, quantized: false } as const;
 
 function maxDrift(a: readonly Float32Array[], b: readonly Float32Array[]): number {
@@ -60,4 +64,19 @@ describe('bundled model on several wasm threads (embedding.threads)', () => {
     expect(os.cpus).toBe(borrowed.cpus);
     expect(URL.createObjectURL).toBe(borrowed.createObjectURL);
   });
+
+  it('lets a command that used the threaded model exit when it is done', async () => {
+    // The pool's threads live as long as the backend; they must not hold the process open.
+    const run = await new Promise<{ code: number | null; signal: string | null; stdout: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/bin.ts', 'explain', '--json', 'how do I reset my password'],
+        { cwd: ROOT, env: { ...process.env, RAILGATE_EMBED_THREADS: '2' }, timeout: 60_000 },
+        (_error, stdout) => resolve({ code: child.exitCode, signal: child.signalCode, stdout }),
+      );
+    });
+    expect(run.signal).toBeNull();
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ decision: { intent: 'online_banking_access' } });
+  }, 90_000);
 });
