@@ -39,7 +39,7 @@ export async function initWithThreads(threads: number, initBackend: () => Promis
   os.cpus = () => Array.from({ length: count * 2 }, (_, i) => real[i % Math.max(1, real.length)]) as os.CpuInfo[];
   try {
     await initBackend();
-    unrefPoolThreads();
+    settlePoolThreads();
   } catch (error) {
     // tfjs's internals moved, or this Node cannot start the threads: serve single-threaded, and say so.
     await singleThreaded(error instanceof Error ? error.message : String(error), initBackend);
@@ -50,18 +50,37 @@ export async function initWithThreads(threads: number, initBackend: () => Promis
 }
 
 /** The parts of Emscripten's runtime (exported as `Module.PThread`) that hold the pool's workers. */
+interface PoolWorker {
+  unref?(): void;
+  terminate?(): unknown;
+}
 interface EmscriptenThreads {
-  readonly PThread?: { readonly runningWorkers?: readonly { unref?: () => void }[] };
+  readonly PThread?: { readonly runningWorkers?: readonly PoolWorker[]; readonly unusedWorkers?: PoolWorker[] };
+}
+
+function emscriptenThreads(): EmscriptenThreads['PThread'] {
+  return (tf.findBackend('wasm') as { wasm?: EmscriptenThreads } | null)?.wasm?.PThread;
 }
 
 /**
- * Emscripten keeps its running thread workers referenced, and XNNPACK's pool threads run for the life
- * of the backend, so a process that used the model (a CLI command) would never exit. They only ever
- * work for the thread that loaded the model, which keeps the process alive by itself while it needs them.
+ * Once XNNPACK's pool is up, two things about Emscripten's workers are wrong for a server:
+ * - it starts 8 workers whatever the thread count, and a spare (a V8 isolate with the wasm module)
+ *   holds ~17 MB: with 2 threads, 7 spares are ~120 MB of RSS that never compute. The pool's threads
+ *   are created once, at init, so the spares are stopped.
+ * - it keeps its running workers referenced, and the pool's threads live as long as the backend, so
+ *   a process that used the model (a CLI command) would never exit. They only work for the thread
+ *   that loaded the model, which keeps the process alive by itself while it needs them.
  */
-function unrefPoolThreads(): void {
-  const backend = tf.findBackend('wasm') as { wasm?: EmscriptenThreads } | null;
-  for (const worker of backend?.wasm?.PThread?.runningWorkers ?? []) worker.unref?.();
+function settlePoolThreads(): void {
+  const threads = emscriptenThreads();
+  for (const worker of threads?.unusedWorkers?.splice(0) ?? []) void worker.terminate?.();
+  for (const worker of threads?.runningWorkers ?? []) worker.unref?.();
+}
+
+/** Workers the wasm backend holds, computing or spare (0 for the single-threaded build). */
+export function wasmPoolWorkers(): number {
+  const threads = emscriptenThreads();
+  return (threads?.runningWorkers?.length ?? 0) + (threads?.unusedWorkers?.length ?? 0);
 }
 
 function singleThreaded(reason: string, initBackend: () => Promise<void>): Promise<void> {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import { wasmPoolWorkers } from '../../src/embedding/wasm-threads.js';
 import { WorkerEmbedder } from '../../src/embedding/worker-host.js';
 import { loadSettings, parseSettings } from '../../src/settings.js';
 
@@ -39,6 +40,8 @@ afterAll(async () => {
 describe('bundled model on several wasm threads (embedding.threads)', () => {
   it('computes with the threads asked for and embeds what the single-threaded model does', async () => {
     expect(threaded.threads).toBe(2);
+    // The calling thread computes too: one pool worker, and none of Emscripten's idle spares.
+    expect(wasmPoolWorkers()).toBe(1);
     const [mine, reference] = await Promise.all([threaded.embed(questions), single.embed(questions)]);
     expect(maxDrift(mine, reference)).toBeLessThan(1e-5);
     // Batches and single messages agree, as the micro-batcher relies on.
