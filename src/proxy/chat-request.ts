@@ -1,6 +1,7 @@
 /**
  * Validation of the client's request bodies, before anything is decided. Only what railgate itself
- * relies on is checked (messages, roles, content, stream, model); every other OpenAI parameter is left
+ * relies on is checked (messages, roles, content, stream, model, and `n`, which a synthesized answer
+ * honours); every other OpenAI parameter is left
  * for the upstream to judge, so a new OpenAI feature passes through without a railgate release.
  * Problems come out as RG_ERR_INVALID_REQUEST with OpenAI's `param` path (`messages[2].content`).
  */
@@ -19,6 +20,8 @@ export interface ChatRequest {
   /** `stream_options.include_usage`: a final usage chunk is expected. */
   readonly includeUsage: boolean;
   readonly model: string | undefined;
+  /** `n`: how many choices the client asked for (1 unless given). */
+  readonly choices: number;
   /** The text matched against the rails: the last user message. */
   readonly userText: string;
 }
@@ -81,6 +84,14 @@ function chatSchema(limits: Limits) {
         model: z.string().optional(),
         messages: messagesSchema(limits),
         stream: z.boolean().nullable().optional(),
+        // OpenAI's own bounds for `n`.
+        n: z
+          .number()
+          .int('must be an integer')
+          .min(1, 'must be at least 1')
+          .max(128, 'must be at most 128')
+          .nullable()
+          .optional(),
         stream_options: z
           .object({ include_usage: z.boolean().nullable().optional() })
           .passthrough()
@@ -185,6 +196,7 @@ export function createRequestParsers(limits: Limits) {
         stream: parsed.stream === true,
         includeUsage: parsed.stream_options?.include_usage === true,
         model: parsed.model,
+        choices: parsed.n ?? 1,
         userText: lastUserText(parsed.messages, limits),
       };
     },

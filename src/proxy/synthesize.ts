@@ -12,6 +12,8 @@ export interface SynthesisInput {
   readonly model: string;
   readonly content: string;
   readonly finishReason: FinishReason;
+  /** How many choices (the request's `n`); each carries the same answer. */
+  readonly choices: number;
   /** Epoch milliseconds. */
   readonly now: number;
   readonly railgate: RailgateView;
@@ -34,14 +36,12 @@ export function synthesizeCompletion(input: SynthesisInput) {
     object: 'chat.completion' as const,
     created: Math.floor(input.now / 1000),
     model: input.model,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant' as const, content: input.content, refusal: null },
-        logprobs: null,
-        finish_reason: input.finishReason,
-      },
-    ],
+    choices: Array.from({ length: input.choices }, (_, index) => ({
+      index,
+      message: { role: 'assistant' as const, content: input.content, refusal: null },
+      logprobs: null,
+      finish_reason: input.finishReason,
+    })),
     usage: ZERO_USAGE,
     system_fingerprint: null,
     railgate: input.railgate,
@@ -55,9 +55,9 @@ export function sseEvent(data: unknown): string {
 export const SSE_DONE = 'data: [DONE]\n\n';
 
 /**
- * The events of a streamed synthetic answer: a role chunk (carrying the `railgate` decision, which
- * SDKs ignore as an unknown field), the content, the finish reason, the usage chunk when asked for,
- * and `[DONE]`.
+ * The events of a streamed synthetic answer: for each choice a role chunk, the content and the finish
+ * reason (the very first chunk carries the `railgate` decision, which SDKs ignore as an unknown
+ * field), then the usage chunk when asked for, and `[DONE]`.
  */
 export function synthesizeChunks(input: SynthesisInput & { readonly includeUsage: boolean }): string[] {
   const base = {
@@ -69,22 +69,20 @@ export function synthesizeChunks(input: SynthesisInput & { readonly includeUsage
   };
   // With include_usage, OpenAI sends `usage: null` on every chunk but the last.
   const usage = input.includeUsage ? { usage: null } : {};
-  const choice = (delta: object, finishReason: FinishReason | null) => ({
-    index: 0,
-    delta,
-    logprobs: null,
-    finish_reason: finishReason,
+  const chunk = (index: number, delta: object, finishReason: FinishReason | null) => ({
+    ...base,
+    choices: [{ index, delta, logprobs: null, finish_reason: finishReason }],
+    ...usage,
   });
-  const events = [
-    sseEvent({
-      ...base,
-      choices: [choice({ role: 'assistant', content: '', refusal: null }, null)],
-      ...usage,
-      railgate: input.railgate,
-    }),
-    sseEvent({ ...base, choices: [choice({ content: input.content }, null)], ...usage }),
-    sseEvent({ ...base, choices: [choice({}, input.finishReason)], ...usage }),
-  ];
+  const events: string[] = [];
+  for (let index = 0; index < input.choices; index++) {
+    const role = chunk(index, { role: 'assistant', content: '', refusal: null }, null);
+    events.push(
+      sseEvent(index === 0 ? { ...role, railgate: input.railgate } : role),
+      sseEvent(chunk(index, { content: input.content }, null)),
+      sseEvent(chunk(index, {}, input.finishReason)),
+    );
+  }
   if (input.includeUsage) events.push(sseEvent({ ...base, choices: [], usage: ZERO_USAGE }));
   events.push(SSE_DONE);
   return events;

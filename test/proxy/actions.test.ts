@@ -236,6 +236,28 @@ describe('respond and refuse', () => {
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
     expect(upstream.requests).toHaveLength(0);
   });
+
+  it('gives as many choices as `n` asks for, in JSON and in the stream', async () => {
+    const request = { model: 'm', n: 3, messages: [{ role: 'user' as const, content: 'what are your opening hours' }] };
+    const answer = 'We are open Monday to Saturday, 9:00 to 18:00.';
+    const data = await client.chat.completions.create(request);
+    expect(data.choices.map((c) => [c.index, c.message.content, c.finish_reason])).toEqual(
+      [0, 1, 2].map((index) => [index, answer, 'stop']),
+    );
+
+    const chunks = await collect(await client.chat.completions.create({ ...request, stream: true }));
+    const byChoice = new Map<number, string>();
+    for (const c of chunks)
+      for (const choice of c.choices)
+        byChoice.set(choice.index, (byChoice.get(choice.index) ?? '') + (choice.delta.content ?? ''));
+    expect([...byChoice]).toEqual([0, 1, 2].map((index) => [index, answer]));
+    expect(chunks.flatMap((c) => c.choices.map((choice) => choice.finish_reason)).filter(Boolean)).toEqual([
+      'stop',
+      'stop',
+      'stop',
+    ]);
+    expect(upstream.requests).toHaveLength(0);
+  });
 });
 
 describe('decision log', () => {

@@ -82,6 +82,8 @@ describe('request validation', () => {
     ['a text part without text', { model: 'm', messages: [user([{ type: 'text' }])] }, 'messages[0].content[0].text'],
     ['a non-boolean stream', { model: 'm', stream: 'yes', messages: [user('hi')] }, 'stream'],
     ['a non-string model', { model: 42, messages: [user('hi')] }, 'model'],
+    ['n below 1', { model: 'm', n: 0, messages: [user('hi')] }, 'n'],
+    ['a fractional n', { model: 'm', n: 1.5, messages: [user('hi')] }, 'n'],
     ['no user message', { model: 'm', messages: [{ role: 'system', content: 'be nice' }] }, 'messages'],
   ])('rejects %s with 400 RG_ERR_INVALID_REQUEST', async (_what, payload, param) => {
     const response =

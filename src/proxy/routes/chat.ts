@@ -75,6 +75,7 @@ export const chatRoutes = fp(
         const synthesis: SynthesisInput = {
           ...answer,
           model: chat.model ?? 'railgate',
+          choices: chat.choices,
           now: options.clock(),
           railgate: view,
         };
