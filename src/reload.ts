@@ -5,7 +5,8 @@
  * in flight finish on the rails they started with. An invalid edit keeps the old rails serving and
  * logs every `file:line:column` problem.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RailsRuntime } from './matching/runtime.js';
 import { formatIssue, validateRails } from './rails/load.js';
@@ -61,23 +62,93 @@ export function watchRails(
     return running;
   };
 
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(root, { recursive: true }, (_event, file) => {
-      if (file && !/\.ya?ml$/i.test(file)) return;
-      clearTimeout(timer);
-      timer = setTimeout(() => void reload(), options.debounceMs ?? 150);
-    });
-    watcher.on('error', (error) => logger.warn({ err: error }, 'rails watcher failed; hot reload is off'));
-  } catch (error) {
-    logger.warn({ err: error }, 'cannot watch the rails folder; hot reload is off');
-  }
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload(), options.debounceMs ?? 150);
+  };
+  const folders = new FolderWatchers(root, schedule, (error) =>
+    logger.warn({ err: error }, 'cannot watch the rails folder; hot reload is off'),
+  );
 
   return {
     reload,
     close() {
       clearTimeout(timer);
-      watcher?.close();
+      folders.close();
     },
   };
+}
+
+const RAIL_FILE = /\.ya?ml$/i;
+
+function isFile(file: string): boolean {
+  return statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+/**
+ * Watches the rails root and each folder directly in it (where rail sets live), each without
+ * recursion: a folder's watch reports its files edited, created, deleted and renamed over. Node 20's
+ * recursive watch on Linux does not: it watches files, and stops reporting one once an editor,
+ * `sed -i` or `git checkout` has replaced it by a rename. A change in the root may add or remove a
+ * set folder, so the folder watches are brought up to date on each.
+ */
+class FolderWatchers {
+  readonly #watchers = new Map<string, FSWatcher>();
+
+  constructor(
+    private readonly root: string,
+    private readonly onChange: () => void,
+    private readonly onFail: (error: unknown) => void,
+  ) {
+    this.#watch(root);
+    this.#sync();
+  }
+
+  #watch(dir: string): void {
+    try {
+      const watcher = watch(dir, (_event, name) => {
+        if (dir === this.root) this.#sync();
+        if (name && !this.#mayBeRails(dir, name)) return;
+        this.onChange();
+      });
+      // A set folder that is deleted or renamed ends its watch; the root's watch notices the change.
+      watcher.on('error', (error) => {
+        this.#unwatch(dir);
+        if (dir === this.root) this.onFail(error);
+      });
+      this.#watchers.set(dir, watcher);
+    } catch (error) {
+      if (dir === this.root) this.onFail(error);
+    }
+  }
+
+  /** Editor backups and lock files are dotfiles; in the root, a name that is not a file may be a set folder. */
+  #mayBeRails(dir: string, name: string): boolean {
+    if (name.startsWith('.')) return false;
+    if (RAIL_FILE.test(name)) return true;
+    return dir === this.root && !isFile(path.join(dir, name));
+  }
+
+  #unwatch(dir: string): void {
+    this.#watchers.get(dir)?.close();
+    this.#watchers.delete(dir);
+  }
+
+  /** One watch per folder directly in the root, no more, no fewer. */
+  #sync(): void {
+    let folders: string[];
+    try {
+      folders = readdirSync(this.root, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+        .map((entry) => path.join(this.root, entry.name));
+    } catch {
+      return;
+    }
+    for (const dir of this.#watchers.keys()) if (dir !== this.root && !folders.includes(dir)) this.#unwatch(dir);
+    for (const dir of folders) if (!this.#watchers.has(dir)) this.#watch(dir);
+  }
+
+  close(): void {
+    for (const dir of [...this.#watchers.keys()]) this.#unwatch(dir);
+  }
 }

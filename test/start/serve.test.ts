@@ -2,7 +2,7 @@
  * The whole product as `railgate serve` wires it: worker-thread model, persistent example cache,
  * decision log, metrics and the rails watcher, against YAML rails in a temporary folder.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -121,6 +121,31 @@ describe('railgate serve wiring', () => {
     writeFileSync(railFile, RAIL + NEW_INTENT);
     await until(async () => (await railsHash()) !== before);
     expect(await ask()).toBe('opening_hours');
+  });
+
+  it('keeps reloading a file that editors replace by a rename, and notices set folders come and go', async () => {
+    // Editors, `sed -i` and `git checkout` write a new file and rename it over the old one.
+    const replace = (text: string) => {
+      writeFileSync(`${railFile}.tmp`, text);
+      renameSync(`${railFile}.tmp`, railFile);
+    };
+    for (const hours of ['8 to 6', '9 to 6']) {
+      const before = await railsHash();
+      replace(RAIL + NEW_INTENT.replace('9 to 5', hours));
+      await until(async () => (await railsHash()) !== before);
+    }
+    const before = await railsHash();
+    appendFileSync(railFile, '# edited in place after the renames\n');
+    await until(async () => (await railsHash()) !== before);
+
+    const names = async () =>
+      ((await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string }[] }).data.map((s) => s.name);
+    const extra = path.join(dir, 'rails', 'extra');
+    mkdirSync(extra);
+    writeFileSync(path.join(extra, 'rail.yml'), RAIL.replace('name: support', 'name: extra'));
+    await until(async () => (await names()).includes('extra'));
+    rmSync(extra, { recursive: true });
+    await until(async () => !(await names()).includes('extra'));
   });
 
   it('keeps the old rails serving after an invalid edit and logs the file:line error', async () => {
