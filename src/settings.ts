@@ -126,14 +126,22 @@ function defined<T extends object>(value: T): Partial<T> {
 /** The environment's contribution; every variable is documented in the README. */
 function fromEnv(env: Env, file: SettingsInput): SettingsInput {
   const upstreams = { ...file.upstreams };
-  if (env.RAILGATE_UPSTREAM_URL) {
-    upstreams.default = defined({
-      ...upstreams.default,
-      url: env.RAILGATE_UPSTREAM_URL,
-      apiKey: env.RAILGATE_UPSTREAM_API_KEY ?? upstreams.default?.apiKey,
-      forwardClientAuth: envBoolean(env, 'RAILGATE_FORWARD_CLIENT_AUTH') ?? upstreams.default?.forwardClientAuth,
-      headersTimeoutMs: envNumber(env, 'RAILGATE_UPSTREAM_TIMEOUT_MS') ?? upstreams.default?.headersTimeoutMs,
-    }) as z.input<typeof upstreamSchema>;
+  // The variables describe the default upstream, whichever place its URL comes from.
+  const upstreamEnv = defined({
+    url: env.RAILGATE_UPSTREAM_URL || undefined,
+    apiKey: env.RAILGATE_UPSTREAM_API_KEY || undefined,
+    forwardClientAuth: envBoolean(env, 'RAILGATE_FORWARD_CLIENT_AUTH'),
+    headersTimeoutMs: envNumber(env, 'RAILGATE_UPSTREAM_TIMEOUT_MS'),
+  });
+  if (Object.keys(upstreamEnv).length > 0) {
+    if (!upstreamEnv.url && !upstreams.default?.url) {
+      throw new RailgateError(
+        'RG_ERR_CONFIG_INVALID',
+        'RAILGATE_UPSTREAM_API_KEY, RAILGATE_FORWARD_CLIENT_AUTH and RAILGATE_UPSTREAM_TIMEOUT_MS configure the ' +
+          'default upstream, which has no URL: set RAILGATE_UPSTREAM_URL (or upstreams.default.url in the config file)',
+      );
+    }
+    upstreams.default = { ...upstreams.default, ...upstreamEnv } as z.input<typeof upstreamSchema>;
   }
   return {
     ...file,

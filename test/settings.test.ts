@@ -64,6 +64,29 @@ describe('settings', () => {
     expect(settings.upstreams.default).toMatchObject({ url: 'http://b/v1', apiKey: 'from-file' });
   });
 
+  it('applies the upstream variables to a default upstream whose URL is in the config file', () => {
+    const dir = tmp();
+    writeFileSync(
+      path.join(dir, 'railgate.config.json'),
+      JSON.stringify({ upstreams: { default: { url: 'http://a/v1', connections: 8 } } }),
+    );
+    const env = {
+      RAILGATE_UPSTREAM_API_KEY: 'sk-from-env',
+      RAILGATE_FORWARD_CLIENT_AUTH: 'true',
+      RAILGATE_UPSTREAM_TIMEOUT_MS: '1000',
+    };
+    expect(loadSettings(env, dir).upstreams.default).toMatchObject({
+      url: 'http://a/v1',
+      apiKey: 'sk-from-env',
+      forwardClientAuth: true,
+      headersTimeoutMs: 1000,
+      connections: 8,
+    });
+    // Without a URL anywhere, the key would configure nothing: say so instead of dropping it.
+    expect(() => loadSettings({ RAILGATE_UPSTREAM_API_KEY: 'sk-from-env' }, tmp())).toThrow(/RAILGATE_UPSTREAM_URL/);
+    expect(loadSettings({ RAILGATE_UPSTREAM_API_KEY: '' }, tmp()).upstreams.default).toBeUndefined();
+  });
+
   it('rejects bad values with the setting named, and unknown keys', () => {
     expect(() => loadSettings({ PORT: 'eighty' }, tmp())).toThrow(/PORT must be a number/);
     expect(() => loadSettings({ RAILGATE_WATCH: 'maybe' }, tmp())).toThrow(/RAILGATE_WATCH must be true or false/);
