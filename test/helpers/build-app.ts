@@ -16,6 +16,7 @@ import type { Embedder } from '../../src/embedding/embedder.js';
 import type { Guard } from '../../src/matching/guard.js';
 import { createGuard } from '../../src/matching/runtime.js';
 import { loadRails } from '../../src/rails/load.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { parseSettings, type Settings, type SettingsInput } from '../../src/settings.js';
 
 export const PROXY_RAILS = fileURLToPath(new URL('../fixtures/proxy-rails', import.meta.url));
@@ -53,6 +54,9 @@ export interface TestApp {
   readonly url: string;
   readonly settings: Settings;
   readonly log: DecisionLog;
+  readonly metrics: Metrics;
+  /** `railgate_errors_total` for one RG_ERR_* code, as /metrics reports it. */
+  errorCount(code: string): Promise<number>;
   /** Flushes the decision log and returns every row, oldest first. */
   rows(): LoggedDecision[];
   close(): Promise<void>;
@@ -82,7 +86,8 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
   const guard: Promise<Guard> = options.guard ?? runtime!;
   // A real guard is awaited, so tests start against a ready proxy.
   if (runtime) await runtime;
-  const app = await buildApp({ settings, guard, decisions: log, logger: false });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const app = await buildApp({ settings, guard, decisions: log, metrics, logger: false });
   const url = options.listen ? await app.listen({ host: '127.0.0.1', port: 0 }) : '';
   if (!options.listen) await app.ready();
 
@@ -91,6 +96,11 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     url,
     settings,
     log,
+    metrics,
+    async errorCount(code) {
+      const { values } = await metrics.errors.get();
+      return values.find((v) => v.labels.code === code)?.value ?? 0;
+    },
     rows() {
       log.flush();
       return log.query({ limit: 10_000 }).sort((a, b) => a.id - b.id);

@@ -124,14 +124,21 @@ describe('request validation', () => {
   });
 
   it('answers 404 RG_ERR_UNKNOWN_RAIL_SET for a rail set that is not loaded', async () => {
+    const counted = await railgate.errorCount('RG_ERR_NOT_FOUND');
+    const unknownSets = await railgate.errorCount('RG_ERR_UNKNOWN_RAIL_SET');
     const response = await post({ model: 'm', messages: [user('hi')] }, { 'x-railgate-rails': 'nope' });
     expectError(response, 404, 'RG_ERR_UNKNOWN_RAIL_SET', 'x-railgate-rails');
+    // A 404 from a route is counted once, under its own code.
+    expect(await railgate.errorCount('RG_ERR_UNKNOWN_RAIL_SET')).toBe(unknownSets + 1);
+    expect(await railgate.errorCount('RG_ERR_NOT_FOUND')).toBe(counted);
     expect(response.json().error.message).toContain('shop');
   });
 
-  it('answers unknown routes with 404 in the same shape', async () => {
+  it('answers unknown routes with 404 in the same shape, counted in /metrics', async () => {
+    const counted = await railgate.errorCount('RG_ERR_NOT_FOUND');
     expectError(await railgate.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404, 'RG_ERR_NOT_FOUND');
     expectError(await railgate.app.inject({ method: 'GET', url: '/v1/chat/completions' }), 404, 'RG_ERR_NOT_FOUND');
+    expect(await railgate.errorCount('RG_ERR_NOT_FOUND')).toBe(counted + 2);
   });
 });
 

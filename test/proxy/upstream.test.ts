@@ -176,6 +176,7 @@ describe('streaming failures', () => {
   });
 
   it('ends the client stream with an error event, not [DONE], when the upstream drops mid-stream', async () => {
+    const counted = await railgate.errorCount('RG_ERR_UPSTREAM_UNREACHABLE');
     upstream.behave({ chunks: tenWords, dropAfterChunks: 3 });
     const stream = await client.chat.completions.create(askStream('track my package'));
     const seen: string[] = [];
@@ -185,6 +186,8 @@ describe('streaming failures', () => {
     await expect(reading).rejects.toMatchObject({ error: { code: 'RG_ERR_UPSTREAM_UNREACHABLE' } });
     expect(seen.join('')).toBe('one two three');
     expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_UNREACHABLE', upstreamStatus: 200 });
+    // The response was a 200 by the time it failed; /metrics still counts the failure.
+    expect(await railgate.errorCount('RG_ERR_UPSTREAM_UNREACHABLE')).toBe(counted + 1);
 
     upstream.behave({ chunks: tenWords, dropAfterChunks: 3 });
     const raw = await fetch(`${railgate.url}/v1/chat/completions`, {

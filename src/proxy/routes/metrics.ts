@@ -1,14 +1,26 @@
-/** `GET /metrics` in Prometheus text format, and a count of every error response by RG_ERR_* code. */
+/**
+ * `GET /metrics` in Prometheus text format, and a count of every error by RG_ERR_* code: error
+ * responses, unknown routes, and streams that failed after they had begun (status 200 by then).
+ */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Metrics } from '../../metrics.js';
 import { asRailgateError } from '../plugins/errors.js';
+import { CLIENT_CLOSED, traceOf } from '../trace.js';
 
 export const metricsRoutes = fp(
   async (app: FastifyInstance, options: { metrics: Metrics; bodyLimit: number }) => {
     const { metrics } = options;
     app.addHook('onError', async (_request, _reply, error) => {
       metrics.errors.inc({ code: asRailgateError(error, options.bodyLimit).code });
+    });
+    // What the error handler never sees: the not-found handler's answer, and a stream's late failure.
+    app.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode === 404 && request.routeOptions.url === undefined) {
+        metrics.errors.inc({ code: 'RG_ERR_NOT_FOUND' });
+      }
+      const late = traceOf(request)?.errorCode;
+      if (reply.statusCode < 400 && late && late !== CLIENT_CLOSED) metrics.errors.inc({ code: late });
     });
     app.get('/metrics', async (_request, reply) => {
       reply.type(metrics.registry.contentType);
