@@ -8,9 +8,11 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
+import { main } from '../../src/cli/main.js';
 import { DecisionReader } from '../../src/decisions/reader.js';
 import { parseSettings } from '../../src/settings.js';
 import { startRailgate, type Railgate } from '../../src/start.js';
+import { captureIO } from '../helpers/cli-io.js';
 
 const RAIL = `name: support
 match: { threshold: 0.6 }
@@ -248,5 +250,18 @@ describe('secrets', () => {
     const log = lines.join('');
     expect(log).toContain('RG_ERR_UPSTREAM_UNREACHABLE');
     expect(log).not.toMatch(/sk-upstream-secret-123|sk-client-secret-456|sk-client-secret-789/);
+  });
+});
+
+describe('railgate serve arguments', () => {
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--port', 'abc'], /--port must be a port number, got "abc"/],
+    [['extra'], /unexpected argument "extra"/],
+  ])('%j is a usage error: exit 2 with the help, nothing started', async (args, message) => {
+    const io = captureIO(tmpdir());
+    expect(await main(['serve', ...args], io)).toBe(2);
+    expect(io.err()).toMatch(message);
+    expect(io.err()).toContain('usage: railgate serve');
   });
 });
