@@ -109,7 +109,9 @@ export class Upstreams {
     if (!config) {
       throw new RailgateError(
         'RG_ERR_UPSTREAM_NOT_CONFIGURED',
-        `No upstream "${name}" is configured; set RAILGATE_UPSTREAM_URL or settings.upstreams.${name}.`,
+        name === 'default'
+          ? 'No upstream "default" is configured; set RAILGATE_UPSTREAM_URL (or upstreams.default.url in railgate.config.json).'
+          : `No upstream "${name}" is configured; add upstreams.${name}.url to railgate.config.json.`,
       );
     }
     const base = new URL(config.url);

@@ -87,6 +87,8 @@ describe('upstream failures before the response', () => {
       const forward = await post('where is my order');
       expect(forward.statusCode).toBe(503);
       expect(forward.json().error.code).toBe('RG_ERR_UPSTREAM_NOT_CONFIGURED');
+      // The fix, in the names the operator sets.
+      expect(forward.json().error.message).toMatch(/RAILGATE_UPSTREAM_URL .*upstreams\.default\.url/);
       expect(forward.headers['x-railgate-decision']).toBe('forward');
       expect((await post('which lawn mower is best for a small garden')).statusCode).toBe(503);
       const respond = await post('what are your opening hours');
