@@ -136,7 +136,7 @@ export async function validateRails(root: string): Promise<{ sets: RailSet[]; is
       sets.push(set);
       return;
     }
-    const message = `rail set name "${set.name}" is already used by ${path.relative(absolute, other) || '.'}`;
+    const message = `rail set name "${set.name}" is already used by the set in folder ${path.relative(absolute, other) || '.'}${path.sep}`;
     issues.push(result.nameLocation ? issueAt(result.nameLocation, message) : issueForPath(folders[i]!, message));
   });
   return { sets, issues: sortIssues(issues) };

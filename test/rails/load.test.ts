@@ -165,7 +165,7 @@ describe('finding sets under a rails root', () => {
     const { sets, issues } = await validateRails(root);
     expect(sets.map((s) => s.name)).toEqual(['bank']);
     expect(issues.map((i) => formatIssue(i, root))).toEqual([
-      'other/rail.yml:6:1: rail set name "bank" is already used by bank',
+      'other/rail.yml:6:1: rail set name "bank" is already used by the set in folder bank/',
     ]);
   });
 
