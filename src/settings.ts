@@ -102,84 +102,91 @@ export type SettingsInput = z.input<typeof settingsSchema>;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function envNumber(env: Env, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value))
-    throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be a number, got "${raw}"`);
-  return value;
-}
+/**
+ * Every environment variable, the setting it sets and how its text is read; the README documents
+ * each. Later rows win over earlier ones for the same setting (`HOST` over `RAILGATE_HOST`).
+ */
+const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: 'string' | 'number' | 'boolean'])[] = [
+  ['RAILGATE_HOST', 'host', 'string'],
+  ['HOST', 'host', 'string'],
+  ['PORT', 'port', 'number'],
+  ['RAILGATE_LOG_LEVEL', 'logLevel', 'string'],
+  ['RAILGATE_RAILS', 'rails', 'string'],
+  ['RAILGATE_DEFAULT_RAILS', 'defaultRailSet', 'string'],
+  ['RAILGATE_DB', 'db', 'string'],
+  ['RAILGATE_WATCH', 'watch', 'boolean'],
+  ['RAILGATE_UPSTREAM_URL', 'upstreams.default.url', 'string'],
+  ['RAILGATE_UPSTREAM_API_KEY', 'upstreams.default.apiKey', 'string'],
+  ['RAILGATE_FORWARD_CLIENT_AUTH', 'upstreams.default.forwardClientAuth', 'boolean'],
+  ['RAILGATE_UPSTREAM_TIMEOUT_MS', 'upstreams.default.headersTimeoutMs', 'number'],
+  ['RAILGATE_BODY_LIMIT', 'limits.bodyBytes', 'number'],
+  ['RAILGATE_MAX_MESSAGE_CHARS', 'limits.messageChars', 'number'],
+  ['RAILGATE_BATCH_WINDOW_MS', 'embedding.batchWindowMs', 'number'],
+  ['RAILGATE_MAX_BATCH', 'embedding.maxBatch', 'number'],
+  ['RAILGATE_MAX_QUEUE', 'embedding.maxQueue', 'number'],
+  ['RAILGATE_EMBED_CACHE_SIZE', 'embedding.cacheSize', 'number'],
+  ['RAILGATE_EMBED_WORKER', 'embedding.worker', 'boolean'],
+  ['RAILGATE_EMBED_WORKERS', 'embedding.workers', 'number'],
+  ['RAILGATE_EMBED_THREADS', 'embedding.threads', 'number'],
+  ['RAILGATE_EMBED_CACHE_DB', 'embedding.cacheDb', 'string'],
+  ['RAILGATE_MODEL_CACHE', 'embedding.cacheDir', 'string'],
+  ['RAILGATE_ALLOW_REMOTE_MODELS', 'embedding.allowRemoteModels', 'boolean'],
+  ['RAILGATE_EMBEDDINGS_URL', 'embedding.openaiUrl', 'string'],
+  ['RAILGATE_EMBEDDINGS_API_KEY', 'embedding.openaiApiKey', 'string'],
+];
 
-function envBoolean(env: Env, name: string): boolean | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
+/** The environment variables railgate reads settings from (besides RAILGATE_CONFIG, the file's name). */
+export const SETTINGS_VARIABLES: readonly string[] = ENV_SETTINGS.map(([name]) => name);
+
+function readEnv(name: string, raw: string, read: 'string' | 'number' | 'boolean'): string | number | boolean {
+  if (read === 'string') return raw;
+  if (read === 'number') {
+    const value = Number(raw);
+    if (!Number.isFinite(value))
+      throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be a number, got "${raw}"`);
+    return value;
+  }
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be true or false, got "${raw}"`);
 }
 
-function defined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+type Tree = Record<string, unknown>;
+
+function setAt(tree: Tree, setting: string, value: unknown): void {
+  const keys = setting.split('.');
+  let node = tree;
+  for (const key of keys.slice(0, -1)) {
+    const child = node[key];
+    node = node[key] = typeof child === 'object' && child !== null ? { ...(child as Tree) } : {};
+  }
+  node[keys.at(-1)!] = value;
 }
 
-/** The environment's contribution; every variable is documented in the README. */
-function fromEnv(env: Env, file: SettingsInput): SettingsInput {
-  const upstreams = { ...file.upstreams };
-  // The variables describe the default upstream, whichever place its URL comes from.
-  const upstreamEnv = defined({
-    url: env.RAILGATE_UPSTREAM_URL || undefined,
-    apiKey: env.RAILGATE_UPSTREAM_API_KEY || undefined,
-    forwardClientAuth: envBoolean(env, 'RAILGATE_FORWARD_CLIENT_AUTH'),
-    headersTimeoutMs: envNumber(env, 'RAILGATE_UPSTREAM_TIMEOUT_MS'),
-  });
-  if (Object.keys(upstreamEnv).length > 0) {
-    if (!upstreamEnv.url && !upstreams.default?.url) {
-      throw new RailgateError(
-        'RG_ERR_CONFIG_INVALID',
-        'RAILGATE_UPSTREAM_API_KEY, RAILGATE_FORWARD_CLIENT_AUTH and RAILGATE_UPSTREAM_TIMEOUT_MS configure the ' +
-          'default upstream, which has no URL: set RAILGATE_UPSTREAM_URL (or upstreams.default.url in the config file)',
-      );
-    }
-    upstreams.default = { ...upstreams.default, ...upstreamEnv } as z.input<typeof upstreamSchema>;
+/**
+ * The config file with the environment laid over it, and which variable set each setting (so an
+ * invalid value is reported under the name the operator used). An empty variable counts as unset.
+ */
+function fromEnv(env: Env, file: SettingsInput): { input: SettingsInput; origins: Map<string, string> } {
+  const input = { ...file } as Tree;
+  const origins = new Map<string, string>();
+  for (const [name, setting, read] of ENV_SETTINGS) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    setAt(input, setting, readEnv(name, raw, read));
+    origins.set(setting, name);
   }
-  return {
-    ...file,
-    ...defined({
-      host: env.HOST ?? env.RAILGATE_HOST,
-      port: envNumber(env, 'PORT'),
-      logLevel: env.RAILGATE_LOG_LEVEL as SettingsInput['logLevel'],
-      rails: env.RAILGATE_RAILS,
-      defaultRailSet: env.RAILGATE_DEFAULT_RAILS,
-      db: env.RAILGATE_DB,
-      watch: envBoolean(env, 'RAILGATE_WATCH'),
-    }),
-    upstreams,
-    limits: {
-      ...file.limits,
-      ...defined({
-        bodyBytes: envNumber(env, 'RAILGATE_BODY_LIMIT'),
-        messageChars: envNumber(env, 'RAILGATE_MAX_MESSAGE_CHARS'),
-      }),
-    },
-    embedding: {
-      ...file.embedding,
-      ...defined({
-        batchWindowMs: envNumber(env, 'RAILGATE_BATCH_WINDOW_MS'),
-        maxBatch: envNumber(env, 'RAILGATE_MAX_BATCH'),
-        maxQueue: envNumber(env, 'RAILGATE_MAX_QUEUE'),
-        cacheSize: envNumber(env, 'RAILGATE_EMBED_CACHE_SIZE'),
-        worker: envBoolean(env, 'RAILGATE_EMBED_WORKER'),
-        workers: envNumber(env, 'RAILGATE_EMBED_WORKERS'),
-        threads: envNumber(env, 'RAILGATE_EMBED_THREADS'),
-        cacheDb: env.RAILGATE_EMBED_CACHE_DB,
-        cacheDir: env.RAILGATE_MODEL_CACHE,
-        allowRemoteModels: envBoolean(env, 'RAILGATE_ALLOW_REMOTE_MODELS'),
-        openaiUrl: env.RAILGATE_EMBEDDINGS_URL,
-        openaiApiKey: env.RAILGATE_EMBEDDINGS_API_KEY,
-      }),
-    },
-  };
+  // The upstream variables describe the default upstream, whichever place its URL comes from.
+  const upstreamVars = [...origins].filter(([setting]) => setting.startsWith('upstreams.')).map(([, name]) => name);
+  const upstream = (input.upstreams as Tree | undefined)?.default as Tree | undefined;
+  if (upstreamVars.length > 0 && upstream?.url === undefined) {
+    throw new RailgateError(
+      'RG_ERR_CONFIG_INVALID',
+      `${upstreamVars.join(', ')} configure the default upstream, which has no URL: ` +
+        'set RAILGATE_UPSTREAM_URL (or upstreams.default.url in the config file)',
+    );
+  }
+  return { input: input as SettingsInput, origins };
 }
 
 function readConfigFile(file: string): SettingsInput {
@@ -193,10 +200,16 @@ function readConfigFile(file: string): SettingsInput {
 }
 
 /** Validates settings given in code (tests, embedding railgate as a library). */
-export function parseSettings(input: SettingsInput): Settings {
+export function parseSettings(input: SettingsInput, origins: ReadonlyMap<string, string> = new Map()): Settings {
   const result = settingsSchema.safeParse(input);
   if (!result.success) {
-    const detail = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const detail = result.error.issues
+      .map((issue) => {
+        const setting = issue.path.join('.');
+        const variable = origins.get(setting);
+        return `${variable ? `${variable} (${setting})` : setting || '(root)'}: ${issue.message}`;
+      })
+      .join('; ');
     throw new RailgateError('RG_ERR_CONFIG_INVALID', `invalid settings: ${detail}`);
   }
   return deepFreeze(result.data);
@@ -215,5 +228,6 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
       if (!(error instanceof RailgateError && /ENOENT/.test(error.message))) throw error;
     }
   }
-  return parseSettings(fromEnv(env, file));
+  const { input, origins } = fromEnv(env, file);
+  return parseSettings(input, origins);
 }

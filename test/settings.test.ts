@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadSettings, parseSettings } from '../src/settings.js';
+import { loadSettings, parseSettings, SETTINGS_VARIABLES } from '../src/settings.js';
 
 function tmp(): string {
   return mkdtempSync(path.join(tmpdir(), 'railgate-settings-'));
@@ -90,7 +90,12 @@ describe('settings', () => {
   it('rejects bad values with the setting named, and unknown keys', () => {
     expect(() => loadSettings({ PORT: 'eighty' }, tmp())).toThrow(/PORT must be a number/);
     expect(() => loadSettings({ RAILGATE_WATCH: 'maybe' }, tmp())).toThrow(/RAILGATE_WATCH must be true or false/);
-    expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'not a url' }, tmp())).toThrow(/upstreams\.default\.url/);
+    expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'not a url' }, tmp())).toThrow(
+      /RAILGATE_UPSTREAM_URL \(upstreams\.default\.url\): Invalid url/,
+    );
+    // A value from the environment is reported under the variable's name, one from the file under its key.
+    expect(() => loadSettings({ RAILGATE_LOG_LEVEL: 'verbose' }, tmp())).toThrow(/RAILGATE_LOG_LEVEL \(logLevel\)/);
+    expect(() => loadSettings({ PORT: '99999' }, tmp())).toThrow(/PORT \(port\): Number must be less/);
     expect(() => parseSettings({ limits: { bodyBytes: -1 } })).toThrow(/limits\.bodyBytes/);
     expect(() => parseSettings({ prot: 1 } as never)).toThrow(/prot/);
     expect(() => parseSettings({ index: { m: 1 } })).toThrow(/index\.m/);
@@ -99,5 +104,11 @@ describe('settings', () => {
     writeFileSync(path.join(dir, 'broken.json'), '{ nope');
     expect(() => loadSettings({ RAILGATE_CONFIG: 'broken.json' }, dir)).toThrow(/cannot read config file/);
     expect(() => loadSettings({ RAILGATE_CONFIG: 'missing.json' }, dir)).toThrow(/cannot read config file/);
+  });
+
+  it('reads exactly the environment variables the README documents', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const documented = new Set([...readme.matchAll(/`((?:RAILGATE_[A-Z_]+)|PORT|HOST)`/g)].map((m) => m[1]));
+    expect([...documented].sort()).toEqual([...SETTINGS_VARIABLES, 'RAILGATE_CONFIG'].sort());
   });
 });
