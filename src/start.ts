@@ -114,8 +114,11 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   const app = await buildApp({ settings, guard, decisions: log, metrics, logger: options.logger ?? false });
 
   (async () => {
+    const sets = await loadRails(railsDir);
+    // Rails that never use the bundled model let go of the warm one now, not after they compile.
+    if (!sets.some((set) => set.embedding.provider === 'bundled')) void dropPrewarmed();
     const runtime = await createGuard({
-      sets: await loadRails(railsDir),
+      sets,
       embedderFor: async (config) =>
         new EmbeddingStack(await takeModel(config), { settings: settings.embedding, exampleCache, metrics }),
       defaultRailSet: settings.defaultRailSet,
