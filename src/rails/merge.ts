@@ -123,6 +123,10 @@ function mergeSetLevel(contributions: readonly FileContribution[], issues: RailI
   return merged;
 }
 
+function samePlace(a: SourceLocation, b: SourceLocation): boolean {
+  return a.file === b.file && a.line === b.line && a.column === b.column;
+}
+
 /**
  * The same example twice is at best noise and at worst a contradiction (two intents claiming one
  * sentence); an intent listing a sentence as both example and not_example cannot be right either.
@@ -137,14 +141,19 @@ function checkExamples(contributions: readonly FileContribution[], issues: RailI
       if (!first) seen.set(key, { intent, location: example.location });
       else if (first.intent === intent)
         issues.push(issueAt(example.location, `duplicate example; already listed at ${shortPlace(first.location)}`));
-      else
+      else {
+        // A YAML alias reuses the anchored node: both intents then point at the same place.
+        const where = samePlace(first.location, example.location)
+          ? 'the same YAML node, reused through an alias'
+          : shortPlace(first.location);
         issues.push(
           issueAt(
             example.location,
-            `example is also an example of intent \`${first.intent}\` (${shortPlace(first.location)}); ` +
+            `example of intent \`${intent}\` is also an example of intent \`${first.intent}\` (${where}); ` +
               'one sentence cannot mean two intents',
           ),
         );
+      }
     }
     const own = new Set(entry.examples.map((e: LocatedText) => normalizeExample(e.value)));
     for (const notExample of entry.notExamples)

@@ -357,7 +357,24 @@ describe('across files of one set', () => {
     });
     expect(issues).toEqual([
       'rail.yml:5:20: not_example is also an example of intent `a`',
-      'rail.yml:8:16: example is also an example of intent `a` (rail.yml:4:16); one sentence cannot mean two intents',
+      'rail.yml:8:16: example of intent `b` is also an example of intent `a` (rail.yml:4:16); one sentence cannot mean two intents',
+    ]);
+  });
+
+  it('names both intents when one example list is shared through a YAML alias', async () => {
+    const issues = await issuesOf({
+      'rail.yml': [
+        'intents:',
+        '  - id: a',
+        '    action: refuse',
+        '    examples: &shared [Reset my PIN]',
+        '  - id: b',
+        '    action: refuse',
+        '    examples: *shared',
+      ],
+    });
+    expect(issues).toEqual([
+      'rail.yml:4:24: example of intent `b` is also an example of intent `a` (the same YAML node, reused through an alias); one sentence cannot mean two intents',
     ]);
   });
 
