@@ -122,8 +122,13 @@ class FolderWatchers {
     }
   }
 
-  /** Editor backups and lock files are dotfiles; in the root, a name that is not a file may be a set folder. */
+  /**
+   * Editor backups and lock files are dotfiles; Kubernetes updates a mounted ConfigMap by renaming its
+   * `..data` link, under which the rail files are links. In the root, a name that is not a file may be
+   * a set folder.
+   */
   #mayBeRails(dir: string, name: string): boolean {
+    if (name === '..data') return true;
     if (name.startsWith('.')) return false;
     if (RAIL_FILE.test(name)) return true;
     return dir === this.root && !isFile(path.join(dir, name));
@@ -139,8 +144,9 @@ class FolderWatchers {
     let folders: string[];
     try {
       folders = readdirSync(this.root, { withFileTypes: true })
-        .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
-        .map((entry) => path.join(this.root, entry.name));
+        .filter((entry) => !entry.name.startsWith('.'))
+        .map((entry) => path.join(this.root, entry.name))
+        .filter((dir) => statSync(dir, { throwIfNoEntry: false })?.isDirectory());
     } catch {
       return;
     }

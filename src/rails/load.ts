@@ -18,14 +18,31 @@ export { renderPrompt } from './prompt.js';
 
 const RAIL_FILE = /\.ya?ml$/i;
 
-/** Rail files directly in `dir`, sorted; dotfiles (editor backups, `.#lock` files) are not rails. */
-async function railFilesIn(dir: string): Promise<string[]> {
+/**
+ * The entries of `dir` of one kind, by name, sorted; dotfiles (editor backups, `.#lock` files,
+ * Kubernetes' `..data`) are never rails. Symbolic links count as what they point to: a ConfigMap
+ * mounted as the rails folder is made of them.
+ */
+async function entriesIn(dir: string, kind: 'file' | 'directory'): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && RAIL_FILE.test(e.name) && !e.name.startsWith('.'))
-    .map((e) => e.name)
+  const kept = await Promise.all(
+    entries
+      .filter((e) => !e.name.startsWith('.'))
+      .map(async (e) => {
+        const target = e.isSymbolicLink() ? await stat(path.join(dir, e.name)).catch(() => undefined) : e;
+        const matches = kind === 'file' ? target?.isFile() : target?.isDirectory();
+        return matches ? e.name : null;
+      }),
+  );
+  return kept
+    .filter((name): name is string => name !== null)
     .sort()
     .map((name) => path.join(dir, name));
+}
+
+/** Rail files directly in `dir`, sorted. */
+async function railFilesIn(dir: string): Promise<string[]> {
+  return (await entriesIn(dir, 'file')).filter((file) => RAIL_FILE.test(file));
 }
 
 async function isDirectory(dir: string): Promise<boolean> {
@@ -103,11 +120,7 @@ export async function loadRailSet(dir: string): Promise<RailSet> {
 /** The set folders under a rails root: the root itself when it holds rail files, else its subfolders that do. */
 async function setFolders(root: string): Promise<string[]> {
   if ((await railFilesIn(root)).length > 0) return [root];
-  const entries = await readdir(root, { withFileTypes: true });
-  const folders = entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => path.join(root, e.name))
-    .sort();
+  const folders = await entriesIn(root, 'directory');
   const withRails = await Promise.all(folders.map(async (dir) => ((await railFilesIn(dir)).length > 0 ? dir : null)));
   return withRails.filter((dir): dir is string => dir !== null);
 }

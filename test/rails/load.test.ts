@@ -1,5 +1,5 @@
 /** Loading rails: merging files, defaults, hashing, set discovery, errors and prompt rendering. */
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RailgateError } from '../../src/errors.js';
@@ -155,6 +155,22 @@ describe('finding sets under a rails root', () => {
   it('takes the root itself as the one set when it holds rail files', async () => {
     const root = writeTree({ 'rail.yml': ['name: solo', 'intents:', ...VALID_INTENT], 'sub/rail.yml': 'x: [' });
     expect((await loadRails(root)).map((s) => s.name)).toEqual(['solo']);
+  });
+
+  it('follows symbolic links: a ConfigMap mounted as a set folder, and a linked set folder', async () => {
+    // The layout Kubernetes mounts a ConfigMap with: each file a link through `..data` to a dated folder.
+    const root = writeTree({
+      'store/rail.yml': ['name: linked', 'intents:', ...VALID_INTENT],
+      'configmap/..2026_11_28/rail.yml': ['name: mounted', 'intents:', ...VALID_INTENT],
+    });
+    symlinkSync('..2026_11_28', path.join(root, 'configmap/..data'));
+    symlinkSync('..data/rail.yml', path.join(root, 'configmap/rail.yml'));
+    mkdirSync(path.join(root, 'rails'));
+    renameSync(path.join(root, 'configmap'), path.join(root, 'rails/shop'));
+    symlinkSync(path.join(root, 'store'), path.join(root, 'rails/other'));
+    const sets = await loadRails(path.join(root, 'rails'));
+    expect(sets.map((s) => s.name)).toEqual(['linked', 'mounted']);
+    expect(sets[1]!.files).toEqual([path.join(root, 'rails/shop/rail.yml')]);
   });
 
   it('reports two sets with the same name at the second `name:`', async () => {

@@ -2,7 +2,16 @@
  * The whole product as `railgate serve` wires it: worker-thread model, persistent example cache,
  * decision log, metrics and the rails watcher, against YAML rails in a temporary folder.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -250,6 +259,35 @@ describe('secrets', () => {
     const log = lines.join('');
     expect(log).toContain('RG_ERR_UPSTREAM_UNREACHABLE');
     expect(log).not.toMatch(/sk-upstream-secret-123|sk-client-secret-456|sk-client-secret-789/);
+  });
+});
+
+describe('a rail set mounted from a Kubernetes ConfigMap', () => {
+  it('loads through the links and reloads when the kubelet swaps `..data`', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-configmap-'));
+    const set = path.join(root, 'rails', 'support');
+    // The kubelet's layout: files are links through `..data` to a dated folder, swapped by a rename.
+    const publish = (version: string, text: string) => {
+      mkdirSync(path.join(set, version), { recursive: true });
+      writeFileSync(path.join(set, version, 'rail.yml'), text);
+      symlinkSync(version, path.join(set, '..data_tmp'));
+      renameSync(path.join(set, '..data_tmp'), path.join(set, '..data'));
+    };
+    publish('..2026_11_28_v1', RAIL);
+    symlinkSync('..data/rail.yml', path.join(set, 'rail.yml'));
+    const mounted = await startRailgate(
+      parseSettings({ rails: 'rails', db: ':memory:', embedding: { cacheDb: ':memory:' }, logLevel: 'silent' }),
+      { cwd: root },
+    );
+    try {
+      const hash = async () => (await (await mounted.guard).list())[0]!.hash;
+      const first = await hash();
+      publish('..2026_11_28_v2', RAIL + NEW_INTENT);
+      await until(async () => (await hash()) !== first);
+      expect((await (await mounted.guard).decide('when are you open?')).decision.intent).toBe('opening_hours');
+    } finally {
+      await mounted.close();
+    }
   });
 });
 
