@@ -27,6 +27,8 @@ interface FileState {
   readonly file: string;
   readonly text: string;
   readonly doc: Document.Parsed;
+  /** The file's own line ending, for the lines added to it. */
+  readonly eol: '\n' | '\r\n';
   readonly splices: Splice[];
   /** What the file must read back as after the edit: [path, value]. */
   readonly expected: [readonly (string | number)[], number][];
@@ -81,20 +83,25 @@ function insertPair(state: FileState, map: YAMLMap, key: string, value: string):
     const at = first === undefined ? -1 : lineStart(text, first);
     if (first === undefined || text.slice(at, first).trim() !== '')
       throw new ThresholdWriteError(`${state.file}: no line to add \`${key}\` after`);
-    return { at, end: at, text: `${' '.repeat(first - at)}${key}: ${value}\n` };
+    return { at, end: at, text: `${' '.repeat(first - at)}${key}: ${value}${state.eol}` };
   }
   const keyAt = (anchor.key as Node).range![0];
   const indent = ' '.repeat(keyAt - lineStart(text, keyAt));
   const at = nextLine(text, (anchor.value as Node).range![1]);
-  const newline = at === text.length && !text.endsWith('\n') ? '\n' : '';
-  return { at, end: at, text: `${newline}${indent}${key}: ${value}\n` };
+  const newline = at === text.length && !text.endsWith('\n') ? state.eol : '';
+  return { at, end: at, text: `${newline}${indent}${key}: ${value}${state.eol}` };
 }
 
 /** Sets `key` in `map`: rewrites the scalar in place, or inserts a new pair. */
 function setKey(state: FileState, map: YAMLMap, key: string, value: number): void {
   const formatted = formatThreshold(value);
   const pair = pairOf(map, key);
-  if (pair && isScalar(pair.value) && pair.value.range) {
+  if (pair && isScalar(pair.value) && pair.value.anchor) {
+    // Aliases (`*name`) elsewhere would take the new value too.
+    throw new ThresholdWriteError(
+      `${state.file}: \`${key}\` is the anchor &${pair.value.anchor}, which aliases may reuse; set it by hand`,
+    );
+  } else if (pair && isScalar(pair.value) && pair.value.range) {
     const [start, end] = pair.value.range;
     state.splices.push({ at: start, end, text: formatted });
   } else if (pair) {
@@ -130,6 +137,17 @@ function setIntentThreshold(state: FileState, intentId: string, value: number): 
   state.expected.push([['intents', index, 'threshold'], value]);
 }
 
+/** Every threshold a rail file holds, aliases resolved: the set's and each intent's, by path. */
+function thresholdsIn(doc: Document.Parsed): Map<string, unknown> {
+  const data = doc.toJS() as { match?: { threshold?: unknown }; intents?: unknown } | null;
+  const found = new Map<string, unknown>([['match.threshold', data?.match?.threshold]]);
+  if (Array.isArray(data?.intents))
+    data.intents.forEach((intent: unknown, index) =>
+      found.set(`intents.${index}.threshold`, (intent as { threshold?: unknown } | null)?.threshold),
+    );
+  return found;
+}
+
 function applySplices(text: string, splices: readonly Splice[]): string {
   let out = text;
   for (const s of [...splices].sort((a, b) => b.at - a.at)) out = out.slice(0, s.at) + s.text + out.slice(s.end);
@@ -147,7 +165,7 @@ export async function writeThresholds(set: RailSet, plan: ThresholdPlan): Promis
     const text = await readFile(file, 'utf8');
     const doc = parseDocument(text);
     if (doc.errors.length) throw new ThresholdWriteError(`${file}: ${doc.errors[0]!.message}`);
-    states.push({ file, text, doc, splices: [], expected: [] });
+    states.push({ file, text, doc, eol: text.includes('\r\n') ? '\r\n' : '\n', splices: [], expected: [] });
   }
   const stateOf = (file: string): FileState => {
     const state = states.find((s) => s.file === file);
@@ -178,6 +196,14 @@ export async function writeThresholds(set: RailSet, plan: ThresholdPlan): Promis
       for (const [path, value] of state.expected)
         if (check.errors.length || check.getIn(path) !== round(value))
           throw new ThresholdWriteError(`${state.file}: could not place ${path.join('.')}; set it by hand`);
+      // Nothing else may move: a threshold reached some other way (an alias, a merge key) would.
+      const planned = new Set(state.expected.map(([path]) => path.join('.')));
+      const after = thresholdsIn(check);
+      for (const [path, value] of thresholdsIn(state.doc))
+        if (!planned.has(path) && after.get(path) !== value)
+          throw new ThresholdWriteError(
+            `${state.file}: writing the new values would also change ${path}; set them by hand`,
+          );
       return { file: state.file, text };
     });
   for (const { file, text } of outputs) {

@@ -101,4 +101,55 @@ describe('writeThresholds', () => {
     expect(edits).toEqual([]);
     expect(await readFile(path.join(dir, 'support.yml'), 'utf8')).toBe(before);
   });
+
+  it('keeps a CRLF file CRLF, also on the lines it adds', async () => {
+    const dir = path.join(ws.dir, 'crlf');
+    await mkdir(dir);
+    const file = path.join(dir, 'rail.yml');
+    const lines = ['name: crlf', 'intents:', '  - id: bye', '    action: refuse', '    examples: [goodbye]', ''];
+    await writeFile(file, lines.join('\r\n'));
+    await writeThresholds(await loadRailSet(dir), { set: 0.6, intents: new Map([['bye', 0.7]]) });
+    const text = await readFile(file, 'utf8');
+    expect(text.split('\r\n')).toEqual([
+      'name: crlf',
+      'match: { threshold: 0.6 }',
+      'intents:',
+      '  - id: bye',
+      '    threshold: 0.7',
+      '    action: refuse',
+      '    examples: [goodbye]',
+      '',
+    ]);
+  });
+
+  it('refuses to write through a YAML anchor that aliases share, and writes nothing', async () => {
+    const dir = path.join(ws.dir, 'anchored');
+    await mkdir(dir);
+    const file = path.join(dir, 'rail.yml');
+    const text = [
+      'intents:',
+      '  - id: status',
+      '    action: refuse',
+      '    threshold: &strict 0.7',
+      '    examples: [where is my order]',
+      '  - id: returns',
+      '    action: refuse',
+      '    threshold: *strict',
+      '    examples: [I want to return this]',
+      '',
+    ].join('\n');
+    await writeFile(file, text);
+    const set = await loadRailSet(dir);
+    // The plan keeps `returns` at 0.7: moving the anchored number would move it too.
+    await expect(
+      writeThresholds(set, {
+        set: 0.5,
+        intents: new Map([
+          ['status', 0.51],
+          ['returns', 0.7],
+        ]),
+      }),
+    ).rejects.toThrow(/anchor &strict.*set it by hand/);
+    expect(await readFile(file, 'utf8')).toBe(text);
+  });
 });
