@@ -58,7 +58,9 @@ export function parseJsonl(file: string, text: string, options: DataOptions = {}
   const textKey = options.textColumn ?? 'text';
   const labelKey = options.labelColumn ?? 'label';
   const items: LabelledItem[] = [];
-  text.split(/\r?\n/).forEach((raw, index) => {
+  // A byte-order mark (Windows editors write one) is not part of the first line's JSON.
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  body.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
     if (raw.trim() === '') return;
     let row: unknown;

@@ -62,4 +62,11 @@ describe('labelled data', () => {
     expect(() => parseJsonl('d.jsonl', '{"text":"hi","label":"greeting"}\n{"text": 1}')).toThrow(DataFileError);
     expect(() => parseJsonl('d.jsonl', '{"text":"hi"}')).toThrow(/d.jsonl:1: "label" is missing/);
   });
+
+  it('reads JSON lines that start with a byte-order mark, with CRLF line ends', () => {
+    expect(parseJsonl('d.jsonl', '\ufeff{"text":"hi","label":"greeting"}\r\n{"text":"x","label":"oos"}\r\n')).toEqual([
+      { text: 'hi', label: 'greeting', line: 1 },
+      { text: 'x', label: 'oos', line: 2 },
+    ]);
+  });
 });
