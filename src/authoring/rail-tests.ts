@@ -65,8 +65,12 @@ function nearMissOf(d: Decision, scored: ScoredText, margin: number, within: num
   const reasons: string[] = [];
   const above = d.score - d.threshold;
   if (above < within) reasons.push(`score ${f(d.score)} is only ${f(above)} above the threshold ${f(d.threshold)}`);
-  if (d.runnerUp && d.margin !== null && d.margin < within)
-    reasons.push(`runner-up ${d.runnerUp.intent} ${f(d.runnerUp.score)} is only ${f(d.margin)} behind`);
+  // The lead over the runner-up decides once it falls under match.margin (0: once it is gone).
+  if (d.runnerUp && d.margin !== null && d.margin - margin < within)
+    reasons.push(
+      `runner-up ${d.runnerUp.intent} ${f(d.runnerUp.score)} is only ${f(d.margin)} behind` +
+        (margin > 0 ? ` (match.margin ${f(margin)})` : ''),
+    );
   return reasons.length ? reasons.join('; ') : null;
 }
 

@@ -1,4 +1,4 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -51,6 +51,36 @@ describe('railgate test', () => {
     );
     expect(all.stdout).toMatch(/near miss "Hello": .*runner-up password_reset 0\.\d{3} is only 0\.\d{3} behind/);
     expect(all.stdout.trimEnd().split('\n').at(-1)).toBe('3 passed, 0 failed');
+  });
+
+  it('measures a near miss against match.margin when the set has one', async () => {
+    const report = JSON.parse((await railgate(ws.dir, ['test', '--rails', 'rails', '--json'])).stdout) as {
+      cases: { input: string; expect: string; score: number; runner_up: { score: number } | null }[];
+    };
+    const matched = report.cases.filter((c) => c.expect !== 'no_match' && c.runner_up);
+    const leads = matched.map((c) => ({ input: c.input, lead: c.score - c.runner_up!.score }));
+    const closest = leads.reduce((a, b) => (b.lead < a.lead ? b : a));
+    expect(closest.lead).toBeGreaterThan(0.05);
+    const near = ['test', '--rails', 'rails', '--near-miss', '0.02'];
+    expect((await railgate(ws.dir, near)).stdout).not.toContain(`near miss ${JSON.stringify(closest.input)}`);
+    // With a margin just under the smallest lead, that case is 0.01 from becoming a no-match.
+    const file = path.join(ws.rails, 'support', 'support.yml');
+    const yaml = await readFile(file, 'utf8');
+    await writeFile(file, yaml.replace('  k: 10', `  k: 10\n  margin: ${(closest.lead - 0.01).toFixed(4)}`));
+    const run = await railgate(ws.dir, near);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`near miss ${JSON.stringify(closest.input)}: `);
+    expect(run.stdout).toMatch(/is only 0\.\d{3} behind \(match\.margin 0\.\d{3}\)/);
+  });
+
+  it('fails and says so when there is no test case to run', async () => {
+    const file = path.join(ws.rails, 'support', 'support.yml');
+    const yaml = await readFile(file, 'utf8');
+    await writeFile(file, yaml.slice(0, yaml.indexOf('tests:')));
+    const run = await railgate(ws.dir, ['test', '--rails', 'rails']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('no tests in rail set: support');
+    expect(run.stderr).toContain('no test cases to run');
   });
 
   it("reads rail-example vectors from the proxy's example cache (embedding.cacheDb)", async () => {

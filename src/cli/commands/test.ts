@@ -32,7 +32,16 @@ export const run = defineCommand({
   body: async ({ values }, io) => {
     const nearMiss = numberOption('near-miss', values['near-miss'], 0.05, 0, 1);
     return withWorkbench(io, values.rails, async (workbench) => {
-      const sets = (values.set ? [workbench.pick(values.set)] : workbench.sets).filter((s) => s.tests.length > 0);
+      const chosen = values.set ? [workbench.pick(values.set)] : workbench.sets;
+      const sets = chosen.filter((s) => s.tests.length > 0);
+      const withoutTests = chosen.filter((s) => s.tests.length === 0).map((s) => s.name);
+      if (withoutTests.length)
+        writeLine(io.stderr, `no tests in rail set${withoutTests.length > 1 ? 's' : ''}: ${withoutTests.join(', ')}`);
+      // A rails repo's CI that runs nothing must not pass as if it had.
+      if (sets.length === 0) {
+        writeLine(io.stderr, 'railgate test: no test cases to run (add `tests:` to a rail file)');
+        return 1;
+      }
       // Compiled first, each with its own embedding bar, then tested under one bar.
       const compiledSets: CompiledRailSet[] = [];
       for (const set of sets) compiledSets.push(await workbench.compile(set));
@@ -74,9 +83,6 @@ export const run = defineCommand({
         for (const c of near)
           writeLine(io.stdout, `${where(c)}: near miss${setLabel(c)} ${JSON.stringify(c.input)}: ${c.near_miss}`);
       }
-      const withoutTests = sets.filter((s) => s.tests.length === 0).map((s) => s.name);
-      if (withoutTests.length)
-        writeLine(io.stderr, `no tests in rail set${withoutTests.length > 1 ? 's' : ''}: ${withoutTests.join(', ')}`);
       if (failed.length || near.length) writeLine(io.stdout);
       writeLine(io.stdout, `${passed} passed, ${failed.length} failed`);
       return failed.length ? 1 : 0;
