@@ -106,10 +106,14 @@ export async function replay(rows: Iterable<LoggedDecision>, options: ReplayOpti
     options.onProgress?.(summary.replayed + Object.values(summary.skipped).reduce((a, b) => a + b, 0));
   };
 
+  // Rows are scored set by set within a batch; the changes are listed in the order the rows came.
+  const position = new Map<number, number>();
   for (const row of rows) {
+    position.set(row.id, position.size);
     batch.push(row);
     if (batch.length >= EMBED_BATCH) await flush();
   }
   if (batch.length) await flush();
+  summary.changes.sort((a, b) => position.get(a.id)! - position.get(b.id)!);
   return summary;
 }

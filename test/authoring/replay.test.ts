@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReplaySummary } from '../../src/authoring/replay.js';
+import { replay, type ReplaySummary } from '../../src/authoring/replay.js';
+import type { LoggedDecision } from '../../src/decisions/types.js';
 import { DecisionLog } from '../../src/decisions/log.js';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { createGuard } from '../../src/matching/runtime.js';
@@ -93,6 +94,40 @@ describe('railgate replay', () => {
     expect(JSON.parse(limited.stdout)).toMatchObject({ replayed: 2, changed: 0 });
     const first = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--limit', '1', '--json']);
     expect(JSON.parse(first.stdout)).toMatchObject({ replayed: 1, changed: 1 });
+  });
+
+  it('lists the changes in the order of the log, though rows are scored set by set', async () => {
+    const embedder = await BundledEmbedder.load();
+    try {
+      const [support] = await loadRails(ws.rails);
+      const guard = await createGuard({
+        sets: [support!, { ...support!, name: 'copy' }],
+        embedderFor: async () => embedder,
+      });
+      const { decision, timings } = await guard.decide('Hello');
+      // Logged under the two sets in turn, each with a decision the rails no longer make.
+      const rows: LoggedDecision[] = [1, 2, 3, 4].map((id) => ({
+        id,
+        time: id,
+        requestId: `r${id}`,
+        endpoint: 'guard',
+        stream: false,
+        message: 'Hello',
+        decision: { ...decision, railSet: id % 2 ? 'support' : 'copy', action: 'refuse', intent: null },
+        upstreamStatus: null,
+        errorCode: null,
+        latency: { ...timings, upstreamMs: null, totalMs: 1 },
+      }));
+      const summary = await replay(rows, { compiledFor: async (name) => guard.compiled(name) });
+      expect(summary.changes.map((c) => [c.id, c.rail_set])).toEqual([
+        [1, 'support'],
+        [2, 'copy'],
+        [3, 'support'],
+        [4, 'copy'],
+      ]);
+    } finally {
+      await embedder.close();
+    }
   });
 
   it('exits 1 without a decision log and 2 on a bad --since', async () => {
