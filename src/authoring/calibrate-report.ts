@@ -1,6 +1,7 @@
 /** `railgate calibrate`'s report for a terminal: before → after figures and thresholds. */
 import { percent, relativePath, table } from './cli.js';
 import type { Calibration } from './calibrate.js';
+import { describeOosLabels } from './eval-report.js';
 import type { ThresholdEdit } from './yaml-thresholds.js';
 import type { CliIO } from '../cli/io.js';
 
@@ -22,6 +23,7 @@ export function renderCalibration(c: Calibration, minSupport: number): string[] 
       ['oos false-match rate', percent(b.oos_false_match_rate), percent(a.oos_false_match_rate)],
     ],
   );
+  lines.push(...describeOosLabels(c.oos_labels));
   if (!c.feasible)
     lines.push('', `no threshold meets ${c.target} on this data; kept the one with the fewest false matches`);
   lines.push('', 'per intent:');

@@ -15,6 +15,7 @@ import {
   addOutcome,
   countOutcomes,
   expectedIntent,
+  oosLabelsOf,
   outcomes,
   ratesOf,
   round,
@@ -67,6 +68,8 @@ export interface Calibration {
   readonly intents: IntentCalibration[];
   /** False when no threshold met an `fpr` target (the strictest candidate was kept). */
   readonly feasible: boolean;
+  /** Labels that are not intent ids (read as out of scope), with counts. */
+  readonly oos_labels: Record<string, number>;
 }
 
 export class CalibrationError extends Error {
@@ -186,6 +189,7 @@ export function calibrate(
     target: describeTarget(target),
     before: { plan: before, figures: figuresOf(beforeCounts) },
     after: { plan: after, figures: figuresOf(afterCounts) },
+    oos_labels: oosLabelsOf(set, items),
     intents: set.intents.map((intent) => ({
       intent: intent.id,
       support: support.get(intent.id) ?? 0,

@@ -19,9 +19,7 @@ export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
     `out-of-scope recall  ${percent(r.oos_recall).padStart(6)}  ${fraction(rejected, r.n_oos)} matched nothing`,
     `balanced             ${percent(r.balanced).padStart(6)}  (accuracy + recall) / 2`,
   ];
-  const oosLabels = Object.entries(r.oos_labels).sort((a, b) => b[1] - a[1]);
-  if (oosLabels.length)
-    lines.push(`labels read as out of scope: ${oosLabels.map(([label, n]) => `${label} (${n})`).join(', ')}`);
+  lines.push(...describeOosLabels(r.oos_labels));
 
   lines.push('', 'per intent:');
   lines.push(
@@ -64,4 +62,12 @@ export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
     ).map((l) => '  ' + l),
   );
   return lines;
+}
+
+/** The labels read as out of scope, most frequent first: a typo in an intent id shows up here. */
+export function describeOosLabels(labels: Record<string, number>): string[] {
+  const sorted = Object.entries(labels).sort((a, b) => b[1] - a[1]);
+  return sorted.length
+    ? [`labels read as out of scope: ${sorted.map(([label, n]) => `${label} (${n})`).join(', ')}`]
+    : [];
 }

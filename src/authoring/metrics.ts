@@ -182,10 +182,7 @@ export function evaluate(
     confusions.set(key, entry);
   }
 
-  const oosLabels: Record<string, number> = {};
-  items.forEach((item, i) => {
-    if (list[i]!.expected === null) oosLabels[item.label] = (oosLabels[item.label] ?? 0) + 1;
-  });
+  const oosLabels = oosLabelsOf(set, items);
 
   return {
     rail_set: set.name,
@@ -204,4 +201,12 @@ export function evaluate(
     oos_labels: oosLabels,
     sweep: sweep(set, items, scored, plan),
   };
+}
+
+/** Labels that are not intent ids of the set (read as out of scope), with counts: catches typos. */
+export function oosLabelsOf(set: RailSet, items: readonly LabelledItem[]): Record<string, number> {
+  const labels: Record<string, number> = {};
+  for (const item of items)
+    if (expectedIntent(set, item.label) === null) labels[item.label] = (labels[item.label] ?? 0) + 1;
+  return labels;
 }

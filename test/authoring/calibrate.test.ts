@@ -89,6 +89,8 @@ describe('railgate calibrate', () => {
     expect(run.stdout).toMatch(/match\.threshold\s+0\.9\s+0\.\d+/);
     expect(run.stdout).toMatch(/balanced\s+\d+\.\d%\s+\d+\.\d%/);
     expect(run.stdout).toMatch(/greeting\s+2\s+0\.9\s+0\.\d+\s+fewer than 5 labelled items: follows the set/);
+    // As eval does: which labels counted as out of scope, so a mistyped intent id shows.
+    expect(run.stdout).toContain('labels read as out of scope: oos (3)');
     expect(run.stdout).toContain('run again with --write');
   });
 
