@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
 import { SSE_HEADERS, relayEventStream } from './sse.js';
-import type { DecisionTrace } from './trace.js';
+import { clientLeft, type DecisionTrace } from './trace.js';
 import { isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface RelayInput {
@@ -36,9 +36,13 @@ function headerValue(headers: UpstreamResponse['headers'], name: string): string
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Aborts the upstream request when the client closes the connection before its response is complete. */
-function abortOnClientClose(reply: FastifyReply): AbortController {
+/**
+ * Aborts the upstream request when the client closes the connection before its response is complete;
+ * at once when it left while its message was being decided, so the upstream is never called.
+ */
+function abortOnClientClose(request: FastifyRequest, reply: FastifyReply): AbortController {
   const controller = new AbortController();
+  if (clientLeft(request)) controller.abort();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
   });
@@ -47,7 +51,7 @@ function abortOnClientClose(reply: FastifyReply): AbortController {
 
 export async function relayChat(request: FastifyRequest, reply: FastifyReply, input: RelayInput): Promise<unknown> {
   const { upstreams, upstream, trace } = input;
-  const controller = abortOnClientClose(reply);
+  const controller = abortOnClientClose(request, reply);
   const clientAuthorization = request.headers.authorization;
 
   trace.upstreamStarted();

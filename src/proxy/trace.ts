@@ -13,10 +13,23 @@ export const CLIENT_CLOSED: ErrorCode = 'RG_ERR_CLIENT_CLOSED';
 
 const traces = new WeakMap<FastifyRequest, DecisionTrace>();
 const arrivals = new WeakMap<FastifyRequest, number>();
+const departed = new WeakSet<FastifyRequest>();
 
-/** An onRequest hook: total latency counts from here, body upload included. */
-export async function markArrival(request: FastifyRequest): Promise<void> {
+/**
+ * An onRequest hook: total latency counts from here, body upload included. It also notes a client
+ * that leaves before its response is complete, however early: one that leaves while its message is
+ * still being decided is gone before any later listener could hear it.
+ */
+export async function markArrival(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   arrivals.set(request, performance.now());
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) departed.add(request);
+  });
+}
+
+/** Whether the client has already gone away without its whole response. */
+export function clientLeft(request: FastifyRequest): boolean {
+  return departed.has(request);
 }
 
 /** The trace of a request that reached a decision (the error handler records its failure there). */
@@ -33,6 +46,11 @@ export function startTrace(
 ): DecisionTrace {
   const trace = new DecisionTrace(sink, start, reply, arrivals.get(request) ?? performance.now());
   traces.set(request, trace);
+  // Its 'close' has been and gone: the record is complete now.
+  if (clientLeft(request)) {
+    trace.failed(CLIENT_CLOSED);
+    trace.write();
+  }
   return trace;
 }
 

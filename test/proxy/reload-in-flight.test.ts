@@ -7,43 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Embedder } from '../../src/embedding/embedder.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import { loadRails } from '../../src/rails/load.js';
 import { buildTestApp, PROXY_RAILS, sharedEmbedder, type TestApp } from '../helpers/build-app.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-
-/** The real model, except that the next call waits until the test lets it through. */
-class HeldModel implements Embedder {
-  #gate: Promise<void> | undefined;
-  #open: (() => void) | undefined;
-  #arrived: (() => void) | undefined;
-
-  constructor(private readonly model: Embedder) {}
-  get modelId() {
-    return this.model.modelId;
-  }
-  get dimension() {
-    return this.model.dimension;
-  }
-  /** Holds the next call; resolves once that call has arrived, with a function that lets it through. */
-  holdNext(): Promise<() => void> {
-    this.#gate = new Promise((resolve) => (this.#open = resolve));
-    return new Promise((resolve) => (this.#arrived = () => resolve(this.#open!)));
-  }
-  async embed(texts: readonly string[]) {
-    const gate = this.#gate;
-    this.#gate = undefined;
-    if (gate) {
-      this.#arrived?.();
-      await gate;
-    }
-    return this.model.embed(texts);
-  }
-  close() {
-    return this.model.close();
-  }
-}
+import { HeldModel } from '../helpers/held-model.js';
 
 let dir: string;
 let upstream: FakeUpstream;

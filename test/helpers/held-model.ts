@@ -1,0 +1,34 @@
+/** A real model whose next call can be held, to land something (a reload, a client leaving) mid-decision. */
+import type { Embedder } from '../../src/embedding/embedder.js';
+
+/** The real model, except that the next call waits until the test lets it through. */
+export class HeldModel implements Embedder {
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+  #arrived: (() => void) | undefined;
+
+  constructor(private readonly model: Embedder) {}
+  get modelId() {
+    return this.model.modelId;
+  }
+  get dimension() {
+    return this.model.dimension;
+  }
+  /** Holds the next call; resolves once that call has arrived, with a function that lets it through. */
+  holdNext(): Promise<() => void> {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+    return new Promise((resolve) => (this.#arrived = () => resolve(this.#open!)));
+  }
+  async embed(texts: readonly string[]) {
+    const gate = this.#gate;
+    this.#gate = undefined;
+    if (gate) {
+      this.#arrived?.();
+      await gate;
+    }
+    return this.model.embed(texts);
+  }
+  close() {
+    return this.model.close();
+  }
+}

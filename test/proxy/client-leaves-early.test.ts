@@ -1,0 +1,81 @@
+/**
+ * A client that gives up while its message is still being decided (a busy model, a slow embeddings
+ * server): its decision is logged as RG_ERR_CLIENT_CLOSED, and the upstream is never called for it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
+import { loadRails } from '../../src/rails/load.js';
+import { buildTestApp, PROXY_RAILS, sharedEmbedder, type TestApp } from '../helpers/build-app.js';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { HeldModel } from '../helpers/held-model.js';
+
+let upstream: FakeUpstream;
+let model: HeldModel;
+let runtime: RailsRuntime;
+let railgate: TestApp;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  model = new HeldModel(await sharedEmbedder());
+  runtime = await createGuard({ sets: await loadRails(PROXY_RAILS), embedderFor: async () => model });
+  railgate = await buildTestApp({ guard: Promise.resolve(runtime), upstreamUrl: upstream.url, listen: true });
+});
+afterAll(async () => {
+  await railgate.close();
+  await runtime.close();
+  await upstream.close();
+});
+
+async function openConnections(): Promise<number> {
+  return new Promise((resolve, reject) =>
+    railgate.app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+  );
+}
+
+/** Sends `body` to `path`, gives up while the model holds its message, then lets the model go on. */
+async function leaveMidDecision(path: string, body: object, requestId: string): Promise<void> {
+  const held = model.holdNext();
+  const client = new AbortController();
+  const sent = fetch(`${railgate.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+    body: JSON.stringify(body),
+    signal: client.signal,
+  }).catch((error: unknown) => error);
+  const letThrough = await held;
+  client.abort();
+  await sent;
+  // The server has seen the connection close before the decision is made.
+  for (let i = 0; i < 200 && (await openConnections()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  letThrough();
+}
+
+const rowFor = async (requestId: string) => {
+  let row = railgate.rows().find((r) => r.requestId === requestId);
+  await upstream.waitUntil(() => (row = railgate.rows().find((r) => r.requestId === requestId)) !== undefined);
+  return row!;
+};
+
+describe('a client that leaves while its message is being decided', () => {
+  it.each([
+    ['a forward', false],
+    ['a streamed forward', true],
+  ])('logs %s as RG_ERR_CLIENT_CLOSED and never calls the upstream', async (_what, stream) => {
+    const requestId = `left-${String(stream)}`;
+    const before = upstream.requests.length;
+    await leaveMidDecision(
+      '/v1/chat/completions',
+      { model: 'm', stream, messages: [{ role: 'user', content: 'where is my order' }] },
+      requestId,
+    );
+    const row = await rowFor(requestId);
+    expect(row).toMatchObject({ errorCode: 'RG_ERR_CLIENT_CLOSED', upstreamStatus: null });
+    expect(row.decision).toMatchObject({ action: 'forward', intent: 'order_status' });
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it('logs a /v1/guard request the same way', async () => {
+    await leaveMidDecision('/v1/guard', { input: 'what are your opening hours' }, 'left-guard');
+    expect(await rowFor('left-guard')).toMatchObject({ endpoint: 'guard', errorCode: 'RG_ERR_CLIENT_CLOSED' });
+  });
+});
