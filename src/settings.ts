@@ -43,6 +43,8 @@ const settingsSchema = z
         bodyBytes: z.number().int().positive().default(1_048_576),
         messageChars: z.number().int().positive().default(32_000),
         messages: z.number().int().positive().default(512),
+        /** The most bytes one event of an upstream's stream may take (held until it is complete). */
+        streamEventBytes: z.number().int().positive().default(4_194_304),
       })
       .strict()
       .default({}),

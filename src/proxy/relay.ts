@@ -17,15 +17,22 @@ export interface RelayInput {
   readonly stream: boolean;
   readonly view: RailgateView;
   readonly trace: DecisionTrace;
+  /** limits.streamEventBytes */
+  readonly maxEventBytes: number;
 }
 
-/** Upstream headers worth passing on: rate limits and the like help clients back off correctly. */
+/**
+ * Upstream headers worth passing on: rate limits and the like help clients back off correctly. Not
+ * `openai-organization` or `openai-project`: they name the operator's account, not the client's.
+ */
+const RELAYED = new Set(['retry-after', 'openai-processing-ms', 'openai-version']);
+
 function relayedHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const text = Array.isArray(value) ? value.join(', ') : value;
-    if (name === 'retry-after' || name.startsWith('x-ratelimit-') || name.startsWith('openai-')) out[name] = text;
+    if (RELAYED.has(name) || name.startsWith('x-ratelimit-')) out[name] = text;
     else if (name === 'x-request-id') out['x-upstream-request-id'] = text;
   }
   return out;
@@ -70,12 +77,22 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     throw error;
   }
   trace.upstreamAnswered(response.status);
-  reply.code(response.status).headers(relayedHeaders(response.headers));
   const contentType = headerValue(response.headers, 'content-type');
 
   if (input.stream && response.status < 400) {
-    reply.headers({ ...SSE_HEADERS, ...(contentType ? { 'content-type': contentType } : {}) });
+    // A 200 that is not an event stream would reach the SDK as an empty, successful-looking stream.
+    if (!/^text\/event-stream\b/i.test(contentType ?? '')) {
+      response.body.destroy();
+      throw new RailgateError(
+        'RG_ERR_UPSTREAM_BAD_RESPONSE',
+        `Upstream "${upstream}" answered a streaming request with ${contentType ? `content-type ${contentType}` : 'no content-type'}, not an event stream.`,
+      );
+    }
+    reply
+      .code(response.status)
+      .headers({ ...relayedHeaders(response.headers), ...SSE_HEADERS, 'content-type': contentType! });
     const payload = relayEventStream(response.body, {
+      maxEventBytes: input.maxEventBytes,
       onFailure: (error) => {
         if (isAbort(error, controller.signal)) return undefined;
         const failure = upstreamFailure(upstream, error);
@@ -101,9 +118,15 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
   }
   if (response.status >= 400) {
     // The upstream's own error: relayed as it was given.
-    return reply.type(contentType ?? 'application/json').send(text);
+    return reply
+      .code(response.status)
+      .headers(relayedHeaders(response.headers))
+      .type(contentType ?? 'application/json')
+      .send(text);
   }
-  return reply.send(withDecision(text, input.view, upstream));
+  // Checked before any upstream header is set: railgate's own 502 must not carry the upstream's.
+  const completion = withDecision(text, input.view, upstream);
+  return reply.code(response.status).headers(relayedHeaders(response.headers)).send(completion);
 }
 
 /** A successful completion with the `railgate` object added at the top level. */

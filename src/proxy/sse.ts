@@ -6,24 +6,30 @@
  * error event and no `[DONE]`, so no client mistakes a cut-off answer for a complete one.
  */
 import { Readable } from 'node:stream';
-import { toOpenAIError, type RailgateError } from '../errors.js';
+import { RailgateError, toOpenAIError } from '../errors.js';
 import { sseEvent } from './synthesize.js';
 
 const BOUNDARIES = [Buffer.from('\n\n'), Buffer.from('\r\n\r\n'), Buffer.from('\r\r')];
 
-/** The offset just past the last complete event in `buffer`, or 0. */
-export function lastEventEnd(buffer: Buffer): number {
+/** The offset just past the last complete event in `buffer` (looking at `from` onwards), or 0. */
+export function lastEventEnd(buffer: Buffer, from = 0): number {
+  const tail = buffer.subarray(from);
   let end = 0;
   for (const boundary of BOUNDARIES) {
-    const at = buffer.lastIndexOf(boundary);
-    if (at >= 0) end = Math.max(end, at + boundary.length);
+    const at = tail.lastIndexOf(boundary);
+    if (at >= 0) end = Math.max(end, from + at + boundary.length);
   }
   return end;
 }
 
+/** The longest boundary, less one: how far back into held bytes a boundary split by a chunk can start. */
+const BOUNDARY_OVERLAP = 3;
+
 export interface RelayOptions {
   /** Maps a failure of the source to the error the client is told about; returns undefined to end silently (client gone). */
   readonly onFailure: (error: unknown) => RailgateError | undefined;
+  /** The most bytes one event may take; an upstream that sends more without a boundary is failed. */
+  readonly maxEventBytes: number;
 }
 
 export function relayEventStream(source: AsyncIterable<Buffer | string>, options: RelayOptions): Readable {
@@ -32,11 +38,20 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
     try {
       for await (const piece of source) {
         const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
+        // Only the new bytes (and the few before them) can hold a boundary not already found.
+        const from = Math.max(0, pending.length - BOUNDARY_OVERLAP);
         pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-        const end = lastEventEnd(pending);
+        const end = lastEventEnd(pending, from);
         if (end > 0) {
           yield pending.subarray(0, end);
           pending = pending.subarray(end);
+        }
+        // Held bytes are memory and are re-copied per chunk: an event that never ends is a broken upstream.
+        if (pending.length > options.maxEventBytes) {
+          throw new RailgateError(
+            'RG_ERR_UPSTREAM_BAD_RESPONSE',
+            `the upstream stream sent ${pending.length} bytes without ending an event (limit ${options.maxEventBytes}, limits.streamEventBytes)`,
+          );
         }
       }
       // A stream that ends without a final blank line still gets its last bytes.

@@ -4,6 +4,8 @@
  * railgate errors (502 unreachable, 504 timeout); an HTTP answer from the upstream, error or not, is
  * returned as is: it is the upstream's to give.
  */
+import { pipeline, type Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
 import { RailgateError } from '../errors.js';
 import type { Settings, UpstreamSettings } from '../settings.js';
@@ -20,10 +22,50 @@ export interface UpstreamRequest {
   readonly signal: AbortSignal;
 }
 
+/** An upstream's body, decoded: read whole, or piece by piece as it arrives. */
+export interface UpstreamBody extends AsyncIterable<Buffer> {
+  text(): Promise<string>;
+  destroy(): void;
+}
+
 export interface UpstreamResponse {
   readonly status: number;
   readonly headers: Dispatcher.ResponseData['headers'];
-  readonly body: Dispatcher.ResponseData['body'];
+  readonly body: UpstreamBody;
+}
+
+const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+};
+
+/**
+ * railgate asks for an uncompressed answer (`accept-encoding: identity`), but a server or proxy on
+ * the way may compress anyway; its body is decoded here, since what railgate relays or parses must be
+ * the plain text. An encoding it cannot decode is a bad response, said as such.
+ */
+function decodedBody(name: string, body: Dispatcher.ResponseData['body'], encoding: string | undefined): UpstreamBody {
+  const coding = encoding?.trim().toLowerCase();
+  if (!coding || coding === 'identity') return body;
+  const decoder = DECODERS[coding];
+  if (!decoder) {
+    body.destroy();
+    throw new RailgateError(
+      'RG_ERR_UPSTREAM_BAD_RESPONSE',
+      `Upstream "${name}" answered with content-encoding ${coding}, which railgate cannot decode.`,
+    );
+  }
+  // Errors of the source (an abort, a timeout) reach whoever reads the decoded stream.
+  const decoded = pipeline(body, decoder(), () => undefined) as unknown as Readable;
+  return Object.assign(decoded, {
+    async text(): Promise<string> {
+      const pieces: Buffer[] = [];
+      for await (const piece of decoded) pieces.push(piece as Buffer);
+      return Buffer.concat(pieces).toString('utf8');
+    },
+  });
 }
 
 const USER_AGENT = 'railgate/0.1';
@@ -117,6 +159,7 @@ export class Upstreams {
     const base = new URL(config.url);
     const headers: Record<string, string> = {
       accept: request.stream ? 'text/event-stream' : 'application/json',
+      'accept-encoding': 'identity',
       'user-agent': USER_AGENT,
     };
     if (request.body !== undefined) headers['content-type'] = 'application/json';
@@ -134,7 +177,12 @@ export class Upstreams {
         body: request.body ?? null,
         signal: request.signal,
       });
-      return { status: response.statusCode, headers: response.headers, body: response.body };
+      const encoding = response.headers['content-encoding'];
+      return {
+        status: response.statusCode,
+        headers: response.headers,
+        body: decodedBody(name, response.body, Array.isArray(encoding) ? encoding.join(',') : encoding),
+      };
     } catch (error) {
       if (isAbort(error, request.signal)) throw error;
       throw upstreamFailure(name, error);

@@ -5,6 +5,8 @@
  * late, answer with an error, stream slowly, stall, or drop the connection mid-stream.
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
+import { brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -24,6 +26,12 @@ export interface FakeBehaviour {
   readonly stallAfterChunks?: number;
   /** A stream's headers go out at once; its first event waits until this settles. */
   readonly beforeFirstEvent?: () => Promise<void>;
+  /** Compress every answer this way, asked or not (as a misconfigured server or proxy does). */
+  readonly encoding?: 'gzip' | 'br';
+  /** Answer a streaming request with this instead of an event stream: a JSON completion, or HTML. */
+  readonly streamAnswer?: 'json' | 'html';
+  /** Send these bytes as the whole streamed body (after the headers), instead of events. */
+  readonly rawStream?: Buffer;
 }
 
 export interface RecordedRequest {
@@ -70,15 +78,44 @@ export function echoOf(body: ChatBody): string {
   return `echo: ${last ? textOf(last.content) : ''}`;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+function encode(text: string, encoding: FakeBehaviour['encoding']): Buffer {
+  if (encoding === 'gzip') return gzipSync(text);
+  if (encoding === 'br') return brotliCompressSync(text);
+  return Buffer.from(text);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, encoding?: FakeBehaviour['encoding']): void {
+  const bytes = encode(JSON.stringify(body), encoding);
   res.writeHead(status, {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
+    'content-length': bytes.length,
+    ...(encoding ? { 'content-encoding': encoding } : {}),
     'x-request-id': 'req_fake_upstream',
     'x-ratelimit-remaining-requests': '99',
+    'openai-processing-ms': '12',
+    'openai-organization': 'org-the-operators-account',
   });
-  res.end(text);
+  res.end(bytes);
+}
+
+/** The stream's body: the response itself, or a compressor in front of it flushed after each event. */
+function streamBody(
+  res: ServerResponse,
+  encoding: FakeBehaviour['encoding'],
+): {
+  write(text: string): Promise<void>;
+  end(data: string | Buffer): void;
+} {
+  if (!encoding)
+    return { write: (text) => new Promise((resolve) => res.write(text, () => resolve())), end: (t) => res.end(t) };
+  const compressor: Writable & { flush(kind: number, done: () => void): void } =
+    encoding === 'gzip' ? createGzip() : createBrotliCompress();
+  compressor.pipe(res);
+  const kind = encoding === 'gzip' ? constants.Z_SYNC_FLUSH : constants.BROTLI_OPERATION_FLUSH;
+  return {
+    write: (text) => new Promise((resolve) => (compressor.write(text), compressor.flush(kind, () => resolve()))),
+    end: (data) => compressor.end(data),
+  };
 }
 
 function completion(body: ChatBody) {
@@ -109,12 +146,20 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
   const includeUsage = body.stream_options?.include_usage === true;
   const usage = includeUsage ? { usage: null } : {};
   // Each event is flushed to the socket before going on, so a later drop cannot swallow it.
-  const event = (data: unknown) =>
-    new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(data)}\n\n`, () => resolve()));
+  const out = streamBody(res, behaviour.encoding);
+  const event = (data: unknown) => out.write(`data: ${JSON.stringify(data)}\n\n`);
   const pause = () => (behaviour.chunkDelayMs ? sleep(behaviour.chunkDelayMs) : Promise.resolve());
   const chunks = behaviour.chunks ?? echoOf(body).split(/(?= )/);
 
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    ...(behaviour.encoding ? { 'content-encoding': behaviour.encoding } : {}),
+  });
+  if (behaviour.rawStream) {
+    out.end(behaviour.rawStream);
+    return;
+  }
   if (behaviour.beforeFirstEvent) {
     res.flushHeaders();
     await behaviour.beforeFirstEvent();
@@ -142,7 +187,7 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
       choices: [],
       usage: { prompt_tokens: 7, completion_tokens: chunks.length, total_tokens: 7 + chunks.length },
     });
-  res.end('data: [DONE]\n\n');
+  out.end('data: [DONE]\n\n');
 }
 
 export async function startFakeUpstream(): Promise<FakeUpstream> {
@@ -194,8 +239,11 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       return;
     }
     const body = record.body as ChatBody;
-    if (body.stream) await stream(res, body, current);
-    else sendJson(res, 200, completion(body));
+    if (body.stream && current.streamAnswer === 'html') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html><body>bad gateway</body></html>');
+    } else if (body.stream && current.streamAnswer !== 'json') await stream(res, body, current);
+    else sendJson(res, 200, completion(body), current.encoding);
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

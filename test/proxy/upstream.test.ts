@@ -121,6 +121,63 @@ describe('upstream failures before the response', () => {
   });
 });
 
+describe('what the upstream answers with', () => {
+  it.each(['gzip', 'br'] as const)(
+    'decodes a %s body that the upstream compressed unasked, plain and streamed',
+    async (encoding) => {
+      upstream.behave({ encoding });
+      const plain = await client.chat.completions.create(ask('where is my order'));
+      expect(plain.choices[0]!.message.content).toMatch(/^echo: /);
+      expect(upstream.requests.at(-1)!.headers['accept-encoding']).toBe('identity');
+      const stream = await client.chat.completions.create(askStream('where is my order'));
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).toMatch(/^echo: /);
+    },
+  );
+
+  it.each(['json', 'html'] as const)(
+    'answers 502 RG_ERR_UPSTREAM_BAD_RESPONSE when a stream is answered with %s, not events',
+    async (streamAnswer) => {
+      upstream.behave({ streamAnswer });
+      const response = await railgate.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: askStream('which lawn mower is best for a small garden'),
+      });
+      expect(response.statusCode).toBe(502);
+      expect(response.json().error).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+      expect(response.json().error.message).toMatch(/not an event stream/);
+      expect(await lastRow(railgate)).toMatchObject({ upstreamStatus: 200, errorCode: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+    },
+  );
+
+  it("relays the upstream's rate-limit and timing headers, never the operator's organization", async () => {
+    const { response } = await client.chat.completions.create(ask('where is my order')).withResponse();
+    expect(response.headers.get('openai-processing-ms')).toBe('12');
+    expect(response.headers.get('x-ratelimit-remaining-requests')).toBe('99');
+    expect(response.headers.get('openai-organization')).toBeNull();
+  });
+
+  it('fails a stream whose upstream never ends an event, past limits.streamEventBytes', async () => {
+    const small = await buildTestApp({ upstreamUrl: upstream.url, limits: { streamEventBytes: 1024 }, listen: true });
+    try {
+      upstream.behave({ rawStream: Buffer.alloc(64 * 1024, 'x') });
+      const text = await (
+        await fetch(`${small.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(askStream('which lawn mower is best for a small garden')),
+        })
+      ).text();
+      expect(text).toMatch(/^data: \{"error":\{.*"code":"RG_ERR_UPSTREAM_BAD_RESPONSE"\}\}\n\n$/);
+      expect(text).not.toContain('xxxx');
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('streaming failures', () => {
   const tenWords = ['one', ' two', ' three', ' four', ' five', ' six', ' seven', ' eight', ' nine', ' ten'];
 

@@ -92,6 +92,7 @@ export const chatRoutes = fp(
         stream: chat.stream,
         view,
         trace,
+        maxEventBytes: options.settings.limits.streamEventBytes,
       });
     });
   },
