@@ -18,7 +18,12 @@ describe('settings', () => {
       db: 'data/railgate.db',
       upstreams: {},
     });
-    expect(settings.limits).toEqual({ bodyBytes: 1_048_576, messageChars: 32_000, messages: 512 });
+    expect(settings.limits).toEqual({
+      bodyBytes: 1_048_576,
+      messageChars: 32_000,
+      messages: 512,
+      streamEventBytes: 4_194_304,
+    });
     expect(Object.isFrozen(settings) && Object.isFrozen(settings.limits)).toBe(true);
     expect(settings.index).toEqual({ exactBelow: 20_000, m: 16, efConstruction: 200, efSearch: 128 });
   });
