@@ -19,7 +19,14 @@ export async function listen(settings: Settings): Promise<RunningServer> {
       bar.update(done, total);
     },
   });
-  const url = await railgate.app.listen({ host: settings.host, port: settings.port });
+  let url: string;
+  try {
+    url = await railgate.app.listen({ host: settings.host, port: settings.port });
+  } catch (error) {
+    // Port taken, say: nothing will be served, so stop the loading (model worker, rails) and fail.
+    await railgate.close();
+    throw error;
+  }
   // A failure is logged by the app's guard gate (and `serve` exits 1).
   railgate.guard.then(
     (guard) => railgate.app.log.info({ rails: guard.list() }, 'railgate ready'),
@@ -35,8 +42,13 @@ export function closeOnSignals(
 ): void {
   let closing = false;
   for (const signal of signals) {
-    process.once(signal, () => {
-      if (closing) return;
+    // `on`, not `once`: a second signal during the grace period must not fall back to Node's default
+    // (exit at once), which would cut the requests in flight and lose their log rows.
+    process.on(signal, () => {
+      if (closing) {
+        server.app.log.info({ signal }, 'already shutting down; requests in flight get their grace period');
+        return;
+      }
       closing = true;
       server.app.log.info({ signal }, 'shutting down');
       server.close().then(

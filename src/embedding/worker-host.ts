@@ -40,7 +40,10 @@ function startWorker(workerData: WorkerData): Worker {
   const js = new URL('./worker-entry.js', import.meta.url);
   if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData });
   const ts = new URL('./worker-entry.ts', import.meta.url).href;
-  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
+  // tsx is found from this file, not from the working directory (a process may run from anywhere);
+  // under vitest, which has no import.meta.resolve, the working directory is the repository.
+  const tsx = typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx/esm/api') : 'tsx/esm/api';
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
   return new Worker(bootstrap, { eval: true, workerData });
 }
 

@@ -1,0 +1,117 @@
+/**
+ * `railgate serve` as an operator runs it: a real child process, signals and ports. What is checked
+ * is what the process does (its exit, its answers), not what the code means to do.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// The child runs in a folder of its own, so tsx is named by its file, not resolved from there.
+const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+const RAIL = `name: orders
+match: { threshold: 0.5 }
+intents:
+  - id: order_status
+    action: forward
+    prompt: [{ role: system, content: Say where the order is. }]
+    examples: [where is my order, has my parcel shipped, track my package]
+`;
+
+let dir: string;
+let upstream: FakeUpstream;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'railgate-process-'));
+  mkdirSync(path.join(dir, 'rails', 'orders'), { recursive: true });
+  writeFileSync(path.join(dir, 'rails', 'orders', 'rail.yml'), RAIL);
+  upstream = await startFakeUpstream();
+});
+afterAll(() => upstream.close());
+
+async function freePort(): Promise<{ port: number; holder: Server }> {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  return { port: (holder.address() as { port: number }).port, holder };
+}
+
+function serve(port: number): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }> } {
+  const child = spawn(process.execPath, ['--import', TSX, path.join(ROOT, 'src/cli/bin.ts'), 'serve'], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      RAILGATE_RAILS: 'rails',
+      RAILGATE_DB: path.join(dir, `decisions-${port}.db`),
+      RAILGATE_EMBED_CACHE_DB: path.join(dir, 'embeddings.db'),
+      RAILGATE_UPSTREAM_URL: upstream.url,
+      RAILGATE_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, exited };
+}
+
+async function ready(port: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('railgate serve never became ready');
+}
+
+describe('railgate serve, the process', () => {
+  it('exits 1 when its port is taken, instead of loading on for nothing', async () => {
+    const { port, holder } = await freePort();
+    try {
+      const { child, exited } = serve(port);
+      let stderr = '';
+      child.stderr!.on('data', (piece: Buffer) => (stderr += piece.toString()));
+      const result = await Promise.race([
+        exited,
+        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
+      ]);
+      if (result === 'still running') child.kill('SIGKILL');
+      expect(result).toEqual({ code: 1, signal: null });
+      expect(stderr).toContain('EADDRINUSE');
+    } finally {
+      holder.close();
+    }
+  }, 40_000);
+
+  it('lets a request in flight finish when SIGTERM comes twice', async () => {
+    const { port, holder } = await freePort();
+    holder.close();
+    const { child, exited } = serve(port);
+    try {
+      await ready(port);
+      upstream.behave({ headersDelayMs: 1_500 });
+      const answer = fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'where is my order' }] }),
+      });
+      await upstream.waitUntil(() => upstream.requests.length > 0);
+      child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      child.kill('SIGTERM');
+      expect((await answer).status).toBe(200);
+      expect(await exited).toEqual({ code: 0, signal: null });
+    } finally {
+      upstream.reset();
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
