@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MicroBatcher } from '../../src/embedding/batcher.js';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
@@ -69,6 +70,26 @@ describe('model worker pool', () => {
       const batcher = new MicroBatcher(model, { windowMs: 1, maxBatch: 2, maxQueue: 100, concurrency });
       await Promise.all(questions.map((q) => batcher.embed([q])));
       expect(model.maxRunning).toBe(concurrency);
+    }
+  });
+
+  it('replaces a model worker that died: its calls fail, the next ones are embedded', async () => {
+    const worker = await WorkerEmbedder.start(
+      { provider: 'bundled', model: undefined, quantized: false },
+      parseSettings({}).embedding,
+    );
+    try {
+      const [before] = await worker.embed([questions[0]!]);
+      // What a crash or an out-of-memory kill does to the thread.
+      const thread = (worker as unknown as { worker: Worker }).worker;
+      const inFlight = worker.embed(questions);
+      await thread.terminate();
+      await expect(inFlight).rejects.toMatchObject({ code: 'RG_ERR_EMBEDDING_FAILED' });
+      const [after] = await worker.embed([questions[0]!]);
+      expect(Math.max(...Array.from(after!, (x, j) => Math.abs(x - before![j]!)))).toBeLessThan(1e-6);
+      expect(worker.restarts).toBe(1);
+    } finally {
+      await worker.close();
     }
   });
 });
