@@ -207,6 +207,8 @@ class EmbeddingsClient {
       if (vector.length !== want) {
         throw this.fail(`embedding at index ${index} has ${vector.length} dimensions, expected ${want}`);
       }
+      // A zero vector is similar to nothing: on a deny-list every message would pass. A broken server.
+      if (vector.every((x) => x === 0)) throw this.fail(`embedding at index ${index} is all zeros`);
       vectors[index] = normalizeInPlace(vector);
     });
     return vectors as Float32Array[];

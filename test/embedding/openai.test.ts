@@ -136,6 +136,11 @@ describe('openai provider against an OpenAI-compatible embeddings server', () =>
     ['a non-numeric embedding', '{"data":[{"index":0,"embedding":["x"]}]}', /not a non-empty list of finite numbers/],
     ['an out-of-range index', '{"data":[{"index":5,"embedding":[1,2]}]}', /invalid index 5/],
     ['the wrong dimension', '{"data":[{"index":0,"embedding":[1,2,3]}]}', /3 dimensions, expected 16/],
+    [
+      'an all-zero embedding',
+      JSON.stringify({ data: [{ index: 0, embedding: new Array(16).fill(0) }] }),
+      /index 0 is all zeros/,
+    ],
   ])('rejects %s with a clear RG_ERR_EMBEDDING_FAILED', async (_name, body, message) => {
     const embedder = await create();
     server.behave({ kind: 'raw', body });
