@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp, type AppLoggerOptions } from './app.js';
+import { RailgateError } from './errors.js';
 import { DecisionLog } from './decisions/log.js';
 import type { Embedder } from './embedding/embedder.js';
 import { ExampleCache } from './embedding/example-cache.js';
@@ -74,6 +75,19 @@ function progressLogger(logger: FastifyBaseLogger) {
 
 const CLOSE_GRACE_MS = 10_000;
 
+/** SQLite's own errors ("file is not a database") say neither which file nor which store. */
+function openStore<T>(what: string, file: string, open: (file: string) => T): T {
+  try {
+    return open(file);
+  } catch (error) {
+    throw new RailgateError(
+      'RG_ERR_CONFIG_INVALID',
+      `cannot open ${what} at ${file}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
 const BUNDLED: EmbeddingConfig = { provider: 'bundled', model: undefined, quantized: false };
 
 function both<A extends unknown[]>(a: (...args: A) => void, b: ((...args: A) => void) | undefined) {
@@ -83,9 +97,17 @@ function both<A extends unknown[]>(a: (...args: A) => void, b: ((...args: A) => 
 export async function startRailgate(settings: Settings, options: StartOptions = {}): Promise<Railgate> {
   const cwd = options.cwd ?? process.cwd();
   const resolve = (file: string) => (file === ':memory:' ? file : path.resolve(cwd, file));
-  const log = DecisionLog.open(resolve(settings.db));
+  const log = openStore('the decision log (RAILGATE_DB / db)', resolve(settings.db), (file) => DecisionLog.open(file));
   const cacheDb = resolve(settings.embedding.cacheDb);
-  const exampleCache = ExampleCache.open(cacheDb);
+  let exampleCache: ExampleCache;
+  try {
+    exampleCache = openStore('the example cache (RAILGATE_EMBED_CACHE_DB / embedding.cacheDb)', cacheDb, (file) =>
+      ExampleCache.open(file),
+    );
+  } catch (error) {
+    log.close();
+    throw error;
+  }
   const metrics = createMetrics();
   const modelFor = options.modelFor ?? defaultModelFor(settings.embedding, cwd);
   // The bundled model (the default) starts loading while the rails are parsed, not after.

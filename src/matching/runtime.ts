@@ -27,7 +27,11 @@ function embeddingKey(config: EmbeddingConfig): string {
 function pickDefault(sets: readonly RailSet[], wanted: string | undefined): string {
   if (wanted) {
     if (!sets.some((s) => s.name === wanted)) {
-      throw new RailgateError('RG_ERR_CONFIG_INVALID', `default rail set "${wanted}" is not loaded`);
+      throw new RailgateError(
+        'RG_ERR_CONFIG_INVALID',
+        `default rail set "${wanted}" (RAILGATE_DEFAULT_RAILS / defaultRailSet) is not loaded; ` +
+          `the sets are: ${sets.map((s) => s.name).join(', ') || 'none'}`,
+      );
     }
     return wanted;
   }

@@ -291,6 +291,29 @@ describe('a rail set mounted from a Kubernetes ConfigMap', () => {
   });
 });
 
+describe('start-up errors', () => {
+  it('name the store and the file SQLite cannot open, and the sets when the default is missing', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-startup-'));
+    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
+    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
+    writeFileSync(path.join(root, 'corrupt.db'), 'this is not a database, it is a text file '.repeat(100));
+    const start = (settings: Parameters<typeof parseSettings>[0]) =>
+      startRailgate(parseSettings({ rails: 'rails', logLevel: 'silent', ...settings }), { cwd: root });
+    await expect(start({ db: 'corrupt.db' })).rejects.toThrow(
+      /cannot open the decision log \(RAILGATE_DB \/ db\) at .*corrupt\.db: file is not a database/,
+    );
+    await expect(start({ db: ':memory:', embedding: { cacheDb: 'corrupt.db' } })).rejects.toThrow(
+      /cannot open the example cache \(RAILGATE_EMBED_CACHE_DB \/ embedding\.cacheDb\) at .*corrupt\.db/,
+    );
+    const missing = await start({ db: ':memory:', embedding: { cacheDb: ':memory:' }, defaultRailSet: 'nosuch' });
+    try {
+      await expect(missing.guard).rejects.toThrow(/default rail set "nosuch" .* is not loaded; the sets are: support/);
+    } finally {
+      await missing.close();
+    }
+  });
+});
+
 describe('railgate serve arguments', () => {
   it.each([
     [['--bogus'], /Unknown option '--bogus'/],
