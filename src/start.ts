@@ -37,8 +37,11 @@ export interface StartOptions {
   readonly logger?: boolean | AppLoggerOptions;
   /** Where relative paths in settings resolve; defaults to the process's cwd. */
   readonly cwd?: string;
-  /** The model behind each embedding config; defaults to the configured providers (in a worker). */
-  readonly modelFor?: (config: EmbeddingConfig) => Promise<Embedder>;
+  /**
+   * The model behind each embedding config (a relative model folder resolves against `setDir`, the
+   * set's folder); defaults to the configured providers (in a worker).
+   */
+  readonly modelFor?: (config: EmbeddingConfig, setDir: string) => Promise<Embedder>;
   /** Progress of first-time example embedding (a terminal progress bar); log lines are always written. */
   readonly onProgress?: (set: string, done: number, total: number) => void;
 }
@@ -48,11 +51,11 @@ export interface StartOptions {
  * stays on the main thread; so does transformers.js, because onnxruntime-node 1.21 aborts the process
  * when two threads use it and cannot be re-loaded by a second worker (see transformers.ts).
  */
-function defaultModelFor(settings: Settings['embedding'], cwd: string) {
-  return (config: EmbeddingConfig): Promise<Embedder> =>
+function defaultModelFor(settings: Settings['embedding']) {
+  return (config: EmbeddingConfig, setDir: string): Promise<Embedder> =>
     settings.worker && config.provider === 'bundled'
       ? startWorkers(config, settings)
-      : createEmbedder(config, settings, { baseDir: cwd });
+      : createEmbedder(config, settings, { baseDir: setDir });
 }
 
 async function startWorkers(config: EmbeddingConfig, settings: Settings['embedding']): Promise<Embedder> {
@@ -109,12 +112,12 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     throw error;
   }
   const metrics = createMetrics();
-  const modelFor = options.modelFor ?? defaultModelFor(settings.embedding, cwd);
+  const modelFor = options.modelFor ?? defaultModelFor(settings.embedding);
   // The bundled model (the default) starts loading while the rails are parsed, not after.
-  let prewarmed: Promise<Embedder> | undefined = modelFor(BUNDLED);
+  let prewarmed: Promise<Embedder> | undefined = modelFor(BUNDLED, cwd);
   prewarmed.catch(() => undefined);
-  const takeModel = (config: EmbeddingConfig): Promise<Embedder> => {
-    if (config.provider !== 'bundled' || !prewarmed) return modelFor(config);
+  const takeModel = (config: EmbeddingConfig, setDir: string): Promise<Embedder> => {
+    if (config.provider !== 'bundled' || !prewarmed) return modelFor(config, setDir);
     const model = prewarmed;
     prewarmed = undefined;
     return model;
@@ -141,8 +144,8 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     if (!sets.some((set) => set.embedding.provider === 'bundled')) void dropPrewarmed();
     const runtime = await createGuard({
       sets,
-      embedderFor: async (config) =>
-        new EmbeddingStack(await takeModel(config), { settings: settings.embedding, exampleCache, metrics }),
+      embedderFor: async (config, setDir) =>
+        new EmbeddingStack(await takeModel(config, setDir), { settings: settings.embedding, exampleCache, metrics }),
       defaultRailSet: settings.defaultRailSet,
       compile: {
         ...storedCompileOptions(settings.index, cacheDb),

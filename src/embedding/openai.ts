@@ -231,7 +231,11 @@ export class OpenAIEmbedder implements Embedder {
     private readonly batchSize: number,
     private readonly concurrency: number,
   ) {
-    this.modelId = `openai/${model}`;
+    // The server is part of the model's identity: the same model name elsewhere may embed differently,
+    // and cached example vectors are keyed by this id.
+    this.modelId = `openai/${model}@${displayUrl(client.url)
+      .replace(/^https?:\/\//, '')
+      .replace(/\/embeddings$/, '')}`;
   }
 
   /** Validates the options and, unless `dimensions` is given, makes one probe request to learn the size. */

@@ -104,7 +104,10 @@ export class TransformersEmbedder implements Embedder {
     } catch (error) {
       throw loadError(options, source, allowRemote, error);
     }
-    const modelId = `transformers/${options.model}${options.quantized ? ':q8' : ''}`;
+    // A local model is named by its absolute folder: two folders given as the same relative path
+    // (from different places) are different models, and cached example vectors are keyed by this id.
+    const name = source.kind === 'local' ? source.dir : source.id;
+    const modelId = `transformers/${name}${options.quantized ? ':q8' : ''}`;
     try {
       // The dimension is whatever the model produces, read from a real forward pass rather than config.json.
       const [probe] = await runExtractor(extractor, [PROBE_TEXT]);

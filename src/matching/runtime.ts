@@ -13,7 +13,8 @@ import type { Guard, GuardResult, LoadedRailSetInfo } from './guard.js';
 export interface GuardOptions {
   readonly sets: readonly RailSet[];
   /** Returns the embedder for a set's embedding config; called once per distinct config. */
-  readonly embedderFor: (config: EmbeddingConfig) => Promise<Embedder>;
+  /** The embedder for a set's `embedding:` block; `setDir` is what a relative model folder is resolved against. */
+  readonly embedderFor: (config: EmbeddingConfig, setDir: string) => Promise<Embedder>;
   /** Defaults to the only set, or a set named `default`, else the first by name. */
   readonly defaultRailSet?: string | undefined;
   readonly compile?: CompileOptions;
@@ -68,18 +69,19 @@ export class RailsRuntime implements Guard {
         compiled.set(set.name, Object.freeze({ ...current, set }));
         continue;
       }
-      const embedder = await this.embedderFor(set.embedding);
+      const embedder = await this.embedderFor(set.embedding, set.dir);
       compiled.set(set.name, await compileRailSet(set, embedder, this.options.compile));
     }
     this.#compiled = compiled;
     this.#default = nextDefault;
   }
 
-  embedderFor(config: EmbeddingConfig): Promise<Embedder> {
-    const key = embeddingKey(config);
+  embedderFor(config: EmbeddingConfig, setDir: string): Promise<Embedder> {
+    // A transformers model may be a folder relative to the set: the same text in two sets can name two models.
+    const key = `${embeddingKey(config)}${config.provider === 'transformers' ? `|${setDir}` : ''}`;
     let embedder = this.#embedders.get(key);
     if (!embedder) {
-      embedder = this.options.embedderFor(config);
+      embedder = this.options.embedderFor(config, setDir);
       // A failed load must not be cached forever: the next reload tries again.
       embedder.catch(() => this.#embedders.delete(key));
       this.#embedders.set(key, embedder);

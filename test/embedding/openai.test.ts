@@ -33,7 +33,8 @@ describe('openai provider against an OpenAI-compatible embeddings server', () =>
   it('learns the dimension from one probe request and sends model, float format and the bearer key', async () => {
     const embedder = await create();
     expect(embedder.dimension).toBe(16);
-    expect(embedder.modelId).toBe(`openai/${MODEL}`);
+    // The server is part of the id: the same model name on another server is another model.
+    expect(embedder.modelId).toBe(`openai/${MODEL}@${server.baseURL.replace('http://', '')}`);
     expect(server.requests).toHaveLength(1);
     const [probe] = server.requests;
     expect(probe!.path).toBe('/v1/embeddings');

@@ -59,7 +59,7 @@ describe('createEmbedder', () => {
       baseDir: FIXTURES,
     });
     expect(embedder).toBeInstanceOf(TransformersEmbedder);
-    expect(embedder.modelId).toBe('transformers/tiny-bert:q8');
+    expect(embedder.modelId).toBe(`transformers/${path.join(FIXTURES, 'tiny-bert')}:q8`);
     expect(embedder.dimension).toBe(32);
   });
 
@@ -82,7 +82,7 @@ describe('createEmbedder', () => {
       embeddingSettings({ openaiUrl: server.baseURL, openaiApiKey: 'sk-provider-test', timeoutMs: 200 }),
     );
     expect(embedder).toBeInstanceOf(OpenAIEmbedder);
-    expect(embedder.modelId).toBe('openai/nomic-embed-text');
+    expect(embedder.modelId).toBe(`openai/nomic-embed-text@${server.baseURL.replace('http://', '')}`);
     expect(embedder.dimension).toBe(24);
     expect(server.requests[before]!.headers.authorization).toBe('Bearer sk-provider-test');
     server.behave({ kind: 'slow', delayMs: 3_000 });

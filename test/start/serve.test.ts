@@ -4,6 +4,7 @@
  */
 import {
   appendFileSync,
+  cpSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -15,6 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { main } from '../../src/cli/main.js';
@@ -310,6 +312,36 @@ describe('start-up errors', () => {
       await expect(missing.guard).rejects.toThrow(/default rail set "nosuch" .* is not loaded; the sets are: support/);
     } finally {
       await missing.close();
+    }
+  });
+});
+
+describe('a transformers model folder given relative to its rail set', () => {
+  it('resolves against the set folder, as the authoring commands do, whatever the working directory', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-local-model-'));
+    const set = path.join(root, 'rails', 'local');
+    mkdirSync(set, { recursive: true });
+    cpSync(fileURLToPath(new URL('../fixtures/tiny-bert', import.meta.url)), path.join(set, 'tiny'), {
+      recursive: true,
+    });
+    writeFileSync(
+      path.join(set, 'rail.yml'),
+      RAIL.replace('name: support', 'name: local\nembedding: { provider: transformers, model: ./tiny }'),
+    );
+    const railgate = await startRailgate(
+      parseSettings({
+        rails: 'rails',
+        db: ':memory:',
+        embedding: { cacheDb: ':memory:', allowRemoteModels: false },
+        logLevel: 'silent',
+      }),
+      { cwd: root },
+    );
+    try {
+      const [loaded] = (await railgate.guard).list();
+      expect(loaded!.embeddingModel).toBe(`transformers/${path.join(set, 'tiny')}`);
+    } finally {
+      await railgate.close();
     }
   });
 });
