@@ -28,6 +28,11 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** Loading was stopped on purpose (railgate closed during start-up): not a failure to report. */
+export class LoadCancelled extends Error {
+  override readonly name = 'LoadCancelled';
+}
+
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string };
 }

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp, type AppLoggerOptions } from './app.js';
-import { RailgateError } from './errors.js';
+import { LoadCancelled, RailgateError } from './errors.js';
 import { DecisionLog } from './decisions/log.js';
 import type { Embedder } from './embedding/embedder.js';
 import { ExampleCache } from './embedding/example-cache.js';
@@ -131,6 +131,8 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
 
   let watcher: RailsWatcher | undefined;
   let closing = false;
+  // Closing during start-up stops the example embedding between batches instead of finishing it.
+  const loading = new AbortController();
   // The app is built first (so /healthz answers during the model load) with the guard still pending.
   let settle!: { resolve(guard: RailsRuntime): void; reject(error: unknown): void };
   const guard = new Promise<RailsRuntime>((resolve, reject) => (settle = { resolve, reject }));
@@ -150,11 +152,12 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       compile: {
         ...storedCompileOptions(settings.index, cacheDb),
         onProgress: both(progressLogger(app.log), options.onProgress),
+        signal: loading.signal,
       },
     });
     if (closing) {
       await runtime.close();
-      throw new Error('railgate closed while loading');
+      throw new LoadCancelled('railgate closed while loading');
     }
     if (settings.watch) watcher = watchRails(railsDir, runtime, app.log);
     return runtime;
@@ -170,6 +173,7 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     guard,
     close() {
       closing = true;
+      loading.abort(new LoadCancelled('railgate closed while loading'));
       closed ??= (async () => {
         watcher?.close();
         // In-flight requests get a grace period; then lingering keep-alive sockets are cut.

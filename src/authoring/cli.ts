@@ -96,6 +96,21 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
   };
 }
 
+/** A model lent to a runtime: closing the runtime (as a failed compile does) leaves it open. */
+function borrowed(model: Embedder): Embedder {
+  return {
+    get modelId() {
+      return model.modelId;
+    },
+    get dimension() {
+      return model.dimension;
+    },
+    embed: (texts) => model.embed(texts),
+    ...(model.embedBulk ? { embedBulk: model.embedBulk.bind(model) } : {}),
+    close: async () => undefined,
+  };
+}
+
 /** Errors from the authoring room that carry a message fit for people. */
 const EXPECTED = new Set(['DataFileError', 'CalibrationError', 'ThresholdWriteError']);
 function isExpected(error: unknown): boolean {
@@ -175,7 +190,8 @@ export class Workbench {
     let bar: Progress | undefined;
     const runtime = await createGuard({
       sets: [set],
-      embedderFor: (config) => this.embedder(config, set.dir),
+      // The workbench owns its models and shares them between sets: the runtime only borrows them.
+      embedderFor: async (config) => borrowed(await this.embedder(config, set.dir)),
       compile: {
         ...storedCompileOptions(this.settings.index, this.#cacheDb),
         onProgress: (_set, done, total) => {

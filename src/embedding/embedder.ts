@@ -12,7 +12,11 @@ export interface Embedder {
    * Bulk, repeatable work (rail examples at load): skips the message cache and batch window and may
    * use a persistent cache. Optional; callers fall back to `embed`.
    */
-  embedBulk?(texts: readonly string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]>;
+  embedBulk?(
+    texts: readonly string[],
+    onProgress?: (done: number, total: number) => void,
+    signal?: AbortSignal,
+  ): Promise<Float32Array[]>;
   close(): Promise<void>;
 }
 

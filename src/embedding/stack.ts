@@ -62,8 +62,12 @@ export class EmbeddingStack implements Embedder {
     return this.#messages.embed(texts);
   }
 
-  embedBulk(texts: readonly string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]> {
-    return embedExamples(this.base, this.options.exampleCache, texts, onProgress);
+  embedBulk(
+    texts: readonly string[],
+    onProgress?: (done: number, total: number) => void,
+    signal?: AbortSignal,
+  ): Promise<Float32Array[]> {
+    return embedExamples(this.base, this.options.exampleCache, texts, onProgress, signal);
   }
 
   close(): Promise<void> {
@@ -80,6 +84,8 @@ export async function embedExamples(
   cache: ExampleCache | undefined,
   texts: readonly string[],
   onProgress?: (done: number, total: number) => void,
+  /** Stops between batches (what is embedded by then stays cached): a shutdown during start-up. */
+  signal?: AbortSignal,
 ): Promise<Float32Array[]> {
   const modelKey = exampleCacheKey(model);
   const out = cache ? cache.lookup(modelKey, texts, model.dimension) : texts.map(() => undefined);
@@ -91,6 +97,7 @@ export async function embedExamples(
   const lanes = model instanceof WorkerPool ? model.size : 1;
   const lane = async () => {
     for (let start = next; start < missing.length; start = next) {
+      signal?.throwIfAborted();
       next += BULK_BATCH;
       const chunk = missing.slice(start, start + BULK_BATCH);
       const vectors = await model.embed(chunk);
@@ -132,8 +139,12 @@ export class ExampleCachedEmbedder implements Embedder {
     return this.model.embed(texts);
   }
 
-  embedBulk(texts: readonly string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array[]> {
-    return embedExamples(this.model, this.cache, texts, onProgress);
+  embedBulk(
+    texts: readonly string[],
+    onProgress?: (done: number, total: number) => void,
+    signal?: AbortSignal,
+  ): Promise<Float32Array[]> {
+    return embedExamples(this.model, this.cache, texts, onProgress, signal);
   }
 
   close(): Promise<void> {

@@ -52,6 +52,8 @@ export interface CompileOptions extends IndexOptions {
   readonly classifierDir?: string;
   /** Progress of embedding a set's examples (only those not already in the persistent cache). */
   readonly onProgress?: (set: string, done: number, total: number) => void;
+  /** Stops embedding examples between batches (railgate closing while it loads). */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -83,7 +85,9 @@ export async function compileRailSet(
   const onProgress =
     options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
   // embedBulk uses the persistent example cache where the embedder has one.
-  const vectors = embedder.embedBulk ? await embedder.embedBulk(texts, onProgress) : await embedder.embed(texts);
+  const vectors = embedder.embedBulk
+    ? await embedder.embedBulk(texts, onProgress, options.signal)
+    : await embedder.embed(texts);
   const weights = blendWeights(set);
   const classify = set.match.scoring === 'classifier';
   // The classifier reads character n-grams too, blended or not.

@@ -48,7 +48,13 @@ export class RailsRuntime implements Guard {
 
   static async create(options: GuardOptions): Promise<RailsRuntime> {
     const runtime = new RailsRuntime(options);
-    await runtime.replace(options.sets, options.defaultRailSet);
+    try {
+      await runtime.replace(options.sets, options.defaultRailSet);
+    } catch (error) {
+      // The models loaded so far (worker threads among them) would otherwise outlive the failure.
+      await runtime.close();
+      throw error;
+    }
     return runtime;
   }
 

@@ -3,7 +3,7 @@
  * is what the process does (its exit, its answers), not what the code means to do.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,7 +40,10 @@ async function freePort(): Promise<{ port: number; holder: Server }> {
   return { port: (holder.address() as { port: number }).port, holder };
 }
 
-function serve(port: number): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }> } {
+function serve(
+  port: number,
+  env: Record<string, string> = {},
+): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }> } {
   const child = spawn(process.execPath, ['--import', TSX, path.join(ROOT, 'src/cli/bin.ts'), 'serve'], {
     cwd: dir,
     env: {
@@ -51,6 +54,7 @@ function serve(port: number): { child: ChildProcess; exited: Promise<{ code: num
       RAILGATE_EMBED_CACHE_DB: path.join(dir, 'embeddings.db'),
       RAILGATE_UPSTREAM_URL: upstream.url,
       RAILGATE_LOG_LEVEL: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -114,4 +118,26 @@ describe('railgate serve, the process', () => {
       child.kill('SIGKILL');
     }
   }, 60_000);
+
+  it('exits 1 when a rail set cannot load, though another set had loaded its model', async () => {
+    // The bundled model loads for `orders`; `remote` then fails: its embeddings server is down.
+    mkdirSync(path.join(dir, 'rails', 'remote'), { recursive: true });
+    writeFileSync(
+      path.join(dir, 'rails', 'remote', 'rail.yml'),
+      RAIL.replace('name: orders', 'name: remote\nembedding: { provider: openai, model: m }'),
+    );
+    const { port, holder } = await freePort();
+    holder.close();
+    const { child, exited } = serve(port, { RAILGATE_EMBEDDINGS_URL: 'http://127.0.0.1:9/v1' });
+    try {
+      const result = await Promise.race([
+        exited,
+        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
+      ]);
+      expect(result).toEqual({ code: 1, signal: null });
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(path.join(dir, 'rails', 'remote'), { recursive: true });
+    }
+  }, 40_000);
 });

@@ -346,6 +346,37 @@ describe('a transformers model folder given relative to its rail set', () => {
   });
 });
 
+describe('closing while the rails load', () => {
+  it('stops embedding examples between batches instead of finishing them', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-closing-'));
+    mkdirSync(path.join(root, 'rails', 'big'), { recursive: true });
+    const examples = Array.from({ length: 3_000 }, (_, i) => `      - "question ${i} about parcel number ${i * 7}"`);
+    writeFileSync(
+      path.join(root, 'rails', 'big', 'rail.yml'),
+      ['intents:', '  - id: parcels', '    action: refuse', '    examples:', ...examples, ''].join('\n'),
+    );
+    let done = 0;
+    let total = 0;
+    let started!: () => void;
+    const embedding = new Promise<void>((resolve) => (started = resolve));
+    const railgate = await startRailgate(
+      parseSettings({ rails: 'rails', db: ':memory:', embedding: { cacheDb: ':memory:' }, logLevel: 'silent' }),
+      {
+        cwd: root,
+        onProgress: (_set, d, t) => {
+          [done, total] = [d, t];
+          if (d > 0) started();
+        },
+      },
+    );
+    await embedding;
+    await railgate.close();
+    await expect(railgate.guard).rejects.toMatchObject({ name: 'LoadCancelled' });
+    expect(total).toBe(3_000);
+    expect(done).toBeLessThan(total / 2);
+  });
+});
+
 describe('railgate serve arguments', () => {
   it.each([
     [['--bogus'], /Unknown option '--bogus'/],

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { RailgateError } from '../../errors.js';
+import { LoadCancelled, RailgateError } from '../../errors.js';
 import type { Guard } from '../../matching/guard.js';
 
 export class GuardGate {
@@ -50,7 +50,11 @@ export const guardGatePlugin = fp(
   async (app: FastifyInstance, options: { guard: Guard | Promise<Guard> }) => {
     app.decorate(
       'guardGate',
-      new GuardGate(options.guard, (error) => app.log.error({ err: error }, 'railgate failed to load its guard')),
+      new GuardGate(options.guard, (error) =>
+        error instanceof LoadCancelled
+          ? app.log.info('loading stopped: railgate is closing')
+          : app.log.error({ err: error }, 'railgate failed to load its guard'),
+      ),
     );
   },
   { name: 'railgate-guard-gate', fastify: '5.x' },
