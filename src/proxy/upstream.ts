@@ -2,7 +2,7 @@
  * The OpenAI-compatible servers railgate forwards to. One keep-alive undici Pool per origin (and
  * timeout settings), created on first use and closed with the app. Transport failures become
  * railgate errors (502 unreachable, 504 timeout); an HTTP answer from the upstream, error or not, is
- * returned as is: it is the upstream's to give.
+ * returned as is (its body decoded when it came compressed): it is the upstream's to give.
  */
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
