@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { RailgateError } from './errors.js';
 import { deepFreeze } from './deep-freeze.js';
+import { DEFAULT_MAX_CHUNKS } from './matching/chunk.js';
 import { DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_EXACT_BELOW, DEFAULT_M } from './matching/vector-index.js';
 
 const upstreamSchema = z
@@ -43,6 +44,8 @@ const settingsSchema = z
         bodyBytes: z.number().int().positive().default(1_048_576),
         messageChars: z.number().int().positive().default(32_000),
         messages: z.number().int().positive().default(512),
+        /** Most chunks a long message is split into for matching (each one a model input). */
+        messageChunks: z.number().int().positive().default(DEFAULT_MAX_CHUNKS),
         /** The most bytes one event of an upstream's stream may take (held until it is complete). */
         streamEventBytes: z.number().int().positive().default(4_194_304),
       })

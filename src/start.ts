@@ -149,6 +149,7 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       embedderFor: async (config, setDir) =>
         new EmbeddingStack(await takeModel(config, setDir), { settings: settings.embedding, exampleCache, metrics }),
       defaultRailSet: settings.defaultRailSet,
+      maxChunks: settings.limits.messageChunks,
       compile: {
         ...storedCompileOptions(settings.index, cacheDb),
         onProgress: both(progressLogger(app.log), options.onProgress),

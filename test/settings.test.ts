@@ -22,6 +22,7 @@ describe('settings', () => {
       bodyBytes: 1_048_576,
       messageChars: 32_000,
       messages: 512,
+      messageChunks: 64,
       streamEventBytes: 4_194_304,
     });
     expect(Object.isFrozen(settings) && Object.isFrozen(settings.limits)).toBe(true);

@@ -16,6 +16,12 @@
  */
 export const DEFAULT_CHUNK_WORDS = 30;
 
+/**
+ * Chunks per message (limits.messageChunks): every chunk is a model input, so without a bound one
+ * long paste (a log, a document) would hold the model for many seconds while every other message waits.
+ */
+export const DEFAULT_MAX_CHUNKS = 64;
+
 /** Sentences end at . ! ? (with closing quotes or brackets) followed by space, or at a line break. */
 const SENTENCE_END = /(?<=[.!?]['")\]]*)\s+|\s*\n\s*/u;
 
@@ -45,14 +51,23 @@ function sentences(text: string, maxWords: number): string[][] {
 /**
  * The chunks of a text: the sentence windows in order, then the sentences not already a window on
  * their own. A text of at most `maxWords` words is one chunk (returned as is); `maxWords` ≤ 0 turns
- * chunking off.
+ * chunking off. At most `maxChunks` chunks: when the windows alone would be more, they are made wider
+ * until they fit (the whole text stays covered, more coarsely), and single sentences are added, in
+ * order, while there is room.
  */
-export function splitIntoChunks(text: string, maxWords: number = DEFAULT_CHUNK_WORDS): string[] {
+export function splitIntoChunks(
+  text: string,
+  maxWords: number = DEFAULT_CHUNK_WORDS,
+  maxChunks: number = DEFAULT_MAX_CHUNKS,
+): string[] {
   if (maxWords <= 0 || words(text).length <= maxWords) return [text];
   const parts = sentences(text, maxWords);
-  const chunks = sentenceWindows(parts, maxWords);
+  let chunks = sentenceWindows(parts, maxWords);
+  for (let width = maxWords * 2; chunks.length > Math.max(1, maxChunks); width *= 2)
+    chunks = sentenceWindows(sentences(text, width), width);
   const seen = new Set(chunks);
   for (const sentence of parts.map((p) => p.join(' '))) {
+    if (chunks.length >= maxChunks) break;
     if (seen.has(sentence)) continue;
     seen.add(sentence);
     chunks.push(sentence);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from '../../src/matching/chunk.js';
+import { DEFAULT_CHUNK_WORDS, DEFAULT_MAX_CHUNKS, splitIntoChunks } from '../../src/matching/chunk.js';
 
 const wordCount = (text: string) => text.split(/\s+/).filter(Boolean).length;
 /** A sentence of `n` words, numbered so that tests can tell sentences apart. */
@@ -47,5 +47,25 @@ describe('splitting long messages into chunks', () => {
     const text = Array.from({ length: 8 }, (_, i) => `line ${i} has a few words in it`).join('\n');
     expect(splitIntoChunks(text, 20).every((c) => !c.includes('\n'))).toBe(true);
     expect(splitIntoChunks(text, 0)).toEqual([text]);
+  });
+
+  it('bounds a long paste to limits.messageChunks chunks that still cover every word', () => {
+    // A pasted log: 3,000 short lines, each its own sentence.
+    const lines = Array.from({ length: 3_000 }, (_, i) => `line ${i} status ok`);
+    const chunks = splitIntoChunks(lines.join('\n'));
+    expect(chunks.length).toBeLessThanOrEqual(DEFAULT_MAX_CHUNKS);
+    const covered = new Set(chunks.flatMap((c) => c.split(' ')));
+    for (let i = 0; i < 3_000; i++) expect(covered.has(String(i))).toBe(true);
+    // Fewer chunks asked for, fewer given; the windows come first and still cover the text.
+    const few = splitIntoChunks(lines.slice(0, 200).join('\n'), DEFAULT_CHUNK_WORDS, 8);
+    expect(few.length).toBeLessThanOrEqual(8);
+    expect(few.join(' ')).toContain('line 199 status ok');
+  });
+
+  it('adds single sentences after the windows only while there is room', () => {
+    const text = Array.from({ length: 12 }, (_, i) => `This is sentence number ${i} of the message.`).join(' ');
+    const all = splitIntoChunks(text);
+    const capped = splitIntoChunks(text, DEFAULT_CHUNK_WORDS, all.length - 3);
+    expect(capped).toEqual(all.slice(0, all.length - 3));
   });
 });
