@@ -177,12 +177,15 @@ describe('health and readiness', () => {
     try {
       expect((await loading.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
       expectError(await loading.app.inject({ method: 'GET', url: '/readyz' }), 503, 'RG_ERR_NOT_READY');
+      // Readiness probes polling during start-up are not errors; a refused request is.
+      expect(await loading.errorCount('RG_ERR_NOT_READY')).toBe(0);
       const chat = await loading.app.inject({
         method: 'POST',
         url: '/v1/chat/completions',
         payload: { model: 'm', messages: [user('hi')] },
       });
       expectError(chat, 503, 'RG_ERR_NOT_READY');
+      expect(await loading.errorCount('RG_ERR_NOT_READY')).toBe(1);
       expect(chat.headers['retry-after']).toBe('1');
       expectError(
         await loading.app.inject({ method: 'POST', url: '/v1/guard', payload: { input: 'hi' } }),

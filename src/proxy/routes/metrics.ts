@@ -11,7 +11,10 @@ import { CLIENT_CLOSED, traceOf } from '../trace.js';
 export const metricsRoutes = fp(
   async (app: FastifyInstance, options: { metrics: Metrics; bodyLimit: number }) => {
     const { metrics } = options;
-    app.addHook('onError', async (_request, _reply, error) => {
+    app.addHook('onError', async (request, _reply, error) => {
+      // A readiness probe answered 503 while railgate starts is the probe working, not an error:
+      // counted, it would fire error-rate alerts on every deploy.
+      if (request.routeOptions.url === '/readyz') return;
       metrics.errors.inc({ code: asRailgateError(error, options.bodyLimit).code });
     });
     // What the error handler never sees: the not-found handler's answer, and a stream's late failure.
