@@ -16,6 +16,8 @@ import type { RailSet } from '../rails/types.js';
 export const EMBED_BATCH = 64;
 
 export interface ScoredChunk {
+  /** The chunk's text, for a long message decided chunk by chunk. */
+  readonly text?: string;
   readonly neighbours: readonly Neighbour[];
   /** Per-intent scores, best first, with the thresholds of the rails on disk. */
   readonly scores: readonly IntentScore[];
@@ -60,7 +62,7 @@ export async function scoreTexts(
     const vectors = await compiled.embedder.embed(batch.flat());
     let next = 0;
     for (const chunks of batch) {
-      const parts = chunks.map((chunk) => scoreMessage(compiled, vectors[next++]!, chunk));
+      const parts = chunks.map((chunk) => ({ ...scoreMessage(compiled, vectors[next++]!, chunk), text: chunk }));
       scored.push(combine(compiled.set, parts));
     }
     onProgress?.(scored.length);
@@ -75,7 +77,9 @@ export async function scoreText(compiled: CompiledRailSet, text: string): Promis
 
 function combine(set: RailSet, parts: readonly ScoredChunk[]): ScoredText {
   if (parts.length === 1) return parts[0]!;
-  const decisions = parts.map((part, index) => decideChunk(set, part, { index, count: parts.length }));
+  const decisions = parts.map((part, index) =>
+    decideChunk(set, part, { index, count: parts.length, ...(part.text !== undefined ? { text: part.text } : {}) }),
+  );
   const deciding = parts[pickChunkDecision(decisions).chunk!.index]!;
   return { neighbours: deciding.neighbours, scores: deciding.scores, chunks: parts };
 }
@@ -96,7 +100,16 @@ function decideChunk(set: RailSet, scored: ScoredChunk, chunk: Decision['chunk']
 export function decideScored(set: RailSet, scored: ScoredText, plan?: ThresholdPlan): Decision {
   const { chunks } = scored;
   if (!chunks) return decideChunk(set, scored, null, plan);
-  return pickChunkDecision(chunks.map((part, index) => decideChunk(set, part, { index, count: chunks.length }, plan)));
+  return pickChunkDecision(
+    chunks.map((part, index) =>
+      decideChunk(
+        set,
+        part,
+        { index, count: chunks.length, ...(part.text !== undefined ? { text: part.text } : {}) },
+        plan,
+      ),
+    ),
+  );
 }
 
 /**

@@ -95,7 +95,7 @@ export function toRow(record: DecisionRecord): DecisionRow {
     neighbours: JSON.stringify(
       (d.neighbours ?? []).map((n) => ({ intent: n.intent, example: n.example, score: n.score, negative: n.negative })),
     ),
-    chunk: d.chunk ? JSON.stringify({ index: d.chunk.index, count: d.chunk.count }) : null,
+    chunk: d.chunk ? JSON.stringify({ index: d.chunk.index, count: d.chunk.count, text: d.chunk.text }) : null,
     upstream_status: finite(record.upstreamStatus),
     error_code: record.errorCode ?? null,
     embed_ms: finite(record.latency?.embedMs),
@@ -118,7 +118,7 @@ export function fromRow(row: StoredDecisionRow): LoggedDecision {
     railSet: row.rail_set,
     railsHash: row.rails_hash,
     neighbours: JSON.parse(row.neighbours) as Neighbour[],
-    chunk: row.chunk === null ? null : (JSON.parse(row.chunk) as { index: number; count: number }),
+    chunk: row.chunk === null ? null : (JSON.parse(row.chunk) as { index: number; count: number; text?: string }),
   };
   return {
     id: row.id,

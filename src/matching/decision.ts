@@ -46,8 +46,11 @@ export interface Decision {
   readonly railSet: string;
   readonly railsHash: string;
   readonly neighbours: readonly Neighbour[];
-  /** Long messages are split; which chunk decided (0-based) and how many there were. */
-  readonly chunk: { readonly index: number; readonly count: number } | null;
+  /**
+   * Long messages are split; which chunk decided (0-based), how many there were, and the chunk's own
+   * text, so a reviewer sees which part of the message matched.
+   */
+  readonly chunk: { readonly index: number; readonly count: number; readonly text?: string } | null;
 }
 
 export interface DecisionTimings {

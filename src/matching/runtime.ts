@@ -145,7 +145,7 @@ export class RailsRuntime implements Guard {
         ? decideVector(compiled, vectors[0]!, null, text)
         : pickChunkDecision(
             chunks.map((chunk, index) =>
-              decideVector(compiled, vectors[index]!, { index, count: chunks.length }, chunk),
+              decideVector(compiled, vectors[index]!, { index, count: chunks.length, text: chunk }, chunk),
             ),
           );
     return { decision, timings: { embedMs: t1 - t0, searchMs: now() - t1 }, set: compiled.set };

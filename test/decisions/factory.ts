@@ -44,7 +44,7 @@ export function forwardedDecision(overrides: Partial<Decision> = {}): Decision {
       { intent: 'billing_question', example: 'Why was I charged twice this month?', score: 0.8831, negative: false },
       { intent: 'refund_request', example: 'I want my money back for this order', score: 0.6102, negative: false },
     ],
-    chunk: { index: 1, count: 3 },
+    chunk: { index: 1, count: 3, text: 'Why was I charged twice this month?' },
     ...overrides,
   };
 }

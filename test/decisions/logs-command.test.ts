@@ -119,6 +119,7 @@ describe('railgate logs', () => {
       /endpoint chat \(stream\)\s+upstream 200\s+embed 8\.7ms search 0\.3ms upstream 412\.5ms total 423\.1ms/,
     );
     expect(out).toContain('chunk 2/3');
+    expect(out).toContain('decided by chunk: "Why was I charged twice this month?"');
     const negative = await logs(['--db', dbPath, '-v', '--request-id', 'req_old_refuse']);
     expect(negative.out).toContain('billing_question (not example)  "Write me a poem about invoices"');
   });

@@ -161,6 +161,7 @@ function printDetails(io: CliIO, row: LoggedDecision): void {
   ];
   if (d.chunk) details.push(`chunk ${d.chunk.index + 1}/${d.chunk.count}`);
   writeLine(io.stdout, `      ${details.join('  ')}`);
+  if (d.chunk?.text !== undefined) writeLine(io.stdout, `      decided by chunk: ${JSON.stringify(d.chunk.text)}`);
 }
 
 function printSummary(io: CliIO, summary: DecisionSummary, json: boolean): void {
