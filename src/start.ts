@@ -149,8 +149,8 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       embedderFor: async (config, setDir) =>
         new EmbeddingStack(await takeModel(config, setDir), { settings: settings.embedding, exampleCache, metrics }),
       defaultRailSet: settings.defaultRailSet,
-      maxChunks: settings.limits.messageChunks,
       compile: {
+        maxChunks: settings.limits.messageChunks,
         ...storedCompileOptions(settings.index, cacheDb),
         onProgress: both(progressLogger(app.log), options.onProgress),
         signal: loading.signal,

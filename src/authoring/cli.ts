@@ -194,6 +194,7 @@ export class Workbench {
       embedderFor: async (config) => borrowed(await this.embedder(config, set.dir)),
       compile: {
         ...storedCompileOptions(this.settings.index, this.#cacheDb),
+        maxChunks: this.settings.limits.messageChunks,
         onProgress: (_set, done, total) => {
           if (!showProgress) return;
           bar ??= progress(this.io, `embedding ${set.name} examples`, total);

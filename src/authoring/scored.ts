@@ -58,7 +58,9 @@ export async function scoreTexts(
   const chunkWords = compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS;
   const scored: ScoredText[] = [];
   for (let start = 0; start < texts.length; start += EMBED_BATCH) {
-    const batch = texts.slice(start, start + EMBED_BATCH).map((text) => splitIntoChunks(text, chunkWords));
+    const batch = texts
+      .slice(start, start + EMBED_BATCH)
+      .map((text) => splitIntoChunks(text, chunkWords, compiled.maxChunks));
     const vectors = await compiled.embedder.embed(batch.flat());
     let next = 0;
     for (const chunks of batch) {

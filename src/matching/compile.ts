@@ -4,6 +4,7 @@
  * centroid per intent). Nothing here runs per request except the search and the scoring.
  */
 import path from 'node:path';
+import { DEFAULT_MAX_CHUNKS } from './chunk.js';
 import { dot, type Embedder } from '../embedding/embedder.js';
 import type { Intent, RailSet } from '../rails/types.js';
 import type { Decision, Neighbour } from './decision.js';
@@ -32,6 +33,8 @@ export interface CompiledRailSet {
   readonly index: VectorIndex;
   readonly examples: readonly IndexedExample[];
   readonly intents: ReadonlyMap<string, Intent>;
+  /** Most chunks a long message is split into (limits.messageChunks), for the proxy and the authoring commands alike. */
+  readonly maxChunks: number;
   /** The examples' vectors, in `examples` order; kept when lexical or centroid scoring needs them. */
   readonly vectors?: readonly Float32Array[];
   /** Present when `match.lexical_weight` > 0. */
@@ -54,6 +57,8 @@ export interface CompileOptions extends IndexOptions {
   readonly onProgress?: (set: string, done: number, total: number) => void;
   /** Stops embedding examples between batches (railgate closing while it loads). */
   readonly signal?: AbortSignal;
+  /** limits.messageChunks; default DEFAULT_MAX_CHUNKS. */
+  readonly maxChunks?: number;
 }
 
 /**
@@ -104,6 +109,7 @@ export async function compileRailSet(
     index,
     examples: Object.freeze(examples),
     intents: new Map(set.intents.map((intent) => [intent.id, intent])),
+    maxChunks: options.maxChunks ?? DEFAULT_MAX_CHUNKS,
     ...(lexical || centroids ? { vectors } : {}),
     ...(lexical ? { lexical } : {}),
     ...(centroids ? { centroids } : {}),

@@ -6,7 +6,7 @@ import { RailgateError } from '../errors.js';
 import type { Embedder } from '../embedding/embedder.js';
 import type { EmbeddingConfig, RailSet } from '../rails/types.js';
 import { compileRailSet, decideVector, type CompileOptions, type CompiledRailSet } from './compile.js';
-import { DEFAULT_CHUNK_WORDS, DEFAULT_MAX_CHUNKS, splitIntoChunks } from './chunk.js';
+import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from './chunk.js';
 import type { Decision } from './decision.js';
 import type { Guard, GuardResult, LoadedRailSetInfo } from './guard.js';
 
@@ -19,8 +19,6 @@ export interface GuardOptions {
   readonly defaultRailSet?: string | undefined;
   readonly compile?: CompileOptions;
   readonly now?: () => number;
-  /** Most chunks one long message is split into (limits.messageChunks); default DEFAULT_MAX_CHUNKS. */
-  readonly maxChunks?: number;
 }
 
 function embeddingKey(config: EmbeddingConfig): string {
@@ -132,11 +130,7 @@ export class RailsRuntime implements Guard {
   async decide(text: string, railSet?: string): Promise<GuardResult> {
     const compiled = this.compiled(railSet ?? this.#default);
     const now = this.options.now ?? performance.now.bind(performance);
-    const chunks = splitIntoChunks(
-      text,
-      compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS,
-      this.options.maxChunks ?? DEFAULT_MAX_CHUNKS,
-    );
+    const chunks = splitIntoChunks(text, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, compiled.maxChunks);
     const t0 = now();
     const vectors = await compiled.embedder.embed(chunks);
     const t1 = now();

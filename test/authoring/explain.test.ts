@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Explanation } from '../../src/authoring/explain.js';
 import { railgate, workspace } from './helpers.js';
@@ -55,5 +57,16 @@ describe('railgate explain', () => {
     const usage = await railgate(ws.dir, ['explain', '--rails-dir', 'rails']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('usage: railgate explain');
+  });
+
+  it('chunks a long message as the proxy does, within limits.messageChunks', async () => {
+    const long = Array.from({ length: 40 }, (_, i) => `Sentence ${i} is about the weather today.`).join(' ');
+    const chunksOf = async () => {
+      const run = await railgate(ws.dir, ['explain', long, '--rails-dir', 'rails', '--json']);
+      return (JSON.parse(run.stdout) as { decision: { chunk: { count: number } | null } }).decision.chunk!.count;
+    };
+    expect(await chunksOf()).toBeGreaterThan(4);
+    await writeFile(path.join(ws.dir, 'railgate.config.json'), JSON.stringify({ limits: { messageChunks: 4 } }));
+    expect(await chunksOf()).toBe(4);
   });
 });
