@@ -47,6 +47,9 @@ const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
  * the plain text. An encoding it cannot decode is a bad response, said as such.
  */
 function decodedBody(name: string, body: Dispatcher.ResponseData['body'], encoding: string | undefined): UpstreamBody {
+  // A body that is read reports its errors to the reader (iteration, text()); one that is discarded
+  // unread (destroyed while still arriving) must not raise an unhandled 'error' and end the process.
+  body.on('error', () => undefined);
   const coding = encoding?.trim().toLowerCase();
   if (!coding || coding === 'identity') return body;
   const decoder = DECODERS[coding];

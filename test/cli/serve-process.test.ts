@@ -140,4 +140,34 @@ describe('railgate serve, the process', () => {
       rmSync(path.join(dir, 'rails', 'remote'), { recursive: true });
     }
   }, 40_000);
+
+  it('keeps serving after an upstream answers a stream with JSON (the unread body is discarded safely)', async () => {
+    const { port, holder } = await freePort();
+    holder.close();
+    const { child, exited } = serve(port);
+    try {
+      await ready(port);
+      upstream.behave({ streamAnswer: 'json' });
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'm',
+            stream: true,
+            messages: [{ role: 'user', content: 'where is my order' }],
+          }),
+        }).catch(() => undefined);
+        statuses.push(response?.status ?? 0);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      expect(statuses).toEqual([502, 502, 502]);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      upstream.reset();
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 60_000);
 });

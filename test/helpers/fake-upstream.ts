@@ -28,8 +28,11 @@ export interface FakeBehaviour {
   readonly beforeFirstEvent?: () => Promise<void>;
   /** Compress every answer this way, asked or not (as a misconfigured server or proxy does). */
   readonly encoding?: 'gzip' | 'br';
-  /** Answer a streaming request with this instead of an event stream: a JSON completion, or HTML. */
-  readonly streamAnswer?: 'json' | 'html';
+  /**
+   * Answer a streaming request with this instead of an event stream: a JSON completion (or one whose
+   * second half follows 300 ms after the first, so the body is still arriving), or HTML.
+   */
+  readonly streamAnswer?: 'json' | 'json-slowly' | 'html';
   /** Send these bytes as the whole streamed body (after the headers), instead of events. */
   readonly rawStream?: Buffer;
 }
@@ -242,6 +245,12 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     if (body.stream && current.streamAnswer === 'html') {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html><body>bad gateway</body></html>');
+    } else if (body.stream && current.streamAnswer === 'json-slowly') {
+      const text = JSON.stringify(completion(body));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(text.slice(0, 10));
+      await sleep(300);
+      if (!res.destroyed) res.end(text.slice(10));
     } else if (body.stream && current.streamAnswer !== 'json') await stream(res, body, current);
     else sendJson(res, 200, completion(body), current.encoding);
   }

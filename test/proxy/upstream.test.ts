@@ -136,7 +136,7 @@ describe('what the upstream answers with', () => {
     },
   );
 
-  it.each(['json', 'html'] as const)(
+  it.each(['json', 'json-slowly', 'html'] as const)(
     'answers 502 RG_ERR_UPSTREAM_BAD_RESPONSE when a stream is answered with %s, not events',
     async (streamAnswer) => {
       upstream.behave({ streamAnswer });
