@@ -42,6 +42,13 @@ export interface AppDeps {
   metrics?: Metrics;
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** A JSON body's text as the client sent it. */
+    rawBody?: string;
+  }
+}
+
 /** Credentials must never reach a log line, whatever a serializer or a debug statement includes. */
 const REDACT = [
   'req.headers.authorization',
@@ -85,6 +92,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // JSON only: OpenAI's API takes nothing else, and a text body must be a clear 415, not a 400.
   app.removeContentTypeParser('text/plain');
+  // The body's own text is kept: a passthrough sends it upstream byte for byte (re-serialising would
+  // round 64-bit integers such as a seed, and drop `1.0` or duplicate keys). `__proto__` keys are
+  // removed from the parsed object only, as OpenAI accepts them in free-form fields like metadata.
+  const parseJson = app.getDefaultJsonParser('remove', 'remove');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    request.rawBody = text;
+    parseJson(request, text, done);
+  });
   app.addHook('onRequest', markArrival);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -13,7 +13,8 @@ import { isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from 
 export interface RelayInput {
   readonly upstreams: Upstreams;
   readonly upstream: string;
-  readonly body: Readonly<Record<string, unknown>>;
+  /** The JSON text sent upstream: the client's own for a passthrough, the vetted request for a forward. */
+  readonly body: string;
   readonly stream: boolean;
   readonly view: RailgateView;
   readonly trace: DecisionTrace;
@@ -67,7 +68,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     response = await upstreams.request(upstream, {
       method: 'POST',
       path: '/chat/completions',
-      body: JSON.stringify(input.body),
+      body: input.body,
       stream: input.stream,
       clientAuthorization,
       signal: controller.signal,
@@ -126,11 +127,19 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
   }
   // Checked before any upstream header is set: railgate's own 502 must not carry the upstream's.
   const completion = withDecision(text, input.view, upstream);
-  return reply.code(response.status).headers(relayedHeaders(response.headers)).send(completion);
+  return reply
+    .code(response.status)
+    .headers(relayedHeaders(response.headers))
+    .type('application/json; charset=utf-8')
+    .send(completion);
 }
 
-/** A successful completion with the `railgate` object added at the top level. */
-function withDecision(text: string, view: RailgateView, upstream: string): Record<string, unknown> {
+/**
+ * A successful completion with the `railgate` object added at the top level. It is spliced into the
+ * upstream's own text before the closing brace, so every other byte reaches the client as sent
+ * (re-serialising would rewrite numbers: round 64-bit integers, drop the `.0` of `1.0`).
+ */
+function withDecision(text: string, view: RailgateView, upstream: string): string {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -143,7 +152,9 @@ function withDecision(text: string, view: RailgateView, upstream: string): Recor
       `Upstream "${upstream}" answered with a body that is not a JSON object.`,
     );
   }
-  return { ...(body as Record<string, unknown>), railgate: view };
+  const close = text.lastIndexOf('}');
+  const empty = Object.keys(body).length === 0;
+  return `${text.slice(0, close)}${empty ? '' : ','}"railgate":${JSON.stringify(view)}${text.slice(close)}`;
 }
 
 /** The client left: nothing can be sent, and fastify must not try. */

@@ -43,6 +43,8 @@ export interface RecordedRequest {
   readonly headers: IncomingHttpHeaders;
   /** The parsed JSON body (undefined when there was none). */
   readonly body: unknown;
+  /** The body's text as received. */
+  readonly raw: string;
   /** The client closed the connection before the response was complete. */
   closedEarly: boolean;
   /** The response was sent completely. */
@@ -207,6 +209,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
         path: req.url ?? '',
         headers: req.headers,
         body: raw ? (JSON.parse(raw) as unknown) : undefined,
+        raw,
         closedEarly: false,
         finished: false,
       };

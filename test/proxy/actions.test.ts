@@ -156,6 +156,23 @@ describe('passthrough', () => {
     expect(response.headers.get('x-railgate-intent')).toBe('product_question');
   });
 
+  it("sends the client's own bytes upstream: 64-bit integers, 1.0 and __proto__ keys intact", async () => {
+    const raw =
+      '{"model":"m","seed":9223372036854775807,"temperature":1.0,"metadata":{"__proto__":"x"},' +
+      '"messages":[{"role":"user","content":"which lawn mower is best for a small garden"}]}';
+    const response = await fetch(`${railgate.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: raw,
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-railgate-decision')).toBe('passthrough');
+    expect(upstream.requests.at(-1)!.raw).toBe(raw);
+    const completion = (await response.json()) as ChatCompletion & RailgateField;
+    expect(completion.choices[0]!.message.content).toMatch(/^echo: /);
+    expect(completion.railgate).toMatchObject({ decision: 'passthrough' });
+  });
+
   it('streams a passthrough answer', async () => {
     const stream = await client.chat.completions.create({
       model: 'gpt-4o-mini',

@@ -88,7 +88,11 @@ export const chatRoutes = fp(
       return relayChat(request, reply, {
         upstreams: app.upstreams,
         upstream: set.upstream,
-        body: decision.action === 'forward' ? forwardBody(chat, decision, set) : chat.body,
+        // A passthrough sends the client's own bytes; a forward, the vetted request.
+        body:
+          decision.action === 'forward'
+            ? JSON.stringify(forwardBody(chat, decision, set))
+            : (request.rawBody ?? JSON.stringify(chat.body)),
         stream: chat.stream,
         view,
         trace,
