@@ -99,6 +99,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, encoding?:
     'x-ratelimit-remaining-requests': '99',
     'openai-processing-ms': '12',
     'openai-organization': 'org-the-operators-account',
+    ...(status >= 400 ? { 'x-should-retry': 'false' } : {}),
   });
   res.end(bytes);
 }

@@ -87,6 +87,8 @@ describe('upstream failures before the response', () => {
       const forward = await post('where is my order');
       expect(forward.statusCode).toBe(503);
       expect(forward.json().error.code).toBe('RG_ERR_UPSTREAM_NOT_CONFIGURED');
+      // A missing upstream is not worth the SDK's automatic retries.
+      expect(forward.headers['x-should-retry']).toBe('false');
       // The fix, in the names the operator sets.
       expect(forward.json().error.message).toMatch(/RAILGATE_UPSTREAM_URL .*upstreams\.default\.url/);
       expect(forward.headers['x-railgate-decision']).toBe('forward');
@@ -113,6 +115,8 @@ describe('upstream failures before the response', () => {
     expect(response.json()).toEqual(body);
     expect(response.headers['x-railgate-decision']).toBe('passthrough');
     expect(response.headers['x-ratelimit-remaining-requests']).toBe('99');
+    // The upstream's own retry advice reaches the SDK, which follows it.
+    expect(response.headers['x-should-retry']).toBe('false');
 
     const error = await client.chat.completions.create(ask('where is my order')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);

@@ -52,6 +52,12 @@ function causeOf(error: unknown): string | undefined {
   return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
 }
 
+const NOT_RETRYABLE: ReadonlySet<string> = new Set([
+  'RG_ERR_UPSTREAM_NOT_CONFIGURED',
+  'RG_ERR_CONFIG_INVALID',
+  'RG_ERR_RAILS_INVALID',
+]);
+
 export const errorsPlugin = fp(
   async (app: FastifyInstance, options: { bodyLimit: number }) => {
     app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
@@ -71,6 +77,9 @@ export const errorsPlugin = fp(
       if (railgateError.code === 'RG_ERR_OVERLOADED' || railgateError.code === 'RG_ERR_NOT_READY') {
         reply.header('retry-after', '1');
       }
+      // OpenAI's SDKs retry every 5xx unless told otherwise: a missing upstream or a bad configuration
+      // will not fix itself in a second.
+      if (NOT_RETRYABLE.has(railgateError.code)) reply.header('x-should-retry', 'false');
       const body = toOpenAIError(railgateError);
       if (railgateError.code === 'RG_ERR_INTERNAL') body.error.message += ` (request id ${request.id})`;
       return reply.code(railgateError.statusCode).type('application/json; charset=utf-8').send(body);
