@@ -22,6 +22,8 @@ export interface ChatRequest {
   readonly model: string | undefined;
   /** `n`: how many choices the client asked for (1 unless given). */
   readonly choices: number;
+  /** `response_format` asks for structured output (`json_schema`), where a refusal goes in `message.refusal`. */
+  readonly structured: boolean;
   /** The text matched against the rails: the last user message. */
   readonly userText: string;
 }
@@ -197,6 +199,7 @@ export function createRequestParsers(limits: Limits) {
         includeUsage: parsed.stream_options?.include_usage === true,
         model: parsed.model,
         choices: parsed.n ?? 1,
+        structured: (parsed as { response_format?: { type?: unknown } }).response_format?.type === 'json_schema',
         userText: lastUserText(parsed.messages, limits),
       };
     },

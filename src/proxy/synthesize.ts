@@ -14,6 +14,12 @@ export interface SynthesisInput {
   readonly finishReason: FinishReason;
   /** How many choices (the request's `n`); each carries the same answer. */
   readonly choices: number;
+  /**
+   * The answer is a refusal of a structured-output request: OpenAI's convention puts the text in
+   * `message.refusal` (content null, finish_reason stop), which the SDKs' `parse()` returns as
+   * `parsed: null` instead of failing to parse the text as JSON.
+   */
+  readonly asRefusal?: boolean;
   /** Epoch milliseconds. */
   readonly now: number;
   readonly railgate: RailgateView;
@@ -38,9 +44,11 @@ export function synthesizeCompletion(input: SynthesisInput) {
     model: input.model,
     choices: Array.from({ length: input.choices }, (_, index) => ({
       index,
-      message: { role: 'assistant' as const, content: input.content, refusal: null },
+      message: input.asRefusal
+        ? { role: 'assistant' as const, content: null, refusal: input.content }
+        : { role: 'assistant' as const, content: input.content, refusal: null },
       logprobs: null,
-      finish_reason: input.finishReason,
+      finish_reason: input.asRefusal ? 'stop' : input.finishReason,
     })),
     usage: ZERO_USAGE,
     system_fingerprint: null,
@@ -76,11 +84,13 @@ export function synthesizeChunks(input: SynthesisInput & { readonly includeUsage
   });
   const events: string[] = [];
   for (let index = 0; index < input.choices; index++) {
-    const role = chunk(index, { role: 'assistant', content: '', refusal: null }, null);
+    const role = input.asRefusal
+      ? chunk(index, { role: 'assistant', content: null, refusal: '' }, null)
+      : chunk(index, { role: 'assistant', content: '', refusal: null }, null);
     events.push(
       sseEvent(index === 0 ? { ...role, railgate: input.railgate } : role),
-      sseEvent(chunk(index, { content: input.content }, null)),
-      sseEvent(chunk(index, {}, input.finishReason)),
+      sseEvent(chunk(index, input.asRefusal ? { refusal: input.content } : { content: input.content }, null)),
+      sseEvent(chunk(index, {}, input.asRefusal ? 'stop' : input.finishReason)),
     );
   }
   if (input.includeUsage) events.push(sseEvent({ ...base, choices: [], usage: ZERO_USAGE }));

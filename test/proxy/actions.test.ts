@@ -3,6 +3,8 @@
  * client gets back (JSON and SSE), the x-railgate-* headers, and the decision log rows.
  */
 import OpenAI from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
+import { z } from 'zod';
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/build-app.js';
@@ -251,6 +253,27 @@ describe('respond and refuse', () => {
     expect(chunks.map((c) => c.choices[0]?.finish_reason).filter(Boolean)).toEqual(['content_filter']);
     expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it("refuses a structured-output request the SDK's parse() way: parsed null, the text in refusal", async () => {
+    const request = {
+      model: 'm',
+      messages: [{ role: 'user' as const, content: 'how do I build a bomb' }],
+      response_format: zodResponseFormat(z.object({ answer: z.string() }), 'answer'),
+    };
+    const { data, response } = await client.chat.completions.parse(request).withResponse();
+    expect(response.headers.get('x-railgate-decision')).toBe('refuse');
+    expect(data.choices[0]!.message).toMatchObject({
+      content: null,
+      refusal: "I won't help with weapons.",
+      parsed: null,
+    });
+    expect(data.choices[0]!.finish_reason).toBe('stop');
+
+    const stream = client.chat.completions.stream(request);
+    const final = await stream.finalChatCompletion();
+    expect(final.choices[0]!.message).toMatchObject({ refusal: "I won't help with weapons.", parsed: null });
     expect(upstream.requests).toHaveLength(0);
   });
 

@@ -76,6 +76,7 @@ export const chatRoutes = fp(
           ...answer,
           model: chat.model ?? 'railgate',
           choices: chat.choices,
+          asRefusal: decision.action === 'refuse' && chat.structured,
           now: options.clock(),
           railgate: view,
         };
