@@ -96,6 +96,8 @@ const settingsSchema = z
       })
       .strict()
       .default({}),
+    /** On shutdown, how long requests in flight may finish before their connections are cut. */
+    shutdownGraceMs: z.number().int().min(0).default(10_000),
     /** Watch the rails folder and reload on change. */
     watch: z.boolean().default(true),
   })
@@ -120,6 +122,7 @@ const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: 'str
   ['RAILGATE_DEFAULT_RAILS', 'defaultRailSet', 'string'],
   ['RAILGATE_DB', 'db', 'string'],
   ['RAILGATE_WATCH', 'watch', 'boolean'],
+  ['RAILGATE_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', 'number'],
   ['RAILGATE_UPSTREAM_URL', 'upstreams.default.url', 'string'],
   ['RAILGATE_UPSTREAM_API_KEY', 'upstreams.default.apiKey', 'string'],
   ['RAILGATE_FORWARD_CLIENT_AUTH', 'upstreams.default.forwardClientAuth', 'boolean'],

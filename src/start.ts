@@ -17,6 +17,7 @@ import { WorkerPool } from './embedding/worker-pool.js';
 import { storedCompileOptions } from './matching/compile.js';
 import { createGuard, type RailsRuntime } from './matching/runtime.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { markShutdownCut } from './proxy/trace.js';
 import { loadRails } from './rails/load.js';
 import type { EmbeddingConfig } from './rails/types.js';
 import { watchRails, type RailsWatcher } from './reload.js';
@@ -75,8 +76,6 @@ function progressLogger(logger: FastifyBaseLogger) {
     logger.info({ railSet: set, done, total }, `embedding rail examples ${Math.round((done / total) * 100)}%`);
   };
 }
-
-const CLOSE_GRACE_MS = 10_000;
 
 /** SQLite's own errors ("file is not a database") say neither which file nor which store. */
 function openStore<T>(what: string, file: string, open: (file: string) => T): T {
@@ -178,7 +177,10 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       closed ??= (async () => {
         watcher?.close();
         // In-flight requests get a grace period; then lingering keep-alive sockets are cut.
-        const grace = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+        const grace = setTimeout(() => {
+          markShutdownCut(app.server);
+          app.server.closeAllConnections();
+        }, settings.shutdownGraceMs);
         await app.close();
         clearTimeout(grace);
         await guard.then((g) => g.close()).catch(() => undefined);

@@ -11,6 +11,14 @@ import type { ErrorCode } from '../errors.js';
 /** Logged when the client went away before its response was complete (never sent to a client). */
 export const CLIENT_CLOSED: ErrorCode = 'RG_ERR_CLIENT_CLOSED';
 
+/** Servers whose remaining connections are being cut at the end of the shutdown grace period. */
+const cutting = new WeakSet<object>();
+
+/** Marks `server`'s open connections as cut by railgate itself (their requests are logged as such). */
+export function markShutdownCut(server: object): void {
+  cutting.add(server);
+}
+
 const traces = new WeakMap<FastifyRequest, DecisionTrace>();
 const arrivals = new WeakMap<FastifyRequest, number>();
 const departed = new WeakSet<FastifyRequest>();
@@ -79,7 +87,8 @@ export class DecisionTrace {
   ) {
     // 'close' comes after 'finish' and also when the client aborts; either way the response is over.
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished && this.errorCode === null) this.errorCode = CLIENT_CLOSED;
+      if (!reply.raw.writableFinished && this.errorCode === null)
+        this.errorCode = cutting.has(reply.server.server) ? 'RG_ERR_SHUTDOWN_CUT' : CLIENT_CLOSED;
       this.write();
     });
   }

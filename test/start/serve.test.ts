@@ -24,6 +24,7 @@ import { DecisionReader } from '../../src/decisions/reader.js';
 import { parseSettings } from '../../src/settings.js';
 import { startRailgate, type Railgate } from '../../src/start.js';
 import { captureIO } from '../helpers/cli-io.js';
+import { startFakeUpstream } from '../helpers/fake-upstream.js';
 
 const RAIL = `name: support
 match: { threshold: 0.6 }
@@ -342,6 +343,56 @@ describe('a transformers model folder given relative to its rail set', () => {
       expect(loaded!.embeddingModel).toBe(`transformers/${path.join(set, 'tiny')}`);
     } finally {
       await railgate.close();
+    }
+  });
+});
+
+describe('the shutdown grace period', () => {
+  it('cuts a stream still running when shutdownGraceMs ends, and logs it as cut by the shutdown', async () => {
+    const upstream = await startFakeUpstream();
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-grace-'));
+    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
+    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
+    const railgate = await startRailgate(
+      parseSettings({
+        rails: 'rails',
+        db: 'decisions.db',
+        embedding: { cacheDb: ':memory:' },
+        upstreams: { default: { url: upstream.url } },
+        shutdownGraceMs: 300,
+        logLevel: 'silent',
+      }),
+      { cwd: root },
+    );
+    try {
+      await railgate.guard;
+      const url = await railgate.app.listen({ host: '127.0.0.1', port: 0 });
+      upstream.behave({ chunks: Array.from({ length: 50 }, (_, i) => ` word${i}`), chunkDelayMs: 100 });
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'cut-by-shutdown' },
+        body: JSON.stringify({
+          model: 'm',
+          stream: true,
+          messages: [{ role: 'user', content: 'can I speak to a real person' }],
+        }),
+      });
+      const reader = response.body!.getReader();
+      await reader.read();
+      const reading = (async () => {
+        for (;;) if ((await reader.read()).done) return;
+      })().catch(() => undefined);
+      await railgate.close();
+      await reading;
+      const log = DecisionReader.openReadOnly(path.join(root, 'decisions.db'));
+      try {
+        expect(log.query({ requestId: 'cut-by-shutdown' })[0]).toMatchObject({ errorCode: 'RG_ERR_SHUTDOWN_CUT' });
+      } finally {
+        log.close();
+      }
+    } finally {
+      await railgate.close();
+      await upstream.close();
     }
   });
 });
