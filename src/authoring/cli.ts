@@ -7,12 +7,12 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import cliProgress from 'cli-progress';
 import { isRailgateError } from '../errors.js';
-import type { Embedder } from '../embedding/embedder.js';
+import { borrowed, type Embedder } from '../embedding/embedder.js';
 import { ExampleCache } from '../embedding/example-cache.js';
 import { createEmbedder } from '../embedding/providers.js';
 import { ExampleCachedEmbedder } from '../embedding/stack.js';
 import { storedCompileOptions, type CompiledRailSet } from '../matching/compile.js';
-import { createGuard } from '../matching/runtime.js';
+import { createGuard, embedderKey } from '../matching/runtime.js';
 import { formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
 import type { EmbeddingConfig, RailSet } from '../rails/types.js';
 import { loadSettings, type Settings } from '../settings.js';
@@ -93,21 +93,6 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
       }
       throw error;
     }
-  };
-}
-
-/** A model lent to a runtime: closing the runtime (as a failed compile does) leaves it open. */
-function borrowed(model: Embedder): Embedder {
-  return {
-    get modelId() {
-      return model.modelId;
-    },
-    get dimension() {
-      return model.dimension;
-    },
-    embed: (texts) => model.embed(texts),
-    ...(model.embedBulk ? { embedBulk: model.embedBulk.bind(model) } : {}),
-    close: async () => undefined,
   };
 }
 
@@ -206,8 +191,7 @@ export class Workbench {
   }
 
   embedder(config: EmbeddingConfig, baseDir: string): Promise<Embedder> {
-    // A relative local model folder is relative to its set, so the folder is part of the key.
-    const key = `${config.provider}|${config.model ?? ''}|${config.quantized}|${config.provider === 'transformers' ? baseDir : ''}`;
+    const key = embedderKey(config, baseDir);
     let embedder = this.#embedders.get(key);
     if (!embedder) {
       const cache = this.#cache();

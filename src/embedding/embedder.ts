@@ -20,6 +20,21 @@ export interface Embedder {
   close(): Promise<void>;
 }
 
+/** A model lent to someone who will close it (a runtime, an app): their close leaves it open for its owner. */
+export function borrowed(model: Embedder): Embedder {
+  return {
+    get modelId() {
+      return model.modelId;
+    },
+    get dimension() {
+      return model.dimension;
+    },
+    embed: (texts) => model.embed(texts),
+    ...(model.embedBulk ? { embedBulk: model.embedBulk.bind(model) } : {}),
+    close: async () => undefined,
+  };
+}
+
 export function normalizeInPlace(vector: Float32Array): Float32Array {
   let sum = 0;
   for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;

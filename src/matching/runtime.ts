@@ -21,8 +21,13 @@ export interface GuardOptions {
   readonly now?: () => number;
 }
 
-function embeddingKey(config: EmbeddingConfig): string {
-  return `${config.provider}|${config.model ?? ''}|${config.quantized ? 'q' : ''}`;
+/**
+ * Which loaded model serves a set's `embedding:` block. A transformers model may be a folder relative
+ * to the set, so the same text in two sets can name two models: its set folder is part of the key.
+ */
+export function embedderKey(config: EmbeddingConfig, setDir: string): string {
+  const folder = config.provider === 'transformers' ? `|${setDir}` : '';
+  return `${config.provider}|${config.model ?? ''}|${config.quantized ? 'q' : ''}${folder}`;
 }
 
 function pickDefault(sets: readonly RailSet[], wanted: string | undefined): string {
@@ -83,8 +88,7 @@ export class RailsRuntime implements Guard {
   }
 
   embedderFor(config: EmbeddingConfig, setDir: string): Promise<Embedder> {
-    // A transformers model may be a folder relative to the set: the same text in two sets can name two models.
-    const key = `${embeddingKey(config)}${config.provider === 'transformers' ? `|${setDir}` : ''}`;
+    const key = embedderKey(config, setDir);
     let embedder = this.#embedders.get(key);
     if (!embedder) {
       embedder = this.options.embedderFor(config, setDir);

@@ -12,7 +12,7 @@ import { buildApp } from '../../src/app.js';
 import { DecisionLog } from '../../src/decisions/log.js';
 import type { LoggedDecision } from '../../src/decisions/types.js';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
-import type { Embedder } from '../../src/embedding/embedder.js';
+import { borrowed, type Embedder } from '../../src/embedding/embedder.js';
 import type { Guard } from '../../src/matching/guard.js';
 import { createGuard } from '../../src/matching/runtime.js';
 import { loadRails } from '../../src/rails/load.js';
@@ -25,12 +25,7 @@ let embedder: Promise<Embedder> | undefined;
 
 /** The bundled model, loaded once per test file; closing an app must not dispose it. */
 export function sharedEmbedder(): Promise<Embedder> {
-  embedder ??= BundledEmbedder.load().then((model) => ({
-    modelId: model.modelId,
-    dimension: model.dimension,
-    embed: (texts: readonly string[]) => model.embed(texts),
-    close: async () => undefined,
-  }));
+  embedder ??= BundledEmbedder.load().then(borrowed);
   return embedder;
 }
 
