@@ -79,11 +79,15 @@ export async function scoreText(compiled: CompiledRailSet, text: string): Promis
 
 function combine(set: RailSet, parts: readonly ScoredChunk[]): ScoredText {
   if (parts.length === 1) return parts[0]!;
-  const decisions = parts.map((part, index) =>
-    decideChunk(set, part, { index, count: parts.length, ...(part.text !== undefined ? { text: part.text } : {}) }),
-  );
+  const decisions = parts.map((part, index) => decideChunk(set, part, chunkOf(parts, index)));
   const deciding = parts[pickChunkDecision(decisions).chunk!.index]!;
   return { neighbours: deciding.neighbours, scores: deciding.scores, chunks: parts };
+}
+
+/** The `chunk` of a decision made by `parts[index]`, as the proxy reports it. */
+function chunkOf(parts: readonly ScoredChunk[], index: number): Decision['chunk'] {
+  const { text } = parts[index]!;
+  return { index, count: parts.length, ...(text !== undefined ? { text } : {}) };
 }
 
 function decideChunk(set: RailSet, scored: ScoredChunk, chunk: Decision['chunk'], plan?: ThresholdPlan): Decision {
@@ -102,16 +106,7 @@ function decideChunk(set: RailSet, scored: ScoredChunk, chunk: Decision['chunk']
 export function decideScored(set: RailSet, scored: ScoredText, plan?: ThresholdPlan): Decision {
   const { chunks } = scored;
   if (!chunks) return decideChunk(set, scored, null, plan);
-  return pickChunkDecision(
-    chunks.map((part, index) =>
-      decideChunk(
-        set,
-        part,
-        { index, count: chunks.length, ...(part.text !== undefined ? { text: part.text } : {}) },
-        plan,
-      ),
-    ),
-  );
+  return pickChunkDecision(chunks.map((part, index) => decideChunk(set, part, chunkOf(chunks, index), plan)));
 }
 
 /**

@@ -118,7 +118,7 @@ export function fromRow(row: StoredDecisionRow): LoggedDecision {
     railSet: row.rail_set,
     railsHash: row.rails_hash,
     neighbours: JSON.parse(row.neighbours) as Neighbour[],
-    chunk: row.chunk === null ? null : (JSON.parse(row.chunk) as { index: number; count: number; text?: string }),
+    chunk: row.chunk === null ? null : (JSON.parse(row.chunk) as Decision['chunk']),
   };
   return {
     id: row.id,

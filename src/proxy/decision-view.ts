@@ -20,7 +20,7 @@ export interface RailgateView {
   readonly rails_hash: string;
   readonly request_id: string;
   readonly neighbours: readonly { intent: string; example: string; score: number; negative: boolean }[];
-  readonly chunk: { readonly index: number; readonly count: number; readonly text?: string } | null;
+  readonly chunk: Decision['chunk'];
 }
 
 /** Four decimals: enough to compare with a threshold, short enough to read. */
