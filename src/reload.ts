@@ -9,7 +9,7 @@ import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RailsRuntime } from './matching/runtime.js';
-import { formatIssue, validateRails } from './rails/load.js';
+import { formatIssue, RAIL_FILE, validateRails } from './rails/load.js';
 
 export interface RailsWatcher {
   /** Reloads now (what a file change triggers); resolves to whether the new rails were swapped in. */
@@ -78,8 +78,6 @@ export function watchRails(
     },
   };
 }
-
-const RAIL_FILE = /\.ya?ml$/i;
 
 function isFile(file: string): boolean {
   return statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;

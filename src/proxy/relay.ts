@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
 import { SSE_HEADERS, relayEventStream } from './sse.js';
-import { clientLeft, type DecisionTrace } from './trace.js';
+import { whenClientLeaves, type DecisionTrace } from './trace.js';
 import { isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface RelayInput {
@@ -50,10 +50,7 @@ function headerValue(headers: UpstreamResponse['headers'], name: string): string
  */
 function abortOnClientClose(request: FastifyRequest, reply: FastifyReply): AbortController {
   const controller = new AbortController();
-  if (clientLeft(request)) controller.abort();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
+  whenClientLeaves(request, reply, () => controller.abort());
   return controller;
 }
 

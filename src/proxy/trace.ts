@@ -30,14 +30,20 @@ const departed = new WeakSet<FastifyRequest>();
  */
 export async function markArrival(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   arrivals.set(request, performance.now());
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) departed.add(request);
-  });
+  whenClientLeaves(request, reply, () => departed.add(request));
 }
 
 /** Whether the client has already gone away without its whole response. */
 export function clientLeft(request: FastifyRequest): boolean {
   return departed.has(request);
+}
+
+/** Runs `then` once the client goes away without its whole response: at once if it already has. */
+export function whenClientLeaves(request: FastifyRequest, reply: FastifyReply, then: () => void): void {
+  if (clientLeft(request)) return then();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) then();
+  });
 }
 
 /** The trace of a request that reached a decision (the error handler records its failure there). */

@@ -16,7 +16,8 @@ import { deepFreeze } from '../deep-freeze.js';
 export { formatIssue, RailsInvalidError } from './issues.js';
 export { renderPrompt } from './prompt.js';
 
-const RAIL_FILE = /\.ya?ml$/i;
+/** A rail file's name (the watcher reloads on changes to these). */
+export const RAIL_FILE = /\.ya?ml$/i;
 
 /**
  * The entries of `dir` of one kind, by name, sorted; dotfiles (editor backups, `.#lock` files,
