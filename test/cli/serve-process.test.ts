@@ -64,6 +64,21 @@ function serve(
   return { child, exited };
 }
 
+/** A port nothing listens on now, for a server of the test's own. */
+async function unusedPort(): Promise<number> {
+  const { port, holder } = await freePort();
+  await new Promise((resolve) => holder.close(resolve));
+  return port;
+}
+
+/** How the process exited, or 'still running' when it has not within 30 s. */
+function exitWithin30s(exited: Promise<{ code: number | null; signal: string | null }>) {
+  return Promise.race([
+    exited,
+    new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
+  ]);
+}
+
 async function ready(port: number): Promise<void> {
   for (let i = 0; i < 600; i++) {
     const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
@@ -83,10 +98,7 @@ describe('railgate serve, the process', () => {
       const { child, exited } = serve(port);
       let stderr = '';
       child.stderr!.on('data', (piece: Buffer) => (stderr += piece.toString()));
-      const result = await Promise.race([
-        exited,
-        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
-      ]);
+      const result = await exitWithin30s(exited);
       if (result === 'still running') child.kill('SIGKILL');
       expect(result).toEqual({ code: 1, signal: null });
       expect(stderr).toContain('EADDRINUSE');
@@ -96,8 +108,7 @@ describe('railgate serve, the process', () => {
   }, 40_000);
 
   it('lets a request in flight finish when SIGTERM comes twice', async () => {
-    const { port, holder } = await freePort();
-    holder.close();
+    const port = await unusedPort();
     const { child, exited } = serve(port);
     try {
       await ready(port);
@@ -126,14 +137,10 @@ describe('railgate serve, the process', () => {
       path.join(dir, 'rails', 'remote', 'rail.yml'),
       RAIL.replace('name: orders', 'name: remote\nembedding: { provider: openai, model: m }'),
     );
-    const { port, holder } = await freePort();
-    holder.close();
+    const port = await unusedPort();
     const { child, exited } = serve(port, { RAILGATE_EMBEDDINGS_URL: 'http://127.0.0.1:9/v1' });
     try {
-      const result = await Promise.race([
-        exited,
-        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
-      ]);
+      const result = await exitWithin30s(exited);
       expect(result).toEqual({ code: 1, signal: null });
     } finally {
       child.kill('SIGKILL');
@@ -142,8 +149,7 @@ describe('railgate serve, the process', () => {
   }, 40_000);
 
   it('keeps serving after an upstream answers a stream with JSON (the unread body is discarded safely)', async () => {
-    const { port, holder } = await freePort();
-    holder.close();
+    const port = await unusedPort();
     const { child, exited } = serve(port);
     try {
       await ready(port);
