@@ -97,7 +97,7 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
 }
 
 /** Errors from the authoring room that carry a message fit for people. */
-const EXPECTED = new Set(['DataFileError', 'CalibrationError', 'ThresholdWriteError']);
+const EXPECTED = new Set(['DataFileError', 'CalibrationError', 'ThresholdWriteError', 'RailEditError']);
 function isExpected(error: unknown): boolean {
   return error instanceof Error && EXPECTED.has(error.name);
 }

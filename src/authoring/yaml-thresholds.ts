@@ -1,13 +1,21 @@
 /**
- * Writes calibrated thresholds back into the rail files where they are defined, changing nothing else:
- * the `yaml` Document API finds the nodes (with their byte ranges) and the new values are spliced into
- * the original text, so every comment, blank line, quote style and line break survives. (Re-serialising
- * the document would re-wrap long examples and re-space comments.)
+ * Writes calibrated thresholds back into the rail files where they are defined, changing nothing else
+ * (the new values are spliced into the original text; see yaml-splice.ts).
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { readFile } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap } from 'yaml';
 import type { RailSet } from '../rails/types.js';
 import { thresholdsOf, type ThresholdPlan } from './scored.js';
+import {
+  applySplices,
+  eolOf,
+  insertPair,
+  pairOf,
+  RailEditError,
+  replaceFile,
+  type EditedText,
+  type Splice,
+} from './yaml-splice.js';
 
 export interface ThresholdEdit {
   readonly file: string;
@@ -17,24 +25,14 @@ export interface ThresholdEdit {
   readonly after: number;
 }
 
-interface Splice {
-  readonly at: number;
-  readonly end: number;
-  readonly text: string;
-}
-
-interface FileState {
-  readonly file: string;
-  readonly text: string;
+interface FileState extends EditedText {
   readonly doc: Document.Parsed;
-  /** The file's own line ending, for the lines added to it. */
-  readonly eol: '\n' | '\r\n';
   readonly splices: Splice[];
   /** What the file must read back as after the edit: [path, value]. */
   readonly expected: [readonly (string | number)[], number][];
 }
 
-export class ThresholdWriteError extends Error {
+export class ThresholdWriteError extends RailEditError {
   constructor(message: string) {
     super(message);
     this.name = 'ThresholdWriteError';
@@ -44,52 +42,6 @@ export class ThresholdWriteError extends Error {
 /** Thresholds are written with at most 3 decimals. */
 function formatThreshold(value: number): string {
   return String(Math.round(value * 1000) / 1000);
-}
-
-function pairOf(map: YAMLMap, key: string): Pair<unknown, unknown> | undefined {
-  return map.items.find((p) => isScalar(p.key) && p.key.value === key);
-}
-
-function lineStart(text: string, offset: number): number {
-  return text.lastIndexOf('\n', offset - 1) + 1;
-}
-
-/** The offset just past the newline ending the line that holds `offset`. */
-function nextLine(text: string, offset: number): number {
-  const end = text.indexOf('\n', offset);
-  return end < 0 ? text.length : end + 1;
-}
-
-/** A splice that inserts `key: value` into a map, in the map's own style. */
-function insertPair(state: FileState, map: YAMLMap, key: string, value: string): Splice {
-  const { text } = state;
-  if (map.flow) {
-    const close = (map.range?.[1] ?? 0) - 1;
-    if (text[close] !== '}') throw new ThresholdWriteError(`${state.file}: cannot find the end of a flow mapping`);
-    // After the last entry (keeping the space before `}`), or inside `{}` when there is none.
-    const last = map.items.at(-1);
-    const lastEnd = (last?.value as Node | null | undefined)?.range?.[1] ?? (last?.key as Node | undefined)?.range?.[1];
-    if (lastEnd === undefined) return { at: close, end: close, text: `${key}: ${value}` };
-    return { at: lastEnd, end: lastEnd, text: `, ${key}: ${value}` };
-  }
-  // A block map: a new line after the first pair whose value is a one-line scalar, at that key's indent.
-  const anchor = map.items.find((p) => {
-    const [start, end] = [(p.key as Node).range?.[0], (p.value as Node | null)?.range?.[1]];
-    return isScalar(p.value) && start !== undefined && end !== undefined && !text.slice(start, end).includes('\n');
-  });
-  if (!anchor) {
-    // No one-line scalar to follow: put the new line before the first key, if that key starts its line.
-    const first = (map.items[0]?.key as Node | undefined)?.range?.[0];
-    const at = first === undefined ? -1 : lineStart(text, first);
-    if (first === undefined || text.slice(at, first).trim() !== '')
-      throw new ThresholdWriteError(`${state.file}: no line to add \`${key}\` after`);
-    return { at, end: at, text: `${' '.repeat(first - at)}${key}: ${value}${state.eol}` };
-  }
-  const keyAt = (anchor.key as Node).range![0];
-  const indent = ' '.repeat(keyAt - lineStart(text, keyAt));
-  const at = nextLine(text, (anchor.value as Node).range![1]);
-  const newline = at === text.length && !text.endsWith('\n') ? state.eol : '';
-  return { at, end: at, text: `${newline}${indent}${key}: ${value}${state.eol}` };
 }
 
 /** Sets `key` in `map`: rewrites the scalar in place, or inserts a new pair. */
@@ -148,12 +100,6 @@ function thresholdsIn(doc: Document.Parsed): Map<string, unknown> {
   return found;
 }
 
-function applySplices(text: string, splices: readonly Splice[]): string {
-  let out = text;
-  for (const s of [...splices].sort((a, b) => b.at - a.at)) out = out.slice(0, s.at) + s.text + out.slice(s.end);
-  return out;
-}
-
 /**
  * Writes `plan` into the set's YAML files: `match.threshold`, and each intent's `threshold` that differs
  * from what is on disk (an intent dropped from the plan's overrides gets the set threshold written into
@@ -165,7 +111,7 @@ export async function writeThresholds(set: RailSet, plan: ThresholdPlan): Promis
     const text = await readFile(file, 'utf8');
     const doc = parseDocument(text);
     if (doc.errors.length) throw new ThresholdWriteError(`${file}: ${doc.errors[0]!.message}`);
-    states.push({ file, text, doc, eol: text.includes('\r\n') ? '\r\n' : '\n', splices: [], expected: [] });
+    states.push({ file, text, doc, eol: eolOf(text), splices: [], expected: [] });
   }
   const stateOf = (file: string): FileState => {
     const state = states.find((s) => s.file === file);
@@ -206,10 +152,6 @@ export async function writeThresholds(set: RailSet, plan: ThresholdPlan): Promis
           );
       return { file: state.file, text };
     });
-  for (const { file, text } of outputs) {
-    const temp = `${file}.railgate-${process.pid}.tmp`;
-    await writeFile(temp, text, 'utf8');
-    await rename(temp, file);
-  }
+  for (const { file, text } of outputs) await replaceFile(file, text);
   return edits;
 }
