@@ -13,11 +13,15 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
   eval: { summary: 'measure accuracy on labelled data', load: () => import('./commands/eval.js') },
   calibrate: { summary: 'choose thresholds from labelled data', load: () => import('./commands/calibrate.js') },
   replay: { summary: 're-decide logged messages with the rails on disk', load: () => import('./commands/replay.js') },
+  'add-example': {
+    summary: "add a logged message to an intent's examples",
+    load: () => import('./commands/add-example.js'),
+  },
 };
 
 function usage(io: CliIO): void {
   writeLine(io.stdout, 'usage: railgate <command> [options]\n');
-  for (const [name, { summary }] of Object.entries(COMMANDS)) writeLine(io.stdout, `  ${name.padEnd(10)} ${summary}`);
+  for (const [name, { summary }] of Object.entries(COMMANDS)) writeLine(io.stdout, `  ${name.padEnd(12)} ${summary}`);
   writeLine(io.stdout, '\nrailgate <command> --help shows the options of one command.');
 }
 

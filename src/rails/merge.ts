@@ -26,7 +26,7 @@ function shortPlace(location: SourceLocation): string {
 }
 
 /** Examples are compared the way a reader would: ignoring case and spacing. */
-function normalizeExample(text: string): string {
+export function normalizeExample(text: string): string {
   return text.trim().replace(/\s+/g, ' ').toLowerCase();
 }
 
