@@ -22,7 +22,7 @@ export interface ChatRequest {
   readonly model: string | undefined;
   /** `n`: how many choices the client asked for (1 unless given). */
   readonly choices: number;
-  /** `response_format` asks for structured output (`json_schema`), where a refusal goes in `message.refusal`. */
+  /** `response_format` asks for structured output (`json_schema`): a respond or refuse answer goes in `message.refusal`. */
   readonly structured: boolean;
   /** The text matched against the rails: the last user message. */
   readonly userText: string;

@@ -38,12 +38,21 @@ export function cannedAnswer(
 }
 
 /** The body sent upstream for a forward decision: the vetted prompt instead of the client's messages. */
+/**
+ * What a forward does not send: the client's tools. A forward is one turn that the model answers from
+ * the vetted prompt; a tool call could never be completed, because the client's next request (with
+ * the tool's result) is decided on the same user message and forwarded as the same vetted prompt, so
+ * an agent would call the tool again and again.
+ */
+const CLIENT_TOOL_FIELDS = new Set(['tools', 'tool_choice', 'parallel_tool_calls', 'functions', 'function_call']);
+
 function forwardBody(chat: ChatRequest, decision: Decision, set: RailSet): Record<string, unknown> {
   const intent = set.intents.find((i) => i.id === decision.intent);
   if (!intent)
     throw new Error(`forward decision names intent "${decision.intent}", which rail set "${set.name}" lacks`);
+  const kept = Object.entries(chat.body).filter(([key]) => !CLIENT_TOOL_FIELDS.has(key));
   return {
-    ...chat.body,
+    ...Object.fromEntries(kept),
     messages: renderPrompt(intent, chat.userText),
     ...(intent.model ? { model: intent.model } : {}),
   };
@@ -76,7 +85,8 @@ export const chatRoutes = fp(
           ...answer,
           model: chat.model ?? 'railgate',
           choices: chat.choices,
-          asRefusal: decision.action === 'refuse' && chat.structured,
+          // A parse() client cannot read canned text as its JSON: the answer goes where the SDK looks for one.
+          asRefusal: chat.structured,
           now: options.clock(),
           railgate: view,
         };
