@@ -8,7 +8,7 @@ import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
 import { SSE_HEADERS, relayEventStream } from './sse.js';
 import { whenClientLeaves, type DecisionTrace } from './trace.js';
-import { isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
+import { clientCredentials, isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface RelayInput {
   readonly upstreams: Upstreams;
@@ -57,7 +57,6 @@ function abortOnClientClose(request: FastifyRequest, reply: FastifyReply): Abort
 export async function relayChat(request: FastifyRequest, reply: FastifyReply, input: RelayInput): Promise<unknown> {
   const { upstreams, upstream, trace } = input;
   const controller = abortOnClientClose(request, reply);
-  const clientAuthorization = request.headers.authorization;
 
   trace.upstreamStarted();
   let response: UpstreamResponse;
@@ -67,7 +66,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
       path: '/chat/completions',
       body: input.body,
       stream: input.stream,
-      clientAuthorization,
+      client: clientCredentials(request.headers),
       signal: controller.signal,
     });
   } catch (error) {

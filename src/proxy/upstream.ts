@@ -4,6 +4,7 @@
  * railgate errors (502 unreachable, 504 timeout); an HTTP answer from the upstream, error or not, is
  * returned as is (its body decoded when it came compressed): it is the upstream's to give.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
@@ -17,9 +18,38 @@ export interface UpstreamRequest {
   readonly body?: string;
   /** Expect an event stream (sets `accept`). */
   readonly stream?: boolean;
-  /** The client's Authorization header, forwarded only when the upstream has `forwardClientAuth`. */
-  readonly clientAuthorization?: string | undefined;
+  /** The client's credentials, forwarded only when the upstream has `forwardClientAuth`. */
+  readonly client?: ClientCredentials;
   readonly signal: AbortSignal;
+}
+
+/**
+ * Who the client says it is to OpenAI: its key, and the organization and project that key bills to.
+ * They travel together: the client's key with the operator's organization would be refused or billed
+ * to the wrong account.
+ */
+export interface ClientCredentials {
+  readonly authorization?: string | undefined;
+  readonly organization?: string | undefined;
+  readonly project?: string | undefined;
+}
+
+const CLIENT_CREDENTIAL_HEADERS = {
+  authorization: 'authorization',
+  organization: 'openai-organization',
+  project: 'openai-project',
+} as const satisfies Record<keyof ClientCredentials, string>;
+
+export function clientCredentials(headers: IncomingHttpHeaders): ClientCredentials {
+  const one = (name: string) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  return {
+    authorization: one(CLIENT_CREDENTIAL_HEADERS.authorization),
+    organization: one(CLIENT_CREDENTIAL_HEADERS.organization),
+    project: one(CLIENT_CREDENTIAL_HEADERS.project),
+  };
 }
 
 /** An upstream's body, decoded: read whole, or piece by piece as it arrives. */
@@ -166,12 +196,12 @@ export class Upstreams {
       'user-agent': USER_AGENT,
     };
     if (request.body !== undefined) headers['content-type'] = 'application/json';
-    const authorization = config.forwardClientAuth
-      ? request.clientAuthorization
-      : config.apiKey
-        ? `Bearer ${config.apiKey}`
-        : undefined;
-    if (authorization) headers.authorization = authorization;
+    if (config.forwardClientAuth) {
+      for (const [field, header] of Object.entries(CLIENT_CREDENTIAL_HEADERS)) {
+        const value = request.client?.[field as keyof ClientCredentials];
+        if (value) headers[header] = value;
+      }
+    } else if (config.apiKey) headers.authorization = `Bearer ${config.apiKey}`;
     try {
       const response = await this.#pool(config).request({
         method: request.method,

@@ -233,6 +233,18 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       });
       return;
     }
+    const model = record.method === 'GET' ? /^\/v1\/models\/([^/]+)$/.exec(record.path)?.[1] : undefined;
+    if (model === 'fake-model') {
+      sendJson(res, 200, { id: 'fake-model', object: 'model', created: 1_700_000_000, owned_by: 'fake' });
+      return;
+    }
+    if (model !== undefined) {
+      const message = `The model '${decodeURIComponent(model)}' does not exist`;
+      sendJson(res, 404, {
+        error: { message, type: 'invalid_request_error', param: 'model', code: 'model_not_found' },
+      });
+      return;
+    }
     if (record.method !== 'POST' || record.path !== '/v1/chat/completions') {
       sendJson(res, 404, { error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
       return;

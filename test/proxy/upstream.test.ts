@@ -280,10 +280,19 @@ describe('authorization', () => {
       await forwarding.app.inject({
         method: 'POST',
         url: '/v1/chat/completions',
-        headers: { authorization: 'Bearer sk-client-own' },
+        headers: {
+          authorization: 'Bearer sk-client-own',
+          'openai-organization': 'org-client',
+          'openai-project': 'proj-client',
+        },
         payload: ask('where is my order'),
       });
-      expect(upstream.requests[0]?.headers.authorization).toBe('Bearer sk-client-own');
+      // The client's key goes with the organization and project it bills to.
+      expect(upstream.requests[0]?.headers).toMatchObject({
+        authorization: 'Bearer sk-client-own',
+        'openai-organization': 'org-client',
+        'openai-project': 'proj-client',
+      });
     } finally {
       await forwarding.close();
     }
@@ -308,6 +317,35 @@ describe('/v1/models and /v1/guard', () => {
       } finally {
         await app.close();
       }
+    }
+  });
+
+  it("looks one model up at the upstream (the SDK's models.retrieve), or among the rail sets without one", async () => {
+    expect(await client.models.retrieve('fake-model')).toMatchObject({ id: 'fake-model', owned_by: 'fake' });
+    await expect(client.models.retrieve('gpt-9')).rejects.toMatchObject({
+      status: 404,
+      error: { code: 'model_not_found', param: 'model' },
+    });
+
+    const offline = await buildTestApp();
+    try {
+      const found = await offline.app.inject({ method: 'GET', url: '/v1/models/shop' });
+      expect([found.statusCode, found.json()]).toEqual([
+        200,
+        expect.objectContaining({ id: 'shop', object: 'model', owned_by: 'railgate' }),
+      ]);
+      const missing = await offline.app.inject({ method: 'GET', url: '/v1/models/gpt-9' });
+      expect(missing.statusCode).toBe(404);
+      expect(missing.json()).toEqual({
+        error: {
+          message: "The model 'gpt-9' does not exist",
+          type: 'invalid_request_error',
+          param: 'model',
+          code: 'RG_ERR_NOT_FOUND',
+        },
+      });
+    } finally {
+      await offline.close();
     }
   });
 

@@ -1,9 +1,12 @@
 /**
- * `GET /v1/models`: the default upstream's model list, relayed (so clients that list models before
- * choosing one keep working); without a reachable upstream, one entry per loaded rail set.
+ * `GET /v1/models` and `GET /v1/models/:id`: the default upstream's answers, relayed (so clients that
+ * list or look up models before choosing one keep working); without a reachable upstream, one entry
+ * per loaded rail set.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { RailgateError } from '../../errors.js';
+import { clientCredentials } from '../upstream.js';
 
 const DEFAULT_UPSTREAM = 'default';
 
@@ -12,21 +15,22 @@ export const modelsRoutes = fp(
     function railSetModels() {
       const created = Math.floor(options.clock() / 1000);
       const sets = app.guardGate.current?.list() ?? [];
-      return {
-        object: 'list',
-        data: sets.map((set) => ({ id: set.name, object: 'model', created, owned_by: 'railgate' })),
-      };
+      return sets.map((set) => ({ id: set.name, object: 'model', created, owned_by: 'railgate' }));
     }
 
-    app.get('/v1/models', async (request: FastifyRequest, reply: FastifyReply) => {
-      if (!app.upstreams.get(DEFAULT_UPSTREAM)) return railSetModels();
+    /**
+     * The upstream's answer to `GET path`, relayed as is; `fallback` when there is no upstream or it
+     * cannot be reached (logged: the client sees rail sets, the operator sees why).
+     */
+    async function relayOr(request: FastifyRequest, reply: FastifyReply, path: string, fallback: () => unknown) {
+      if (!app.upstreams.get(DEFAULT_UPSTREAM)) return fallback();
       const controller = new AbortController();
       reply.raw.once('close', () => controller.abort());
       try {
         const response = await app.upstreams.request(DEFAULT_UPSTREAM, {
           method: 'GET',
-          path: '/models',
-          clientAuthorization: request.headers.authorization,
+          path,
+          client: clientCredentials(request.headers),
           signal: controller.signal,
         });
         const body = await response.body.text();
@@ -37,9 +41,22 @@ export const modelsRoutes = fp(
           .send(body);
       } catch (error) {
         if (controller.signal.aborted) throw error;
-        request.log.warn({ err: error }, 'upstream model list unavailable; listing rail sets instead');
-        return railSetModels();
+        request.log.warn({ err: error }, 'upstream model list unavailable; answering with rail sets instead');
+        return fallback();
       }
+    }
+
+    app.get('/v1/models', (request, reply) =>
+      relayOr(request, reply, '/models', () => ({ object: 'list', data: railSetModels() })),
+    );
+
+    app.get<{ Params: { id: string } }>('/v1/models/:id', (request, reply) => {
+      const { id } = request.params;
+      return relayOr(request, reply, `/models/${encodeURIComponent(id)}`, () => {
+        const model = railSetModels().find((m) => m.id === id);
+        if (!model) throw new RailgateError('RG_ERR_NOT_FOUND', `The model '${id}' does not exist`, { param: 'model' });
+        return model;
+      });
     });
   },
   { name: 'railgate-models-routes', fastify: '5.x', dependencies: ['railgate-guard-gate', 'railgate-upstreams'] },
