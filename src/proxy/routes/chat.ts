@@ -37,20 +37,46 @@ export function cannedAnswer(
   return { content: intent ? (intent.message ?? set.refusal) : noMatchText, finishReason: 'content_filter' };
 }
 
-/** The body sent upstream for a forward decision: the vetted prompt instead of the client's messages. */
 /**
- * What a forward does not send: the client's tools. A forward is one turn that the model answers from
- * the vetted prompt; a tool call could never be completed, because the client's next request (with
- * the tool's result) is decided on the same user message and forwarded as the same vetted prompt, so
- * an agent would call the tool again and again.
+ * What a forward keeps of the client's request: sampling and accounting parameters, and the output
+ * format. Anything else (tools, functions, `prediction`, audio, parameters OpenAI adds later) is left
+ * out, so the model reads only the vetted prompt and, for a format, the app's schema. Tools in
+ * particular could never work: the client's next request (with a tool's result) is decided on the
+ * same user message and forwarded as the same vetted prompt, so an agent would call the tool forever.
  */
-const CLIENT_TOOL_FIELDS = new Set(['tools', 'tool_choice', 'parallel_tool_calls', 'functions', 'function_call']);
+const FORWARDED_PARAMETERS: ReadonlySet<string> = new Set([
+  'model',
+  'stream',
+  'stream_options',
+  'n',
+  'temperature',
+  'top_p',
+  'max_tokens',
+  'max_completion_tokens',
+  'stop',
+  'seed',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'logprobs',
+  'top_logprobs',
+  'response_format',
+  'reasoning_effort',
+  'verbosity',
+  'service_tier',
+  'user',
+  'safety_identifier',
+  'prompt_cache_key',
+  'metadata',
+  'store',
+]);
 
+/** The body sent upstream for a forward decision: the vetted prompt instead of the client's messages. */
 function forwardBody(chat: ChatRequest, decision: Decision, set: RailSet): Record<string, unknown> {
   const intent = set.intents.find((i) => i.id === decision.intent);
   if (!intent)
     throw new Error(`forward decision names intent "${decision.intent}", which rail set "${set.name}" lacks`);
-  const kept = Object.entries(chat.body).filter(([key]) => !CLIENT_TOOL_FIELDS.has(key));
+  const kept = Object.entries(chat.body).filter(([key]) => FORWARDED_PARAMETERS.has(key));
   return {
     ...Object.fromEntries(kept),
     messages: renderPrompt(intent, chat.userText),
