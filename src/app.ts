@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { DecisionSink } from './decisions/types.js';
+import { RailgateError } from './errors.js';
 import type { Guard } from './matching/guard.js';
 import { errorsPlugin } from './proxy/plugins/errors.js';
 import { guardGatePlugin } from './proxy/plugins/guard-gate.js';
@@ -78,6 +79,22 @@ function requestId(request: IncomingMessage): string {
   return `req_${randomUUID().replaceAll('-', '')}`;
 }
 
+/**
+ * Whether parsed JSON nests objects and arrays more than `limit` deep. Walked without recursion: the
+ * point is to refuse bodies that would overflow the stack of a recursive walk (JSON.stringify of a
+ * forward's body) before anything else touches them.
+ */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [node, depth] = next;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return false;
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
   const clock = deps.clock ?? Date.now;
@@ -97,10 +114,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // removed from the parsed object only, as OpenAI accepts them in free-form fields like metadata.
   const parseJson = app.getDefaultJsonParser('remove', 'remove');
   app.removeContentTypeParser('application/json');
+  const { jsonDepth } = settings.limits;
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     request.rawBody = text;
-    parseJson(request, text, done);
+    parseJson(request, text, (error, parsed) => {
+      if (error || !nestsDeeperThan(parsed, jsonDepth)) return done(error, parsed);
+      done(new RailgateError('RG_ERR_INVALID_JSON', `The JSON body nests deeper than ${jsonDepth} levels.`));
+    });
   });
   app.addHook('onRequest', markArrival);
   app.addHook('onRequest', async (request, reply) => {

@@ -24,6 +24,7 @@ describe('settings', () => {
       messages: 512,
       messageChunks: 64,
       streamEventBytes: 4_194_304,
+      jsonDepth: 64,
     });
     expect(Object.isFrozen(settings) && Object.isFrozen(settings.limits)).toBe(true);
     expect(settings.index).toEqual({ exactBelow: 20_000, m: 16, efConstruction: 200, efSearch: 128 });

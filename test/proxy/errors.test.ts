@@ -46,6 +46,17 @@ describe('request validation', () => {
     expectError(await post(''), 400, 'RG_ERR_INVALID_JSON');
   });
 
+  it('rejects JSON nested deeper than limits.jsonDepth with RG_ERR_INVALID_JSON, and takes it up to there', async () => {
+    const nested = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+    const body = (levels: number) =>
+      `{"model":"m","messages":[{"role":"user","content":"what are your opening hours"}],"metadata":{"x":${nested(levels)}}}`;
+    // The body and metadata are 2 levels above the arrays.
+    expect((await post(body(62))).statusCode).toBe(200);
+    const deep = await post(body(63));
+    expectError(deep, 400, 'RG_ERR_INVALID_JSON');
+    expect(deep.json().error.message).toBe('The JSON body nests deeper than 64 levels.');
+  });
+
   it('rejects a body over the limit with 413', async () => {
     const response = await post({ model: 'm', messages: [user('x'.repeat(5000))] });
     expectError(response, 413, 'RG_ERR_BODY_TOO_LARGE');
