@@ -114,12 +114,12 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     throw upstreamFailure(upstream, error);
   }
   if (response.status >= 400) {
-    // The upstream's own error: relayed as it was given.
+    // The upstream's own error: relayed as it was given, but for the operator's key.
     return reply
       .code(response.status)
       .headers(relayedHeaders(response.headers))
       .type(contentType ?? 'application/json')
-      .send(text);
+      .send(upstreams.redact(upstream, text));
   }
   // Checked before any upstream header is set: railgate's own 502 must not carry the upstream's.
   const completion = withDecision(text, input.view, upstream);

@@ -152,6 +152,16 @@ export class Upstreams {
     return Object.hasOwn(this.settings, name) ? this.settings[name] : undefined;
   }
 
+  /**
+   * An upstream's error text with the operator's key masked: some servers quote the key they were
+   * sent ("Incorrect API key provided: sk-…"), and the client relaying it must never see it.
+   */
+  redact(name: string, text: string): string {
+    const config = this.get(name);
+    const key = config && !config.forwardClientAuth ? config.apiKey : undefined;
+    return key ? text.split(key).join('***') : text;
+  }
+
   #pool(config: UpstreamSettings): Pool {
     const origin = new URL(config.url).origin;
     const key = [

@@ -125,6 +125,32 @@ describe('upstream failures before the response', () => {
   });
 });
 
+describe("the operator's key in the upstream's errors", () => {
+  it('is masked in an error body that quotes it', async () => {
+    const keyed = await buildTestApp({ upstreamUrl: upstream.url, apiKey: 'sk-operator-secret-123' });
+    try {
+      const message = 'Incorrect API key provided: Bearer sk-operator-secret-123.';
+      upstream.behave({
+        status: 401,
+        errorBody: { error: { message, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } },
+      });
+      const response = await keyed.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: ask('where is my order'),
+      });
+      expect(response.statusCode).toBe(401);
+      expect(response.json().error).toMatchObject({
+        message: 'Incorrect API key provided: Bearer ***.',
+        code: 'invalid_api_key',
+      });
+      expect(upstream.requests[0]?.headers.authorization).toBe('Bearer sk-operator-secret-123');
+    } finally {
+      await keyed.close();
+    }
+  });
+});
+
 describe('what the upstream answers with', () => {
   it.each(['gzip', 'br'] as const)(
     'decodes a %s body that the upstream compressed unasked, plain and streamed',

@@ -33,7 +33,7 @@ export const modelsRoutes = fp(
           client: clientCredentials(request.headers),
           signal: controller.signal,
         });
-        const body = await response.body.text();
+        const body = app.upstreams.redact(DEFAULT_UPSTREAM, await response.body.text());
         const type = response.headers['content-type'];
         return reply
           .code(response.status)
