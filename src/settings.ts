@@ -11,9 +11,24 @@ import { deepFreeze } from './deep-freeze.js';
 import { DEFAULT_MAX_CHUNKS } from './matching/chunk.js';
 import { DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_EXACT_BELOW, DEFAULT_M } from './matching/vector-index.js';
 
+/**
+ * A server's base URL, without credentials: `https://user:pass@host` would be silently dropped by the
+ * HTTP client (no Authorization sent), so it is refused here, without echoing the URL (it is a secret).
+ */
+function serviceUrl(keySetting: string) {
+  return z
+    .string()
+    .url()
+    .refine((url) => {
+      if (!URL.canParse(url)) return true; // .url() has said so
+      const { username, password } = new URL(url);
+      return username === '' && password === '';
+    }, `must not contain credentials (user:password@): give the key as ${keySetting}`);
+}
+
 const upstreamSchema = z
   .object({
-    url: z.string().url(),
+    url: serviceUrl('apiKey (RAILGATE_UPSTREAM_API_KEY for the default upstream)'),
     apiKey: z.string().optional(),
     /** Forward the client's own Authorization header instead of `apiKey`. */
     forwardClientAuth: z.boolean().default(false),
@@ -82,7 +97,7 @@ const settingsSchema = z
         cacheDir: z.string().optional(),
         allowRemoteModels: z.boolean().default(true),
         /** openai provider. */
-        openaiUrl: z.string().url().optional(),
+        openaiUrl: serviceUrl('embedding.openaiApiKey (RAILGATE_EMBEDDINGS_API_KEY)').optional(),
         openaiApiKey: z.string().optional(),
         timeoutMs: z.number().int().positive().default(30_000),
       })
@@ -199,10 +214,24 @@ function fromEnv(env: Env, file: SettingsInput): { input: SettingsInput; origins
   return { input: input as SettingsInput, origins };
 }
 
+/** ` at line L, column C` when V8 says where the JSON broke. */
+function jsonPosition(error: SyntaxError, file: string): string {
+  const offset = /at position (\d+)/.exec(error.message)?.[1];
+  if (offset === undefined) return '';
+  const before = readFileSync(file, 'utf8').slice(0, Number(offset)).split('\n');
+  return ` at line ${before.length}, column ${before.at(-1)!.length + 1}`;
+}
+
 function readConfigFile(file: string): SettingsInput {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as SettingsInput;
   } catch (error) {
+    // V8's JSON messages quote the text around the fault, which may be a key: say where, not what.
+    if (error instanceof SyntaxError)
+      throw new RailgateError(
+        'RG_ERR_CONFIG_INVALID',
+        `cannot read config file ${file}: not valid JSON${jsonPosition(error, file)}`,
+      );
     throw new RailgateError('RG_ERR_CONFIG_INVALID', `cannot read config file ${file}: ${(error as Error).message}`, {
       cause: error,
     });

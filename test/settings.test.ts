@@ -113,6 +113,30 @@ describe('settings', () => {
     expect(() => loadSettings({ RAILGATE_CONFIG: 'missing.json' }, dir)).toThrow(/cannot read config file/);
   });
 
+  it('never echoes a secret: credentials in a URL are refused, a broken config file is located, not quoted', () => {
+    const withCredentials = () =>
+      loadSettings({ RAILGATE_UPSTREAM_URL: 'https://user:s3cret-pass@llm.example/v1' }, tmp());
+    expect(withCredentials).toThrow(
+      /RAILGATE_UPSTREAM_URL \(upstreams\.default\.url\): must not contain credentials .*RAILGATE_UPSTREAM_API_KEY/,
+    );
+    expect(withCredentials).not.toThrow(/s3cret/);
+    expect(() => parseSettings({ embedding: { openaiUrl: 'http://key@emb.example/v1' } })).toThrow(
+      /embedding\.openaiUrl: must not contain credentials .*RAILGATE_EMBEDDINGS_API_KEY/,
+    );
+
+    const dir = tmp();
+    for (const [name, text] of [
+      ['unquoted.json', '{\n  "upstreams": { "default": { "url": "http://a/v1", "apiKey": sk-FILE-SECRET-123 } }\n}'],
+      ['unclosed.json', '{\n  "upstreams": { "default": { "apiKey": "sk-FILE-SECRET-123" "url": "http://a/v1" } }\n}'],
+    ]) {
+      writeFileSync(path.join(dir, name!), text!);
+      const load = () => loadSettings({ RAILGATE_CONFIG: name! }, dir);
+      expect(load).toThrow(/cannot read config file .*: not valid JSON/);
+      expect(load).not.toThrow(/SECRET/);
+    }
+    expect(() => loadSettings({ RAILGATE_CONFIG: 'unclosed.json' }, dir)).toThrow(/at line 2, column \d+$/);
+  });
+
   it('reads exactly the environment variables the README documents', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const documented = new Set([...readme.matchAll(/`((?:RAILGATE_[A-Z_]+)|PORT|HOST)`/g)].map((m) => m[1]));
