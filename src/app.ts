@@ -13,7 +13,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServ
 import type { DecisionSink } from './decisions/types.js';
 import { RailgateError } from './errors.js';
 import type { Guard } from './matching/guard.js';
-import { errorsPlugin } from './proxy/plugins/errors.js';
+import { answerClientError, errorsPlugin } from './proxy/plugins/errors.js';
 import { guardGatePlugin } from './proxy/plugins/guard-gate.js';
 import { upstreamsPlugin } from './proxy/plugins/upstreams.js';
 import { chatRoutes } from './proxy/routes/chat.js';
@@ -104,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit,
     genReqId: requestId,
     requestIdHeader: false,
+    clientErrorHandler: answerClientError,
   });
   const log: FastifyBaseLogger = app.log;
 

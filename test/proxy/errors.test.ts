@@ -2,6 +2,7 @@
  * Bad input never becomes a 500 or a hang: each problem gets its status, RG_ERR_* code and `param`,
  * in OpenAI's error shape. Readiness, health and unknown routes answer in the same shape.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Guard } from '../../src/matching/guard.js';
 import { loadRails } from '../../src/rails/load.js';
@@ -150,6 +151,48 @@ describe('request validation', () => {
     expectError(await railgate.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404, 'RG_ERR_NOT_FOUND');
     expectError(await railgate.app.inject({ method: 'GET', url: '/v1/chat/completions' }), 404, 'RG_ERR_NOT_FOUND');
     expect(await railgate.errorCount('RG_ERR_NOT_FOUND')).toBe(counted + 2);
+  });
+});
+
+/** Sends raw bytes to a listening app and reads until the server closes the connection. */
+function rawExchange(url: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(request));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+describe('requests node rejects before fastify', () => {
+  it("answer in OpenAI's shape too: oversized headers 431, a malformed request 400", async () => {
+    const listening = await buildTestApp({ listen: true });
+    try {
+      const huge = await rawExchange(
+        listening.url,
+        `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      );
+      expect(huge).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+      expect(JSON.parse(huge.slice(huge.indexOf('\r\n\r\n') + 4))).toEqual({
+        error: {
+          message: 'The request headers are too large.',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'RG_ERR_HEADERS_TOO_LARGE',
+        },
+      });
+      const malformed = await rawExchange(
+        listening.url,
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n',
+      );
+      expect(malformed).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(malformed).toContain('"code":"RG_ERR_INVALID_REQUEST"');
+    } finally {
+      await listening.close();
+    }
   });
 });
 

@@ -3,6 +3,8 @@
  * timeout, leaves in OpenAI's error shape with an RG_ERR_* code, and nothing internal (stack traces,
  * exception text) reaches a client. Unknown routes answer 404 in the same shape.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { RailgateError, isRailgateError, toOpenAIError } from '../../errors.js';
@@ -45,6 +47,28 @@ export function asRailgateError(error: unknown, bodyLimit: number): RailgateErro
   return new RailgateError('RG_ERR_INTERNAL', 'The server had an error while processing your request.', {
     cause: error,
   });
+}
+
+/**
+ * Requests node's HTTP parser rejects before fastify sees them (headers over the limit, a malformed
+ * request line, a body that never arrives) get OpenAI's error shape too, then the connection closes.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) return;
+  const failure =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new RailgateError('RG_ERR_HEADERS_TOO_LARGE', 'The request headers are too large.')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RailgateError('RG_ERR_REQUEST_TIMEOUT', 'The request was not received in time.')
+        : new RailgateError('RG_ERR_INVALID_REQUEST', 'The HTTP request is malformed.');
+  const body = JSON.stringify(toOpenAIError(failure));
+  socket.end(
+    `HTTP/1.1 ${failure.statusCode} ${STATUS_CODES[failure.statusCode]}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
 }
 
 function causeOf(error: unknown): string | undefined {
