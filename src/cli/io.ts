@@ -16,3 +16,16 @@ export function processIO(): CliIO {
 export function writeLine(stream: NodeJS.WritableStream, line = ''): void {
   stream.write(line + '\n');
 }
+
+/**
+ * Text from the decision log (what clients sent) as a JSON string literal that is safe on a terminal:
+ * JSON escapes C0 controls; this also escapes C1 controls, bidirectional overrides and other invisible
+ * format characters (not the zero-width joiner inside emoji), which would reorder or hide what a
+ * reviewer reads.
+ */
+export function quotedForTerminal(text: string): string {
+  return JSON.stringify(text).replace(
+    /(?!\u200d)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu,
+    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`,
+  );
+}

@@ -73,6 +73,18 @@ describe('railgate logs', () => {
     expect(out).toContain('4 decisions');
   });
 
+  it('prints what a client sent so that it cannot reorder or hide itself on the terminal', async () => {
+    const log = DecisionLog.open(dbPath);
+    // A right-to-left override makes "how to pick a lock" display backwards; U+0085 and U+200B hide.
+    log.write(
+      record({ time: now, requestId: 'req_bidi', message: 'please \u202ekcol a kcip ot woh\u202c \u0085x\u200by 👨‍👩‍👧' }),
+    );
+    log.close();
+    const { out } = await logs(['--db', dbPath, '--request-id', 'req_bidi', '-v']);
+    expect(out).toContain('"please \\u202ekcol a kcip ot woh\\u202c \\u0085x\\u200by 👨‍👩‍👧"');
+    expect(out).not.toMatch(/[\u202e\u202c\u0085\u200b]/);
+  });
+
   it('filters by decision, rail set, since and limit', async () => {
     expect(requestIds((await logs(['--db', dbPath, '--decision', 'refuse'])).out)).toEqual([
       'req_hr_refuse',

@@ -4,7 +4,7 @@
  * decided wrong" (`railgate logs`) to a rail that decides it right (`railgate test`, `railgate replay`).
  */
 import path from 'node:path';
-import { writeLine } from '../io.js';
+import { quotedForTerminal, writeLine } from '../io.js';
 import { CommandFailure, defineCommand, relativePath, UsageError, withWorkbench } from '../../authoring/cli.js';
 import { addExample } from '../../authoring/yaml-examples.js';
 import { DecisionReader } from '../../decisions/reader.js';
@@ -111,7 +111,7 @@ export const run = defineCommand({
         io.stdout,
         `added to ${list} of intent ${added.intent} (rail set ${added.railSet}) at ${relativePath(io, added.file)}:${added.line}:`,
       );
-      writeLine(io.stdout, `  ${JSON.stringify(added.text)}`);
+      writeLine(io.stdout, `  ${quotedForTerminal(added.text)}`);
       for (const note of notes) writeLine(io.stdout, `note: ${note}`);
       const rails = relativePath(io, workbench.railsDir);
       writeLine(io.stdout, `next: railgate test --rails ${rails}; railgate replay --rails ${rails} --since 7d`);

@@ -8,7 +8,7 @@ import { parseSince } from '../../decisions/duration.js';
 import { DEFAULT_QUERY_LIMIT, DecisionReader, type DecisionSummary } from '../../decisions/reader.js';
 import type { DecisionQuery, LoggedDecision } from '../../decisions/types.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
-import { writeLine, type CliCommand, type CliIO } from '../io.js';
+import { quotedForTerminal, writeLine, type CliCommand, type CliIO } from '../io.js';
 import { loadSettings } from '../../settings.js';
 
 const HELP = `usage: railgate logs [options]
@@ -161,7 +161,7 @@ function printDetails(io: CliIO, row: LoggedDecision): void {
   ];
   if (d.chunk) details.push(`chunk ${d.chunk.index + 1}/${d.chunk.count}`);
   writeLine(io.stdout, `      ${details.join('  ')}`);
-  if (d.chunk?.text !== undefined) writeLine(io.stdout, `      decided by chunk: ${JSON.stringify(d.chunk.text)}`);
+  if (d.chunk?.text !== undefined) writeLine(io.stdout, `      decided by chunk: ${quotedForTerminal(d.chunk.text)}`);
 }
 
 function printSummary(io: CliIO, summary: DecisionSummary, json: boolean): void {
@@ -206,5 +206,5 @@ function percent(part: number, total: number): string {
 /** One line, quoted, cut at `width` characters: newlines in a message must not break the layout. */
 function quote(text: string, width: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
-  return JSON.stringify(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
+  return quotedForTerminal(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
 }

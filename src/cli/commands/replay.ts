@@ -3,7 +3,7 @@
  * would change, so a rails edit can be judged on real traffic before it ships.
  */
 import path from 'node:path';
-import { writeLine } from '../io.js';
+import { quotedForTerminal, writeLine } from '../io.js';
 import {
   defineCommand,
   numberOption,
@@ -101,7 +101,7 @@ export const run = defineCommand({
         for (const c of summary.changes) {
           writeLine(
             io.stdout,
-            `#${c.id} ${new Date(c.time).toISOString()} [${c.rail_set}] ${JSON.stringify(shorten(c.message))}`,
+            `#${c.id} ${new Date(c.time).toISOString()} [${c.rail_set}] ${quotedForTerminal(shorten(c.message))}`,
           );
           writeLine(io.stdout, `  ${describe(c.before)} -> ${describe(c.after)}`);
         }
