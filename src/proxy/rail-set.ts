@@ -15,6 +15,8 @@ export function pickRailSetName(request: FastifyRequest, guard: Guard, explicit?
 }
 
 /** The loaded set by name, or 404 RG_ERR_UNKNOWN_RAIL_SET naming where the name came from. */
+const MAX_ECHOED_NAME = 64;
+
 export function chooseRailSet(guard: Guard, name: string, param: string): RailSet {
   const set = guard.railSet(name);
   if (set) return set;
@@ -23,5 +25,7 @@ export function chooseRailSet(guard: Guard, name: string, param: string): RailSe
       .list()
       .map((s) => s.name)
       .join(', ') || 'none';
-  throw new RailgateError('RG_ERR_UNKNOWN_RAIL_SET', `Unknown rail set "${name}" (loaded: ${known}).`, { param });
+  // The name is the client's: echo a bounded part of it.
+  const shown = name.length > MAX_ECHOED_NAME ? `${name.slice(0, MAX_ECHOED_NAME - 1)}…` : name;
+  throw new RailgateError('RG_ERR_UNKNOWN_RAIL_SET', `Unknown rail set "${shown}" (loaded: ${known}).`, { param });
 }

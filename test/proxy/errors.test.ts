@@ -144,6 +144,8 @@ describe('request validation', () => {
     expect(await railgate.errorCount('RG_ERR_UNKNOWN_RAIL_SET')).toBe(unknownSets + 1);
     expect(await railgate.errorCount('RG_ERR_NOT_FOUND')).toBe(counted);
     expect(response.json().error.message).toContain('shop');
+    const long = await post({ model: 'm', messages: [user('hi')] }, { 'x-railgate-rails': 'x'.repeat(3000) });
+    expect(long.json().error.message).toBe(`Unknown rail set "${'x'.repeat(63)}…" (loaded: shop).`);
   });
 
   it('answers unknown routes with 404 in the same shape, counted in /metrics', async () => {
