@@ -13,6 +13,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServ
 import type { DecisionSink } from './decisions/types.js';
 import { RailgateError } from './errors.js';
 import type { Guard } from './matching/guard.js';
+import { clientAuthPlugin } from './proxy/plugins/client-auth.js';
 import { answerClientError, errorsPlugin } from './proxy/plugins/errors.js';
 import { guardGatePlugin } from './proxy/plugins/guard-gate.js';
 import { upstreamsPlugin } from './proxy/plugins/upstreams.js';
@@ -105,8 +106,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: requestId,
     requestIdHeader: false,
     clientErrorHandler: answerClientError,
+    requestTimeout: settings.limits.requestTimeoutMs,
+    trustProxy: settings.trustProxy,
   });
   const log: FastifyBaseLogger = app.log;
+  // Node's rule for its own default: the header deadline is within the request's (and at most 60 s).
+  // Without it, a request timeout set after the server exists is not enforced before 60 s.
+  app.server.headersTimeout = Math.min(settings.limits.requestTimeoutMs, 60_000);
 
   // JSON only: OpenAI's API takes nothing else, and a text body must be a clear 415, not a 400.
   app.removeContentTypeParser('text/plain');
@@ -130,6 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(errorsPlugin, { bodyLimit });
+  await app.register(clientAuthPlugin, { keys: settings.clientApiKeys });
   if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics, bodyLimit });
   const decisions = deps.metrics ? withMetrics(deps.metrics, deps.decisions) : deps.decisions;
   await app.register(guardGatePlugin, { guard: deps.guard });

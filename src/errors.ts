@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   RG_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error' },
   RG_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error' },
   RG_ERR_REQUEST_TIMEOUT: { status: 408, type: 'invalid_request_error' },
+  RG_ERR_UNAUTHORIZED: { status: 401, type: 'invalid_request_error' },
   RG_ERR_NOT_FOUND: { status: 404, type: 'invalid_request_error' },
   RG_ERR_UNKNOWN_RAIL_SET: { status: 404, type: 'invalid_request_error' },
   RG_ERR_NOT_READY: { status: 503, type: 'service_unavailable' },

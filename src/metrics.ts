@@ -3,6 +3,7 @@
  * process never share counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DecisionLogStats } from './decisions/log.js';
 import type { DecisionSink } from './decisions/types.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -82,4 +83,34 @@ export function withMetrics(metrics: Metrics, sink: DecisionSink): DecisionSink 
       sink.write(record);
     },
   };
+}
+
+/**
+ * The decision log's own counts, read when /metrics is scraped: a log that cannot write (a full disk)
+ * or drops records shows up in monitoring, not only in a warning line.
+ */
+export function watchDecisionLog(metrics: Metrics, stats: () => DecisionLogStats): void {
+  const help: Record<keyof DecisionLogStats, string> = {
+    written: 'Decisions written to the decision log',
+    pending: 'Decisions queued for the decision log, not yet written',
+    dropped: 'Decisions lost (queue overflow while writes failed, unstorable records, a failed final write)',
+    failedFlushes: 'Decision log writes that failed (and were retried)',
+    pruned: 'Decisions deleted for being older than decisionRetentionDays',
+  };
+  const names: Record<keyof DecisionLogStats, string> = {
+    written: 'railgate_decision_log_written',
+    pending: 'railgate_decision_log_pending',
+    dropped: 'railgate_decision_log_dropped',
+    failedFlushes: 'railgate_decision_log_failed_writes',
+    pruned: 'railgate_decision_log_pruned',
+  };
+  for (const key of Object.keys(names) as (keyof DecisionLogStats)[])
+    new Gauge({
+      name: names[key],
+      help: help[key],
+      registers: [metrics.registry],
+      collect() {
+        this.set(stats()[key]);
+      },
+    });
 }

@@ -52,6 +52,15 @@ const settingsSchema = z
     defaultRailSet: z.string().optional(),
     /** SQLite decision log path; `:memory:` keeps it in memory. */
     db: z.string().default('data/railgate.db'),
+    /** Decisions older than this many days are deleted from the log (hourly); 0 keeps them forever. */
+    decisionRetentionDays: z.number().min(0).default(30),
+    /**
+     * Keys clients must present (`Authorization: Bearer <key>`) on /v1 routes; none: no check. Without
+     * them, anyone who can reach the port spends the upstream key.
+     */
+    clientApiKeys: z.array(z.string().min(16, 'a client API key needs at least 16 characters')).default([]),
+    /** Behind a reverse proxy: take the client address from X-Forwarded-For (fastify's trustProxy). */
+    trustProxy: z.boolean().default(false),
     /** Named upstreams; a rail set picks one with `upstream:` (default `default`). */
     upstreams: z.record(z.string(), upstreamSchema).default({}),
     limits: z
@@ -65,6 +74,8 @@ const settingsSchema = z
         streamEventBytes: z.number().int().positive().default(4_194_304),
         /** How deep a request body's JSON may nest (objects and arrays); deeper is a 400. */
         jsonDepth: z.number().int().positive().default(64),
+        /** How long a client may take to send its whole request (headers and body); then 408. */
+        requestTimeoutMs: z.number().int().positive().default(30_000),
       })
       .strict()
       .default({}),
@@ -118,7 +129,17 @@ const settingsSchema = z
     /** Watch the rails folder and reload on change. */
     watch: z.boolean().default(true),
   })
-  .strict();
+  .strict()
+  .superRefine((settings, context) => {
+    if (settings.clientApiKeys.length === 0) return;
+    for (const [name, upstream] of Object.entries(settings.upstreams))
+      if (upstream.forwardClientAuth)
+        context.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['upstreams', name, 'forwardClientAuth'],
+          message: "cannot be used with clientApiKeys: both read the client's Authorization header",
+        });
+  });
 
 export type UpstreamSettings = Readonly<z.infer<typeof upstreamSchema>>;
 export type Settings = Readonly<z.infer<typeof settingsSchema>>;
@@ -130,7 +151,9 @@ type Env = Readonly<Record<string, string | undefined>>;
  * Every environment variable, the setting it sets and how its text is read; the README documents
  * each. Later rows win over earlier ones for the same setting (`HOST` over `RAILGATE_HOST`).
  */
-const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: 'string' | 'number' | 'boolean'])[] = [
+type EnvRead = 'string' | 'number' | 'boolean' | 'list';
+
+const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: EnvRead])[] = [
   ['RAILGATE_HOST', 'host', 'string'],
   ['HOST', 'host', 'string'],
   ['PORT', 'port', 'number'],
@@ -140,6 +163,10 @@ const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: 'str
   ['RAILGATE_DB', 'db', 'string'],
   ['RAILGATE_WATCH', 'watch', 'boolean'],
   ['RAILGATE_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', 'number'],
+  ['RAILGATE_DECISION_RETENTION_DAYS', 'decisionRetentionDays', 'number'],
+  ['RAILGATE_CLIENT_API_KEYS', 'clientApiKeys', 'list'],
+  ['RAILGATE_TRUST_PROXY', 'trustProxy', 'boolean'],
+  ['RAILGATE_REQUEST_TIMEOUT_MS', 'limits.requestTimeoutMs', 'number'],
   ['RAILGATE_UPSTREAM_URL', 'upstreams.default.url', 'string'],
   ['RAILGATE_UPSTREAM_API_KEY', 'upstreams.default.apiKey', 'string'],
   ['RAILGATE_FORWARD_CLIENT_AUTH', 'upstreams.default.forwardClientAuth', 'boolean'],
@@ -163,8 +190,13 @@ const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: 'str
 /** The environment variables railgate reads settings from (besides RAILGATE_CONFIG, the file's name). */
 export const SETTINGS_VARIABLES: readonly string[] = ENV_SETTINGS.map(([name]) => name);
 
-function readEnv(name: string, raw: string, read: 'string' | 'number' | 'boolean'): string | number | boolean {
+function readEnv(name: string, raw: string, read: EnvRead): string | number | boolean | string[] {
   if (read === 'string') return raw;
+  if (read === 'list')
+    return raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
   if (read === 'number') {
     const value = Number(raw);
     if (!Number.isFinite(value))

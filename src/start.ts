@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp, type AppLoggerOptions } from './app.js';
 import { LoadCancelled, RailgateError } from './errors.js';
-import { DecisionLog } from './decisions/log.js';
+import { DecisionLog, stderrWarnings, type DecisionLogLogger } from './decisions/log.js';
 import type { Embedder } from './embedding/embedder.js';
 import { ExampleCache } from './embedding/example-cache.js';
 import { createEmbedder } from './embedding/providers.js';
@@ -16,7 +16,7 @@ import { WorkerEmbedder } from './embedding/worker-host.js';
 import { WorkerPool } from './embedding/worker-pool.js';
 import { storedCompileOptions } from './matching/compile.js';
 import { createGuard, type RailsRuntime } from './matching/runtime.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, watchDecisionLog, type Metrics } from './metrics.js';
 import { markShutdownCut } from './proxy/trace.js';
 import { loadRails } from './rails/load.js';
 import type { EmbeddingConfig } from './rails/types.js';
@@ -99,7 +99,14 @@ function both<A extends unknown[]>(a: (...args: A) => void, b: ((...args: A) => 
 export async function startRailgate(settings: Settings, options: StartOptions = {}): Promise<Railgate> {
   const cwd = options.cwd ?? process.cwd();
   const resolve = (file: string) => (file === ':memory:' ? file : path.resolve(cwd, file));
-  const log = openStore('the decision log (RAILGATE_DB / db)', resolve(settings.db), (file) => DecisionLog.open(file));
+  // Its warnings go to the app's logger once there is one (the log opens first, to fail fast).
+  const warnings: { to?: DecisionLogLogger } = {};
+  const log = openStore('the decision log (RAILGATE_DB / db)', resolve(settings.db), (file) =>
+    DecisionLog.open(file, {
+      retentionMs: settings.decisionRetentionDays * 86_400_000,
+      logger: { warn: (obj, msg) => (warnings.to ?? stderrWarnings).warn(obj, msg) },
+    }),
+  );
   const cacheDb = resolve(settings.embedding.cacheDb);
   let exampleCache: ExampleCache;
   try {
@@ -138,6 +145,8 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   // The app reports a failed load on /readyz; keep the rejection from killing the process first.
   guard.catch(() => undefined);
   const app = await buildApp({ settings, guard, decisions: log, metrics, logger: options.logger ?? false });
+  warnings.to = app.log;
+  watchDecisionLog(metrics, () => log.stats());
 
   (async () => {
     const sets = await loadRails(railsDir);
@@ -183,8 +192,9 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
         }, settings.shutdownGraceMs);
         await app.close();
         clearTimeout(grace);
-        await guard.then((g) => g.close()).catch(() => undefined);
+        // The log first: a platform's kill signal may follow soon, and the model workers take a while.
         log.close();
+        await guard.then((g) => g.close()).catch(() => undefined);
         exampleCache.close();
       })();
       return closed;

@@ -16,6 +16,9 @@ describe('settings', () => {
       host: '127.0.0.1',
       rails: 'rails',
       db: 'data/railgate.db',
+      decisionRetentionDays: 30,
+      clientApiKeys: [],
+      trustProxy: false,
       upstreams: {},
     });
     expect(settings.limits).toEqual({
@@ -25,6 +28,7 @@ describe('settings', () => {
       messageChunks: 64,
       streamEventBytes: 4_194_304,
       jsonDepth: 64,
+      requestTimeoutMs: 30_000,
     });
     expect(Object.isFrozen(settings) && Object.isFrozen(settings.limits)).toBe(true);
     expect(settings.index).toEqual({ exactBelow: 20_000, m: 16, efConstruction: 200, efSearch: 128 });
@@ -111,6 +115,11 @@ describe('settings', () => {
     writeFileSync(path.join(dir, 'broken.json'), '{ nope');
     expect(() => loadSettings({ RAILGATE_CONFIG: 'broken.json' }, dir)).toThrow(/cannot read config file/);
     expect(() => loadSettings({ RAILGATE_CONFIG: 'missing.json' }, dir)).toThrow(/cannot read config file/);
+  });
+
+  it('reads a comma-separated list of client keys', () => {
+    const settings = loadSettings({ RAILGATE_CLIENT_API_KEYS: ' key-one-0123456789 , key-two-0123456789 ,' }, tmp());
+    expect(settings.clientApiKeys).toEqual(['key-one-0123456789', 'key-two-0123456789']);
   });
 
   it('never echoes a secret: credentials in a URL are refused, a broken config file is located, not quoted', () => {

@@ -26,6 +26,10 @@ export interface DecisionLogOptions {
   maxPending?: number;
   /** How long a write waits for another process's lock; it blocks the event loop, so keep it short (default 1000). */
   busyTimeoutMs?: number;
+  /** Decisions older than this are deleted, at open and then hourly; omitted or 0: kept forever. */
+  retentionMs?: number;
+  /** Epoch milliseconds, for retention (default Date.now). */
+  clock?: () => number;
   logger?: DecisionLogLogger;
 }
 
@@ -37,13 +41,21 @@ export interface DecisionLogStats {
   /** Records lost: queue overflow, unserializable records, writes after close, a failing final flush. */
   dropped: number;
   failedFlushes: number;
+  /** Rows deleted for being older than the retention. */
+  pruned: number;
 }
 
 const MAX_RETRY_DELAY_MS = 5_000;
+const PRUNE_EVERY_MS = 3_600_000;
+/** Rows deleted per statement: a large backlog is pruned in steps that each block the event loop briefly. */
+const PRUNE_STEP = 5_000;
+/** After a checkpoint the WAL file is cut back to this size, so a burst does not leave it large for good. */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Each kind of trouble is logged at most this often, so a full disk does not flood the log. */
 const WARN_EVERY_MS = 10_000;
 
-const stderrLogger: DecisionLogLogger = {
+/** Where warnings go without a logger: one line each on stderr. */
+export const stderrWarnings: DecisionLogLogger = {
   warn(obj, msg) {
     const err = (obj as { err?: unknown }).err;
     process.stderr.write(`railgate: ${msg}${err instanceof Error ? `: ${err.message}` : ''}\n`);
@@ -69,7 +81,11 @@ export class DecisionLog implements DecisionSink {
   /** When each kind of warning was last logged. */
   private readonly lastWarnAt = new Map<string, number>();
   private closed = false;
-  private counters = { written: 0, dropped: 0, failedFlushes: 0 };
+  private counters = { written: 0, dropped: 0, failedFlushes: 0, pruned: 0 };
+  private readonly retentionMs: number;
+  private readonly clock: () => number;
+  private readonly pruneOld: (before: number) => number;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly db: Database.Database,
@@ -79,12 +95,41 @@ export class DecisionLog implements DecisionSink {
     this.flushIntervalMs = positiveInteger('flushIntervalMs', options.flushIntervalMs, 50, 0);
     this.maxBatch = positiveInteger('maxBatch', options.maxBatch, 256);
     this.queue = new BoundedQueue(positiveInteger('maxPending', options.maxPending, 10_000));
-    this.logger = options.logger ?? stderrLogger;
+    this.logger = options.logger ?? stderrWarnings;
     this.reader = new DecisionReader(db, path);
     const insert = db.prepare<DecisionRow>(INSERT_SQL);
     this.insertAll = db.transaction((rows: readonly DecisionRow[]) => {
       for (const row of rows) insert.run(row);
     });
+    this.retentionMs = options.retentionMs ?? 0;
+    if (!(this.retentionMs >= 0)) throw new RangeError('retentionMs must be >= 0');
+    this.clock = options.clock ?? Date.now;
+    const prune = db.prepare<[number, number]>(
+      'DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE time < ? LIMIT ?)',
+    );
+    this.pruneOld = (before) => prune.run(before, PRUNE_STEP).changes;
+    if (this.retentionMs > 0) {
+      this.prune();
+      this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
+      this.pruneTimer.unref();
+    }
+  }
+
+  /**
+   * Deletes the decisions older than the retention (a reviewer's window on what clients sent is
+   * bounded, and so is the file: SQLite reuses the freed pages). Returns how many rows went.
+   */
+  prune(): number {
+    if (this.closed || this.retentionMs <= 0) return 0;
+    const before = this.clock() - this.retentionMs;
+    let removed = 0;
+    try {
+      for (let step = this.pruneOld(before); step > 0; step = this.pruneOld(before)) removed += step;
+    } catch (error) {
+      this.warn('decision log could not delete old decisions; will retry', error);
+    }
+    this.counters.pruned += removed;
+    return removed;
   }
 
   /** Opens (creating folders, file and schema as needed) and migrates the log at `path`; `:memory:` works. */
@@ -97,6 +142,7 @@ export class DecisionLog implements DecisionSink {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       migrate(db, path);
       return new DecisionLog(db, path, options);
     } catch (error) {
@@ -163,6 +209,7 @@ export class DecisionLog implements DecisionSink {
     if (this.closed) return;
     this.flush();
     this.clearTimer();
+    clearInterval(this.pruneTimer);
     this.closed = true;
     const lost = this.queue.size;
     if (lost) {

@@ -36,13 +36,44 @@ afterEach(() => {
   dir.remove();
 });
 
+describe('DecisionLog retention', () => {
+  const DAY = 86_400_000;
+
+  it('deletes decisions older than the retention when it opens and when pruned, keeping the rest', () => {
+    let now = T0 + 40 * DAY;
+    const first = DecisionLog.open(dbPath, MANUAL);
+    for (const age of [45, 31, 29, 1]) first.write(record({ time: now - age * DAY, requestId: `req_${age}d` }));
+    first.close();
+
+    const log = track(DecisionLog.open(dbPath, { ...MANUAL, retentionMs: 30 * DAY, clock: () => now }));
+    const ids = () =>
+      log
+        .query()
+        .map((row) => row.requestId)
+        .sort();
+    expect(ids()).toEqual(['req_1d', 'req_29d']);
+    now += 2 * DAY;
+    expect(log.prune()).toBe(1);
+    expect(ids()).toEqual(['req_1d']);
+    expect(log.stats().pruned).toBe(3);
+  });
+
+  it('keeps everything with retention 0', () => {
+    const log = track(DecisionLog.open(dbPath, { ...MANUAL, retentionMs: 0, clock: () => T0 + 1_000 * DAY }));
+    log.write(record({ time: T0 }));
+    log.flush();
+    expect(log.prune()).toBe(0);
+    expect(log.count()).toBe(1);
+  });
+});
+
 describe('DecisionLog writing', () => {
   it('creates the folders and file, and loses nothing written before close', () => {
     const log = DecisionLog.open(dbPath, { maxBatch: 64 });
     expect(existsSync(dbPath)).toBe(true);
     for (let i = 0; i < 5_000; i++) log.write(record({ requestId: `req_${i}` }));
     log.close();
-    expect(log.stats()).toEqual({ written: 5_000, pending: 0, dropped: 0, failedFlushes: 0 });
+    expect(log.stats()).toEqual({ written: 5_000, pending: 0, dropped: 0, failedFlushes: 0, pruned: 0 });
 
     const reader = track(DecisionReader.openReadOnly(dbPath));
     expect(reader.count()).toBe(5_000);
@@ -88,13 +119,13 @@ describe('DecisionLog writing', () => {
     expect(() => log.write(record())).not.toThrow();
     log.write(record());
     log.flush();
-    expect(log.stats()).toEqual({ written: 0, pending: 2, dropped: 0, failedFlushes: 1 });
+    expect(log.stats()).toEqual({ written: 0, pending: 2, dropped: 0, failedFlushes: 1, pruned: 0 });
     expect(seen.map((w) => w.msg)).toContain('decision log write failed; will retry');
     expect(seen[0]?.obj).toMatchObject({ err: expect.any(Error) });
 
     other.exec('COMMIT');
     log.flush();
-    expect(log.stats()).toEqual({ written: 2, pending: 0, dropped: 0, failedFlushes: 1 });
+    expect(log.stats()).toEqual({ written: 2, pending: 0, dropped: 0, failedFlushes: 1, pruned: 0 });
     expect(log.count()).toBe(2);
     expect(seen.map((w) => w.msg)).toContain('decision log writes recovered');
   });
@@ -106,7 +137,7 @@ describe('DecisionLog writing', () => {
     other.exec('BEGIN IMMEDIATE');
     for (let i = 0; i < 8; i++) log.write(record({ requestId: `req_${i}` }));
     log.flush();
-    expect(log.stats()).toEqual({ written: 0, pending: 5, dropped: 3, failedFlushes: 1 });
+    expect(log.stats()).toEqual({ written: 0, pending: 5, dropped: 3, failedFlushes: 1, pruned: 0 });
     expect(seen.some((w) => /queue is full/.test(w.msg))).toBe(true);
 
     other.exec('COMMIT');
@@ -122,7 +153,7 @@ describe('DecisionLog writing', () => {
     log.write({ ...record(), decision: undefined } as unknown as DecisionRecord);
     log.write(record());
     log.flush();
-    expect(log.stats()).toEqual({ written: 2, pending: 0, dropped: 1, failedFlushes: 0 });
+    expect(log.stats()).toEqual({ written: 2, pending: 0, dropped: 1, failedFlushes: 0, pruned: 0 });
     expect(seen.some((w) => /could not store/.test(w.msg))).toBe(true);
   });
 
@@ -132,7 +163,7 @@ describe('DecisionLog writing', () => {
     log.close();
     log.close();
     expect(() => log.write(record())).not.toThrow();
-    expect(log.stats()).toEqual({ written: 1, pending: 0, dropped: 1, failedFlushes: 0 });
+    expect(log.stats()).toEqual({ written: 1, pending: 0, dropped: 1, failedFlushes: 0, pruned: 0 });
   });
 
   it('works in memory', () => {

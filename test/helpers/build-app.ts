@@ -36,6 +36,8 @@ export interface TestAppOptions {
   /** Extra upstream settings (timeouts, forwardClientAuth). */
   readonly upstream?: Partial<NonNullable<SettingsInput['upstreams']>[string]>;
   readonly limits?: SettingsInput['limits'];
+  /** Keys clients must present (`clientApiKeys`). */
+  readonly clientApiKeys?: readonly string[];
   readonly rails?: string;
   /** Replaces the real guard (e.g. a promise that never resolves, to test readiness). */
   readonly guard?: Promise<Guard>;
@@ -66,6 +68,7 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     watch: false,
     logLevel: 'silent',
     limits: options.limits ?? {},
+    clientApiKeys: [...(options.clientApiKeys ?? [])],
     upstreams: options.upstreamUrl
       ? { default: { url: options.upstreamUrl, apiKey: options.apiKey ?? 'sk-upstream-test', ...options.upstream } }
       : {},

@@ -102,6 +102,8 @@ describe('railgate serve wiring', () => {
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', default_rails: 'support' });
+    // Probes are not request-logged at info: they would drown the log.
+    expect(logLines.filter((line) => /"url":"\/(healthz|readyz)"/.test(line))).toEqual([]);
     // First start: the examples were embedded (and cached), with progress in the log.
     expect(logLines.some((l) => l.includes('embedding rail examples 100%'))).toBe(true);
   });
@@ -120,6 +122,11 @@ describe('railgate serve wiring', () => {
     expect(metrics).toMatch(/railgate_stage_duration_seconds_count\{stage="embed"\} 1/);
     expect(metrics).toContain('railgate_embed_batch_size_bucket');
     expect(metrics).toContain('railgate_process_resident_memory_bytes');
+    // The decision log's health: the row was queued or written, nothing lost.
+    const logged = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(logged('railgate_decision_log_written') + logged('railgate_decision_log_pending')).toBe(1);
+    expect(logged('railgate_decision_log_dropped')).toBe(0);
+    expect(logged('railgate_decision_log_failed_writes')).toBe(0);
   });
 
   it('hot-reloads a valid edit: the new intent serves without a restart and the hash changes', async () => {

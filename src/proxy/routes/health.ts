@@ -5,9 +5,10 @@ import { railSetView } from './rails.js';
 
 export const healthRoutes = fp(
   async (app: FastifyInstance) => {
-    app.get('/healthz', async () => ({ status: 'ok' }));
+    // Probed every few seconds: their request lines would drown the log at info.
+    app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
 
-    app.get('/readyz', async () => {
+    app.get('/readyz', { logLevel: 'warn' }, async () => {
       const guard = app.guardGate.require();
       return {
         status: 'ready',

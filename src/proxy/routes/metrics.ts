@@ -25,7 +25,8 @@ export const metricsRoutes = fp(
       const late = traceOf(request)?.errorCode;
       if (reply.statusCode < 400 && late && late !== CLIENT_CLOSED) metrics.errors.inc({ code: late });
     });
-    app.get('/metrics', async (_request, reply) => {
+    // Scraped every few seconds: kept out of the info-level request log.
+    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
       reply.type(metrics.registry.contentType);
       return metrics.registry.metrics();
     });

@@ -1,0 +1,34 @@
+/**
+ * Optional inbound keys (`clientApiKeys`): when set, every /v1 request must carry one of them as
+ * `Authorization: Bearer <key>`, or it is answered 401 before anything is decided or sent upstream.
+ * Without keys railgate is open to whoever reaches its port (and spends its upstream key), which is
+ * why it listens on 127.0.0.1 unless told otherwise. Health, readiness and metrics stay open: they
+ * are for the platform, and carry no user data.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { RailgateError } from '../../errors.js';
+
+const digest = (key: string) => createHash('sha256').update(key).digest();
+
+export const clientAuthPlugin = fp(
+  async (app: FastifyInstance, options: { keys: readonly string[] }) => {
+    if (options.keys.length === 0) return;
+    // Compared as digests of equal length, in constant time: no key is guessed byte by byte.
+    const known = options.keys.map(digest);
+    app.addHook('onRequest', async (request: FastifyRequest) => {
+      if (!request.url.startsWith('/v1/')) return;
+      const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+      if (token === undefined)
+        throw new RailgateError(
+          'RG_ERR_UNAUTHORIZED',
+          "You didn't provide an API key: send one of railgate's client keys as 'Authorization: Bearer <key>'.",
+        );
+      const given = digest(token);
+      if (!known.some((key) => timingSafeEqual(key, given)))
+        throw new RailgateError('RG_ERR_UNAUTHORIZED', 'Incorrect API key provided.');
+    });
+  },
+  { name: 'railgate-client-auth', fastify: '5.x', dependencies: ['railgate-errors'] },
+);

@@ -1,0 +1,78 @@
+/**
+ * With `clientApiKeys` set, railgate is not an open relay on the operator's upstream key: /v1 routes
+ * want one of the client keys, as the OpenAI SDK sends its apiKey; health and metrics stay open.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseSettings } from '../../src/settings.js';
+import { buildTestApp, type TestApp } from '../helpers/build-app.js';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+
+const CLIENT_KEY = 'rg-client-key-0123456789';
+let upstream: FakeUpstream;
+let railgate: TestApp;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  railgate = await buildTestApp({
+    upstreamUrl: upstream.url,
+    apiKey: 'sk-operator-key',
+    clientApiKeys: ['rg-other-key-abcdefghij', CLIENT_KEY],
+    listen: true,
+  });
+});
+afterAll(async () => {
+  await railgate.close();
+  await upstream.close();
+});
+beforeEach(() => upstream.reset());
+
+const clientWith = (apiKey: string) => new OpenAI({ baseURL: `${railgate.url}/v1`, apiKey, maxRetries: 0 });
+const ask = { model: 'm', messages: [{ role: 'user' as const, content: 'where is my order' }] };
+
+describe('client API keys', () => {
+  it('serves a client presenting one of the keys, and sends the operator key upstream, not the client key', async () => {
+    const answer = await clientWith(CLIENT_KEY).chat.completions.create(ask);
+    expect(answer.choices[0]?.message.content).toMatch(/^echo: /);
+    expect(upstream.requests[0]?.headers.authorization).toBe('Bearer sk-operator-key');
+  });
+
+  it('answers 401 to a wrong or missing key before deciding anything or calling the upstream', async () => {
+    const rowsBefore = railgate.rows().length;
+    const wrong = await clientWith('rg-client-key-0123456788')
+      .chat.completions.create(ask)
+      .catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect(wrong).toMatchObject({
+      status: 401,
+      code: 'RG_ERR_UNAUTHORIZED',
+      message: expect.stringContaining('Incorrect API key'),
+    });
+
+    const missing = await railgate.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: ask });
+    expect(missing.statusCode).toBe(401);
+    expect(missing.json().error).toMatchObject({ code: 'RG_ERR_UNAUTHORIZED', type: 'invalid_request_error' });
+    expect(missing.json().error.message).toContain('Authorization: Bearer <key>');
+    for (const url of ['/v1/models', '/v1/rails'])
+      expect((await railgate.app.inject({ method: 'GET', url })).statusCode).toBe(401);
+
+    expect(upstream.requests).toHaveLength(0);
+    expect(railgate.rows()).toHaveLength(rowsBefore);
+  });
+
+  it('leaves health, readiness and metrics open for the platform', async () => {
+    for (const url of ['/healthz', '/readyz', '/metrics'])
+      expect((await railgate.app.inject({ method: 'GET', url })).statusCode).toBe(200);
+  });
+
+  it('refuses settings that would read the Authorization header two ways, or a short key', () => {
+    expect(() =>
+      parseSettings({
+        clientApiKeys: [CLIENT_KEY],
+        upstreams: { default: { url: 'http://llm/v1', forwardClientAuth: true } },
+      }),
+    ).toThrow(/upstreams\.default\.forwardClientAuth: cannot be used with clientApiKeys/);
+    expect(() => parseSettings({ clientApiKeys: ['short'] })).toThrow(/at least 16 characters/);
+    expect(() => parseSettings({ clientApiKeys: ['short'] })).not.toThrow(/short/);
+  });
+});
