@@ -129,7 +129,12 @@ async function setFolders(root: string): Promise<string[]> {
 /** Every set under `root` and every issue found; never throws for invalid rails. */
 export async function validateRails(root: string): Promise<{ sets: RailSet[]; issues: RailIssue[] }> {
   const absolute = path.resolve(root);
-  if (!(await isDirectory(absolute))) return { sets: [], issues: [issueForPath(absolute, 'rails folder not found')] };
+  if (!(await isDirectory(absolute)))
+    return {
+      sets: [],
+      // Relative paths resolve against the working folder, which a service manager may not set.
+      issues: [issueForPath(absolute, `rails folder not found (looked for ${absolute}; set RAILGATE_RAILS)`)],
+    };
   const folders = await setFolders(absolute);
   if (folders.length === 0)
     return {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { SETTINGS_VARIABLES, parseSettings } from '../../src/settings.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -16,6 +17,8 @@ interface ComposeService {
   volumes?: string[];
   environment?: Record<string, string>;
   profiles?: string[];
+  ports?: string[];
+  stop_grace_period?: string;
 }
 
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as {
@@ -41,6 +44,18 @@ describe('docker-compose.yml', () => {
       const source = v.split(':')[0]!;
       if (!source.startsWith('.')) expect(compose.volumes).toHaveProperty(source);
     }
+  });
+
+  it('is not an open relay or a SIGKILLed log: loopback port, no Ollama port, a stop grace past the drain', () => {
+    const railgate = compose.services.railgate!;
+    expect(railgate.ports).toEqual(['127.0.0.1:8787:8787']);
+    expect(compose.services.ollama!.ports).toBeUndefined();
+    for (const name of Object.keys(railgate.environment!)) expect(SETTINGS_VARIABLES).toContain(name);
+    const stopGraceMs = Number(/^(\d+)s$/.exec(railgate.stop_grace_period ?? '')?.[1]) * 1000;
+    expect(stopGraceMs).toBeGreaterThan(parseSettings({}).shutdownGraceMs);
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/chown node:node \/data/);
   });
 
   it("runs a command the package builds, and the Dockerfile's paths exist", () => {
