@@ -72,6 +72,8 @@ const settingsSchema = z
         messageChunks: z.number().int().positive().default(DEFAULT_MAX_CHUNKS),
         /** The most bytes one event of an upstream's stream may take (held until it is complete). */
         streamEventBytes: z.number().int().positive().default(4_194_304),
+        /** Earlier user messages checked for `refuse` intents before a passthrough (the most recent ones). */
+        earlierMessages: z.number().int().min(0).default(16),
         /** How deep a request body's JSON may nest (objects and arrays); deeper is a 400. */
         jsonDepth: z.number().int().positive().default(64),
         /** How long a client may take to send its whole request (headers and body); then 408. */

@@ -22,7 +22,12 @@ export type DecisionReason =
   /** The message was closer to one of the intent's `not_examples` than to its examples. */
   | 'not_example'
   /** The rail set has no intents. */
-  | 'empty';
+  | 'empty'
+  /**
+   * The last user message would pass through, but an earlier one of the conversation (which the
+   * upstream would read too) matched this `refuse` intent; the decision's scores are that message's.
+   */
+  | 'earlier_message';
 
 /**
  * What railgate decided for one message. The same object goes into the HTTP response (`railgate`

@@ -13,6 +13,8 @@ export interface GuardResult {
    * embedded; what follows (prompt, canned answer, upstream) must come from the version that decided.
    */
   readonly set: RailSet;
+  /** The text the decision is about when it is not the message decided: an earlier one that vetoed it. */
+  readonly matchedText?: string;
 }
 
 export interface LoadedRailSetInfo {
@@ -34,8 +36,10 @@ export interface Guard {
   /** What is loaded now (for `GET /v1/rails` and `/v1/models`). */
   list(): readonly LoadedRailSetInfo[];
   /**
-   * Decides one message against a rail set (default set when `railSet` is omitted).
+   * Decides one message against a rail set (default set when `railSet` is omitted). `earlier`: the
+   * conversation's earlier user messages, oldest first; a passthrough is refused when one of them
+   * matches a `refuse` intent (unless the set's `match.check_earlier_messages` is false).
    * Throws RailgateError RG_ERR_UNKNOWN_RAIL_SET for an unknown set name.
    */
-  decide(text: string, railSet?: string): Promise<GuardResult>;
+  decide(text: string, railSet?: string, earlier?: readonly string[]): Promise<GuardResult>;
 }

@@ -129,15 +129,38 @@ export class RailsRuntime implements Guard {
   /**
    * A message longer than `match.chunk_words` words is split into chunks (sentence windows and single
    * sentences, chunk.ts), embedded in one call and decided chunk by chunk (see `pickChunkDecision`);
-   * a short one is decided whole. `embedMs` covers all chunks.
+   * a short one is decided whole. `embedMs` covers all chunks. A passthrough sends the whole
+   * conversation upstream, so the `earlier` user messages are decided too (in the same model calls,
+   * by the micro-batcher; mostly cache hits, as each was once the last message), and one that
+   * matches a `refuse` intent refuses it: the most recent such message decides.
    */
-  async decide(text: string, railSet?: string): Promise<GuardResult> {
+  async decide(text: string, railSet?: string, earlier: readonly string[] = []): Promise<GuardResult> {
     const compiled = this.compiled(railSet ?? this.#default);
+    const now = this.options.now ?? performance.now.bind(performance);
+    const t0 = now();
+    const last = await this.#decideText(compiled, text);
+    let embedMs = last.embedMs;
+    const result = (decision: Decision, matchedText?: string): GuardResult => ({
+      decision,
+      timings: { embedMs, searchMs: now() - t0 - embedMs },
+      set: compiled.set,
+      ...(matchedText !== undefined && { matchedText }),
+    });
+    const checksEarlier = compiled.set.match.checkEarlierMessages ?? true;
+    if (last.decision.action !== 'passthrough' || !checksEarlier || earlier.length === 0) return result(last.decision);
+    const before = await Promise.all(earlier.map((t) => this.#decideText(compiled, t)));
+    embedMs += Math.max(...before.map((d) => d.embedMs));
+    const veto = before.findLastIndex((d) => d.decision.action === 'refuse' && d.decision.intent !== null);
+    if (veto < 0) return result(last.decision);
+    return result({ ...before[veto]!.decision, reason: 'earlier_message' }, earlier[veto]!);
+  }
+
+  async #decideText(compiled: CompiledRailSet, text: string): Promise<{ decision: Decision; embedMs: number }> {
     const now = this.options.now ?? performance.now.bind(performance);
     const chunks = splitIntoChunks(text, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, compiled.maxChunks);
     const t0 = now();
     const vectors = await compiled.embedder.embed(chunks);
-    const t1 = now();
+    const embedMs = now() - t0;
     const decision =
       chunks.length === 1
         ? decideVector(compiled, vectors[0]!, null, text)
@@ -146,7 +169,7 @@ export class RailsRuntime implements Guard {
               decideVector(compiled, vectors[index]!, { index, count: chunks.length, text: chunk }, chunk),
             ),
           );
-    return { decision, timings: { embedMs: t1 - t0, searchMs: now() - t1 }, set: compiled.set };
+    return { decision, embedMs };
   }
 
   async close(): Promise<void> {

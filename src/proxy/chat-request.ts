@@ -26,10 +26,13 @@ export interface ChatRequest {
   readonly structured: boolean;
   /** The text matched against the rails: the last user message. */
   readonly userText: string;
+  /** The user messages before it (at most `limits.earlierMessages`, oldest first), which can veto a passthrough. */
+  readonly earlierTexts: readonly string[];
 }
 
 export interface GuardRequest {
   readonly text: string;
+  readonly earlierTexts: readonly string[];
   /** The rail set named in the body, if any. */
   readonly railSet: string | undefined;
 }
@@ -167,6 +170,18 @@ export function contentText(content: unknown): string {
     .join('\n');
 }
 
+/**
+ * The text of the user messages before the last one, the most recent `limits.earlierMessages` of them
+ * (oldest first), without empty ones: what a passthrough sends upstream besides the last message.
+ */
+function earlierUserTexts(messages: readonly { role: string; content?: unknown }[], limits: Limits): string[] {
+  const users = messages.filter((m) => m.role === 'user').map((m) => contentText(m.content));
+  return users
+    .slice(0, -1)
+    .filter((text) => text.trim() !== '')
+    .slice(-limits.earlierMessages);
+}
+
 /** The last user message's text, checked against the length limit. */
 function lastUserText(messages: readonly { role: string; content?: unknown }[], limits: Limits): string {
   for (let index = messages.length - 1; index >= 0; index--) {
@@ -201,6 +216,7 @@ export function createRequestParsers(limits: Limits) {
         choices: parsed.n ?? 1,
         structured: (parsed as { response_format?: { type?: unknown } }).response_format?.type === 'json_schema',
         userText: lastUserText(parsed.messages, limits),
+        earlierTexts: earlierUserTexts(parsed.messages, limits),
       };
     },
     guard(body: unknown): GuardRequest {
@@ -213,7 +229,7 @@ export function createRequestParsers(limits: Limits) {
             { param: 'input' },
           );
         }
-        return { text: parsed.input, railSet: parsed.rails };
+        return { text: parsed.input, earlierTexts: [], railSet: parsed.rails };
       }
       if (!parsed.messages) {
         throw new RailgateError(
@@ -224,7 +240,11 @@ export function createRequestParsers(limits: Limits) {
           },
         );
       }
-      return { text: lastUserText(parsed.messages, limits), railSet: parsed.rails };
+      return {
+        text: lastUserText(parsed.messages, limits),
+        earlierTexts: earlierUserTexts(parsed.messages, limits),
+        railSet: parsed.rails,
+      };
     },
   };
 }

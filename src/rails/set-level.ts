@@ -84,6 +84,7 @@ function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
       'chunk_words',
       'scoring',
       'classifier_c',
+      'check_earlier_messages',
     ],
     field.key,
   );
@@ -119,6 +120,8 @@ function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
   const classifierC = optional('classifier_c', (f) => r.number(f, { min: 1e-6 }));
   if (scoring !== undefined) config = { ...config, scoring };
   if (classifierC !== undefined) config = { ...config, classifierC };
+  const checkEarlierMessages = optional('check_earlier_messages', (f) => r.boolean(f));
+  if (checkEarlierMessages !== undefined) config = { ...config, checkEarlierMessages };
   const topK = fields.get('top_k');
   if (topK && config.topK > config.k)
     r.report(

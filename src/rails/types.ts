@@ -87,6 +87,11 @@ export interface MatchConfig {
   readonly scoring?: 'similarity' | 'classifier';
   /** For `scoring: classifier`: inverse L2 regularisation strength (larger fits the examples closer). */
   readonly classifierC?: number;
+  /**
+   * Whether a passthrough is vetoed when an earlier user message of the conversation (which the
+   * upstream would read too) matches a `refuse` intent. Absent: true.
+   */
+  readonly checkEarlierMessages?: boolean;
 }
 
 export interface NoMatchConfig {

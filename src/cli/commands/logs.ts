@@ -187,7 +187,7 @@ function printSummary(io: CliIO, summary: DecisionSummary, json: boolean): void 
 
 function intentText(row: LoggedDecision): string {
   const d = row.decision;
-  if (d.intent !== null) return d.intent;
+  if (d.intent !== null) return d.reason === 'earlier_message' ? `${d.intent} (an earlier message)` : d.intent;
   return d.candidate === null ? `no match (${d.reason})` : `no match (best ${d.candidate}, ${d.reason})`;
 }
 

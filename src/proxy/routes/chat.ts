@@ -94,11 +94,12 @@ export const chatRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard);
       chooseRailSet(guard, name, 'x-railgate-rails');
-      const result = await guard.decide(chat.userText, name);
+      const result = await guard.decide(chat.userText, name, chat.earlierTexts);
       const { decision, set } = result;
+      const message = result.matchedText ?? chat.userText;
       const trace = startTrace(
         options.decisions,
-        { endpoint: 'chat', stream: chat.stream, message: chat.userText, result, time, requestId: request.id },
+        { endpoint: 'chat', stream: chat.stream, message, result, time, requestId: request.id },
         request,
         reply,
       );

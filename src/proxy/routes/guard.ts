@@ -21,12 +21,13 @@ export const guardRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard, input.railSet);
       chooseRailSet(guard, name, input.railSet ? 'rails' : 'x-railgate-rails');
-      const result = await guard.decide(input.text, name);
+      const result = await guard.decide(input.text, name, input.earlierTexts);
       const { decision } = result;
       const set = chooseRailSet(guard, decision.railSet, 'rails');
+      const message = result.matchedText ?? input.text;
       startTrace(
         options.decisions,
-        { endpoint: 'guard', stream: false, message: input.text, result, time, requestId: request.id },
+        { endpoint: 'guard', stream: false, message, result, time, requestId: request.id },
         request,
         reply,
       );
