@@ -2,6 +2,7 @@
  * With `clientApiKeys` set, railgate is not an open relay on the operator's upstream key: /v1 routes
  * want one of the client keys, as the OpenAI SDK sends its apiKey; health and metrics stay open.
  */
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseSettings } from '../../src/settings.js';
@@ -53,8 +54,23 @@ describe('client API keys', () => {
     expect(missing.statusCode).toBe(401);
     expect(missing.json().error).toMatchObject({ code: 'RG_ERR_UNAUTHORIZED', type: 'invalid_request_error' });
     expect(missing.json().error.message).toContain('Authorization: Bearer <key>');
-    for (const url of ['/v1/models', '/v1/rails'])
-      expect((await railgate.app.inject({ method: 'GET', url })).statusCode).toBe(401);
+    for (const url of ['/v1/models', '/v1/rails', '/%761/models', '/v%31/rails', '/nothing'])
+      expect((await railgate.app.inject({ method: 'GET', url })).statusCode, url).toBe(401);
+    const encoded = await railgate.app.inject({ method: 'POST', url: '/%761/chat/completions', payload: ask });
+    expect(encoded.statusCode).toBe(401);
+    // The absolute form of a request target names the same route.
+    const { port } = new URL(railgate.url);
+    const absolute = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.end('GET http://railgate/v1/models HTTP/1.1\r\nHost: railgate\r\nConnection: close\r\n\r\n'),
+      );
+      let answer = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (answer += chunk));
+      socket.on('close', () => resolve(answer));
+      socket.on('error', reject);
+    });
+    expect(absolute).toMatch(/^HTTP\/1\.1 401 /);
 
     expect(upstream.requests).toHaveLength(0);
     expect(railgate.rows()).toHaveLength(rowsBefore);
