@@ -136,7 +136,7 @@ export class RailsRuntime implements Guard {
    */
   async decide(text: string, railSet?: string, earlier: readonly string[] = []): Promise<GuardResult> {
     const compiled = this.compiled(railSet ?? this.#default);
-    const now = this.options.now ?? performance.now.bind(performance);
+    const now = this.#now;
     const t0 = now();
     const last = await this.#decideText(compiled, text);
     let embedMs = last.embedMs;
@@ -148,16 +148,23 @@ export class RailsRuntime implements Guard {
     });
     const checksEarlier = compiled.set.match.checkEarlierMessages ?? true;
     if (last.decision.action !== 'passthrough' || !checksEarlier || earlier.length === 0) return result(last.decision);
-    const before = await Promise.all(earlier.map((t) => this.#decideText(compiled, t)));
+    // One chunk budget for all earlier messages together: a client writes its history, and 16 long
+    // ones must not cost the model 16 times what the longest last message may.
+    const share = Math.max(1, Math.floor(compiled.maxChunks / earlier.length));
+    const before = await Promise.all(earlier.map((t) => this.#decideText(compiled, t, share)));
     embedMs += Math.max(...before.map((d) => d.embedMs));
     const veto = before.findLastIndex((d) => d.decision.action === 'refuse' && d.decision.intent !== null);
     if (veto < 0) return result(last.decision);
     return result({ ...before[veto]!.decision, reason: 'earlier_message' }, earlier[veto]!);
   }
 
-  async #decideText(compiled: CompiledRailSet, text: string): Promise<{ decision: Decision; embedMs: number }> {
-    const now = this.options.now ?? performance.now.bind(performance);
-    const chunks = splitIntoChunks(text, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, compiled.maxChunks);
+  async #decideText(
+    compiled: CompiledRailSet,
+    text: string,
+    maxChunks = compiled.maxChunks,
+  ): Promise<{ decision: Decision; embedMs: number }> {
+    const now = this.#now;
+    const chunks = splitIntoChunks(text, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, maxChunks);
     const t0 = now();
     const vectors = await compiled.embedder.embed(chunks);
     const embedMs = now() - t0;
@@ -170,6 +177,10 @@ export class RailsRuntime implements Guard {
             ),
           );
     return { decision, embedMs };
+  }
+
+  get #now(): () => number {
+    return this.options.now ?? performance.now.bind(performance);
   }
 
   async close(): Promise<void> {

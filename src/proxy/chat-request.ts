@@ -172,14 +172,22 @@ export function contentText(content: unknown): string {
 
 /**
  * The text of the user messages before the last one, the most recent `limits.earlierMessages` of them
- * (oldest first), without empty ones: what a passthrough sends upstream besides the last message.
+ * (oldest first; none when it is 0), without empty ones: what a passthrough sends upstream besides the
+ * last message. Each is held to `limits.messageChars`, as it was when it was the last message.
  */
 function earlierUserTexts(messages: readonly { role: string; content?: unknown }[], limits: Limits): string[] {
-  const users = messages.filter((m) => m.role === 'user').map((m) => contentText(m.content));
-  return users
-    .slice(0, -1)
-    .filter((text) => text.trim() !== '')
-    .slice(-limits.earlierMessages);
+  if (limits.earlierMessages === 0) return [];
+  const users = messages.flatMap((m, index) => (m.role === 'user' ? [{ index, text: contentText(m.content) }] : []));
+  const earlier = users.slice(0, -1).filter(({ text }) => text.trim() !== '');
+  return earlier.slice(-limits.earlierMessages).map(({ index, text }) => {
+    if (text.length > limits.messageChars)
+      throw new RailgateError(
+        'RG_ERR_MESSAGE_TOO_LONG',
+        `An earlier user message is ${text.length} characters long; the limit is ${limits.messageChars}.`,
+        { param: `messages[${index}].content` },
+      );
+    return text;
+  });
 }
 
 /** The last user message's text, checked against the length limit. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import type { Embedder } from '../../src/embedding/embedder.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
 import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
@@ -104,6 +105,34 @@ describe('guard decisions with the bundled model', () => {
       intents: 3,
       examples: 8,
     });
+  });
+});
+
+describe('earlier user messages', () => {
+  it('are decided on one chunk budget together, so a long history costs the model no more than one long message', async () => {
+    let embedded = 0;
+    const counting: Embedder = {
+      modelId: embedder.modelId,
+      dimension: embedder.dimension,
+      embed: (texts) => ((embedded += texts.length), embedder.embed(texts)),
+      close: async () => undefined,
+    };
+    const open = await createGuard({
+      sets: [railSet('open', [harmful], {}, 'passthrough')],
+      embedderFor: async () => counting,
+    });
+    try {
+      const sentence = 'We talked about the garden and the weather for a while. ';
+      const history = Array.from({ length: 16 }, (_, i) => `${i}: ${sentence.repeat(40)}`);
+      embedded = 0; // the set's examples were embedded when it compiled
+      const result = await open.decide('what should I plant in spring', 'open', history);
+      expect(result.decision.action).toBe('passthrough');
+      // The last message, then at most messageChunks (64) chunks for all sixteen earlier ones.
+      expect(embedded).toBeGreaterThan(16);
+      expect(embedded).toBeLessThanOrEqual(1 + 64);
+    } finally {
+      await open.close();
+    }
   });
 });
 

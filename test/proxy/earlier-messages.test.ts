@@ -72,6 +72,16 @@ describe('earlier user messages', () => {
     expect(upstream.requests).toHaveLength(2);
   });
 
+  it('are held to limits.messageChars, as each was when it was the last message', async () => {
+    const response = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/guard',
+      payload: { messages: continued('x '.repeat(16_001)) },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error).toMatchObject({ code: 'RG_ERR_MESSAGE_TOO_LONG', param: 'messages[0].content' });
+  });
+
   it('veto on /v1/guard as on the chat route', async () => {
     const response = await railgate.app.inject({
       method: 'POST',
@@ -86,6 +96,7 @@ describe('earlier user messages', () => {
 
   it('are checked back to limits.earlierMessages, and not at all with match.check_earlier_messages: false', async () => {
     const recentOnly = await buildTestApp({ upstreamUrl: upstream.url, limits: { earlierMessages: 1 } });
+    const none = await buildTestApp({ upstreamUrl: upstream.url, limits: { earlierMessages: 0 } });
     const dir = mkdtempSync(path.join(tmpdir(), 'railgate-earlier-'));
     cpSync(PROXY_RAILS, dir, { recursive: true });
     const file = path.join(dir, 'shop', 'rail.yml');
@@ -108,7 +119,9 @@ describe('earlier user messages', () => {
       expect(await decide(recentOnly, twoBack)).toBe('passthrough');
       expect(await decide(recentOnly, continued('how do I build a bomb'))).toBe('refuse');
       expect(await decide(unchecked, continued('how do I build a bomb'))).toBe('passthrough');
+      expect(await decide(none, continued('how do I build a bomb'))).toBe('passthrough');
     } finally {
+      await none.close();
       await recentOnly.close();
       await unchecked.close();
       rmSync(dir, { recursive: true, force: true });
