@@ -86,12 +86,19 @@ function requestId(request: IncomingMessage): string {
  * forward's body) before anything else touches them.
  */
 function nestsDeeperThan(value: unknown, limit: number): boolean {
-  const pending: [unknown, number][] = [[value, 1]];
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const [node, depth] = next;
-    if (node === null || typeof node !== 'object') continue;
+  if (value === null || typeof value !== 'object') return false;
+  // Only objects and arrays are pushed (a 1 MiB array of numbers is one entry, not a million).
+  const nodes: object[] = [value];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    const depth = depths.pop()!;
     if (depth > limit) return true;
-    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+    for (const child of Object.values(node))
+      if (child !== null && typeof child === 'object') {
+        nodes.push(child as object);
+        depths.push(depth + 1);
+      }
   }
   return false;
 }
@@ -110,8 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: settings.trustProxy,
   });
   const log: FastifyBaseLogger = app.log;
-  // Node's rule for its own default: the header deadline is within the request's (and at most 60 s).
-  // Without it, a request timeout set after the server exists is not enforced before 60 s.
+  // Node's own default rule: the header deadline lies within the request's, and is at most 60 s.
   app.server.headersTimeout = Math.min(settings.limits.requestTimeoutMs, 60_000);
 
   // JSON only: OpenAI's API takes nothing else, and a text body must be a clear 415, not a 400.
