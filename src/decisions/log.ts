@@ -47,8 +47,11 @@ export interface DecisionLogStats {
 
 const MAX_RETRY_DELAY_MS = 5_000;
 const PRUNE_EVERY_MS = 3_600_000;
-/** Rows deleted per statement: a large backlog is pruned in steps that each block the event loop briefly. */
-const PRUNE_STEP = 5_000;
+/**
+ * Rows deleted per statement (a few milliseconds); the event loop runs between statements, so an
+ * hour of heavy traffic, or a month of backlog at the first start, never stalls requests.
+ */
+const PRUNE_STEP = 2_000;
 /** After a checkpoint the WAL file is cut back to this size, so a burst does not leave it large for good. */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Each kind of trouble is logged at most this often, so a full disk does not flood the log. */
@@ -86,6 +89,7 @@ export class DecisionLog implements DecisionSink {
   private readonly clock: () => number;
   private readonly pruneOld: (before: number) => number;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<number> | undefined;
 
   private constructor(
     private readonly db: Database.Database,
@@ -109,26 +113,38 @@ export class DecisionLog implements DecisionSink {
     );
     this.pruneOld = (before) => prune.run(before, PRUNE_STEP).changes;
     if (this.retentionMs > 0) {
-      this.prune();
-      this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
+      // Started now (not awaited: opening never waits for a backlog), then hourly.
+      void this.prune();
+      this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
       this.pruneTimer.unref();
     }
   }
 
   /**
    * Deletes the decisions older than the retention (a reviewer's window on what clients sent is
-   * bounded, and so is the file: SQLite reuses the freed pages). Returns how many rows went.
+   * bounded, and so is the file: SQLite reuses the freed pages), a step at a time. Resolves to how
+   * many rows went; a prune already running is joined, not doubled.
    */
-  prune(): number {
-    if (this.closed || this.retentionMs <= 0) return 0;
+  prune(): Promise<number> {
+    this.pruning ??= this.pruneSteps().finally(() => (this.pruning = undefined));
+    return this.pruning;
+  }
+
+  private async pruneSteps(): Promise<number> {
+    if (this.retentionMs <= 0) return 0;
     const before = this.clock() - this.retentionMs;
     let removed = 0;
     try {
-      for (let step = this.pruneOld(before); step > 0; step = this.pruneOld(before)) removed += step;
+      while (!this.closed) {
+        const step = this.pruneOld(before);
+        removed += step;
+        this.counters.pruned += step;
+        if (step < PRUNE_STEP) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     } catch (error) {
       this.warn('decision log could not delete old decisions; will retry', error);
     }
-    this.counters.pruned += removed;
     return removed;
   }
 

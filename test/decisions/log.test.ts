@@ -39,7 +39,7 @@ afterEach(() => {
 describe('DecisionLog retention', () => {
   const DAY = 86_400_000;
 
-  it('deletes decisions older than the retention when it opens and when pruned, keeping the rest', () => {
+  it('deletes decisions older than the retention when it opens and when pruned, keeping the rest', async () => {
     let now = T0 + 40 * DAY;
     const first = DecisionLog.open(dbPath, MANUAL);
     for (const age of [45, 31, 29, 1]) first.write(record({ time: now - age * DAY, requestId: `req_${age}d` }));
@@ -51,18 +51,36 @@ describe('DecisionLog retention', () => {
         .query()
         .map((row) => row.requestId)
         .sort();
+    await log.prune(); // joins the prune that opening started
     expect(ids()).toEqual(['req_1d', 'req_29d']);
     now += 2 * DAY;
-    expect(log.prune()).toBe(1);
+    expect(await log.prune()).toBe(1);
     expect(ids()).toEqual(['req_1d']);
     expect(log.stats().pruned).toBe(3);
   });
 
-  it('keeps everything with retention 0', () => {
+  it('deletes a large backlog in steps, letting the event loop run between them', async () => {
+    const now = T0 + 400 * DAY;
+    const first = DecisionLog.open(dbPath, MANUAL);
+    for (let i = 0; i < 5_000; i++) first.write(record({ time: now - 100 * DAY - i, requestId: `old_${i}` }));
+    first.write(record({ time: now - DAY, requestId: 'recent' }));
+    first.close();
+
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    const log = track(DecisionLog.open(dbPath, { ...MANUAL, retentionMs: 30 * DAY, clock: () => now }));
+    await log.prune();
+    clearInterval(ticker);
+    expect(log.stats().pruned).toBe(5_000);
+    expect(log.query().map((row) => row.requestId)).toEqual(['recent']);
+    expect(ticks).toBeGreaterThan(0);
+  });
+
+  it('keeps everything with retention 0', async () => {
     const log = track(DecisionLog.open(dbPath, { ...MANUAL, retentionMs: 0, clock: () => T0 + 1_000 * DAY }));
     log.write(record({ time: T0 }));
     log.flush();
-    expect(log.prune()).toBe(0);
+    expect(await log.prune()).toBe(0);
     expect(log.count()).toBe(1);
   });
 });
