@@ -142,6 +142,9 @@ export function upstreamFailure(name: string, error: unknown): RailgateError {
   });
 }
 
+/** Shorter keys are placeholders, not secrets (see `redact`). */
+const MIN_MASKED_KEY = 8;
+
 export class Upstreams {
   readonly #pools = new Map<string, Pool>();
 
@@ -159,7 +162,9 @@ export class Upstreams {
   redact(name: string, text: string): string {
     const config = this.get(name);
     const key = config && !config.forwardClientAuth ? config.apiKey : undefined;
-    return key ? text.split(key).join('***') : text;
+    // Placeholder keys for local servers ("EMPTY", "x", "1") are no secret, and masking them would
+    // corrupt the body ("code":401 → "code":40***).
+    return key && key.length >= MIN_MASKED_KEY ? text.split(key).join('***') : text;
   }
 
   #pool(config: UpstreamSettings): Pool {

@@ -149,6 +149,22 @@ describe("the operator's key in the upstream's errors", () => {
       await keyed.close();
     }
   });
+
+  it('is left alone when it is a placeholder for a local server, so the body stays intact', async () => {
+    const local = await buildTestApp({ upstreamUrl: upstream.url, apiKey: '1' });
+    try {
+      const body = { error: { message: 'Unauthorized', type: 'auth', param: null, code: 401 } };
+      upstream.behave({ status: 401, errorBody: body });
+      const response = await local.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: ask('where is my order'),
+      });
+      expect(response.json()).toEqual(body);
+    } finally {
+      await local.close();
+    }
+  });
 });
 
 describe('what the upstream answers with', () => {
@@ -353,6 +369,14 @@ describe('/v1/models and /v1/guard', () => {
       error: { code: 'model_not_found', param: 'model' },
     });
 
+    const down = await buildTestApp({ upstreamUrl: `http://127.0.0.1:${await closedPort()}/v1` });
+    try {
+      // An upstream that is down is a 502, not "no such model".
+      const lookup = await down.app.inject({ method: 'GET', url: '/v1/models/gpt-9' });
+      expect([lookup.statusCode, lookup.json().error.code]).toEqual([502, 'RG_ERR_UPSTREAM_UNREACHABLE']);
+    } finally {
+      await down.close();
+    }
     const offline = await buildTestApp();
     try {
       const found = await offline.app.inject({ method: 'GET', url: '/v1/models/shop' });

@@ -54,6 +54,13 @@ export function asRailgateError(error: unknown, bodyLimit: number): RailgateErro
  * request line, a body that never arrives) get OpenAI's error shape too, then the connection closes.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  // A response already under way (a pipelined request went bad mid-stream) cannot take another one
+  // on the same connection: close it, as node's own handler does.
+  const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (current?.headersSent) {
+    socket.destroy(error);
+    return;
+  }
   if (!socket.writable) return;
   const failure =
     error.code === 'HPE_HEADER_OVERFLOW'

@@ -19,10 +19,18 @@ export const modelsRoutes = fp(
     }
 
     /**
-     * The upstream's answer to `GET path`, relayed as is; `fallback` when there is no upstream or it
-     * cannot be reached (logged: the client sees rail sets, the operator sees why).
+     * The upstream's answer to `GET path`, relayed as is; `fallback` when there is no upstream, and
+     * also when it cannot be reached if `whenDown` (logged: the client sees rail sets, the operator
+     * sees why). A lookup must not fall back: "no such model" for a model the upstream has, because
+     * it was down, is an answer clients cache and do not retry.
      */
-    async function relayOr(request: FastifyRequest, reply: FastifyReply, path: string, fallback: () => unknown) {
+    async function relayOr(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      path: string,
+      fallback: () => unknown,
+      whenDown: boolean,
+    ) {
       if (!app.upstreams.get(DEFAULT_UPSTREAM)) return fallback();
       const controller = new AbortController();
       reply.raw.once('close', () => controller.abort());
@@ -40,23 +48,30 @@ export const modelsRoutes = fp(
           .type((Array.isArray(type) ? type[0] : type) ?? 'application/json')
           .send(body);
       } catch (error) {
-        if (controller.signal.aborted) throw error;
+        if (controller.signal.aborted || !whenDown) throw error;
         request.log.warn({ err: error }, 'upstream model list unavailable; answering with rail sets instead');
         return fallback();
       }
     }
 
     app.get('/v1/models', (request, reply) =>
-      relayOr(request, reply, '/models', () => ({ object: 'list', data: railSetModels() })),
+      relayOr(request, reply, '/models', () => ({ object: 'list', data: railSetModels() }), true),
     );
 
     app.get<{ Params: { id: string } }>('/v1/models/:id', (request, reply) => {
       const { id } = request.params;
-      return relayOr(request, reply, `/models/${encodeURIComponent(id)}`, () => {
-        const model = railSetModels().find((m) => m.id === id);
-        if (!model) throw new RailgateError('RG_ERR_NOT_FOUND', `The model '${id}' does not exist`, { param: 'model' });
-        return model;
-      });
+      return relayOr(
+        request,
+        reply,
+        `/models/${encodeURIComponent(id)}`,
+        () => {
+          const model = railSetModels().find((m) => m.id === id);
+          if (!model)
+            throw new RailgateError('RG_ERR_NOT_FOUND', `The model '${id}' does not exist`, { param: 'model' });
+          return model;
+        },
+        false,
+      );
     });
   },
   { name: 'railgate-models-routes', fastify: '5.x', dependencies: ['railgate-guard-gate', 'railgate-upstreams'] },
