@@ -7,7 +7,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isMap, isScalar, isSeq, parseDocument, stringify, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, parseDocument, stringify, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import { formatIssue, loadRailSet, RailsInvalidError } from '../rails/load.js';
 import { normalizeExample } from '../rails/merge.js';
 import type { Intent, RailSet } from '../rails/types.js';
@@ -84,6 +84,10 @@ function dashPrefix(edited: EditedText, item: Node): string {
 }
 
 function appendTo(edited: EditedText, seq: YAMLSeq, text: string): Splice {
+  if (seq.anchor)
+    throw new RailEditError(
+      `${edited.file}: the list is the anchor &${seq.anchor}, which aliases may reuse (another intent would change too); add the example by hand`,
+    );
   const last = seq.items.at(-1) as Node | undefined;
   if (seq.flow) {
     const item = scalarText(text, true);
@@ -170,6 +174,10 @@ export async function addExample(
   const { node, index } = intentNode(file, doc.contents, intentId);
   const current = pairOf(node, list);
   let splice: Splice;
+  if (current && isAlias(current.value))
+    throw new RailEditError(
+      `${file}: \`${list}\` of intent \`${intentId}\` is the alias *${current.value.source}; add the example to the anchored list by hand`,
+    );
   if (current && isSeq(current.value)) splice = appendTo(edited, current.value, text);
   else if (current || list === 'examples')
     throw new RailEditError(`${file}: \`${list}\` of intent \`${intentId}\` is not a list; add the example by hand`);

@@ -4,7 +4,7 @@
  * and line break survives. (Re-serialising the document would re-wrap long examples and re-space
  * comments.) Shared by `calibrate --write` (thresholds) and `add-example` (examples).
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { chmod, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { isScalar, type Node, type Pair, type YAMLMap } from 'yaml';
 
 /** An edit that cannot be made safely; the message says what to do by hand. */
@@ -94,9 +94,16 @@ export function applySplices(text: string, splices: readonly Splice[]): string {
   return out;
 }
 
-/** Replaces a file at once (write beside it, then rename): a watcher never reads half a file. */
+/**
+ * Replaces a file at once (write beside it, then rename): a watcher never reads half a file. A
+ * symbolic link is followed, and its target replaced: renaming over the link would turn it into a
+ * copy and leave the real file (a mounted ConfigMap's, a shared folder's) unchanged.
+ */
 export async function replaceFile(file: string, text: string): Promise<void> {
-  const temp = `${file}.railgate-${process.pid}.tmp`;
+  const target = await realpath(file);
+  const temp = `${target}.railgate-${process.pid}.tmp`;
   await writeFile(temp, text, 'utf8');
-  await rename(temp, file);
+  // The new file keeps the old one's permissions (a 640 rail file must not become 644).
+  await chmod(temp, (await stat(target)).mode & 0o7777);
+  await rename(temp, target);
 }

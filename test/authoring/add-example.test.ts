@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, lstat, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DecisionLog } from '../../src/decisions/log.js';
@@ -173,6 +173,28 @@ describe('railgate add-example', () => {
     });
   });
 
+  it('writes through a symbolic link to the real file, and refuses an anchored list aliases share', async () => {
+    const real = path.join(ws.dir, 'shared-support.yml');
+    await rename(supportFile, real);
+    await chmod(real, 0o640);
+    await symlink(real, supportFile);
+    expect((await add('--text', 'I need a new password', '--intent', 'password_reset')).code).toBe(0);
+    expect((await lstat(supportFile)).isSymbolicLink()).toBe(true);
+    expect(await readFile(real, 'utf8')).toContain('      - I need a new password\n');
+    expect((await stat(real)).mode & 0o777).toBe(0o640);
+
+    await writeFile(
+      path.join(ws.rails, 'support', 'alias.yml'),
+      'intents:\n  - id: a\n    action: respond\n    response: A.\n    examples: &shared [apples, pears]\n' +
+        '  - id: b\n    action: respond\n    response: B.\n    examples: [bananas]\n    not_examples: *shared\n',
+    );
+    const anchored = await add('--text', 'plums', '--intent', 'a');
+    expect(anchored.code).toBe(1);
+    expect(anchored.stderr).toContain('the list is the anchor &shared');
+    const alias = await add('--text', 'plums', '--intent', 'b', '--not');
+    expect(alias.stderr).toContain('`not_examples` of intent `b` is the alias *shared');
+  });
+
   it('refuses what the loader would reject, and leaves the file untouched', async () => {
     log(
       { requestId: 'req-dup', message: '  i FORGOT my   password ' },
@@ -187,6 +209,7 @@ describe('railgate add-example', () => {
     const contradiction = await add('req-wifi', '--intent', 'password_reset');
     expect(contradiction.code).toBe(1);
     expect(contradiction.stderr).toContain('it is a not_example of intent `password_reset`; remove it there first');
+    expect(await readFile(supportFile, 'utf8')).toBe(before);
 
     // Another intent's example may well be a near-miss of this one.
     expect((await add('req-dup', '--intent', 'greeting', '--not')).code).toBe(0);
