@@ -87,30 +87,43 @@ export function withMetrics(metrics: Metrics, sink: DecisionSink): DecisionSink 
 
 /**
  * The decision log's own counts, read when /metrics is scraped: a log that cannot write (a full disk)
- * or drops records shows up in monitoring, not only in a warning line.
+ * or drops records shows up in monitoring, not only in a warning line. What only grows is a counter
+ * (for rate() and increase()); what is queued now is a gauge.
  */
 export function watchDecisionLog(metrics: Metrics, stats: () => DecisionLogStats): void {
-  const help: Record<keyof DecisionLogStats, string> = {
-    written: 'Decisions written to the decision log',
-    pending: 'Decisions queued for the decision log, not yet written',
-    dropped: 'Decisions lost (queue overflow while writes failed, unstorable records, a failed final write)',
-    failedFlushes: 'Decision log writes that failed (and were retried)',
-    pruned: 'Decisions deleted for being older than decisionRetentionDays',
-  };
-  const names: Record<keyof DecisionLogStats, string> = {
-    written: 'railgate_decision_log_written',
-    pending: 'railgate_decision_log_pending',
-    dropped: 'railgate_decision_log_dropped',
-    failedFlushes: 'railgate_decision_log_failed_writes',
-    pruned: 'railgate_decision_log_pruned',
-  };
-  for (const key of Object.keys(names) as (keyof DecisionLogStats)[])
-    new Gauge({
-      name: names[key],
-      help: help[key],
+  const counters: [keyof DecisionLogStats, string, string][] = [
+    ['written', 'railgate_decision_log_written_total', 'Decisions written to the decision log'],
+    [
+      'dropped',
+      'railgate_decision_log_dropped_total',
+      'Decisions lost (queue overflow while writes failed, unstorable records, a failed final write)',
+    ],
+    [
+      'failedFlushes',
+      'railgate_decision_log_failed_writes_total',
+      'Decision log writes that failed (and were retried)',
+    ],
+    ['pruned', 'railgate_decision_log_pruned_total', 'Decisions deleted for being older than decisionRetentionDays'],
+  ];
+  for (const [key, name, help] of counters) {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
       registers: [metrics.registry],
       collect() {
-        this.set(stats()[key]);
+        const now = stats()[key];
+        if (now > reported) this.inc(now - reported);
+        reported = now;
       },
     });
+  }
+  new Gauge({
+    name: 'railgate_decision_log_pending',
+    help: 'Decisions queued for the decision log, not yet written',
+    registers: [metrics.registry],
+    collect() {
+      this.set(stats().pending);
+    },
+  });
 }

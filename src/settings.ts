@@ -279,7 +279,8 @@ export function parseSettings(input: SettingsInput, origins: ReadonlyMap<string,
     const detail = result.error.issues
       .map((issue) => {
         const setting = issue.path.join('.');
-        const variable = origins.get(setting);
+        // An item of a list (clientApiKeys.0) came from the variable that set the list.
+        const variable = origins.get(setting) ?? origins.get(issue.path.slice(0, -1).join('.'));
         return `${variable ? `${variable} (${setting})` : setting || '(root)'}: ${issue.message}`;
       })
       .join('; ');

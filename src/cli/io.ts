@@ -20,8 +20,8 @@ export function writeLine(stream: NodeJS.WritableStream, line = ''): void {
 /**
  * Text from the decision log (what clients sent) as a JSON string literal that is safe on a terminal:
  * JSON escapes C0 controls; this also escapes C1 controls, bidirectional overrides and other invisible
- * format characters (not the zero-width joiner inside emoji), which would reorder or hide what a
- * reviewer reads.
+ * format characters, which would reorder or hide what a reviewer reads. The zero-width joiner is
+ * kept (wherever it is): it holds emoji sequences together, and hides nothing on its own.
  */
 export function quotedForTerminal(text: string): string {
   return JSON.stringify(text).replace(

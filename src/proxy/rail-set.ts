@@ -14,9 +14,10 @@ export function pickRailSetName(request: FastifyRequest, guard: Guard, explicit?
   return named || guard.defaultRailSet;
 }
 
-/** The loaded set by name, or 404 RG_ERR_UNKNOWN_RAIL_SET naming where the name came from. */
+/** The longest part of an unknown set's name the 404 message repeats (the name is the client's). */
 const MAX_ECHOED_NAME = 64;
 
+/** The loaded set by name, or 404 RG_ERR_UNKNOWN_RAIL_SET naming where the name came from. */
 export function chooseRailSet(guard: Guard, name: string, param: string): RailSet {
   const set = guard.railSet(name);
   if (set) return set;

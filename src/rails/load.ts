@@ -133,7 +133,7 @@ export async function validateRails(root: string): Promise<{ sets: RailSet[]; is
     return {
       sets: [],
       // Relative paths resolve against the working folder, which a service manager may not set.
-      issues: [issueForPath(absolute, `rails folder not found (looked for ${absolute}; set RAILGATE_RAILS)`)],
+      issues: [issueForPath(absolute, `rails folder not found (looked for ${absolute})`)],
     };
   const folders = await setFolders(absolute);
   if (folders.length === 0)

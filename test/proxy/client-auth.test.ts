@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseSettings } from '../../src/settings.js';
+import { loadSettings, parseSettings } from '../../src/settings.js';
 import { buildTestApp, type TestApp } from '../helpers/build-app.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 
@@ -90,5 +90,8 @@ describe('client API keys', () => {
     ).toThrow(/upstreams\.default\.forwardClientAuth: cannot be used with clientApiKeys/);
     expect(() => parseSettings({ clientApiKeys: ['short'] })).toThrow(/at least 16 characters/);
     expect(() => parseSettings({ clientApiKeys: ['short'] })).not.toThrow(/short/);
+    expect(() => loadSettings({ RAILGATE_CLIENT_API_KEYS: 'short' }, '/nonexistent')).toThrow(
+      /RAILGATE_CLIENT_API_KEYS \(clientApiKeys\.0\): a client API key needs at least 16 characters/,
+    );
   });
 });

@@ -196,7 +196,7 @@ describe('finding sets under a rails root', () => {
       'bad/rail.yml:4:15: `examples` must list at least one entry',
     ]);
     expect((await validateRails(path.join(root, 'missing'))).issues[0]!.message).toBe(
-      `rails folder not found (looked for ${path.join(root, 'missing')}; set RAILGATE_RAILS)`,
+      `rails folder not found (looked for ${path.join(root, 'missing')})`,
     );
   });
 });

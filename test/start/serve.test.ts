@@ -124,9 +124,10 @@ describe('railgate serve wiring', () => {
     expect(metrics).toContain('railgate_process_resident_memory_bytes');
     // The decision log's health: the row was queued or written, nothing lost.
     const logged = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
-    expect(logged('railgate_decision_log_written') + logged('railgate_decision_log_pending')).toBe(1);
-    expect(logged('railgate_decision_log_dropped')).toBe(0);
-    expect(logged('railgate_decision_log_failed_writes')).toBe(0);
+    expect(logged('railgate_decision_log_written_total') + logged('railgate_decision_log_pending')).toBe(1);
+    expect(logged('railgate_decision_log_dropped_total')).toBe(0);
+    expect(logged('railgate_decision_log_failed_writes_total')).toBe(0);
+    expect(metrics).toContain('# TYPE railgate_decision_log_written_total counter');
   });
 
   it('hot-reloads a valid edit: the new intent serves without a restart and the hash changes', async () => {

@@ -106,10 +106,9 @@ export const run = defineCommand({
         writeLine(io.stdout, JSON.stringify({ rail_set: railSet, ...rest, request_id: requestId }, null, 2));
         return 0;
       }
-      const list = added.list === 'examples' ? 'examples' : 'not_examples';
       writeLine(
         io.stdout,
-        `added to ${list} of intent ${added.intent} (rail set ${added.railSet}) at ${relativePath(io, added.file)}:${added.line}:`,
+        `added to ${added.list} of intent ${added.intent} (rail set ${added.railSet}) at ${relativePath(io, added.file)}:${added.line}:`,
       );
       writeLine(io.stdout, `  ${quotedForTerminal(added.text)}`);
       for (const note of notes) writeLine(io.stdout, `note: ${note}`);
