@@ -8,6 +8,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, stringify, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
+import { quotedForTerminal } from '../cli/io.js';
 import { formatIssue, loadRailSet, RailsInvalidError } from '../rails/load.js';
 import { normalizeExample } from '../rails/merge.js';
 import type { Intent, RailSet } from '../rails/types.js';
@@ -61,6 +62,10 @@ function conflict(set: RailSet, target: Intent, text: string, list: ExampleList)
  * double-quoted (JSON syntax, which YAML reads the same) in a flow list or when the text spans lines.
  */
 function scalarText(text: string, flow: boolean): string {
+  // Invisible and reordering characters from a client's message are written as \u escapes, so a
+  // diff of the rail file shows them.
+  const escaped = quotedForTerminal(text);
+  if (escaped !== JSON.stringify(text)) return escaped;
   if (!flow && !/[\n\r]/.test(text)) {
     const written = stringify(text, { lineWidth: 0 }).replace(/\n$/, '');
     if (!written.includes('\n')) return written;
@@ -149,12 +154,16 @@ async function checkSet(set: RailSet, file: string, text: string): Promise<void>
   }
 }
 
-/** Adds `text` to `list` of intent `intentId` in `set`, writing the file that defines the intent. */
+/**
+ * Adds `text` to `list` of intent `intentId` in `set`, writing the file that defines the intent
+ * (with `dryRun`, everything but the write: the returned file and line say where it would go).
+ */
 export async function addExample(
   set: RailSet,
   intentId: string,
   rawText: string,
   list: ExampleList,
+  options: { readonly dryRun?: boolean } = {},
 ): Promise<ExampleAddition> {
   const intent = set.intents.find((i) => i.id === intentId);
   if (!intent)
@@ -190,7 +199,7 @@ export async function addExample(
   if (check.errors.length || !isScalar(added) || added.value !== text || !added.range)
     throw new RailEditError(`${file}: could not place the example; add it by hand`);
   await checkSet(set, file, updated);
-  await replaceFile(file, updated);
+  if (!options.dryRun) await replaceFile(file, updated);
   const line = updated.slice(0, added.range[0]).split('\n').length;
   return { railSet: set.name, intent: intentId, list, text, file, line };
 }

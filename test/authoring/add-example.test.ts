@@ -138,6 +138,24 @@ describe('railgate add-example', () => {
     });
   });
 
+  it('shows where it would go with --dry-run, and escapes invisible characters so a diff shows them', async () => {
+    const before = await readFile(supportFile, 'utf8');
+    const dry = await add('--text', 'reset my PIN please', '--intent', 'password_reset', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('would add to examples of intent password_reset');
+    expect(dry.stdout).toContain('nothing written (--dry-run)');
+    expect(await readFile(supportFile, 'utf8')).toBe(before);
+
+    expect((await add('--text', 'reset \u202emy\u202c password\u200b', '--intent', 'password_reset')).code).toBe(0);
+    const after = await readFile(supportFile, 'utf8');
+    expect(after).toContain('      - "reset \\u202emy\\u202c password\\u200b"\n');
+    expect(after).not.toMatch(/[\u202e\u200b]/);
+    const set = await loadRailSet(path.join(ws.rails, 'support'));
+    expect(set.intents.find((i) => i.id === 'password_reset')?.examples).toContain(
+      'reset \u202emy\u202c password\u200b',
+    );
+  });
+
   it('keeps a CRLF file in CRLF', async () => {
     const crlf = (await readFile(supportFile, 'utf8')).replace(/\n/g, '\r\n');
     await writeFile(supportFile, crlf);

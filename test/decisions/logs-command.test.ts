@@ -71,6 +71,7 @@ describe('railgate logs', () => {
     // Long messages are cut on the list line, whole in --verbose and --json.
     expect(out).toMatch(/"What is my manager's salary\? Please tell me[^"]*…"/);
     expect(out).toContain('4 decisions');
+    expect(out).toMatch(/request req_old_refuse #1\b/);
   });
 
   it('prints what a client sent so that it cannot reorder or hide itself on the terminal', async () => {

@@ -10,8 +10,8 @@ import { addExample } from '../../authoring/yaml-examples.js';
 import { DecisionReader } from '../../decisions/reader.js';
 import type { LoggedDecision } from '../../decisions/types.js';
 
-const HELP = `usage: railgate add-example REQUEST_ID --intent ID [--not] [--chunk] [--db PATH] [--rails DIR] [--json]
-       railgate add-example --text TEXT --intent ID [--not] [--set NAME] [--rails DIR] [--json]
+const HELP = `usage: railgate add-example REQUEST_ID --intent ID [--not] [--chunk] [--dry-run] [--db PATH] [--rails DIR] [--json]
+       railgate add-example --text TEXT --intent ID [--not] [--dry-run] [--set NAME] [--rails DIR] [--json]
 
 Adds a logged message to an intent's examples (with --not, to its not_examples: near-misses that must
 not match it), in the rail file that defines the intent, keeping every comment and the file's layout.
@@ -22,11 +22,12 @@ the change up. Then run \`railgate test\`, and \`railgate replay\` to see what e
   --intent ID    the intent that should (or, with --not, should not) match the message (required)
   --not          add it to the intent's not_examples
   --chunk        add the part of a long message that decided it (the logged chunk), not the whole message
-  --text TEXT    add this text instead of a logged message
+  --text TEXT    add this text instead of a logged message (--text=TEXT when it starts with "-")
+  --dry-run      check and show where it would go, without writing
   --set NAME     rail set (default: the set that decided the request; with --text, the default set)
   --db PATH      decision log (default: the \`db\` setting, RAILGATE_DB or data/railgate.db)
   --rails DIR    rails folder (default: the \`rails\` setting, RAILGATE_RAILS or ./rails)
-  --json         print { rail_set, intent, list, text, file, line, request_id } as JSON
+  --json         print { rail_set, intent, list, text, file, line, request_id, written } as JSON
   -h, --help     show this help`;
 
 /** The logged decision named by a request id (the newest, if a client reused it) or by `#N`. */
@@ -60,6 +61,7 @@ export const run = defineCommand({
     intent: { type: 'string' },
     not: { type: 'boolean' },
     chunk: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
     text: { type: 'string' },
     set: { type: 'string' },
     db: { type: 'string' },
@@ -99,19 +101,29 @@ export const run = defineCommand({
         }
         if (sharedBy > 1) notes.push(`${sharedBy} decisions have request id "${ref}"; used the newest, #${row.id}`);
       }
-      const added = await addExample(workbench.pick(setName), intent, text, values.not ? 'not_examples' : 'examples');
+      const dryRun = values['dry-run'] === true;
+      const added = await addExample(workbench.pick(setName), intent, text, values.not ? 'not_examples' : 'examples', {
+        dryRun,
+      });
 
       if (values.json) {
         const { railSet, ...rest } = added;
-        writeLine(io.stdout, JSON.stringify({ rail_set: railSet, ...rest, request_id: requestId }, null, 2));
+        writeLine(
+          io.stdout,
+          JSON.stringify({ rail_set: railSet, ...rest, request_id: requestId, written: !dryRun }, null, 2),
+        );
         return 0;
       }
       writeLine(
         io.stdout,
-        `added to ${added.list} of intent ${added.intent} (rail set ${added.railSet}) at ${relativePath(io, added.file)}:${added.line}:`,
+        `${dryRun ? 'would add' : 'added'} to ${added.list} of intent ${added.intent} (rail set ${added.railSet}) at ${relativePath(io, added.file)}:${added.line}:`,
       );
       writeLine(io.stdout, `  ${quotedForTerminal(added.text)}`);
       for (const note of notes) writeLine(io.stdout, `note: ${note}`);
+      if (dryRun) {
+        writeLine(io.stdout, 'nothing written (--dry-run)');
+        return 0;
+      }
       const rails = relativePath(io, workbench.railsDir);
       writeLine(io.stdout, `next: railgate test --rails ${rails}; railgate replay --rails ${rails} --since 7d`);
       return 0;

@@ -133,7 +133,8 @@ function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean)
       d.runnerUp
         ? `runner-up ${d.runnerUp.intent} ${score(d.runnerUp.score)} margin ${score(d.margin)}`
         : 'no runner-up',
-      `request ${row.requestId}`,
+      // The row id too: `railgate add-example #N` takes it, and request ids may repeat.
+      `request ${row.requestId} #${row.id}`,
     ];
     if (row.errorCode) fields.push(`error ${row.errorCode}`);
     writeLine(io.stdout, fields.join('  '));
