@@ -13,8 +13,8 @@ export interface GuardResult {
    * embedded; what follows (prompt, canned answer, upstream) must come from the version that decided.
    */
   readonly set: RailSet;
-  /** The text the decision is about when it is not the message decided: an earlier one that vetoed it. */
-  readonly matchedText?: string;
+  /** When an earlier message refused the passthrough: its index in `earlier`, and its text. */
+  readonly earlier?: { readonly index: number; readonly text: string };
 }
 
 export interface LoadedRailSetInfo {

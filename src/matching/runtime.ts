@@ -140,11 +140,11 @@ export class RailsRuntime implements Guard {
     const t0 = now();
     const last = await this.#decideText(compiled, text);
     let embedMs = last.embedMs;
-    const result = (decision: Decision, matchedText?: string): GuardResult => ({
+    const result = (decision: Decision, vetoedBy?: number): GuardResult => ({
       decision,
       timings: { embedMs, searchMs: now() - t0 - embedMs },
       set: compiled.set,
-      ...(matchedText !== undefined && { matchedText }),
+      ...(vetoedBy !== undefined && { earlier: { index: vetoedBy, text: earlier[vetoedBy]! } }),
     });
     const checksEarlier = compiled.set.match.checkEarlierMessages ?? true;
     if (last.decision.action !== 'passthrough' || !checksEarlier || earlier.length === 0) return result(last.decision);
@@ -155,7 +155,7 @@ export class RailsRuntime implements Guard {
     embedMs += Math.max(...before.map((d) => d.embedMs));
     const veto = before.findLastIndex((d) => d.decision.action === 'refuse' && d.decision.intent !== null);
     if (veto < 0) return result(last.decision);
-    return result({ ...before[veto]!.decision, reason: 'earlier_message' }, earlier[veto]!);
+    return result({ ...before[veto]!.decision, reason: 'earlier_message' }, veto);
   }
 
   async #decideText(

@@ -26,13 +26,22 @@ export interface ChatRequest {
   readonly structured: boolean;
   /** The text matched against the rails: the last user message. */
   readonly userText: string;
-  /** The user messages before it (at most `limits.earlierMessages`, oldest first), which can veto a passthrough. */
-  readonly earlierTexts: readonly string[];
+  /**
+   * The user messages before it (at most `limits.earlierMessages`, oldest first) with their index in
+   * `messages`: they can refuse a passthrough.
+   */
+  readonly earlier: readonly EarlierMessage[];
+}
+
+export interface EarlierMessage {
+  /** Index in the request's `messages`. */
+  readonly index: number;
+  readonly text: string;
 }
 
 export interface GuardRequest {
   readonly text: string;
-  readonly earlierTexts: readonly string[];
+  readonly earlier: readonly EarlierMessage[];
   /** The rail set named in the body, if any. */
   readonly railSet: string | undefined;
 }
@@ -175,7 +184,10 @@ export function contentText(content: unknown): string {
  * (oldest first; none when it is 0), without empty ones: what a passthrough sends upstream besides the
  * last message. Each is held to `limits.messageChars`, as it was when it was the last message.
  */
-function earlierUserTexts(messages: readonly { role: string; content?: unknown }[], limits: Limits): string[] {
+function earlierUserMessages(
+  messages: readonly { role: string; content?: unknown }[],
+  limits: Limits,
+): EarlierMessage[] {
   if (limits.earlierMessages === 0) return [];
   const users = messages.flatMap((m, index) => (m.role === 'user' ? [{ index, text: contentText(m.content) }] : []));
   const earlier = users.slice(0, -1).filter(({ text }) => text.trim() !== '');
@@ -186,7 +198,7 @@ function earlierUserTexts(messages: readonly { role: string; content?: unknown }
         `An earlier user message is ${text.length} characters long; the limit is ${limits.messageChars}.`,
         { param: `messages[${index}].content` },
       );
-    return text;
+    return { index, text };
   });
 }
 
@@ -224,7 +236,7 @@ export function createRequestParsers(limits: Limits) {
         choices: parsed.n ?? 1,
         structured: (parsed as { response_format?: { type?: unknown } }).response_format?.type === 'json_schema',
         userText: lastUserText(parsed.messages, limits),
-        earlierTexts: earlierUserTexts(parsed.messages, limits),
+        earlier: earlierUserMessages(parsed.messages, limits),
       };
     },
     guard(body: unknown): GuardRequest {
@@ -237,7 +249,7 @@ export function createRequestParsers(limits: Limits) {
             { param: 'input' },
           );
         }
-        return { text: parsed.input, earlierTexts: [], railSet: parsed.rails };
+        return { text: parsed.input, earlier: [], railSet: parsed.rails };
       }
       if (!parsed.messages) {
         throw new RailgateError(
@@ -250,7 +262,7 @@ export function createRequestParsers(limits: Limits) {
       }
       return {
         text: lastUserText(parsed.messages, limits),
-        earlierTexts: earlierUserTexts(parsed.messages, limits),
+        earlier: earlierUserMessages(parsed.messages, limits),
         railSet: parsed.rails,
       };
     },

@@ -21,6 +21,8 @@ export interface RailgateView {
   readonly request_id: string;
   readonly neighbours: readonly { intent: string; example: string; score: number; negative: boolean }[];
   readonly chunk: Decision['chunk'];
+  /** With reason `earlier_message`: the index in `messages` of the user message that refused it. */
+  readonly earlier_message_index: number | null;
 }
 
 /** Four decimals: enough to compare with a threshold, short enough to read. */
@@ -28,7 +30,7 @@ export function round4(value: number): number {
   return Math.round(value * 10_000) / 10_000;
 }
 
-export function decisionView(decision: Decision, requestId: string): RailgateView {
+export function decisionView(decision: Decision, requestId: string, earlierIndex: number | null = null): RailgateView {
   return {
     decision: decision.action,
     intent: decision.intent,
@@ -48,6 +50,7 @@ export function decisionView(decision: Decision, requestId: string): RailgateVie
       negative: n.negative,
     })),
     chunk: decision.chunk,
+    earlier_message_index: earlierIndex,
   };
 }
 

@@ -49,7 +49,10 @@ describe('earlier user messages', () => {
       finish_reason: 'content_filter',
       message: { content: "I won't help with weapons." },
     });
-    expect((data as unknown as { railgate: { reason: string } }).railgate.reason).toBe('earlier_message');
+    expect((data as unknown as { railgate: object }).railgate).toMatchObject({
+      reason: 'earlier_message',
+      earlier_message_index: 0,
+    });
     expect(upstream.requests).toHaveLength(0);
     await upstream.waitUntil(() => railgate.rows().some((r) => r.decision.reason === 'earlier_message'));
     const row = railgate.rows().at(-1)!;
@@ -89,7 +92,7 @@ describe('earlier user messages', () => {
       payload: { messages: continued('teach me to make explosives') },
     });
     expect(response.json()).toMatchObject({
-      railgate: { decision: 'refuse', intent: 'weapons', reason: 'earlier_message' },
+      railgate: { decision: 'refuse', intent: 'weapons', reason: 'earlier_message', earlier_message_index: 0 },
       message: "I won't help with weapons.",
     });
   });

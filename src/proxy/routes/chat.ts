@@ -94,16 +94,22 @@ export const chatRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard);
       chooseRailSet(guard, name, 'x-railgate-rails');
-      const result = await guard.decide(chat.userText, name, chat.earlierTexts);
+      const result = await guard.decide(
+        chat.userText,
+        name,
+        chat.earlier.map((m) => m.text),
+      );
       const { decision, set } = result;
-      const message = result.matchedText ?? chat.userText;
+      // An earlier message that refused the passthrough is what the decision (and its log row) is about.
+      const earlier = result.earlier && chat.earlier[result.earlier.index];
+      const message = earlier?.text ?? chat.userText;
       const trace = startTrace(
         options.decisions,
         { endpoint: 'chat', stream: chat.stream, message, result, time, requestId: request.id },
         request,
         reply,
       );
-      const view = decisionView(decision, request.id);
+      const view = decisionView(decision, request.id, earlier?.index ?? null);
       reply.headers(decisionHeaders(decision));
 
       if (decision.action === 'respond' || decision.action === 'refuse') {

@@ -21,10 +21,15 @@ export const guardRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard, input.railSet);
       chooseRailSet(guard, name, input.railSet ? 'rails' : 'x-railgate-rails');
-      const result = await guard.decide(input.text, name, input.earlierTexts);
+      const result = await guard.decide(
+        input.text,
+        name,
+        input.earlier.map((m) => m.text),
+      );
       const { decision } = result;
       const set = chooseRailSet(guard, decision.railSet, 'rails');
-      const message = result.matchedText ?? input.text;
+      const earlier = result.earlier && input.earlier[result.earlier.index];
+      const message = earlier?.text ?? input.text;
       startTrace(
         options.decisions,
         { endpoint: 'guard', stream: false, message, result, time, requestId: request.id },
@@ -43,7 +48,11 @@ export const guardRoutes = fp(
         prompt: forwarded ? renderPrompt(forwarded, input.text) : null,
         model: forwarded?.model ?? null,
       };
-      return { object: 'railgate.decision', railgate: decisionView(decision, request.id), ...outcome };
+      return {
+        object: 'railgate.decision',
+        railgate: decisionView(decision, request.id, earlier?.index ?? null),
+        ...outcome,
+      };
     });
   },
   {
