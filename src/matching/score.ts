@@ -84,9 +84,13 @@ export function decideFromScores(
   const runner = winner ? eligible[1] : undefined;
   let reason: DecisionReason;
   let matched = false;
+  // A not_example is the reason only when it set aside an intent that would have matched: the best
+  // one, and above its threshold (else nothing would have matched anyway, and a reviewer chasing the
+  // not_example would chase the wrong thing).
+  const vetoedAMatch = best !== undefined && best !== winner && best.score >= best.threshold;
   if (!best) reason = 'empty';
-  else if (!winner) reason = 'not_example';
-  else if (winner.score < winner.threshold) reason = best === winner ? 'below_threshold' : 'not_example';
+  else if (!winner) reason = vetoedAMatch ? 'not_example' : 'below_threshold';
+  else if (winner.score < winner.threshold) reason = vetoedAMatch ? 'not_example' : 'below_threshold';
   else if (set.match.margin > 0 && runner && winner.score - runner.score < set.match.margin) reason = 'low_margin';
   else {
     reason = 'matched';

@@ -41,6 +41,11 @@ beforeAll(async () => {
       railSet('negatives', [
         intent('password_reset', 'forward', password.examples, { notExamples: ['How do I reset my wifi router'] }),
       ]),
+      railSet(
+        'strict-negatives',
+        [intent('password_reset', 'forward', password.examples, { notExamples: ['How do I reset my wifi router'] })],
+        { threshold: 0.99 },
+      ),
     ],
     embedderFor: async () => embedder,
     defaultRailSet: 'support',
@@ -88,6 +93,9 @@ describe('guard decisions with the bundled model', () => {
     const { decision } = await guard.decide('how can I reset my wifi router?', 'negatives');
     expect(decision).toMatchObject({ intent: null, reason: 'not_example', candidate: 'password_reset' });
     expect((await guard.decide('I forgot my password', 'negatives')).decision.intent).toBe('password_reset');
+    // Below its threshold anyway, the intent was not set aside by the not_example: the reason says so.
+    const strict = await guard.decide('how can I reset my wifi router?', 'strict-negatives');
+    expect(strict.decision).toMatchObject({ intent: null, reason: 'below_threshold' });
   });
 
   it('rejects an unknown rail set with RG_ERR_UNKNOWN_RAIL_SET', async () => {
@@ -98,7 +106,7 @@ describe('guard decisions with the bundled model', () => {
   });
 
   it('lists loaded sets with hash and model', () => {
-    expect(guard.list().map((s) => s.name)).toEqual(['support', 'strict', 'open', 'narrow', 'negatives']);
+    expect(guard.list().map((s) => s.name)).toEqual(['support', 'strict', 'open', 'narrow', 'negatives', 'strict-negatives']);
     expect(guard.list()[0]).toMatchObject({
       hash: 'hash-support',
       embeddingModel: embedder.modelId,
