@@ -106,7 +106,14 @@ describe('guard decisions with the bundled model', () => {
   });
 
   it('lists loaded sets with hash and model', () => {
-    expect(guard.list().map((s) => s.name)).toEqual(['support', 'strict', 'open', 'narrow', 'negatives', 'strict-negatives']);
+    expect(guard.list().map((s) => s.name)).toEqual([
+      'support',
+      'strict',
+      'open',
+      'narrow',
+      'negatives',
+      'strict-negatives',
+    ]);
     expect(guard.list()[0]).toMatchObject({
       hash: 'hash-support',
       embeddingModel: embedder.modelId,
