@@ -180,26 +180,33 @@ export function contentText(content: unknown): string {
 }
 
 /**
- * The text of the user messages before the last one, the most recent `limits.earlierMessages` of them
- * (oldest first; none when it is 0), without empty ones: what a passthrough sends upstream besides the
- * last message. Each is held to `limits.messageChars`, as it was when it was the last message.
+ * The text of the user messages before the last one, oldest first, without empty ones: what a
+ * passthrough sends upstream besides the last message. The most recent ones only, as many as
+ * `limits.earlierMessages` (0: none) and as fit in `limits.messageChars` together: the model's time
+ * is bounded by text, and a client writes its own history, so the check may cost at most what one
+ * more last message may. Each is held to `limits.messageChars`, as it was when it was the last one.
  */
 function earlierUserMessages(
   messages: readonly { role: string; content?: unknown }[],
   limits: Limits,
 ): EarlierMessage[] {
-  if (limits.earlierMessages === 0) return [];
   const users = messages.flatMap((m, index) => (m.role === 'user' ? [{ index, text: contentText(m.content) }] : []));
-  const earlier = users.slice(0, -1).filter(({ text }) => text.trim() !== '');
-  return earlier.slice(-limits.earlierMessages).map(({ index, text }) => {
-    if (text.length > limits.messageChars)
+  const kept: EarlierMessage[] = [];
+  let chars = 0;
+  for (const message of users.slice(0, -1).reverse()) {
+    if (kept.length >= limits.earlierMessages) break;
+    if (message.text.trim() === '') continue;
+    if (message.text.length > limits.messageChars)
       throw new RailgateError(
         'RG_ERR_MESSAGE_TOO_LONG',
-        `An earlier user message is ${text.length} characters long; the limit is ${limits.messageChars}.`,
-        { param: `messages[${index}].content` },
+        `An earlier user message is ${message.text.length} characters long; the limit is ${limits.messageChars}.`,
+        { param: `messages[${message.index}].content` },
       );
-    return { index, text };
-  });
+    chars += message.text.length;
+    if (chars > limits.messageChars) break;
+    kept.push(message);
+  }
+  return kept.reverse();
 }
 
 /** The last user message's text, checked against the length limit. */
