@@ -4,7 +4,7 @@
  * and line break survives. (Re-serialising the document would re-wrap long examples and re-space
  * comments.) Shared by `calibrate --write` (thresholds) and `add-example` (examples).
  */
-import { chmod, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { isScalar, type Node, type Pair, type YAMLMap } from 'yaml';
 
 /** An edit that cannot be made safely; the message says what to do by hand. */
@@ -101,9 +101,13 @@ export function applySplices(text: string, splices: readonly Splice[]): string {
  */
 export async function replaceFile(file: string, text: string): Promise<void> {
   const target = await realpath(file);
+  const before = await stat(target);
   const temp = `${target}.railgate-${process.pid}.tmp`;
-  await writeFile(temp, text, 'utf8');
-  // The new file keeps the old one's permissions (a 640 rail file must not become 644).
-  await chmod(temp, (await stat(target)).mode & 0o7777);
+  // The new file keeps the old one's permissions from the start (a 640 rail file is never 644, not
+  // even for a moment) and, where allowed, its owner: root editing a service's rails must leave them
+  // readable by the service.
+  await writeFile(temp, text, { encoding: 'utf8', mode: before.mode & 0o777 });
+  await chmod(temp, before.mode & 0o777);
+  await chown(temp, before.uid, before.gid).catch(() => undefined);
   await rename(temp, target);
 }

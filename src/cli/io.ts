@@ -26,6 +26,8 @@ export function writeLine(stream: NodeJS.WritableStream, line = ''): void {
 export function quotedForTerminal(text: string): string {
   return JSON.stringify(text).replace(
     /(?!\u200d)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu,
-    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`,
+    // Each UTF-16 unit: a character past U+FFFF (the tag characters of hidden prompts) as its
+    // surrogate pair, which JSON and YAML read back; `\\u` takes exactly four digits.
+    (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
   );
 }

@@ -150,10 +150,15 @@ export class RailsRuntime implements Guard {
     if (last.decision.action !== 'passthrough' || !checksEarlier || earlier.length === 0) return result(last.decision);
     // One chunk budget for all earlier messages together: a client writes its history, and 16 long
     // ones must not cost the model 16 times what the longest last message may.
-    const share = Math.max(1, Math.floor(compiled.maxChunks / earlier.length));
-    const before = await Promise.all(earlier.map((t) => this.#decideText(compiled, t, share)));
-    embedMs += Math.max(...before.map((d) => d.embedMs));
-    const veto = before.findLastIndex((d) => d.decision.action === 'refuse' && d.decision.intent !== null);
+    const caps = chunkShares(
+      earlier.map((t) => splitIntoChunks(t, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, Infinity).length),
+      compiled.maxChunks,
+    );
+    const before = await Promise.all(
+      earlier.map((t, i) => (caps[i]! > 0 ? this.#decideText(compiled, t, caps[i]) : undefined)),
+    );
+    embedMs += Math.max(0, ...before.map((d) => d?.embedMs ?? 0));
+    const veto = before.findLastIndex((d) => d?.decision.action === 'refuse' && d.decision.intent !== null);
     if (veto < 0) return result(last.decision);
     return result({ ...before[veto]!.decision, reason: 'earlier_message' }, veto);
   }
@@ -187,6 +192,22 @@ export class RailsRuntime implements Guard {
     const embedders = await Promise.allSettled(this.#embedders.values());
     for (const e of embedders) if (e.status === 'fulfilled') await e.value.close();
   }
+}
+
+/**
+ * How many chunks each of several texts may be split into, out of one budget: newest (last) first,
+ * each what it needs while the older ones keep one each; what a short text leaves goes to the others.
+ * Texts past the budget get none (0: not decided).
+ */
+export function chunkShares(needs: readonly number[], budget: number): number[] {
+  const caps = needs.map(() => 0);
+  let remaining = budget;
+  for (let i = needs.length - 1; i >= 0 && remaining > 0; i--) {
+    const olderWithin = Math.min(i, remaining - 1);
+    caps[i] = Math.max(1, Math.min(needs[i]!, remaining - olderWithin));
+    remaining -= caps[i]!;
+  }
+  return caps;
 }
 
 /**

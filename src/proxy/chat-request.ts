@@ -184,7 +184,7 @@ export function contentText(content: unknown): string {
  * passthrough sends upstream besides the last message. The most recent ones only, as many as
  * `limits.earlierMessages` (0: none) and as fit in `limits.messageChars` together: the model's time
  * is bounded by text, and a client writes its own history, so the check may cost at most what one
- * more last message may. Each is held to `limits.messageChars`, as it was when it was the last one.
+ * more last message may. (A long context pasted earlier in one turn is no error: it is not checked.)
  */
 function earlierUserMessages(
   messages: readonly { role: string; content?: unknown }[],
@@ -196,12 +196,6 @@ function earlierUserMessages(
   for (const message of users.slice(0, -1).reverse()) {
     if (kept.length >= limits.earlierMessages) break;
     if (message.text.trim() === '') continue;
-    if (message.text.length > limits.messageChars)
-      throw new RailgateError(
-        'RG_ERR_MESSAGE_TOO_LONG',
-        `An earlier user message is ${message.text.length} characters long; the limit is ${limits.messageChars}.`,
-        { param: `messages[${message.index}].content` },
-      );
     chars += message.text.length;
     if (chars > limits.messageChars) break;
     kept.push(message);

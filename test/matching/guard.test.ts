@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import type { Embedder } from '../../src/embedding/embedder.js';
-import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
+import { chunkShares, createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
 import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
 
@@ -124,6 +124,19 @@ describe('guard decisions with the bundled model', () => {
 });
 
 describe('earlier user messages', () => {
+  it('share the chunk budget newest first, what short ones leave going to long ones, none past it', () => {
+    expect(chunkShares([1, 1, 1, 40], 64)).toEqual([1, 1, 1, 40]);
+    expect(chunkShares([30, 1, 1], 64)).toEqual([30, 1, 1]);
+    const long = chunkShares(Array<number>(16).fill(20), 64);
+    expect(long.reduce((a, b) => a + b, 0)).toBe(64);
+    expect(long.slice(-2)).toEqual([20, 20]);
+    // More texts than chunks: the oldest are not decided at all.
+    expect(chunkShares(Array<number>(16).fill(1), 8)).toEqual([
+      ...Array<number>(8).fill(0),
+      ...Array<number>(8).fill(1),
+    ]);
+  });
+
   it('are decided on one chunk budget together, so a long history costs the model no more than one long message', async () => {
     let embedded = 0;
     const counting: Embedder = {
