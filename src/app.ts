@@ -9,9 +9,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { DecisionSink } from './decisions/types.js';
-import { RailgateError } from './errors.js';
+import { RailgateError, toOpenAIError } from './errors.js';
 import type { Guard } from './matching/guard.js';
 import { clientAuthPlugin } from './proxy/plugins/client-auth.js';
 import { answerClientError, errorsPlugin } from './proxy/plugins/errors.js';
@@ -113,6 +118,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: requestId,
     requestIdHeader: false,
     clientErrorHandler: answerClientError,
+    // A URL fastify cannot decode (`/v1/%zz`) is answered before routing, in fastify's own shape unless told.
+    frameworkErrors: (_error, _request, reply) => {
+      const malformed = new RailgateError('RG_ERR_INVALID_REQUEST', 'The request URL is malformed.');
+      void (reply as FastifyReply).code(malformed.statusCode).send(toOpenAIError(malformed));
+    },
     requestTimeout: settings.limits.requestTimeoutMs,
     trustProxy: settings.trustProxy,
   });
@@ -147,7 +157,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const decisions = deps.metrics ? withMetrics(deps.metrics, deps.decisions) : deps.decisions;
   await app.register(guardGatePlugin, { guard: deps.guard });
   await app.register(upstreamsPlugin, { upstreams: settings.upstreams });
-  await app.register(healthRoutes);
+  await app.register(healthRoutes, { detailed: settings.clientApiKeys.length === 0 });
   await app.register(railsRoutes);
   await app.register(chatRoutes, { settings, decisions, clock });
   await app.register(guardRoutes, { settings, decisions, clock });

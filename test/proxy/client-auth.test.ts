@@ -1,6 +1,6 @@
 /**
- * With `clientApiKeys` set, railgate is not an open relay on the operator's upstream key: /v1 routes
- * want one of the client keys, as the OpenAI SDK sends its apiKey; health and metrics stay open.
+ * With `clientApiKeys` set, railgate is not an open relay on the operator's upstream key: every route
+ * but the probes and metrics wants one of the client keys, as the OpenAI SDK sends its apiKey.
  */
 import { connect } from 'node:net';
 import OpenAI from 'openai';
@@ -76,9 +76,10 @@ describe('client API keys', () => {
     expect(railgate.rows()).toHaveLength(rowsBefore);
   });
 
-  it('leaves health, readiness and metrics open for the platform', async () => {
+  it('leaves health, readiness and metrics open for the platform, readiness without the rail sets', async () => {
     for (const url of ['/healthz', '/readyz', '/metrics'])
       expect((await railgate.app.inject({ method: 'GET', url })).statusCode).toBe(200);
+    expect((await railgate.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
   });
 
   it('refuses settings that would read the Authorization header two ways, or a short key', () => {

@@ -148,6 +148,10 @@ describe('request validation', () => {
     expect(long.json().error.message).toBe(`Unknown rail set "${'x'.repeat(63)}…" (loaded: shop).`);
   });
 
+  it('answers a URL fastify cannot decode with 400 in the same shape', async () => {
+    expectError(await railgate.app.inject({ method: 'GET', url: '/v1/%zz' }), 400, 'RG_ERR_INVALID_REQUEST');
+  });
+
   it('answers unknown routes with 404 in the same shape, counted in /metrics', async () => {
     const counted = await railgate.errorCount('RG_ERR_NOT_FOUND');
     expectError(await railgate.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404, 'RG_ERR_NOT_FOUND');

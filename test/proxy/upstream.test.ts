@@ -3,7 +3,7 @@
  * client that walks away mid-stream. Also /v1/models relaying and /v1/guard never calling upstream.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/build-app.js';
@@ -164,6 +164,31 @@ describe("the operator's key in the upstream's errors", () => {
     } finally {
       await local.close();
     }
+  });
+});
+
+describe('a malformed request pipelined behind a stream', () => {
+  it('closes the connection instead of writing an error into the streamed body', async () => {
+    upstream.behave({ chunks: ['a', 'b', 'c', 'd'], chunkDelayMs: 150 });
+    const body = JSON.stringify(askStream('which lawn mower is best for a small garden'));
+    const { port } = new URL(railgate.url);
+    const received = await new Promise<string>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        setTimeout(() => socket.write('GARBAGE\x01 / HTTP/1.1\r\n\r\n'), 200);
+      });
+      let answer = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (answer += chunk));
+      socket.on('close', () => resolve(answer));
+      socket.on('error', () => resolve(answer));
+    });
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received).toContain('data: ');
+    expect(received).not.toContain('HTTP/1.1 400');
   });
 });
 

@@ -3,7 +3,8 @@
  * `Authorization: Bearer <key>`, or it is answered 401 before anything is decided or sent upstream.
  * Without keys railgate is open to whoever reaches its port (and spends its upstream key), which is
  * why it listens on 127.0.0.1 unless told otherwise. Health, readiness and metrics stay open: they
- * are for the platform, and carry no user data.
+ * are for the platform and carry no user data (readiness then says only "ready"; metrics do name rail
+ * sets and intents, so they belong on an internal network).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';

@@ -1,7 +1,7 @@
 /**
  * `GET /v1/models` and `GET /v1/models/:id`: the default upstream's answers, relayed (so clients that
- * list or look up models before choosing one keep working); without a reachable upstream, one entry
- * per loaded rail set.
+ * list or look up models before choosing one keep working). Without an upstream, one entry per loaded
+ * rail set; with one that cannot be reached, the list still falls back to those, a lookup fails (502).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
