@@ -4,7 +4,7 @@
  * request path: the batch stays queued and is retried with backoff, and when the queue is full the
  * oldest records are dropped and counted, which `stats()` (and the metrics built on it) reveal.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { BoundedQueue } from './queue.js';
@@ -152,7 +152,16 @@ export class DecisionLog implements DecisionSink {
   static open(path: string, options: DecisionLogOptions = {}): DecisionLog {
     const busyTimeoutMs = positiveInteger('busyTimeoutMs', options.busyTimeoutMs, 1_000, 0);
     const inMemory = path === ':memory:' || path === '';
-    if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
+    if (!inMemory) {
+      mkdirSync(dirname(resolve(path)), { recursive: true });
+      // It holds what users wrote: a new log is its owner's alone (SQLite gives its -wal and -shm
+      // files the database file's mode). An existing file keeps the mode an operator gave it.
+      try {
+        writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
     const db = new Database(path);
     try {
       db.pragma('journal_mode = WAL');

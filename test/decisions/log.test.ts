@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -34,6 +34,16 @@ beforeEach(() => {
 afterEach(() => {
   for (const handle of toClose.splice(0)) handle.close();
   dir.remove();
+});
+
+describe('DecisionLog file', () => {
+  it('is created readable by its owner only, its WAL too: it holds what users wrote', () => {
+    const log = track(DecisionLog.open(dbPath, MANUAL));
+    log.write(record());
+    log.flush();
+    expect(statSync(dbPath).mode & 0o777).toBe(0o600);
+    expect(statSync(`${dbPath}-wal`).mode & 0o777).toBe(0o600);
+  });
 });
 
 describe('DecisionLog retention', () => {
