@@ -37,6 +37,7 @@ function whereClause(q: DecisionQuery): { sql: string; params: Param[] } {
   add('decision = ?', q.decision);
   add('rail_set = ?', q.railSet);
   add('intent = ?', q.intent);
+  add('reason = ?', q.reason);
   add('request_id = ?', q.requestId);
   add('time >= ?', q.since);
   add('time < ?', q.until);

@@ -35,6 +35,8 @@ export interface DecisionQuery {
   readonly until?: number;
   /** Only rows whose matched intent is this one. */
   readonly intent?: string;
+  /** Only rows decided for this reason (`below_threshold`, `earlier_message`, …). */
+  readonly reason?: string;
   /** The one request a client saw (its `x-request-id`). */
   readonly requestId?: string;
   readonly limit?: number;

@@ -29,6 +29,19 @@ export type DecisionReason =
    */
   | 'earlier_message';
 
+/** Every reason, for filters that take one by name (`railgate logs --reason`). */
+export const DECISION_REASONS = [
+  'matched',
+  'below_threshold',
+  'low_margin',
+  'not_example',
+  'empty',
+  'earlier_message',
+] as const satisfies readonly DecisionReason[];
+// A reason added to the type but not to the list fails to compile here.
+const everyReasonListed: Exclude<DecisionReason, (typeof DECISION_REASONS)[number]> extends never ? true : never = true;
+void everyReasonListed;
+
 /**
  * What railgate decided for one message. The same object goes into the HTTP response (`railgate`
  * field and `x-railgate-*` headers), the decision log and the CLI.

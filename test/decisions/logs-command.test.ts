@@ -103,6 +103,13 @@ describe('railgate logs', () => {
     expect(requestIds((await logs(['--db', dbPath, '--limit', '2'])).out)).toEqual(['req_hello', 'req_hr_refuse']);
     expect(requestIds((await logs(['--db', dbPath, '--request-id', 'req_billing'])).out)).toEqual(['req_billing']);
     expect((await logs(['--db', dbPath, '--rails', 'nope'])).out).toContain('no logged decisions match');
+    expect(requestIds((await logs(['--db', dbPath, '--reason', 'below_threshold'])).out)).toEqual([
+      'req_hr_refuse',
+      'req_old_refuse',
+    ]);
+    const badReason = await logs(['--db', dbPath, '--reason', 'sideways']);
+    expect(badReason.code).toBe(2);
+    expect(badReason.err).toContain('--reason must be one of matched, below_threshold');
   });
 
   it('--json prints one full record per line', async () => {

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { parseSince } from '../../decisions/duration.js';
 import { DEFAULT_QUERY_LIMIT, DecisionReader, type DecisionSummary } from '../../decisions/reader.js';
 import type { DecisionQuery, LoggedDecision } from '../../decisions/types.js';
+import { DECISION_REASONS } from '../../matching/decision.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
 import { quotedForTerminal, writeLine, type CliCommand, type CliIO } from '../io.js';
 import { loadSettings } from '../../settings.js';
@@ -19,6 +20,7 @@ Prints logged decisions, newest first.
   --decision ACTION   only ${INTENT_ACTIONS.join(', ')}
   --rails SET         only this rail set
   --intent ID         only decisions that matched this intent
+  --reason REASON     only ${DECISION_REASONS.join(', ')}
   --request-id ID     the decision for one request (its x-request-id)
   --since WHEN        30s, 15m, 1h, 7d, 2w, or an ISO date (2024-05-01, 2024-05-01T12:00:00Z)
   --limit N           at most N decisions (default ${DEFAULT_QUERY_LIMIT})
@@ -75,6 +77,7 @@ function parseOptions(args: readonly string[], io: CliIO) {
       decision: { type: 'string' },
       rails: { type: 'string' },
       intent: { type: 'string' },
+      reason: { type: 'string' },
       'request-id': { type: 'string' },
       since: { type: 'string' },
       limit: { type: 'string' },
@@ -89,6 +92,9 @@ function parseOptions(args: readonly string[], io: CliIO) {
   if (decision !== undefined && !(INTENT_ACTIONS as readonly string[]).includes(decision)) {
     throw new Error(`--decision must be one of ${INTENT_ACTIONS.join(', ')}, got "${decision}"`);
   }
+  const reason = values.reason;
+  if (reason !== undefined && !(DECISION_REASONS as readonly string[]).includes(reason))
+    throw new Error(`--reason must be one of ${DECISION_REASONS.join(', ')}, got "${reason}"`);
   let limit: number | undefined;
   if (values.limit !== undefined) {
     limit = Number(values.limit);
@@ -100,6 +106,7 @@ function parseOptions(args: readonly string[], io: CliIO) {
     ...(decision !== undefined && { decision }),
     ...(values.rails !== undefined && { railSet: values.rails }),
     ...(values.intent !== undefined && { intent: values.intent }),
+    ...(reason !== undefined && { reason }),
     ...(values['request-id'] !== undefined && { requestId: values['request-id'] }),
     ...(since !== undefined && { since }),
     ...(limit !== undefined && { limit }),
