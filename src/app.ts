@@ -108,6 +108,17 @@ function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/** What fastify reports before routing, as a railgate error: the client's fault, or ours. */
+function frameworkFailure(error: Error & { code?: string }): RailgateError {
+  if (error.code === 'FST_ERR_BAD_URL')
+    return new RailgateError('RG_ERR_INVALID_REQUEST', 'The request URL is malformed.');
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return new RailgateError('RG_ERR_INVALID_REQUEST', 'A path segment of the URL is too long.');
+  return new RailgateError('RG_ERR_INTERNAL', 'The server had an error while processing your request.', {
+    cause: error,
+  });
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
   const clock = deps.clock ?? Date.now;
@@ -118,11 +129,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: requestId,
     requestIdHeader: false,
     clientErrorHandler: answerClientError,
-    // A URL fastify cannot decode (`/v1/%zz`) is answered before routing, in fastify's own shape unless told.
-    frameworkErrors: (_error, _request, reply) => {
-      const malformed = new RailgateError('RG_ERR_INVALID_REQUEST', 'The request URL is malformed.');
-      void (reply as FastifyReply).code(malformed.statusCode).send(toOpenAIError(malformed));
+    // Errors fastify raises before routing (a URL it cannot decode, `/v1/%zz`) would leave in its own
+    // shape, past the error handler and the hooks: rendered, counted and tagged here instead.
+    frameworkErrors: (error, request, reply) => {
+      const failure = frameworkFailure(error);
+      deps.metrics?.errors.inc({ code: failure.code });
+      void (reply as FastifyReply)
+        .code(failure.statusCode)
+        .header('x-request-id', request.id)
+        .send(toOpenAIError(failure));
     },
+    // Model ids can be long (fine-tuned ids, ARNs): fastify's default 100 characters would refuse them.
+    maxParamLength: 1024,
     requestTimeout: settings.limits.requestTimeoutMs,
     trustProxy: settings.trustProxy,
   });

@@ -65,7 +65,13 @@ function scalarText(text: string, flow: boolean): string {
   // Invisible and reordering characters from a client's message are written as \u escapes, so a
   // diff of the rail file shows them.
   const escaped = quotedForTerminal(text);
-  if (escaped !== JSON.stringify(text)) return escaped;
+  if (escaped !== JSON.stringify(text))
+    // A character past U+FFFF as YAML's own 8-digit escape: a surrogate pair in `\u`s is JSON's way,
+    // which some YAML readers take as two broken halves.
+    return escaped.replace(/\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})/g, (_, high: string, low: string) => {
+      const codePoint = 0x10000 + ((parseInt(high, 16) - 0xd800) << 10) + (parseInt(low, 16) - 0xdc00);
+      return `\\U${codePoint.toString(16).padStart(8, '0')}`;
+    });
   if (!flow && !/[\n\r]/.test(text)) {
     const written = stringify(text, { lineWidth: 0 }).replace(/\n$/, '');
     if (!written.includes('\n')) return written;

@@ -108,6 +108,7 @@ export async function replaceFile(file: string, text: string): Promise<void> {
   // readable by the service.
   await writeFile(temp, text, { encoding: 'utf8', mode: before.mode & 0o777 });
   await chmod(temp, before.mode & 0o777);
-  await chown(temp, before.uid, before.gid).catch(() => undefined);
+  // Another user's file: at least its group (the service's, through which it reads a 640 file).
+  await chown(temp, before.uid, before.gid).catch(() => chown(temp, -1, before.gid).catch(() => undefined));
   await rename(temp, target);
 }

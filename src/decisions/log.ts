@@ -4,7 +4,7 @@
  * request path: the batch stays queued and is retried with backoff, and when the queue is full the
  * oldest records are dropped and counted, which `stats()` (and the metrics built on it) reveal.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { BoundedQueue } from './queue.js';
@@ -155,12 +155,9 @@ export class DecisionLog implements DecisionSink {
     if (!inMemory) {
       mkdirSync(dirname(resolve(path)), { recursive: true });
       // It holds what users wrote: a new log is its owner's alone (SQLite gives its -wal and -shm
-      // files the database file's mode). An existing file keeps the mode an operator gave it.
-      try {
-        writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
+      // files the database file's mode). An existing file keeps the mode an operator gave it; a
+      // symbolic link is followed (an exclusive create would not, and SQLite would make it 644).
+      closeSync(openSync(path, 'a', 0o600));
     }
     const db = new Database(path);
     try {

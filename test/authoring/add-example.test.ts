@@ -150,9 +150,9 @@ describe('railgate add-example', () => {
     const after = await readFile(supportFile, 'utf8');
     expect(after).toContain('      - "reset \\u202emy\\u202c password\\u200b"\n');
     expect(after).not.toMatch(/[\u202e\u200b]/);
-    // Tag characters (past U+FFFF, the hidden-prompt kind) as their surrogate pair, which YAML reads back.
+    // Tag characters (past U+FFFF, the hidden-prompt kind) as YAML's 8-digit escape, which every YAML reader reads back.
     expect((await add('--text', 'reset my PIN \u{E0041}\u{E0042}', '--intent', 'password_reset')).code).toBe(0);
-    expect(await readFile(supportFile, 'utf8')).toContain('"reset my PIN \\udb40\\udc41\\udb40\\udc42"');
+    expect(await readFile(supportFile, 'utf8')).toContain('"reset my PIN \\U000e0041\\U000e0042"');
     const set = await loadRailSet(path.join(ws.rails, 'support'));
     expect(set.intents.find((i) => i.id === 'password_reset')?.examples).toEqual(
       expect.arrayContaining(['reset \u202emy\u202c password\u200b', 'reset my PIN \u{E0041}\u{E0042}']),

@@ -1,4 +1,4 @@
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -43,6 +43,14 @@ describe('DecisionLog file', () => {
     log.flush();
     expect(statSync(dbPath).mode & 0o777).toBe(0o600);
     expect(statSync(`${dbPath}-wal`).mode & 0o777).toBe(0o600);
+  });
+
+  it('is created 0600 through a symbolic link to a file not there yet', () => {
+    const target = join(dir.path, 'real.db');
+    const link = join(dir.path, 'link.db');
+    symlinkSync(target, link);
+    track(DecisionLog.open(link, MANUAL));
+    expect(statSync(target).mode & 0o777).toBe(0o600);
   });
 });
 

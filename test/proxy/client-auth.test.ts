@@ -80,6 +80,18 @@ describe('client API keys', () => {
     for (const url of ['/healthz', '/readyz', '/metrics'])
       expect((await railgate.app.inject({ method: 'GET', url })).statusCode).toBe(200);
     expect((await railgate.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
+    // A failed load names rail files and intents: the open probe says only that it is not ready.
+    const failed = await buildTestApp({
+      clientApiKeys: [CLIENT_KEY],
+      guard: Promise.reject(new Error('rails/secret/intents.yml:3: bad intent "wire_fraud"')),
+    });
+    try {
+      const notReady = await failed.app.inject({ method: 'GET', url: '/readyz' });
+      expect(notReady.statusCode).toBe(503);
+      expect(notReady.json().error).toMatchObject({ code: 'RG_ERR_NOT_READY', message: 'railgate is not ready.' });
+    } finally {
+      await failed.close();
+    }
   });
 
   it('refuses settings that would read the Authorization header two ways, or a short key', () => {

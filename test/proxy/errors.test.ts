@@ -148,8 +148,12 @@ describe('request validation', () => {
     expect(long.json().error.message).toBe(`Unknown rail set "${'x'.repeat(63)}…" (loaded: shop).`);
   });
 
-  it('answers a URL fastify cannot decode with 400 in the same shape', async () => {
-    expectError(await railgate.app.inject({ method: 'GET', url: '/v1/%zz' }), 400, 'RG_ERR_INVALID_REQUEST');
+  it('answers a URL fastify cannot decode with 400 in the same shape, counted, with a request id', async () => {
+    const counted = await railgate.errorCount('RG_ERR_INVALID_REQUEST');
+    const response = await railgate.app.inject({ method: 'GET', url: '/v1/%zz' });
+    expectError(response, 400, 'RG_ERR_INVALID_REQUEST');
+    expect(response.headers['x-request-id']).toMatch(/^req_/);
+    expect(await railgate.errorCount('RG_ERR_INVALID_REQUEST')).toBe(counted + 1);
   });
 
   it('answers unknown routes with 404 in the same shape, counted in /metrics', async () => {

@@ -393,6 +393,11 @@ describe('/v1/models and /v1/guard', () => {
       status: 404,
       error: { code: 'model_not_found', param: 'model' },
     });
+    // Long ids (fine-tuned models, ARNs) reach the upstream too.
+    await expect(client.models.retrieve(`ft:gpt-4o-mini:${'x'.repeat(200)}`)).rejects.toMatchObject({
+      status: 404,
+      error: { code: 'model_not_found' },
+    });
 
     const down = await buildTestApp({ upstreamUrl: `http://127.0.0.1:${await closedPort()}/v1` });
     try {

@@ -1,6 +1,7 @@
 /** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the guard is loaded). */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { RailgateError } from '../../errors.js';
 import { railSetView } from './rails.js';
 
 export const healthRoutes = fp(
@@ -13,8 +14,12 @@ export const healthRoutes = fp(
     app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
 
     app.get('/readyz', { logLevel: 'warn' }, async () => {
+      if (!options.detailed) {
+        // Why loading failed names rail files and intents: the log has it, an open probe does not.
+        if (!app.guardGate.current) throw new RailgateError('RG_ERR_NOT_READY', 'railgate is not ready.');
+        return { status: 'ready' };
+      }
       const guard = app.guardGate.require();
-      if (!options.detailed) return { status: 'ready' };
       return {
         status: 'ready',
         default_rails: guard.defaultRailSet,
