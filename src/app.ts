@@ -16,10 +16,10 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import type { DecisionSink } from './decisions/types.js';
-import { RailgateError, toOpenAIError } from './errors.js';
+import { RailgateError } from './errors.js';
 import type { Guard } from './matching/guard.js';
 import { clientAuthPlugin } from './proxy/plugins/client-auth.js';
-import { answerClientError, errorsPlugin } from './proxy/plugins/errors.js';
+import { answerClientError, errorsPlugin, sendError } from './proxy/plugins/errors.js';
 import { guardGatePlugin } from './proxy/plugins/guard-gate.js';
 import { upstreamsPlugin } from './proxy/plugins/upstreams.js';
 import { chatRoutes } from './proxy/routes/chat.js';
@@ -108,17 +108,6 @@ function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
-/** What fastify reports before routing, as a railgate error: the client's fault, or ours. */
-function frameworkFailure(error: Error & { code?: string }): RailgateError {
-  if (error.code === 'FST_ERR_BAD_URL')
-    return new RailgateError('RG_ERR_INVALID_REQUEST', 'The request URL is malformed.');
-  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
-    return new RailgateError('RG_ERR_INVALID_REQUEST', 'A path segment of the URL is too long.');
-  return new RailgateError('RG_ERR_INTERNAL', 'The server had an error while processing your request.', {
-    cause: error,
-  });
-}
-
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
   const clock = deps.clock ?? Date.now;
@@ -129,15 +118,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: requestId,
     requestIdHeader: false,
     clientErrorHandler: answerClientError,
-    // Errors fastify raises before routing (a URL it cannot decode, `/v1/%zz`) would leave in its own
-    // shape, past the error handler and the hooks: rendered, counted and tagged here instead.
+    // Errors fastify raises before routing (a URL it cannot decode, `/v1/%zz`) skip the error handler
+    // and the hooks: answered the handler's way here, and tagged and counted as the hooks would.
     frameworkErrors: (error, request, reply) => {
-      const failure = frameworkFailure(error);
+      void reply.header('x-request-id', request.id);
+      const failure = sendError(error, request, reply as FastifyReply, bodyLimit);
       deps.metrics?.errors.inc({ code: failure.code });
-      void (reply as FastifyReply)
-        .code(failure.statusCode)
-        .header('x-request-id', request.id)
-        .send(toOpenAIError(failure));
     },
     // Model ids can be long (fine-tuned ids, ARNs): fastify's default 100 characters would refuse them.
     maxParamLength: 1024,

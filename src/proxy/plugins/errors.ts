@@ -22,6 +22,11 @@ export function asRailgateError(error: unknown, bodyLimit: number): RailgateErro
         'RG_ERR_UNSUPPORTED_MEDIA_TYPE',
         "Unsupported Content-Type: send the request body as JSON with 'Content-Type: application/json'.",
       );
+    // Raised before routing, through `frameworkErrors` (app.ts).
+    case 'FST_ERR_BAD_URL':
+      return new RailgateError('RG_ERR_INVALID_REQUEST', 'The request URL is malformed.');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new RailgateError('RG_ERR_INVALID_REQUEST', 'A path segment of the URL is too long.');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new RailgateError(
@@ -89,31 +94,47 @@ const NOT_RETRYABLE: ReadonlySet<string> = new Set([
   'RG_ERR_RAILS_INVALID',
 ]);
 
+/**
+ * Answers `error` in OpenAI's shape with its status, retry advice and log line, and returns it as a
+ * railgate error: what the error handler does for every route, and app.ts for what fastify raises
+ * before routing.
+ */
+export function sendError(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  bodyLimit: number,
+): RailgateError {
+  const railgateError = asRailgateError(error, bodyLimit);
+  traceOf(request)?.failed(railgateError.code);
+  // Only a fault of ours is an error with a stack; an upstream down or a missing setting is a warning.
+  if (railgateError.code === 'RG_ERR_NOT_READY') {
+    // Readiness probes poll during start-up: expected, not worth a warning each time.
+    request.log.debug({ code: railgateError.code }, railgateError.message);
+  } else if (railgateError.code === 'RG_ERR_INTERNAL') {
+    request.log.error({ err: error, code: railgateError.code }, railgateError.message);
+  } else if (railgateError.statusCode >= 500) {
+    request.log.warn({ code: railgateError.code, cause: causeOf(error) }, railgateError.message);
+  } else {
+    request.log.info({ code: railgateError.code }, railgateError.message);
+  }
+  if (railgateError.code === 'RG_ERR_OVERLOADED' || railgateError.code === 'RG_ERR_NOT_READY') {
+    reply.header('retry-after', '1');
+  }
+  // OpenAI's SDKs retry every 5xx unless told otherwise: a missing upstream or a bad configuration
+  // will not fix itself in a second.
+  if (NOT_RETRYABLE.has(railgateError.code)) reply.header('x-should-retry', 'false');
+  const body = toOpenAIError(railgateError);
+  if (railgateError.code === 'RG_ERR_INTERNAL') body.error.message += ` (request id ${request.id})`;
+  void reply.code(railgateError.statusCode).type('application/json; charset=utf-8').send(body);
+  return railgateError;
+}
+
 export const errorsPlugin = fp(
   async (app: FastifyInstance, options: { bodyLimit: number }) => {
     app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-      const railgateError = asRailgateError(error, options.bodyLimit);
-      traceOf(request)?.failed(railgateError.code);
-      // Only a fault of ours is an error with a stack; an upstream down or a missing setting is a warning.
-      if (railgateError.code === 'RG_ERR_NOT_READY') {
-        // Readiness probes poll during start-up: expected, not worth a warning each time.
-        request.log.debug({ code: railgateError.code }, railgateError.message);
-      } else if (railgateError.code === 'RG_ERR_INTERNAL') {
-        request.log.error({ err: error, code: railgateError.code }, railgateError.message);
-      } else if (railgateError.statusCode >= 500) {
-        request.log.warn({ code: railgateError.code, cause: causeOf(error) }, railgateError.message);
-      } else {
-        request.log.info({ code: railgateError.code }, railgateError.message);
-      }
-      if (railgateError.code === 'RG_ERR_OVERLOADED' || railgateError.code === 'RG_ERR_NOT_READY') {
-        reply.header('retry-after', '1');
-      }
-      // OpenAI's SDKs retry every 5xx unless told otherwise: a missing upstream or a bad configuration
-      // will not fix itself in a second.
-      if (NOT_RETRYABLE.has(railgateError.code)) reply.header('x-should-retry', 'false');
-      const body = toOpenAIError(railgateError);
-      if (railgateError.code === 'RG_ERR_INTERNAL') body.error.message += ` (request id ${request.id})`;
-      return reply.code(railgateError.statusCode).type('application/json; charset=utf-8').send(body);
+      sendError(error, request, reply, options.bodyLimit);
+      return reply;
     });
 
     app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
