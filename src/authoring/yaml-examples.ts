@@ -7,7 +7,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, parseDocument, stringify, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isAlias, isScalar, isSeq, parseDocument, stringify, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import { quotedForTerminal } from '../cli/io.js';
 import { formatIssue, loadRailSet, RailsInvalidError } from '../rails/load.js';
 import { normalizeExample } from '../rails/merge.js';
@@ -17,6 +17,7 @@ import {
   eolOf,
   indentAt,
   insertPair,
+  intentNode,
   lineStart,
   newLines,
   nextLine,
@@ -128,14 +129,6 @@ function addNotExamples(edited: EditedText, intent: YAMLMap, text: string): Spli
     `${keyIndent}not_examples:`,
     `${dashPrefix(edited, last)}${scalarText(text, false)}`,
   ]);
-}
-
-/** The intent's map in its file, and its index in the file's `intents` list. */
-function intentNode(file: string, root: unknown, id: string): { node: YAMLMap; index: number } {
-  const intents = isMap(root) ? pairOf(root, 'intents')?.value : undefined;
-  const index = isSeq(intents) ? intents.items.findIndex((item) => isMap(item) && item.get('id') === id) : -1;
-  if (!isSeq(intents) || index < 0) throw new RailEditError(`${file}: intent \`${id}\` not found`);
-  return { node: intents.items[index] as YAMLMap, index };
 }
 
 /**

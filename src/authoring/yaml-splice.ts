@@ -5,7 +5,7 @@
  * comments.) Shared by `calibrate --write` (thresholds) and `add-example` (examples).
  */
 import { chmod, chown, realpath, rename, stat, writeFile } from 'node:fs/promises';
-import { isScalar, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
 
 /** An edit that cannot be made safely; the message says what to do by hand. */
 export class RailEditError extends Error {
@@ -34,6 +34,14 @@ export function eolOf(text: string): '\n' | '\r\n' {
 
 export function pairOf(map: YAMLMap, key: string): Pair<unknown, unknown> | undefined {
   return map.items.find((p) => isScalar(p.key) && p.key.value === key);
+}
+
+/** An intent's map in a rail file (the document's root), and its index in the file's `intents` list. */
+export function intentNode(file: string, root: unknown, id: string): { node: YAMLMap; index: number } {
+  const intents = isMap(root) ? pairOf(root, 'intents')?.value : undefined;
+  const index = isSeq(intents) ? intents.items.findIndex((item) => isMap(item) && item.get('id') === id) : -1;
+  if (!isSeq(intents) || index < 0) throw new RailEditError(`${file}: intent \`${id}\` not found`);
+  return { node: intents.items[index] as YAMLMap, index };
 }
 
 export function lineStart(text: string, offset: number): number {

@@ -3,13 +3,14 @@
  * (the new values are spliced into the original text; see yaml-splice.ts).
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap } from 'yaml';
+import { isMap, isScalar, parseDocument, type Document, type YAMLMap } from 'yaml';
 import type { RailSet } from '../rails/types.js';
 import { thresholdsOf, type ThresholdPlan } from './scored.js';
 import {
   applySplices,
   eolOf,
   insertPair,
+  intentNode,
   pairOf,
   RailEditError,
   replaceFile,
@@ -82,10 +83,8 @@ function setSetThreshold(states: readonly FileState[], value: number): string {
 }
 
 function setIntentThreshold(state: FileState, intentId: string, value: number): void {
-  const intents = pairOf(rootMap(state), 'intents')?.value;
-  const index = isSeq(intents) ? intents.items.findIndex((item) => isMap(item) && item.get('id') === intentId) : -1;
-  if (!isSeq(intents) || index < 0) throw new ThresholdWriteError(`${state.file}: intent \`${intentId}\` not found`);
-  setKey(state, intents.items[index] as YAMLMap, 'threshold', value);
+  const { node, index } = intentNode(state.file, rootMap(state), intentId);
+  setKey(state, node, 'threshold', value);
   state.expected.push([['intents', index, 'threshold'], value]);
 }
 
