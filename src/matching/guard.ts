@@ -13,8 +13,8 @@ export interface GuardResult {
    * embedded; what follows (prompt, canned answer, upstream) must come from the version that decided.
    */
   readonly set: RailSet;
-  /** When an earlier message refused the passthrough: its index in `earlier`, and its text. */
-  readonly earlier?: { readonly index: number; readonly text: string };
+  /** When an earlier message refused the passthrough: its index in the `earlier` texts decided. */
+  readonly earlierIndex?: number;
 }
 
 export interface LoadedRailSetInfo {

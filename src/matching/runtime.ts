@@ -144,7 +144,7 @@ export class RailsRuntime implements Guard {
       decision,
       timings: { embedMs, searchMs: now() - t0 - embedMs },
       set: compiled.set,
-      ...(vetoedBy !== undefined && { earlier: { index: vetoedBy, text: earlier[vetoedBy]! } }),
+      ...(vetoedBy !== undefined && { earlierIndex: vetoedBy }),
     });
     const checksEarlier = compiled.set.match.checkEarlierMessages ?? true;
     if (last.decision.action !== 'passthrough' || !checksEarlier || earlier.length === 0) return result(last.decision);

@@ -10,7 +10,8 @@ import type { Decision } from '../../matching/decision.js';
 import { renderPrompt } from '../../rails/prompt.js';
 import type { RailSet } from '../../rails/types.js';
 import type { Settings } from '../../settings.js';
-import { createRequestParsers, type ChatRequest } from '../chat-request.js';
+import type { Guard, GuardResult } from '../../matching/guard.js';
+import { createRequestParsers, type ChatRequest, type EarlierMessage } from '../chat-request.js';
 import { decisionHeaders, decisionView } from '../decision-view.js';
 import { relayChat } from '../relay.js';
 import { chooseRailSet, pickRailSetName } from '../rail-set.js';
@@ -22,6 +23,26 @@ export interface ChatRouteOptions {
   readonly settings: Settings;
   readonly decisions: DecisionSink;
   readonly clock: () => number;
+}
+
+/**
+ * Decides a request's last user message, with the earlier ones that may refuse a passthrough. Also
+ * says what the decision is about: the text (for the log) and, when an earlier message refused it,
+ * that message's index in the request's `messages` (for the client); null when the last one decided.
+ */
+export async function decideConversation(
+  guard: Guard,
+  railSet: string,
+  last: string,
+  earlier: readonly EarlierMessage[],
+): Promise<{ result: GuardResult; message: string; earlierIndex: number | null }> {
+  const result = await guard.decide(
+    last,
+    railSet,
+    earlier.map((m) => m.text),
+  );
+  const refusing = result.earlierIndex === undefined ? undefined : earlier[result.earlierIndex];
+  return { result, message: refusing?.text ?? last, earlierIndex: refusing?.index ?? null };
 }
 
 /** What railgate itself answers for respond / refuse decisions. */
@@ -94,22 +115,15 @@ export const chatRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard);
       chooseRailSet(guard, name, 'x-railgate-rails');
-      const result = await guard.decide(
-        chat.userText,
-        name,
-        chat.earlier.map((m) => m.text),
-      );
+      const { result, message, earlierIndex } = await decideConversation(guard, name, chat.userText, chat.earlier);
       const { decision, set } = result;
-      // An earlier message that refused the passthrough is what the decision (and its log row) is about.
-      const earlier = result.earlier && chat.earlier[result.earlier.index];
-      const message = earlier?.text ?? chat.userText;
       const trace = startTrace(
         options.decisions,
         { endpoint: 'chat', stream: chat.stream, message, result, time, requestId: request.id },
         request,
         reply,
       );
-      const view = decisionView(decision, request.id, earlier?.index ?? null);
+      const view = decisionView(decision, request.id, earlierIndex);
       reply.headers(decisionHeaders(decision));
 
       if (decision.action === 'respond' || decision.action === 'refuse') {

@@ -9,7 +9,7 @@ import { createRequestParsers } from '../chat-request.js';
 import { decisionHeaders, decisionView } from '../decision-view.js';
 import { chooseRailSet, pickRailSetName } from '../rail-set.js';
 import { startTrace } from '../trace.js';
-import { cannedAnswer, type ChatRouteOptions } from './chat.js';
+import { cannedAnswer, decideConversation, type ChatRouteOptions } from './chat.js';
 
 export const guardRoutes = fp(
   async (app: FastifyInstance, options: ChatRouteOptions) => {
@@ -21,15 +21,9 @@ export const guardRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard, input.railSet);
       chooseRailSet(guard, name, input.railSet ? 'rails' : 'x-railgate-rails');
-      const result = await guard.decide(
-        input.text,
-        name,
-        input.earlier.map((m) => m.text),
-      );
+      const { result, message, earlierIndex } = await decideConversation(guard, name, input.text, input.earlier);
       const { decision } = result;
       const set = chooseRailSet(guard, decision.railSet, 'rails');
-      const earlier = result.earlier && input.earlier[result.earlier.index];
-      const message = earlier?.text ?? input.text;
       startTrace(
         options.decisions,
         { endpoint: 'guard', stream: false, message, result, time, requestId: request.id },
@@ -50,7 +44,7 @@ export const guardRoutes = fp(
       };
       return {
         object: 'railgate.decision',
-        railgate: decisionView(decision, request.id, earlier?.index ?? null),
+        railgate: decisionView(decision, request.id, earlierIndex),
         ...outcome,
       };
     });
