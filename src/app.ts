@@ -126,7 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.metrics?.errors.inc({ code: failure.code });
     },
     // Model ids can be long (fine-tuned ids, ARNs): fastify's default 100 characters would refuse them.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     requestTimeout: settings.limits.requestTimeoutMs,
     trustProxy: settings.trustProxy,
   });
