@@ -113,9 +113,15 @@ function targets(): string {
         r.distribution === distribution &&
         (r.efSearch ?? DEFAULT_EF_SEARCH) === DEFAULT_EF_SEARCH,
     );
+    const served = index.find((r) => r.kind === 'served' && r.size === 100_000 && r.distribution === distribution);
+    const servedText = served
+      ? `; served after the recall check: ${served.served === 'exact' ? 'the exact scan (graph set aside)' : `hnsw at efSearch ${served.efSearch}`}, p99 ${fmt(served.p99, 3)} ms, recall ${fmt(served.recall, 3)}`
+      : '';
     rows.push([
       `100k-example index (${distribution}): search p99 ≤ 1 ms at recall@10 ≥ 0.99`,
-      hnsw ? `p99 ${fmt(hnsw.p99, 3)} ms, recall ${fmt(hnsw.recall, 3)}${widerSearch(distribution)}` : 'not run',
+      hnsw
+        ? `p99 ${fmt(hnsw.p99, 3)} ms, recall ${fmt(hnsw.recall, 3)}${widerSearch(distribution)}${servedText}`
+        : 'not run',
       hnsw && hnsw.p99 <= 1 && hnsw.recall >= 0.99,
     ]);
   }
@@ -177,6 +183,11 @@ ${sections.join('\n\n')}
   exact (native brute-force) scan, which needs no build at start-up. Larger sets build their HNSW
   graph once and store it beside the example cache ("read stored"): a restart with unchanged examples
   reads a 100k-example graph in a fraction of a second instead of rebuilding it for minutes.
+- "served" rows: what railgate actually searches with. A new graph's recall is checked once against
+  the exact scan (\`index.minRecall\` 0.99; 50 queries between the set's own vectors; "recall check"
+  is its time, stored with the graph so a restart skips it): a search too narrow is widened while it
+  still costs less than the exact scan, and a graph no such breadth makes good enough (uniform
+  vectors) is set aside for the exact scan, so a set is never served at low recall.
 `;
 const out = path.resolve(import.meta.dirname, '../BENCHMARKS.md');
 writeFileSync(out, report);

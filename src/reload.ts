@@ -8,6 +8,7 @@
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { formatIssue, RAIL_FILE, validateRails } from './rails/load.js';
 
@@ -45,7 +46,9 @@ export function watchRails(
       logger.error({ err: error }, 'rails not reloaded: building the new rails failed; the old rails keep serving');
       return false;
     }
-    logger.info({ rails: runtime.list() }, 'rails reloaded');
+    const rails = runtime.list();
+    warnOfExactFallbacks(rails, logger);
+    logger.info({ rails }, 'rails reloaded');
     return true;
   };
 

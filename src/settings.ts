@@ -9,7 +9,14 @@ import { z } from 'zod';
 import { RailgateError } from './errors.js';
 import { deepFreeze } from './deep-freeze.js';
 import { DEFAULT_MAX_CHUNKS } from './matching/chunk.js';
-import { DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_EXACT_BELOW, DEFAULT_M } from './matching/vector-index.js';
+import {
+  DEFAULT_EF_CONSTRUCTION,
+  DEFAULT_EF_SEARCH,
+  DEFAULT_EXACT_BELOW,
+  DEFAULT_M,
+  DEFAULT_MIN_RECALL,
+} from './matching/vector-index.js';
+import { DEFAULT_MAX_EF_SEARCH } from './matching/index-recall.js';
 
 /**
  * A server's base URL, without credentials: `https://user:pass@host` would be silently dropped by the
@@ -123,6 +130,12 @@ const settingsSchema = z
         m: z.number().int().min(2).max(128).default(DEFAULT_M),
         efConstruction: z.number().int().positive().default(DEFAULT_EF_CONSTRUCTION),
         efSearch: z.number().int().positive().default(DEFAULT_EF_SEARCH),
+        /**
+         * A graph is checked once against the exact scan on the set's own vectors: its search widened
+         * (doubling efSearch, at most maxEfSearch) until recall@10 reaches minRecall, else not used.
+         */
+        minRecall: z.number().min(0).max(1).default(DEFAULT_MIN_RECALL),
+        maxEfSearch: z.number().int().positive().default(DEFAULT_MAX_EF_SEARCH),
       })
       .strict()
       .default({}),

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp, type AppLoggerOptions } from './app.js';
 import { LoadCancelled, RailgateError } from './errors.js';
+import { warnOfExactFallbacks } from './matching/index-recall.js';
 import { DecisionLog, stderrWarnings, type DecisionLogLogger } from './decisions/log.js';
 import type { Embedder } from './embedding/embedder.js';
 import { ExampleCache } from './embedding/example-cache.js';
@@ -168,6 +169,7 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       await runtime.close();
       throw new LoadCancelled('railgate closed while loading');
     }
+    warnOfExactFallbacks(runtime.list(), app.log);
     if (settings.watch) watcher = watchRails(railsDir, runtime, app.log);
     return runtime;
   })()

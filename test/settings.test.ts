@@ -32,7 +32,14 @@ describe('settings', () => {
       requestTimeoutMs: 30_000,
     });
     expect(Object.isFrozen(settings) && Object.isFrozen(settings.limits)).toBe(true);
-    expect(settings.index).toEqual({ exactBelow: 20_000, m: 16, efConstruction: 200, efSearch: 128 });
+    expect(settings.index).toEqual({
+      exactBelow: 20_000,
+      m: 16,
+      efConstruction: 200,
+      efSearch: 128,
+      minRecall: 0.99,
+      maxEfSearch: 1_024,
+    });
   });
 
   it('reads the environment: upstream, limits, embedding', () => {
@@ -105,6 +112,7 @@ describe('settings', () => {
     expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'not a url' }, tmp())).toThrow(
       /RAILGATE_UPSTREAM_URL \(upstreams\.default\.url\): Invalid url/,
     );
+    expect(() => parseSettings({ index: { minRecall: 1.5 } })).toThrow(/index\.minRecall/);
     // A value from the environment is reported under the variable's name, one from the file under its key.
     expect(() => loadSettings({ RAILGATE_LOG_LEVEL: 'verbose' }, tmp())).toThrow(/RAILGATE_LOG_LEVEL \(logLevel\)/);
     expect(() => loadSettings({ PORT: '99999' }, tmp())).toThrow(/PORT \(port\): Number must be less/);

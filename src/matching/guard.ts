@@ -2,6 +2,7 @@
  * The one decision function behind every door: the proxy, `/v1/guard`, and the CLI's explain, test,
  * eval, calibrate and replay all call `Guard.decide`, so what is measured is what serves traffic.
  */
+import type { RecallVerdict } from './index-recall.js';
 import type { RailSet } from '../rails/types.js';
 import type { Decision, DecisionTimings } from './decision.js';
 
@@ -24,8 +25,16 @@ export interface LoadedRailSetInfo {
   readonly intents: number;
   readonly examples: number;
   readonly embeddingModel: string;
-  /** The example index: exact scan or HNSW graph, and whether the graph was read from disk. */
-  readonly index: { readonly kind: 'exact' | 'hnsw'; readonly vectors: number; readonly fromDisk: boolean };
+  /**
+   * The example index: exact scan or HNSW graph, whether the graph was read from disk, and the
+   * graph's recall check where a graph was built (on an exact index: why the graph is not used).
+   */
+  readonly index: {
+    readonly kind: 'exact' | 'hnsw';
+    readonly vectors: number;
+    readonly fromDisk: boolean;
+    readonly hnswCheck?: RecallVerdict;
+  };
 }
 
 export interface Guard {

@@ -4,9 +4,20 @@
  * instead of rebuilding it (minutes at 100,000 examples).
  */
 import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { affordableEfSearch, DEFAULT_MAX_EF_SEARCH, tuneSearchBreadth, type RecallVerdict } from './index-recall.js';
 import { replaceStoredFile, storedFileName } from './stored-files.js';
-import { DEFAULT_EXACT_BELOW, ExactIndex, HnswIndex, type IndexOptions, type VectorIndex } from './vector-index.js';
+import {
+  DEFAULT_EF_SEARCH,
+  DEFAULT_EXACT_BELOW,
+  DEFAULT_M,
+  DEFAULT_MIN_RECALL,
+  ExactIndex,
+  HnswIndex,
+  type IndexOptions,
+  type VectorIndex,
+} from './vector-index.js';
 
 /** Bump when the file layout or the way graphs are built changes, so old files are never read. */
 const GRAPH_FORMAT = 'railgate-hnsw-1';
@@ -20,10 +31,42 @@ function graphHash(vectors: readonly Float32Array[], options: IndexOptions): str
   return hash.digest('hex').slice(0, 32);
 }
 
+/** The check's settings, stored with its verdict: a verdict is reused only for the same ones. */
+interface CheckedFor {
+  readonly efSearch: number;
+  readonly maxEfSearch: number;
+  readonly minRecall: number;
+}
+
+type StoredVerdict = RecallVerdict & { readonly for: CheckedFor };
+
+async function readVerdict(file: string, wanted: CheckedFor): Promise<RecallVerdict | undefined> {
+  try {
+    const stored = JSON.parse(await readFile(file, 'utf8')) as Partial<StoredVerdict>;
+    const same =
+      stored.for?.efSearch === wanted.efSearch &&
+      stored.for.maxEfSearch === wanted.maxEfSearch &&
+      stored.for.minRecall === wanted.minRecall;
+    const ef = stored.efSearch;
+    if (!same || typeof stored.recall !== 'number' || !(ef === null || typeof ef === 'number')) return undefined;
+    return { efSearch: ef, recall: stored.recall };
+  } catch {
+    return undefined; // missing or damaged: measured again
+  }
+}
+
+/** The graph, at the breadth its recall check chose, or the exact scan when no breadth served. */
+function settle(graph: HnswIndex, vectors: readonly Float32Array[], dimension: number, verdict?: RecallVerdict) {
+  if (!verdict) return graph;
+  return verdict.efSearch === null ? new ExactIndex(vectors, dimension, verdict) : graph.checked(verdict);
+}
+
 /**
  * Exact search below `exactBelow` vectors; above, an HNSW graph, read from `graphDir` when a file
  * for these very vectors is there, otherwise built and then written there (replacing the set's
- * older graph files). A damaged or unreadable file is rebuilt, never trusted.
+ * older graph files). A damaged or unreadable file is rebuilt, never trusted. A graph's recall on
+ * the set's own vectors is checked once (index-recall.ts) and the verdict kept beside the graph: a
+ * graph that cannot reach `minRecall` is not used, the set is searched exactly.
  */
 export async function buildIndex(
   name: string,
@@ -32,14 +75,40 @@ export async function buildIndex(
   options: IndexOptions = {},
 ): Promise<VectorIndex> {
   if (vectors.length < (options.exactBelow ?? DEFAULT_EXACT_BELOW)) return new ExactIndex(vectors, dimension);
-  if (!options.graphDir) return HnswIndex.build(vectors, dimension, options);
+  const checkedFor: CheckedFor = {
+    efSearch: options.efSearch ?? DEFAULT_EF_SEARCH,
+    maxEfSearch: Math.max(options.maxEfSearch ?? DEFAULT_MAX_EF_SEARCH, options.efSearch ?? DEFAULT_EF_SEARCH),
+    minRecall: options.minRecall ?? DEFAULT_MIN_RECALL,
+  };
+  const widest = affordableEfSearch(
+    vectors.length,
+    options.m ?? DEFAULT_M,
+    checkedFor.efSearch,
+    checkedFor.maxEfSearch,
+  );
+  const check = (graph: HnswIndex) =>
+    checkedFor.minRecall > 0 ? tuneSearchBreadth(graph, vectors, { ...checkedFor, maxEfSearch: widest }) : undefined;
+  if (!options.graphDir) {
+    const graph = HnswIndex.build(vectors, dimension, options);
+    return settle(graph, vectors, dimension, check(graph));
+  }
 
   const hash = graphHash(vectors, options);
   const file = path.join(options.graphDir, storedFileName(name, hash, 'hnsw'));
-  const stored = await HnswIndex.read(file, vectors.length, dimension, options);
-  if (stored) return stored;
+  const verdictFile = path.join(options.graphDir, storedFileName(name, hash, 'recall'));
+  const keepVerdict = (verdict: RecallVerdict) =>
+    replaceStoredFile(options.graphDir!, name, hash, 'recall', (partial) =>
+      writeFile(partial, JSON.stringify({ ...verdict, for: checkedFor } satisfies StoredVerdict)),
+    );
+  const known = checkedFor.minRecall > 0 ? await readVerdict(verdictFile, checkedFor) : undefined;
+  // A set no graph serves well is searched exactly: its stored graph is not even read.
+  if (known?.efSearch === null) return new ExactIndex(vectors, dimension, known);
 
-  const built = HnswIndex.build(vectors, dimension, options);
-  await replaceStoredFile(options.graphDir, name, hash, 'hnsw', (partial) => built.write(partial));
-  return built;
+  const stored = await HnswIndex.read(file, vectors.length, dimension, options);
+  const graph = stored ?? HnswIndex.build(vectors, dimension, options);
+  if (!stored) await replaceStoredFile(options.graphDir, name, hash, 'hnsw', (partial) => graph.write(partial));
+  if (known) return settle(graph, vectors, dimension, known);
+  const verdict = check(graph);
+  if (verdict) await keepVerdict(verdict);
+  return settle(graph, vectors, dimension, verdict);
 }

@@ -122,7 +122,12 @@ export class RailsRuntime implements Guard {
       intents: set.intents.length,
       examples: set.intents.reduce((n, i) => n + i.examples.length, 0),
       embeddingModel: embedder.modelId,
-      index: { kind: index.kind, vectors: index.size, fromDisk: index.fromDisk },
+      index: {
+        kind: index.kind,
+        vectors: index.size,
+        fromDisk: index.fromDisk,
+        ...(index.hnswCheck ? { hnswCheck: index.hnswCheck } : {}),
+      },
     }));
   }
 

@@ -3,6 +3,7 @@
  * up to tens of thousands of examples (always exact, nothing to build), hnswlib's HNSW graph above.
  */
 import hnswlib from 'hnswlib-node';
+import type { RecallVerdict } from './index-recall.js';
 
 export interface SearchHit {
   /** Position of the vector in the array the index was built from. */
@@ -17,6 +18,11 @@ export interface VectorIndex {
   readonly dimension: number;
   /** True when the index was read from a stored file rather than built at load. */
   readonly fromDisk: boolean;
+  /**
+   * The HNSW graph's recall check (index-recall.ts), where one was built: the breadth it searches
+   * with and its measured recall@10; on an exact index, why the graph was not used.
+   */
+  readonly hnswCheck?: RecallVerdict | undefined;
   /** The k most similar vectors, best first. */
   search(query: Float32Array, k: number): SearchHit[];
 }
@@ -26,6 +32,12 @@ export interface IndexOptions {
   readonly exactBelow?: number;
   /** HNSW graph degree and build/search breadth. */
   readonly m?: number;
+  /**
+   * Recall@10 an HNSW graph must reach on the set's own vectors (0: no check), searching at most
+   * `maxEfSearch` wide; a graph that cannot is set aside for the exact scan.
+   */
+  readonly minRecall?: number;
+  readonly maxEfSearch?: number;
   readonly efConstruction?: number;
   readonly efSearch?: number;
   /**
@@ -45,6 +57,7 @@ export const DEFAULT_EXACT_BELOW = 20_000;
 export const DEFAULT_M = 16;
 export const DEFAULT_EF_CONSTRUCTION = 200;
 export const DEFAULT_EF_SEARCH = 128;
+export const DEFAULT_MIN_RECALL = 0.99;
 
 /** The k best hits of an hnswlib 'ip' index, best first, as cosine similarities. */
 function searchInnerProduct(
@@ -70,6 +83,7 @@ export class ExactIndex implements VectorIndex {
   constructor(
     vectors: readonly Float32Array[],
     readonly dimension: number,
+    readonly hnswCheck?: RecallVerdict,
   ) {
     this.size = vectors.length;
     this.scan = new hnswlib.BruteforceSearch('ip', dimension);
@@ -84,6 +98,7 @@ export class ExactIndex implements VectorIndex {
 
 export class HnswIndex implements VectorIndex {
   readonly kind = 'hnsw';
+  #check: RecallVerdict | undefined;
 
   private constructor(
     private readonly graph: hnswlib.HierarchicalNSW,
@@ -121,6 +136,22 @@ export class HnswIndex implements VectorIndex {
     if (!ok || graph.getCurrentCount() !== size) return undefined;
     graph.setEf(options.efSearch ?? DEFAULT_EF_SEARCH);
     return new HnswIndex(graph, size, dimension, true);
+  }
+
+  get hnswCheck(): RecallVerdict | undefined {
+    return this.#check;
+  }
+
+  /** How many candidates a search keeps (hnswlib's ef); wider finds more true neighbours, slower. */
+  setEfSearch(ef: number): void {
+    this.graph.setEf(ef);
+  }
+
+  /** Keeps the recall check's verdict and searches at the breadth it found. */
+  checked(verdict: RecallVerdict): this {
+    this.#check = verdict;
+    if (verdict.efSearch !== null) this.setEfSearch(verdict.efSearch);
+    return this;
   }
 
   /** Writes the graph (off the event loop) so a restart can `read` it instead of rebuilding. */

@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExactIndex, HnswIndex } from '../../src/matching/vector-index.js';
+import { ExactIndex, HnswIndex, type VectorIndex } from '../../src/matching/vector-index.js';
 import { buildIndex } from '../../src/matching/index-store.js';
 import { normalizeInPlace } from '../../src/embedding/embedder.js';
 
@@ -14,6 +14,10 @@ function seededVectors(count: number, dim: number, seed = 1): Float32Array[] {
   };
   return Array.from({ length: count }, () => normalizeInPlace(Float32Array.from({ length: dim }, random)));
 }
+
+/** The graph files (and, with `all`, the recall verdicts beside them) in a graph folder, sorted. */
+const graphFiles = async (graphDir: string, all = false) =>
+  (await readdir(graphDir)).filter((f) => all || f.endsWith('.hnsw')).sort();
 
 describe('vector index', () => {
   it('exact search returns the k most similar vectors, best first, with cosine scores', () => {
@@ -55,7 +59,6 @@ describe('stored HNSW graphs', () => {
   afterEach(() => dir && rm(dir, { recursive: true, force: true }));
 
   const options = (graphDir: string) => ({ exactBelow: 100, graphDir });
-  const graphFiles = async (graphDir: string) => (await readdir(graphDir)).sort();
 
   it('a restart with the same vectors reads the graph instead of rebuilding it, and answers the same', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'railgate-graphs-'));
@@ -100,5 +103,83 @@ describe('stored HNSW graphs', () => {
     expect(index.fromDisk).toBe(false);
     expect(index.search(vectors[42]!, 1)[0]!.id).toBe(42);
     expect((await stat(path.join(dir, file!))).size).toBeGreaterThan(300 * 16 * 4);
+  });
+});
+
+describe("an HNSW graph's recall check", () => {
+  let dir: string | undefined;
+  afterEach(() => dir && rm(dir, { recursive: true, force: true }));
+
+  /** Recall@10 of `index` against the exact scan, on queries it was not checked with. */
+  function recallOn(index: VectorIndex, vectors: Float32Array[], dim: number): number {
+    const exact = new ExactIndex(vectors, dim);
+    const queries = seededVectors(100, dim, 1234);
+    let found = 0;
+    for (const q of queries) {
+      const truth = new Set(exact.search(q, 10).map((h) => h.id));
+      found += index.search(q, 10).filter((h) => truth.has(h.id)).length;
+    }
+    return found / (queries.length * 10);
+  }
+
+  it('widens a search too narrow to find the true neighbours until recall@10 reaches minRecall', async () => {
+    const vectors = seededVectors(3_000, 16, 7);
+    const narrow = { exactBelow: 100, m: 8, efSearch: 1 };
+    // Unchecked, the narrow search misses many true neighbours.
+    expect(recallOn(await buildIndex('s', vectors, 16, { ...narrow, minRecall: 0 }), vectors, 16)).toBeLessThan(0.9);
+
+    const index = await buildIndex('s', vectors, 16, narrow);
+    expect(index.kind).toBe('hnsw');
+    expect(index.hnswCheck).toEqual({ efSearch: expect.any(Number), recall: expect.any(Number) });
+    expect(index.hnswCheck!.efSearch).toBeGreaterThan(1);
+    expect(index.hnswCheck!.recall).toBeGreaterThanOrEqual(0.99);
+    expect(recallOn(index, vectors, 16)).toBeGreaterThanOrEqual(0.97);
+  });
+
+  it('sets aside a graph no allowed breadth makes good enough: the set is searched exactly', async () => {
+    const vectors = seededVectors(3_000, 48, 8);
+    const poor = { exactBelow: 100, m: 2, efConstruction: 4, efSearch: 2, maxEfSearch: 8 };
+    const index = await buildIndex('s', vectors, 48, poor);
+    expect(index.kind).toBe('exact');
+    expect(index.hnswCheck!.efSearch).toBeNull();
+    expect(index.hnswCheck!.recall).toBeLessThan(0.99);
+    expect(recallOn(index, vectors, 48)).toBe(1);
+  });
+
+  it('does not widen a search past what the exact scan costs: such a set is searched exactly', async () => {
+    // 3,000 evenly spread 48-d vectors: searched 4 wide, the graph needs a search wider than
+    // 3,000 / (6 × 16) = 31 candidates for recall 0.99, which would cost more than comparing with all.
+    const vectors = seededVectors(3_000, 48, 7);
+    const index = await buildIndex('s', vectors, 48, { exactBelow: 100, efSearch: 4 });
+    expect(index.kind).toBe('exact');
+    expect(index.hnswCheck).toEqual({ efSearch: null, recall: expect.any(Number) });
+    // Told to search that wide, the graph gets there (the configured breadth is the operator's call).
+    const costly = await buildIndex('s', vectors, 48, { exactBelow: 100, efSearch: 1_024 });
+    expect(costly.kind).toBe('hnsw');
+  });
+
+  it('is measured once: a restart reuses the stored verdict, and does not even read a set-aside graph', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'railgate-graphs-'));
+    const vectors = seededVectors(2_000, 32, 9);
+    const poor = { exactBelow: 100, m: 2, efConstruction: 4, efSearch: 2, maxEfSearch: 8, graphDir: dir };
+    const first = await buildIndex('bank', vectors, 32, poor);
+    expect(first.kind).toBe('exact');
+    expect(await graphFiles(dir, true)).toEqual([
+      expect.stringMatching(/^bank\.[0-9a-f]{32}\.hnsw$/),
+      expect.stringMatching(/^bank\.[0-9a-f]{32}\.recall$/),
+    ]);
+    const graphFile = path.join(dir, (await graphFiles(dir))[0]!);
+    await writeFile(graphFile, 'not a graph');
+
+    const second = await buildIndex('bank', vectors, 32, poor);
+    expect(second.kind).toBe('exact');
+    expect(second.hnswCheck).toEqual(first.hnswCheck);
+    expect(await readFile(graphFile, 'utf8')).toBe('not a graph');
+
+    // The verdict holds for the settings it was measured with only: without a check, the graph serves
+    // (rebuilt, as its file is damaged).
+    const unchecked = await buildIndex('bank', vectors, 32, { ...poor, minRecall: 0 });
+    expect(unchecked).toMatchObject({ kind: 'hnsw', fromDisk: false, hnswCheck: undefined });
+    expect((await readFile(graphFile)).length).toBeGreaterThan(2_000 * 32 * 4);
   });
 });

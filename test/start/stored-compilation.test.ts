@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSettings } from '../../src/settings.js';
 import { startRailgate } from '../../src/start.js';
@@ -38,7 +39,10 @@ intents:
 `;
 
 interface RailsListing {
-  data: { name: string; index: { kind: string; vectors: number; from_disk: boolean } }[];
+  data: {
+    name: string;
+    index: { kind: string; vectors: number; from_disk: boolean; hnsw_check?: { ef_search: number | null } };
+  }[];
 }
 
 let dir: string;
@@ -87,13 +91,22 @@ async function startAndAsk(exactBelow: number) {
 describe('stored graphs and classifiers across restarts', () => {
   it('the first start builds and stores the graph, the next reads it and decides the same', async () => {
     const first = await startAndAsk(3);
-    expect(first).toMatchObject({ index: { kind: 'hnsw', vectors: 6, from_disk: false }, intent: 'password_reset' });
+    // The graph's recall check (against the exact scan) is shown, and its verdict stored with the graph.
+    const checked = { ef_search: 128, recall: 1 };
+    expect(first).toMatchObject({
+      index: { kind: 'hnsw', vectors: 6, from_disk: false, hnsw_check: checked },
+      intent: 'password_reset',
+    });
     expect(readdirSync(path.join(dir, 'data', 'hnsw')).filter((f) => f.startsWith('support.'))).toEqual([
       expect.stringMatching(/^support\.[0-9a-f]{32}\.hnsw$/),
+      expect.stringMatching(/^support\.[0-9a-f]{32}\.recall$/),
     ]);
 
     const second = await startAndAsk(3);
-    expect(second).toMatchObject({ index: { kind: 'hnsw', vectors: 6, from_disk: true }, intent: 'password_reset' });
+    expect(second).toMatchObject({
+      index: { kind: 'hnsw', vectors: 6, from_disk: true, hnsw_check: checked },
+      intent: 'password_reset',
+    });
   });
 
   it('a classifier set fits once, stores the model, and the next start reads it and scores the same', async () => {
@@ -109,5 +122,48 @@ describe('stored graphs and classifiers across restarts', () => {
 
   it('below the exact-search size no graph is built', async () => {
     expect((await startAndAsk(20_000)).index).toEqual({ kind: 'exact', vectors: 6, from_disk: false });
+  });
+});
+
+describe('a graph that fails its recall check', () => {
+  it('is set aside: the set is searched exactly, /v1/rails says why, and a warning is logged', async () => {
+    const topics = ['card', 'loan', 'mortgage', 'savings', 'transfer', 'pension', 'insurance', 'branch'];
+    const asks = ['how do I apply for a', 'what fees come with my', 'can I cancel my', 'who do I call about my'];
+    const examples = topics.flatMap((topic) => asks.map((ask) => `${ask} ${topic}`));
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-recall-'));
+    mkdirSync(path.join(root, 'rails', 'many'), { recursive: true });
+    writeFileSync(
+      path.join(root, 'rails', 'many', 'rail.yml'),
+      `name: many\nintents:\n  - id: banking\n    action: passthrough\n    examples:\n${examples.map((e) => `      - ${e}\n`).join('')}`,
+    );
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const settings = parseSettings({
+      rails: 'rails',
+      db: ':memory:',
+      watch: false,
+      embedding: { cacheDb: ':memory:', worker: false },
+      // A graph too sparse and searched too narrowly to find every true neighbour.
+      index: { exactBelow: 10, m: 2, efConstruction: 2, efSearch: 1, maxEfSearch: 1, minRecall: 1 },
+    });
+    const railgate = await startRailgate(settings, { cwd: root, logger: { level: 'warn', stream } });
+    try {
+      await railgate.guard;
+      const listing = (await railgate.app.inject({ url: '/v1/rails' })).json<RailsListing>();
+      const { index } = listing.data[0]!;
+      expect(index).toMatchObject({ kind: 'exact', vectors: 32, hnsw_check: { ef_search: null } });
+      const warning = lines.map((line) => JSON.parse(line) as { level: number; msg: string; railSet?: string });
+      expect(warning).toContainEqual(
+        expect.objectContaining({ level: 40, railSet: 'many', msg: expect.stringMatching(/searched exactly/) }),
+      );
+    } finally {
+      await railgate.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -5,6 +5,7 @@ import type { LoadedRailSetInfo } from '../../matching/guard.js';
 
 /** One loaded rail set as the HTTP API shows it (`/v1/rails`, `/readyz`). */
 export function railSetView(set: LoadedRailSetInfo) {
+  const check = set.index.hnswCheck;
   return {
     name: set.name,
     hash: set.hash,
@@ -12,7 +13,12 @@ export function railSetView(set: LoadedRailSetInfo) {
     intents: set.intents,
     examples: set.examples,
     embedding_model: set.embeddingModel,
-    index: { kind: set.index.kind, vectors: set.index.vectors, from_disk: set.index.fromDisk },
+    index: {
+      kind: set.index.kind,
+      vectors: set.index.vectors,
+      from_disk: set.index.fromDisk,
+      ...(check ? { hnsw_check: { ef_search: check.efSearch, recall: check.recall } } : {}),
+    },
   };
 }
 
