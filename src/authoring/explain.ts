@@ -58,6 +58,7 @@ const REASONS: Record<Decision['reason'], string> = {
   low_margin: 'the best intent did not lead the runner-up by match.margin',
   not_example: "the message is closer to an intent's not_examples than to its examples",
   empty: 'the rail set has no intents',
+  unreadable: 'the embedding model reads nothing in the message (no character it knows)',
   earlier_message: 'an earlier user message of the conversation matched a refuse intent',
 };
 

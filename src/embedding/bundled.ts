@@ -89,8 +89,10 @@ export class BundledEmbedder implements Embedder {
     // The graph takes a sparse batch: (row, position) pairs and the token id at each.
     const positions: number[] = [];
     const ids: number[] = [];
+    const unread = new Set<number>();
     texts.forEach((text, row) => {
       const tokens = this.tokenizer.encode(text);
+      if (!this.tokenizer.readsAnything(tokens)) unread.add(row);
       // An empty text still needs one token, or its row would be missing from the output.
       if (tokens.length === 0) tokens.push(0);
       tokens.forEach((id, column) => {
@@ -104,7 +106,13 @@ export class BundledEmbedder implements Embedder {
       const output = (await this.model.executeAsync({ indices, values })) as tf.Tensor;
       const data = (await output.data()) as Float32Array;
       output.dispose();
-      return texts.map((_, row) => normalizeInPlace(data.slice(row * DIMENSION, (row + 1) * DIMENSION)));
+      // A text the model reads nothing of gets the zero vector: similar to nothing, rather than
+      // identical to every other such text (`readNothing`, embedder.ts).
+      return texts.map((_, row) =>
+        unread.has(row)
+          ? new Float32Array(DIMENSION)
+          : normalizeInPlace(data.slice(row * DIMENSION, (row + 1) * DIMENSION)),
+      );
     } finally {
       indices.dispose();
       values.dispose();

@@ -6,7 +6,10 @@ export interface Embedder {
   /** Identifies the model and its settings; caches and indexes are keyed by `${modelId}:${dimension}`. */
   readonly modelId: string;
   readonly dimension: number;
-  /** Texts → one unit-length vector each, in order. */
+  /**
+   * Texts → one unit-length vector each, in order; or the zero vector for a text the model reads
+   * nothing of (`readNothing`), which no example may be and no message matches.
+   */
   embed(texts: readonly string[]): Promise<Float32Array[]>;
   /**
    * Bulk, repeatable work (rail examples at load): skips the message cache and batch window and may
@@ -41,6 +44,14 @@ export function normalizeInPlace(vector: Float32Array): Float32Array {
   const norm = Math.sqrt(sum);
   if (norm > 0) for (let i = 0; i < vector.length; i++) vector[i]! /= norm;
   return vector;
+}
+
+/**
+ * The zero vector: what a model returns for a text it reads nothing of (the bundled model, for text
+ * made only of characters outside its vocabulary).
+ */
+export function readNothing(vector: Float32Array): boolean {
+  return vector.every((x) => x === 0);
 }
 
 export function dot(a: Float32Array, b: Float32Array): number {

@@ -23,6 +23,8 @@ export class SentencePieceTokenizer {
   readonly #scores: Float64Array;
   readonly #lengths: Int32Array;
   readonly #unknownScore: number;
+  /** The piece of a word boundary alone, which says nothing of what the text holds. */
+  readonly #boundaryId: number;
 
   constructor(vocabulary: readonly VocabEntry[]) {
     this.#scores = new Float64Array(vocabulary.length);
@@ -47,6 +49,16 @@ export class SentencePieceTokenizer {
       node.id = id;
     }
     this.#unknownScore = minScore - 10;
+    this.#boundaryId = this.#root.children.get(WORD_BOUNDARY)?.id ?? -1;
+  }
+
+  /**
+   * Whether the ids hold any piece of text the model knows: false for a text made only of characters
+   * outside the vocabulary (emoji, scripts the model was not trained on), whose runs all become the
+   * same unknown id, so that every such text would embed alike.
+   */
+  readsAnything(ids: readonly number[]): boolean {
+    return ids.some((id) => id !== UNKNOWN_ID && id !== this.#boundaryId);
   }
 
   /** Text → piece ids (no BOS/EOS: the USE graph does not expect them). */

@@ -24,6 +24,11 @@ export type DecisionReason =
   /** The rail set has no intents. */
   | 'empty'
   /**
+   * The embedding model read nothing in the message (the bundled model: only characters outside its
+   * vocabulary, such as emoji or a script it was not trained on), so it matches no intent.
+   */
+  | 'unreadable'
+  /**
    * The last user message would pass through, but an earlier one of the conversation (which the
    * upstream would read too) matched this `refuse` intent; the decision's scores are that message's.
    */
@@ -36,6 +41,7 @@ export const DECISION_REASONS = [
   'low_margin',
   'not_example',
   'empty',
+  'unreadable',
   'earlier_message',
 ] as const satisfies readonly DecisionReason[];
 // A reason added to the type but not to the list fails to compile here.

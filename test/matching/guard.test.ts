@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
-import type { Embedder } from '../../src/embedding/embedder.js';
+import { borrowed, type Embedder } from '../../src/embedding/embedder.js';
 import { chunkShares, createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
+import { RailsInvalidError } from '../../src/rails/issues.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
 import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
 
@@ -120,6 +121,41 @@ describe('guard decisions with the bundled model', () => {
       intents: 3,
       examples: 8,
     });
+  });
+});
+
+describe('text the model reads nothing of', () => {
+  it('matches no intent (reason unreadable): an allow-list refuses it, a deny-list passes it', async () => {
+    for (const message of ['🎉🎉', 'こんにちは', '你好 世界']) {
+      expect((await guard.decide(message, 'support')).decision).toMatchObject({
+        action: 'refuse',
+        intent: null,
+        reason: 'unreadable',
+        score: 0,
+      });
+      expect((await guard.decide(message, 'open')).decision).toMatchObject({
+        action: 'passthrough',
+        reason: 'unreadable',
+      });
+    }
+    // Anything it reads is decided as usual.
+    expect((await guard.decide('I forgot my password 🎉', 'support')).decision.intent).toBe('password_reset');
+  });
+
+  it('is refused as an example, at its intent, with the example shown: it could never match', async () => {
+    const hello = intent('hello', 'respond', ['Hello', '👋'], { response: 'Hi!' });
+    const bye = intent('bye', 'respond', ['Goodbye'], { response: 'Bye!', notExamples: ['再见'] });
+    const failure = await createGuard({
+      sets: [railSet('emoji', [hello, bye])],
+      // A load that fails closes its models: this one is lent.
+      embedderFor: async () => borrowed(embedder),
+    }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(RailsInvalidError);
+    const { issues } = failure as RailsInvalidError;
+    expect(issues).toEqual([
+      expect.objectContaining({ ...hello.source, message: expect.stringMatching(/"hello".*examples entry "👋"/) }),
+      expect.objectContaining({ ...bye.source, message: expect.stringMatching(/"bye".*not_examples entry "再见"/) }),
+    ]);
   });
 });
 
