@@ -88,14 +88,21 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     reply
       .code(response.status)
       .headers({ ...relayedHeaders(response.headers), ...SSE_HEADERS, 'content-type': contentType! });
+    const failed = (failure: RailgateError, error: unknown) => {
+      trace.failed(failure.code);
+      request.log.warn({ err: error, code: failure.code }, 'upstream stream failed');
+      return failure;
+    };
     const payload = relayEventStream(response.body, {
       maxEventBytes: input.maxEventBytes,
-      onFailure: (error) => {
-        if (isAbort(error, controller.signal)) return undefined;
-        const failure = upstreamFailure(upstream, error);
-        trace.failed(failure.code);
-        request.log.warn({ err: error, code: failure.code }, 'upstream stream failed');
-        return failure;
+      onFailure: (error) =>
+        isAbort(error, controller.signal) ? undefined : failed(upstreamFailure(upstream, error), error),
+      onIncomplete: () => {
+        const failure = new RailgateError(
+          'RG_ERR_UPSTREAM_BAD_RESPONSE',
+          `Upstream "${upstream}" ended its stream before the answer was complete (no finish_reason, no [DONE]).`,
+        );
+        return failed(failure, failure);
       },
     });
     // fastify sets a stream's headers and pipes it; node would hold them back until the first event.

@@ -3,7 +3,8 @@
  * they are complete (a half-written event is held back, so a failure can never splice our error into
  * the middle of one); backpressure comes from the stream machinery: nothing is read from the upstream
  * faster than the client takes it. A failure mid-stream ends the client's stream with an explicit
- * error event and no `[DONE]`, so no client mistakes a cut-off answer for a complete one.
+ * error event and no `[DONE]`, so no client mistakes a cut-off answer for a complete one; so does an
+ * upstream stream that ends cleanly but before its answer did (no finish_reason, no `[DONE]`).
  */
 import { Readable } from 'node:stream';
 import { RailgateError, toOpenAIError } from '../errors.js';
@@ -30,11 +31,27 @@ export interface RelayOptions {
   readonly onFailure: (error: unknown) => RailgateError | undefined;
   /** The most bytes one event may take; an upstream that sends more without a boundary is failed. */
   readonly maxEventBytes: number;
+  /**
+   * The error for a stream that ended without anything saying the answer was over: a `[DONE]`, a
+   * `finish_reason`, or an error event of the upstream's own.
+   */
+  readonly onIncomplete: () => RailgateError;
 }
+
+/**
+ * An event that says the answer is over. Keys are matched unescaped: inside generated text (a JSON
+ * string) a quote is always escaped, so content cannot fake them.
+ */
+const ENDING = /^data: ?\[DONE\]|"finish_reason"\s*:\s*"|^data: ?\{"error"\s*:/m;
 
 export function relayEventStream(source: AsyncIterable<Buffer | string>, options: RelayOptions): Readable {
   async function* relay(): AsyncGenerator<Buffer> {
     let pending: Buffer = Buffer.alloc(0);
+    let ended = false;
+    const passOn = (events: Buffer) => {
+      ended ||= ENDING.test(events.toString('utf8'));
+      return events;
+    };
     try {
       for await (const piece of source) {
         const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
@@ -43,7 +60,7 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
         pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
         const end = lastEventEnd(pending, from);
         if (end > 0) {
-          yield pending.subarray(0, end);
+          yield passOn(pending.subarray(0, end));
           pending = pending.subarray(end);
         }
         // Held bytes are memory and are re-copied per chunk: an event that never ends is a broken upstream.
@@ -55,7 +72,8 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
         }
       }
       // A stream that ends without a final blank line still gets its last bytes.
-      if (pending.length > 0) yield pending;
+      if (pending.length > 0) yield passOn(pending);
+      if (!ended) yield Buffer.from(sseEvent(toOpenAIError(options.onIncomplete())));
     } catch (error) {
       const failure = options.onFailure(error);
       if (failure) yield Buffer.from(sseEvent(toOpenAIError(failure)));

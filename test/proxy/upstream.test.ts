@@ -4,7 +4,7 @@
  */
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import OpenAI from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/build-app.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
@@ -251,6 +251,52 @@ describe('what the upstream answers with', () => {
 
 describe('streaming failures', () => {
   const tenWords = ['one', ' two', ' three', ' four', ' five', ' six', ' seven', ' eight', ' nine', ' ten'];
+
+  /** Chat completion chunk events as an upstream writes them. */
+  const chunkEvents = (pieces: readonly { content?: string; finish?: string }[]) =>
+    pieces
+      .map(
+        (p) =>
+          `data: ${JSON.stringify({
+            id: 'c1',
+            object: 'chat.completion.chunk',
+            created: 1,
+            model: 'm',
+            choices: [
+              {
+                index: 0,
+                delta: p.content === undefined ? {} : { content: p.content },
+                finish_reason: p.finish ?? null,
+              },
+            ],
+          })}\n\n`,
+      )
+      .join('');
+
+  it('ends with an error event a stream the upstream closed cleanly before the answer was over', async () => {
+    // Two pieces of text, then the end of the body: no finish_reason, no [DONE].
+    upstream.behave({
+      rawStream: Buffer.from(chunkEvents([{ content: 'Hello' }, { content: ' from a cut "finish_reason": "stop"' }])),
+    });
+    const stream = await client.chat.completions.create(askStream('which lawn mower is best for a small garden'));
+    const seen: string[] = [];
+    const failure = await (async () => {
+      for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
+    })().catch((error: unknown) => error);
+    expect(seen.join('')).toBe('Hello from a cut "finish_reason": "stop"');
+    expect(failure).toBeInstanceOf(APIError);
+    expect(failure).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+  });
+
+  it('passes on a stream that says it finished, even without the closing [DONE] some servers omit', async () => {
+    upstream.behave({
+      rawStream: Buffer.from(chunkEvents([{ content: 'All' }, { content: ' done' }, { finish: 'stop' }])),
+    });
+    const stream = await client.chat.completions.create(askStream('which lawn mower is best for a small garden'));
+    const seen: string[] = [];
+    for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
+    expect(seen.join('')).toBe('All done');
+  });
 
   it('relays chunks as they arrive and cancels the upstream request when the client goes away', async () => {
     upstream.behave({ chunks: tenWords, stallAfterChunks: 2 });
