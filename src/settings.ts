@@ -40,8 +40,12 @@ const upstreamSchema = z
     /** Forward the client's own Authorization header instead of `apiKey`. */
     forwardClientAuth: z.boolean().default(false),
     connectTimeoutMs: z.number().int().positive().default(5_000),
-    /** Time to the response headers (and the first byte of a stream). */
-    headersTimeoutMs: z.number().int().positive().default(60_000),
+    /**
+     * Time to the response headers (and the first byte of a stream). A non-streaming completion's
+     * headers come when the whole answer is written, which for a long answer or a reasoning model
+     * takes minutes: the default is the OpenAI SDK's own 10 minutes.
+     */
+    headersTimeoutMs: z.number().int().positive().default(600_000),
     /** Longest silence between body chunks. */
     bodyTimeoutMs: z.number().int().positive().default(120_000),
     connections: z.number().int().positive().default(64),

@@ -70,9 +70,13 @@ describe('upstream failures before the response', () => {
     }
   });
 
-  it('answers 504 RG_ERR_UPSTREAM_TIMEOUT when the upstream is slower than headersTimeoutMs', async () => {
+  it('answers 504 RG_ERR_UPSTREAM_TIMEOUT when the upstream is slower than headersTimeoutMs, not retried', async () => {
     upstream.behave({ headersDelayMs: 1_500 });
-    const error = await client.chat.completions.create(ask('where is my order')).catch((e: unknown) => e);
+    // The SDK retries a 504 unless told not to: each retry would pay for the generation again.
+    const retrying = new OpenAI({ baseURL: `${railgate.url}/v1`, apiKey: 'sk-client', maxRetries: 2 });
+    const before = upstream.requests.length;
+    const error = await retrying.chat.completions.create(ask('where is my order')).catch((e: unknown) => e);
+    expect(upstream.requests.length - before).toBe(1);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
     expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('RG_ERR_UPSTREAM_TIMEOUT');

@@ -90,6 +90,8 @@ function causeOf(error: unknown): string | undefined {
 
 const NOT_RETRYABLE: ReadonlySet<string> = new Set([
   'RG_ERR_UPSTREAM_NOT_CONFIGURED',
+  // The upstream was generating all that time: a retry pays for the whole generation again.
+  'RG_ERR_UPSTREAM_TIMEOUT',
   'RG_ERR_CONFIG_INVALID',
   'RG_ERR_RAILS_INVALID',
 ]);
