@@ -22,7 +22,10 @@ export interface ChatRequest {
   readonly model: string | undefined;
   /** `n`: how many choices the client asked for (1 unless given). */
   readonly choices: number;
-  /** `response_format` asks for structured output (`json_schema`): a respond or refuse answer goes in `message.refusal`. */
+  /**
+   * `response_format` asks for JSON (`json_schema`, or `json_object` mode): a respond or refuse answer,
+   * which is not JSON, goes in `message.refusal` with `content: null`.
+   */
   readonly structured: boolean;
   /** The text matched against the rails: the last user message. */
   readonly userText: string;
@@ -235,7 +238,9 @@ export function createRequestParsers(limits: Limits) {
         includeUsage: parsed.stream_options?.include_usage === true,
         model: parsed.model,
         choices: parsed.n ?? 1,
-        structured: (parsed as { response_format?: { type?: unknown } }).response_format?.type === 'json_schema',
+        structured: ['json_schema', 'json_object'].includes(
+          String((parsed as { response_format?: { type?: unknown } }).response_format?.type),
+        ),
         userText: lastUserText(parsed.messages, limits),
         earlier: earlierUserMessages(parsed.messages, limits),
       };

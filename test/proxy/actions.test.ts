@@ -311,6 +311,30 @@ describe('respond and refuse', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
+  it('in JSON mode (json_object) a forward tells the model to answer in JSON, and a canned answer goes in refusal', async () => {
+    const jsonMode = { type: 'json_object' as const };
+    const ask = (content: string) => ({
+      model: 'm',
+      response_format: jsonMode,
+      messages: [{ role: 'user' as const, content }],
+    });
+    // OpenAI answers 400 in JSON mode unless a message says "JSON"; the client's message that did is not sent.
+    await client.chat.completions.create(ask('where is my order? Reply in JSON'));
+    expect(upstream.requests[0]!.body).toMatchObject({
+      response_format: jsonMode,
+      messages: [
+        { role: 'system', content: 'Answer with a JSON object.' },
+        { role: 'system', content: "You are Acme's order assistant. Explain how to track an order on the website." },
+        { role: 'user', content: 'How can a customer track an order?' },
+      ],
+    });
+    const canned = await client.chat.completions.create(ask('what are your opening hours'));
+    expect(canned.choices[0]!.message).toMatchObject({
+      content: null,
+      refusal: 'We are open Monday to Saturday, 9:00 to 18:00.',
+    });
+  });
+
   it('gives a canned answer to a structured-output request where parse() looks for one: in refusal', async () => {
     const { data, response } = await client.chat.completions
       .parse({

@@ -98,11 +98,23 @@ function forwardBody(chat: ChatRequest, decision: Decision, set: RailSet): Recor
   if (!intent)
     throw new Error(`forward decision names intent "${decision.intent}", which rail set "${set.name}" lacks`);
   const kept = Object.entries(chat.body).filter(([key]) => FORWARDED_PARAMETERS.has(key));
+  const prompt = renderPrompt(intent, chat.userText);
   return {
     ...Object.fromEntries(kept),
-    messages: renderPrompt(intent, chat.userText),
+    messages: asksForJson(chat.body) && !prompt.some((m) => /json/i.test(m.content)) ? [JSON_ASKED, ...prompt] : prompt,
     ...(intent.model ? { model: intent.model } : {}),
   };
+}
+
+/**
+ * OpenAI refuses JSON mode (400) unless a message says "JSON", and the client's message that did is
+ * not what a forward sends: a vetted prompt that does not say it gets this first.
+ */
+const JSON_ASKED = { role: 'system', content: 'Answer with a JSON object.' } as const;
+
+function asksForJson(body: Record<string, unknown>): boolean {
+  const format = body.response_format;
+  return typeof format === 'object' && format !== null && (format as { type?: unknown }).type === 'json_object';
 }
 
 export const chatRoutes = fp(
