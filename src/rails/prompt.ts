@@ -13,6 +13,11 @@ export function unknownPlaceholders(content: string): string[] {
   return [...content.matchAll(PLACEHOLDER)].map((m) => m[0]).filter((p) => p !== USER_MESSAGE_SLOT);
 }
 
+/** Every `{{ … }}` placeholder in `content`, the slot included. */
+export function placeholders(content: string): string[] {
+  return [...content.matchAll(PLACEHOLDER)].map((m) => m[0]);
+}
+
 export function hasUserMessageSlot(content: string): boolean {
   return content.includes(USER_MESSAGE_SLOT);
 }

@@ -5,6 +5,7 @@
  */
 import { isAlias, isMap, isScalar, isSeq, type Node, type Scalar } from 'yaml';
 import { issueAt, locate, type Located, type YamlSource } from './positions.js';
+import { placeholders } from './prompt.js';
 import type { RailIssue, SourceLocation } from './types.js';
 
 /** One `key: value` of a mapping; `value` is null when the key has no value at all. */
@@ -156,6 +157,22 @@ export class NodeReader {
   }
 
   /** A non-empty string; empty strings are always a mistake in a rail file. */
+  /**
+   * A canned text (a `respond` answer, a refusal): sent exactly as written, so a `{{ … }}`
+   * placeholder in it, which would reach users literally, is a mistake to report.
+   */
+  cannedText(field: Field): string | undefined {
+    const text = this.string(field);
+    const found = text === undefined ? [] : placeholders(text);
+    if (found.length > 0)
+      this.report(
+        this.valueNode(field),
+        `\`${field.name}\` is sent as written: ${found.map((p) => `\`${p}\``).join(', ')} would reach users literally ` +
+          '(only a `forward` prompt can carry the user\'s text, with `user_message_slot: true`)',
+      );
+    return text;
+  }
+
   string(field: Field): string | undefined {
     const node = this.deref(field.value);
     if (!isScalar(node) || typeof node.value !== 'string') return this.wrongType(field, 'a string');

@@ -149,8 +149,8 @@ function readIntent(r: NodeReader, node: Node): IntentEntry {
   const slot = ownKey('user_message_slot', (f) => r.boolean(f)) ?? false;
   const prompt = ownKey('prompt', (f) => readPrompt(r, f, slot, what));
   const model = ownKey('model', (f) => r.string(f));
-  const response = ownKey('response', (f) => r.string(f));
-  const message = ownKey('message', (f) => r.string(f));
+  const response = ownKey('response', (f) => r.cannedText(f));
+  const message = ownKey('message', (f) => r.cannedText(f));
 
   if (actionField && action === 'forward' && !fields.has('prompt'))
     r.report(

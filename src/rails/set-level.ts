@@ -42,7 +42,7 @@ export function readSetLevel(r: NodeReader, fields: Fields, out: SetLevel): void
   const description = fields.get('description');
   if (description) out.description = r.string(description);
   const refusal = fields.get('refusal');
-  if (refusal) out.refusal = r.string(refusal);
+  if (refusal) out.refusal = r.cannedText(refusal);
   const upstream = fields.get('upstream');
   if (upstream) out.upstream = r.string(upstream);
 
@@ -146,7 +146,7 @@ function readOnNoMatch(r: NodeReader, field: Field): NoMatchConfig | undefined {
   const actionField = fields.get('action');
   const messageField = fields.get('message');
   const action = actionField ? r.oneOf(actionField, NO_MATCH_ACTIONS) : DEFAULT_ON_NO_MATCH.action;
-  const message = messageField ? r.string(messageField) : undefined;
+  const message = messageField ? r.cannedText(messageField) : undefined;
   if (action === 'respond' && !messageField && actionField)
     r.report(r.valueNode(actionField), '`on_no_match` action `respond` needs a `message`: the canned answer');
   if (action === undefined || r.issues.length !== before) return undefined;

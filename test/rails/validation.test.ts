@@ -296,6 +296,27 @@ describe('actions', () => {
     ]);
   });
 
+  it('rejects placeholders in canned texts, which are sent as written', async () => {
+    const issues = await issuesOf({
+      'rail.yml': [
+        'refusal: "Sorry {{name}}"', //                                       1
+        'on_no_match: { action: respond, message: "You said {{user_message}}" }', // 2
+        'intents:', //                                                        3
+        '  - id: hi', //                                                      4
+        '    action: respond', //                                             5
+        '    response: "Hi {{user_message}}, welcome"', //                    6
+        '    examples: [hello]', //                                           7
+      ],
+    });
+    const literally =
+      "would reach users literally (only a `forward` prompt can carry the user's text, with `user_message_slot: true`)";
+    expect(issues).toEqual([
+      `rail.yml:1:10: \`refusal\` is sent as written: \`{{name}}\` ${literally}`,
+      `rail.yml:2:42: \`message\` is sent as written: \`{{user_message}}\` ${literally}`,
+      `rail.yml:6:15: \`response\` is sent as written: \`{{user_message}}\` ${literally}`,
+    ]);
+  });
+
   it('requires a message for on_no_match respond', async () => {
     const issues = await issuesOf({
       'rail.yml': ['on_no_match:', '  action: respond', 'intents:', ...VALID_INTENT],
