@@ -11,6 +11,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { formatIssue, RAIL_FILE, validateRails } from './rails/load.js';
+import type { LoadOptions } from './rails/merge.js';
 
 export interface RailsWatcher {
   /** Reloads now (what a file change triggers); resolves to whether the new rails were swapped in. */
@@ -22,6 +23,8 @@ export interface WatchOptions {
   /** Editors write a file in several steps; wait for quiet before reloading. */
   readonly debounceMs?: number;
   readonly onReload?: (ok: boolean) => void;
+  /** What the rails are checked against besides themselves, as at start. */
+  readonly load?: LoadOptions;
 }
 
 export function watchRails(
@@ -35,7 +38,7 @@ export function watchRails(
   let again = false;
 
   const reloadOnce = async (): Promise<boolean> => {
-    const { sets, issues } = await validateRails(root);
+    const { sets, issues } = await validateRails(root, options.load);
     if (issues.length > 0) {
       for (const issue of issues) logger.error({ issue }, `rails not reloaded: ${formatIssue(issue)}`);
       return false;

@@ -149,8 +149,9 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   warnings.to = app.log;
   watchDecisionLog(metrics, () => log.stats());
 
+  const railsChecks = { upstreams: Object.keys(settings.upstreams) };
   (async () => {
-    const sets = await loadRails(railsDir);
+    const sets = await loadRails(railsDir, railsChecks);
     // Rails that never use the bundled model let go of the warm one now, not after they compile.
     if (!sets.some((set) => set.embedding.provider === 'bundled')) void dropPrewarmed();
     const runtime = await createGuard({
@@ -170,7 +171,7 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       throw new LoadCancelled('railgate closed while loading');
     }
     warnOfExactFallbacks(runtime.list(), app.log);
-    if (settings.watch) watcher = watchRails(railsDir, runtime, app.log);
+    if (settings.watch) watcher = watchRails(railsDir, runtime, app.log, { load: railsChecks });
     return runtime;
   })()
     .finally(dropPrewarmed)

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RailsInvalidError, sortIssues } from './issues.js';
-import { mergeSet } from './merge.js';
+import { mergeSet, type LoadOptions } from './merge.js';
 import { issueAt, issueForPath, parseYamlFile } from './positions.js';
 import { readRailFile, type FileContribution } from './schema.js';
 import type { RailIssue, RailSet, SourceLocation } from './types.js';
@@ -67,7 +67,7 @@ interface SetResult {
   readonly nameLocation: SourceLocation | undefined;
 }
 
-async function readSet(dir: string): Promise<SetResult> {
+async function readSet(dir: string, options: LoadOptions = {}): Promise<SetResult> {
   if (!(await isDirectory(dir)))
     return { set: undefined, issues: [issueForPath(dir, 'not a folder')], nameLocation: undefined };
   const files = await railFilesIn(dir);
@@ -103,7 +103,7 @@ async function readSet(dir: string): Promise<SetResult> {
     contributions.push(readRailFile(source));
   }
 
-  const { body, issues: setIssues } = mergeSet(path.basename(dir), contributions, complete);
+  const { body, issues: setIssues } = mergeSet(path.basename(dir), contributions, complete, options);
   issues.push(...setIssues);
   const nameLocation = contributions.map((c) => c.setKeys.get('name')).find((l) => l !== undefined);
   if (!body || issues.length > 0) return { set: undefined, issues, nameLocation };
@@ -127,7 +127,10 @@ async function setFolders(root: string): Promise<string[]> {
 }
 
 /** Every set under `root` and every issue found; never throws for invalid rails. */
-export async function validateRails(root: string): Promise<{ sets: RailSet[]; issues: RailIssue[] }> {
+export async function validateRails(
+  root: string,
+  options: LoadOptions = {},
+): Promise<{ sets: RailSet[]; issues: RailIssue[] }> {
   const absolute = path.resolve(root);
   if (!(await isDirectory(absolute)))
     return {
@@ -142,7 +145,7 @@ export async function validateRails(root: string): Promise<{ sets: RailSet[]; is
       issues: [issueForPath(absolute, 'no rail sets here: expected *.yml files, or subfolders holding them')],
     };
 
-  const results = await Promise.all(folders.map((dir) => readSet(dir)));
+  const results = await Promise.all(folders.map((dir) => readSet(dir, options)));
   const issues = results.flatMap((r) => r.issues);
   const sets: RailSet[] = [];
   const byName = new Map<string, string>();
@@ -162,8 +165,8 @@ export async function validateRails(root: string): Promise<{ sets: RailSet[]; is
 }
 
 /** Every set under `root`. Throws RailsInvalidError listing the issues of all sets. */
-export async function loadRails(root: string): Promise<RailSet[]> {
-  const { sets, issues } = await validateRails(root);
+export async function loadRails(root: string, options: LoadOptions = {}): Promise<RailSet[]> {
+  const { sets, issues } = await validateRails(root, options);
   if (issues.length > 0) throw new RailsInvalidError(issues);
   return sets;
 }

@@ -34,13 +34,36 @@ export function normalizeExample(text: string): string {
  * Merges the files of one set. `complete` is false when some file could not be read at all (YAML syntax
  * error): then checks that need every intent id are skipped rather than reporting false alarms.
  */
+/** What the rails are checked against besides themselves. */
+export interface LoadOptions {
+  /** The configured upstreams' names: a set's `upstream` must be one of them (unchecked when absent). */
+  readonly upstreams?: readonly string[];
+}
+
 export function mergeSet(
   dirName: string,
   contributions: readonly FileContribution[],
   complete: boolean,
+  options: LoadOptions = {},
 ): { body: RailSetBody | undefined; issues: RailIssue[] } {
   const issues: RailIssue[] = contributions.flatMap((c) => c.issues);
   const setLevel = mergeSetLevel(contributions, issues);
+  const { upstreams } = options;
+  // `default` without a configured upstream is the documented no-upstream mode (forwards answer 503).
+  if (upstreams && setLevel.upstream !== undefined && setLevel.upstream !== DEFAULT_UPSTREAM) {
+    const location = contributions.map((c) => c.setKeys.get('upstream')).find((l) => l !== undefined);
+    if (location && !upstreams.includes(setLevel.upstream)) {
+      const suggestion = closest(setLevel.upstream, upstreams);
+      issues.push(
+        issueAt(
+          location,
+          `upstream "${setLevel.upstream}" is not configured (${upstreams.length ? `configured: ${upstreams.join(', ')}` : 'none is'}); ` +
+            (suggestion ? `did you mean \`${suggestion}\`? ` : '') +
+            "name one of the config file's `upstreams`, or add it there",
+        ),
+      );
+    }
+  }
 
   const intents: Intent[] = [];
   const firstById = new Map<string, SourceLocation>();

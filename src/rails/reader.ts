@@ -168,7 +168,7 @@ export class NodeReader {
       this.report(
         this.valueNode(field),
         `\`${field.name}\` is sent as written: ${found.map((p) => `\`${p}\``).join(', ')} would reach users literally ` +
-          '(only a `forward` prompt can carry the user\'s text, with `user_message_slot: true`)',
+          "(only a `forward` prompt can carry the user's text, with `user_message_slot: true`)",
       );
     return text;
   }

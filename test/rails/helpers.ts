@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
 import { formatIssue, validateRails } from '../../src/rails/load.js';
+import type { LoadOptions } from '../../src/rails/merge.js';
 
 /** Lines joined with "\n": a file's line N is the array's entry N-1, which keeps positions countable. */
 export type FileLines = readonly string[];
@@ -26,9 +27,12 @@ export function writeTree(files: Readonly<Record<string, FileLines | string>>): 
 }
 
 /** Validates one set folder written from `files`; issues as `file.yml:line:column: message`, relative to it. */
-export async function issuesOf(files: Readonly<Record<string, FileLines | string>>): Promise<string[]> {
+export async function issuesOf(
+  files: Readonly<Record<string, FileLines | string>>,
+  options?: LoadOptions,
+): Promise<string[]> {
   const dir = writeTree(files);
-  const { issues } = await validateRails(dir);
+  const { issues } = await validateRails(dir, options);
   return issues.map((issue) => formatIssue(issue, dir));
 }
 

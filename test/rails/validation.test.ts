@@ -317,6 +317,19 @@ describe('actions', () => {
     ]);
   });
 
+  it("names an upstream that is not configured, where the set's upstream key is", async () => {
+    const files = { 'rail.yml': ['upstream: opnai', 'intents:', ...VALID_INTENT] };
+    expect(await issuesOf(files, { upstreams: ['default', 'openai'] })).toEqual([
+      'rail.yml:1:1: upstream "opnai" is not configured (configured: default, openai); did you mean `openai`? ' +
+        "name one of the config file's `upstreams`, or add it there",
+    ]);
+    expect(await issuesOf(files, { upstreams: ['default', 'opnai'] })).toEqual([]);
+    // `default` without an upstream is the no-upstream mode: forwards answer 503, the rest works.
+    expect(
+      await issuesOf({ 'rail.yml': ['upstream: default', 'intents:', ...VALID_INTENT] }, { upstreams: [] }),
+    ).toEqual([]);
+  });
+
   it('requires a message for on_no_match respond', async () => {
     const issues = await issuesOf({
       'rail.yml': ['on_no_match:', '  action: respond', 'intents:', ...VALID_INTENT],

@@ -63,16 +63,22 @@ export const run: CliCommand = async (args, io) => {
   }
 
   let railsDir = values.rails;
-  if (railsDir === undefined) {
-    try {
-      railsDir = loadSettings(io.env, io.cwd).rails;
-    } catch (error) {
-      if (!isRailgateError(error)) throw error;
+  let upstreams: string[] | undefined;
+  try {
+    const settings = loadSettings(io.env, io.cwd);
+    railsDir ??= settings.rails;
+    // Where no upstream is configured (a CI job without the service's environment, say), names are not
+    // checked: `serve` checks them against its own settings.
+    if (Object.keys(settings.upstreams).length > 0) upstreams = Object.keys(settings.upstreams);
+  } catch (error) {
+    if (!isRailgateError(error)) throw error;
+    // With --rails, the rails are checked on their own; without, they cannot be found.
+    if (railsDir === undefined) {
       writeLine(io.stderr, `railgate check: ${error.message}`);
       return 1;
     }
   }
-  const { sets, issues } = await validateRails(path.resolve(io.cwd, railsDir));
+  const { sets, issues } = await validateRails(path.resolve(io.cwd, railsDir), { upstreams });
 
   if (values.json) {
     const report = {
