@@ -107,6 +107,23 @@ describe('railgate serve, the process', () => {
     }
   }, 40_000);
 
+  it('exits 1 on rails that do not load, printing each issue as file:line:column, as check does', async () => {
+    mkdirSync(path.join(dir, 'broken', 'desk'), { recursive: true });
+    writeFileSync(
+      path.join(dir, 'broken', 'desk', 'rail.yml'),
+      RAIL.replace('intents:', 'upstream: nowhere\nintents:'),
+    );
+    const { child, exited } = serve(await unusedPort(), { RAILGATE_RAILS: 'broken' });
+    let stderr = '';
+    child.stderr!.on('data', (piece: Buffer) => (stderr += piece.toString()));
+    const result = await exitWithin30s(exited);
+    if (result === 'still running') child.kill('SIGKILL');
+    expect(result).toEqual({ code: 1, signal: null });
+    expect(stderr.split('\n')).toContainEqual(
+      expect.stringMatching(/^broken\/desk\/rail\.yml:\d+:1: upstream "nowhere" is not configured/),
+    );
+  }, 40_000);
+
   it('lets a request in flight finish when SIGTERM comes twice', async () => {
     const port = await unusedPort();
     const { child, exited } = serve(port);

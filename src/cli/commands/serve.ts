@@ -1,5 +1,7 @@
 import { defineCommand, UsageError } from '../../authoring/cli.js';
+import { formatIssue, RailsInvalidError } from '../../rails/issues.js';
 import { loadSettings } from '../../settings.js';
+import { writeLine } from '../io.js';
 import { closeOnSignals, listen } from '../../server.js';
 
 const HELP = `usage: railgate serve [--rails DIR] [--port N] [--host H] [--db PATH]
@@ -33,11 +35,14 @@ export const run = defineCommand({
     const server = await listen(settings);
     closeOnSignals(server);
     // A failed load leaves nothing to serve: exit non-zero rather than answer 503 forever.
-    const failed = await server.guard.then(
-      () => false,
-      () => true,
+    const failure = await server.guard.then(
+      () => undefined,
+      (error: unknown) => error ?? new Error('loading failed'),
     );
-    if (!failed) return 0;
+    if (failure === undefined) return 0;
+    // The log line holds them too, inside JSON: the author gets them as `railgate check` prints them.
+    if (failure instanceof RailsInvalidError)
+      for (const issue of failure.issues) writeLine(io.stderr, formatIssue(issue, io.cwd));
     await server.close();
     return 1;
   },
