@@ -36,17 +36,20 @@ export interface RecallVerdict {
 }
 
 /**
- * Queries for the check: the normalised midpoints of pairs of the set's vectors, spread evenly and
- * chosen the same way every time. A vector itself would be a flattering query (the graph links each
- * vector to its neighbours); a midpoint, like a real message, lies between examples.
+ * Queries for the check: for evenly spread examples (the same every time), the normalised midpoint of
+ * the example and one of its near neighbours, found through the graph. Like a real message, such a
+ * query lies among examples without being one (an example itself would flatter the graph, which links
+ * each vector to its neighbours); its other true neighbours are wherever the data puts them.
  */
-function sampleQueries(vectors: readonly Float32Array[]): Float32Array[] {
+function sampleQueries(graph: TunableIndex, vectors: readonly Float32Array[], efSearch: number): Float32Array[] {
   const size = vectors.length;
   const count = Math.min(RECALL_SAMPLE, size);
-  const at = (i: number) => vectors[Math.floor((i * size) / count)]!;
+  graph.setEfSearch(Math.max(efSearch, 64));
   return Array.from({ length: count }, (_, i) => {
-    const a = at(i);
-    const b = at((i + Math.ceil(count / 2)) % count);
+    const id = Math.floor((i * size) / count);
+    const a = vectors[id]!;
+    const near = graph.search(a, RECALL_K + 1).filter((hit) => hit.id !== id);
+    const b = vectors[near.at(-1)?.id ?? id]!;
     const midpoint = a.map((x, d) => x + b[d]!);
     let norm = 0;
     for (const x of midpoint) norm += x * x;
@@ -84,7 +87,7 @@ export function tuneSearchBreadth(
   const { efSearch, maxEfSearch, minRecall } = breadth;
   const k = Math.min(RECALL_K, vectors.length);
   if (k === 0) return { efSearch, recall: 1 };
-  const queries = sampleQueries(vectors);
+  const queries = sampleQueries(graph, vectors, efSearch);
   const truths = queries.map((query) => exactNeighbours(vectors, query, k));
   let ef = efSearch;
   for (;;) {
