@@ -61,6 +61,11 @@ const settingsSchema = z
     rails: z.string().default('rails'),
     /** The rail set used when a request names none (header `x-railgate-rails`). */
     defaultRailSet: z.string().optional(),
+    /**
+     * Rail sets besides the default that a client may choose (header `x-railgate-rails`, `/v1/guard`'s
+     * `rails`); `*`: any loaded set. None by default: a client cannot pick a more lenient policy.
+     */
+    clientRailSets: z.array(z.string().min(1)).default([]),
     /** SQLite decision log path; `:memory:` keeps it in memory. */
     db: z.string().default('data/railgate.db'),
     /** Decisions older than this many days are deleted from the log (hourly); 0 keeps them forever. */
@@ -179,6 +184,7 @@ const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: EnvR
   ['RAILGATE_LOG_LEVEL', 'logLevel', 'string'],
   ['RAILGATE_RAILS', 'rails', 'string'],
   ['RAILGATE_DEFAULT_RAILS', 'defaultRailSet', 'string'],
+  ['RAILGATE_CLIENT_RAIL_SETS', 'clientRailSets', 'list'],
   ['RAILGATE_DB', 'db', 'string'],
   ['RAILGATE_WATCH', 'watch', 'boolean'],
   ['RAILGATE_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', 'number'],

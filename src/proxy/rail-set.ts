@@ -17,16 +17,33 @@ export function pickRailSetName(request: FastifyRequest, guard: Guard, explicit?
 /** The longest part of an unknown set's name the 404 message repeats (the name is the client's). */
 const MAX_ECHOED_NAME = 64;
 
-/** The loaded set by name, or 404 RG_ERR_UNKNOWN_RAIL_SET naming where the name came from. */
-export function chooseRailSet(guard: Guard, name: string, param: string): RailSet {
-  const set = guard.railSet(name);
+/** Which rail sets a client may name: the default always; others as `clientRailSets` allows. */
+export type RailSetAccess = (name: string, guard: Guard) => boolean;
+
+export function railSetAccess(clientRailSets: readonly string[]): RailSetAccess {
+  const any = clientRailSets.includes('*');
+  const listed = new Set(clientRailSets);
+  return (name, guard) => any || name === guard.defaultRailSet || listed.has(name);
+}
+
+/**
+ * The loaded set by name, or 404 RG_ERR_UNKNOWN_RAIL_SET naming where the name came from. A set the
+ * client may not choose is answered as unknown, so the answer does not tell which other sets exist.
+ */
+export function chooseRailSet(guard: Guard, name: string, param: string, access: RailSetAccess): RailSet {
+  const set = access(name, guard) ? guard.railSet(name) : undefined;
   if (set) return set;
   const known =
     guard
       .list()
       .map((s) => s.name)
+      .filter((loaded) => access(loaded, guard))
       .join(', ') || 'none';
   // The name is the client's: echo a bounded part of it.
   const shown = name.length > MAX_ECHOED_NAME ? `${name.slice(0, MAX_ECHOED_NAME - 1)}…` : name;
-  throw new RailgateError('RG_ERR_UNKNOWN_RAIL_SET', `Unknown rail set "${shown}" (loaded: ${known}).`, { param });
+  throw new RailgateError(
+    'RG_ERR_UNKNOWN_RAIL_SET',
+    `Unknown rail set "${shown}" (a client may choose: ${known}; the operator allows others with clientRailSets).`,
+    { param },
+  );
 }

@@ -39,6 +39,9 @@ export interface TestAppOptions {
   /** Keys clients must present (`clientApiKeys`). */
   readonly clientApiKeys?: readonly string[];
   readonly rails?: string;
+  readonly defaultRailSet?: string;
+  /** Sets besides the default a client may choose (`clientRailSets`). */
+  readonly clientRailSets?: readonly string[];
   /** Replaces the real guard (e.g. a promise that never resolves, to test readiness). */
   readonly guard?: Promise<Guard>;
   /** Listen on 127.0.0.1, port 0, and report the URL. */
@@ -69,6 +72,8 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     logLevel: 'silent',
     limits: options.limits ?? {},
     clientApiKeys: [...(options.clientApiKeys ?? [])],
+    clientRailSets: [...(options.clientRailSets ?? [])],
+    ...(options.defaultRailSet ? { defaultRailSet: options.defaultRailSet } : {}),
     upstreams: options.upstreamUrl
       ? { default: { url: options.upstreamUrl, apiKey: options.apiKey ?? 'sk-upstream-test', ...options.upstream } }
       : {},

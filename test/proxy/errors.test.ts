@@ -145,7 +145,9 @@ describe('request validation', () => {
     expect(await railgate.errorCount('RG_ERR_NOT_FOUND')).toBe(counted);
     expect(response.json().error.message).toContain('shop');
     const long = await post({ model: 'm', messages: [user('hi')] }, { 'x-railgate-rails': 'x'.repeat(3000) });
-    expect(long.json().error.message).toBe(`Unknown rail set "${'x'.repeat(63)}…" (loaded: shop).`);
+    expect(long.json().error.message).toBe(
+      `Unknown rail set "${'x'.repeat(63)}…" (a client may choose: shop; the operator allows others with clientRailSets).`,
+    );
   });
 
   it('answers a URL fastify cannot decode with 400 in the same shape, counted, with a request id', async () => {

@@ -14,7 +14,7 @@ import type { Guard, GuardResult } from '../../matching/guard.js';
 import { createRequestParsers, type ChatRequest, type EarlierMessage } from '../chat-request.js';
 import { decisionHeaders, decisionView } from '../decision-view.js';
 import { relayChat } from '../relay.js';
-import { chooseRailSet, pickRailSetName } from '../rail-set.js';
+import { chooseRailSet, pickRailSetName, railSetAccess } from '../rail-set.js';
 import { SSE_HEADERS, eventStream } from '../sse.js';
 import { synthesizeChunks, synthesizeCompletion, type SynthesisInput } from '../synthesize.js';
 import { startTrace } from '../trace.js';
@@ -120,13 +120,14 @@ function asksForJson(body: Record<string, unknown>): boolean {
 export const chatRoutes = fp(
   async (app: FastifyInstance, options: ChatRouteOptions) => {
     const parsers = createRequestParsers(options.settings.limits);
+    const access = railSetAccess(options.settings.clientRailSets);
 
     app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
       const time = options.clock();
       const chat = parsers.chat(request.body);
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard);
-      chooseRailSet(guard, name, 'x-railgate-rails');
+      chooseRailSet(guard, name, 'x-railgate-rails', access);
       const { result, message, earlierIndex } = await decideConversation(guard, name, chat.userText, chat.earlier);
       const { decision, set } = result;
       const trace = startTrace(

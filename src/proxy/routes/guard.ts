@@ -7,23 +7,24 @@ import fp from 'fastify-plugin';
 import { renderPrompt } from '../../rails/prompt.js';
 import { createRequestParsers } from '../chat-request.js';
 import { decisionHeaders, decisionView } from '../decision-view.js';
-import { chooseRailSet, pickRailSetName } from '../rail-set.js';
+import { chooseRailSet, pickRailSetName, railSetAccess } from '../rail-set.js';
 import { startTrace } from '../trace.js';
 import { cannedAnswer, decideConversation, type ChatRouteOptions } from './chat.js';
 
 export const guardRoutes = fp(
   async (app: FastifyInstance, options: ChatRouteOptions) => {
     const parsers = createRequestParsers(options.settings.limits);
+    const access = railSetAccess(options.settings.clientRailSets);
 
     app.post('/v1/guard', async (request: FastifyRequest, reply: FastifyReply) => {
       const time = options.clock();
       const input = parsers.guard(request.body);
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard, input.railSet);
-      chooseRailSet(guard, name, input.railSet ? 'rails' : 'x-railgate-rails');
+      chooseRailSet(guard, name, input.railSet ? 'rails' : 'x-railgate-rails', access);
       const { result, message, earlierIndex } = await decideConversation(guard, name, input.text, input.earlier);
       const { decision } = result;
-      const set = chooseRailSet(guard, decision.railSet, 'rails');
+      const set = chooseRailSet(guard, decision.railSet, 'rails', access);
       startTrace(
         options.decisions,
         { endpoint: 'guard', stream: false, message, result, time, requestId: request.id },
