@@ -43,6 +43,7 @@ export function watchRails(
       for (const issue of issues) logger.error({ issue }, `rails not reloaded: ${formatIssue(issue)}`);
       return false;
     }
+    const before = runtime.defaultRailSet;
     try {
       await runtime.replace(sets);
     } catch (error) {
@@ -50,6 +51,12 @@ export function watchRails(
       return false;
     }
     const rails = runtime.list();
+    if (runtime.defaultRailSet !== before)
+      logger.warn(
+        { from: before, to: runtime.defaultRailSet },
+        `the default rail set is now "${runtime.defaultRailSet}": "${before}" is gone; ` +
+          'pin one with defaultRailSet (RAILGATE_DEFAULT_RAILS)',
+      );
     warnOfExactFallbacks(rails, logger);
     logger.info({ rails }, 'rails reloaded');
     return true;

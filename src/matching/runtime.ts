@@ -69,8 +69,11 @@ export class RailsRuntime implements Guard {
 
   /** Compiles the given sets and swaps them in atomically; on failure the old sets keep serving. */
   async replace(sets: readonly RailSet[], defaultRailSet = this.options.defaultRailSet): Promise<void> {
+    // Without a configured default, the one picked at start stays while its set is there: a new set
+    // folder (say `aaa/`, sorted first) must not silently become every request's policy.
+    const kept = this.#default && sets.some((s) => s.name === this.#default) ? this.#default : undefined;
     // Checked first: a missing default set must fail before minutes of embedding, not after.
-    const nextDefault = pickDefault(sets, defaultRailSet);
+    const nextDefault = pickDefault(sets, defaultRailSet ?? kept);
     const compiled = new Map<string, CompiledRailSet>();
     for (const set of sets) {
       // Same files, same bytes (embedding config included): what it compiled to still holds, so a

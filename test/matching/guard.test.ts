@@ -221,4 +221,18 @@ describe('replacing the rail sets', () => {
     expect((await runtime.decide('when do you open', 'hours')).decision.intent).toBe('opening_hours');
     expect((await runtime.decide('I forgot my password', 'support')).decision.intent).toBe('password_reset');
   });
+
+  it('keeps the default set picked at start while it is there, even when a set sorted before it arrives', async () => {
+    const runtime = await createGuard({
+      sets: [railSet('support', [password, greeting]), railSet('strict', [greeting], {}, 'passthrough')],
+      embedderFor: async () => embedder,
+    });
+    expect(runtime.defaultRailSet).toBe('support');
+    const lenient = railSet('aaa', [harmful], {}, 'passthrough');
+    await runtime.replace([lenient, ...runtime.list().map((s) => runtime.compiled(s.name).set)]);
+    expect(runtime.defaultRailSet).toBe('support');
+    // Its set gone, another is picked (and reload.ts warns of it).
+    await runtime.replace([lenient]);
+    expect(runtime.defaultRailSet).toBe('aaa');
+  });
 });
