@@ -95,6 +95,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     };
     const payload = relayEventStream(response.body, {
       maxEventBytes: input.maxEventBytes,
+      redact: (events) => upstreams.redact(upstream, events),
       onFailure: (error) =>
         isAbort(error, controller.signal) ? undefined : failed(upstreamFailure(upstream, error), error),
       onIncomplete: () => {

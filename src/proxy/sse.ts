@@ -36,6 +36,8 @@ export interface RelayOptions {
    * `finish_reason`, or an error event of the upstream's own.
    */
   readonly onIncomplete: () => RailgateError;
+  /** Masks secrets in the events passed on (an upstream's error event quoting the operator's key). */
+  readonly redact?: (events: string) => string;
 }
 
 /**
@@ -48,9 +50,12 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
   async function* relay(): AsyncGenerator<Buffer> {
     let pending: Buffer = Buffer.alloc(0);
     let ended = false;
+    // Events are passed on whole, so a secret is never split across two of them.
     const passOn = (events: Buffer) => {
-      ended ||= ENDING.test(events.toString('utf8'));
-      return events;
+      const text = events.toString('utf8');
+      ended ||= ENDING.test(text);
+      const masked = options.redact?.(text) ?? text;
+      return masked === text ? events : Buffer.from(masked);
     };
     try {
       for await (const piece of source) {

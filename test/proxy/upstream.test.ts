@@ -154,6 +154,24 @@ describe("the operator's key in the upstream's errors", () => {
     }
   });
 
+  it('is masked in an error event inside a stream', async () => {
+    const keyed = await buildTestApp({ upstreamUrl: upstream.url, apiKey: 'sk-operator-secret-123', listen: true });
+    try {
+      const error = { error: { message: 'Key sk-operator-secret-123 was revoked.', type: 'auth', code: 'revoked' } };
+      upstream.behave({ rawStream: Buffer.from(`data: ${JSON.stringify(error)}\n\n`) });
+      const text = await (
+        await fetch(`${keyed.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(askStream('where is my order')),
+        })
+      ).text();
+      expect(text).toBe(`data: ${JSON.stringify(error).replace('sk-operator-secret-123', '***')}\n\n`);
+    } finally {
+      await keyed.close();
+    }
+  });
+
   it('is left alone when it is a placeholder for a local server, so the body stays intact', async () => {
     const local = await buildTestApp({ upstreamUrl: upstream.url, apiKey: '1' });
     try {
