@@ -17,6 +17,7 @@ import {
   DEFAULT_MIN_RECALL,
 } from './matching/vector-index.js';
 import { DEFAULT_MAX_EF_SEARCH } from './matching/index-recall.js';
+import { closest } from './rails/reader.js';
 
 /**
  * A server's base URL, without credentials: `https://user:pass@host` would be silently dropped by the
@@ -173,13 +174,14 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * Every environment variable, the setting it sets and how its text is read; the README documents
- * each. Later rows win over earlier ones for the same setting (`HOST` over `RAILGATE_HOST`).
+ * each. Later rows win over earlier ones for the same setting: `RAILGATE_HOST` over the generic
+ * `HOST` (which images and platforms set for their own reasons, this project's Dockerfile too).
  */
 type EnvRead = 'string' | 'number' | 'boolean' | 'list';
 
 const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: EnvRead])[] = [
-  ['RAILGATE_HOST', 'host', 'string'],
   ['HOST', 'host', 'string'],
+  ['RAILGATE_HOST', 'host', 'string'],
   ['PORT', 'port', 'number'],
   ['RAILGATE_LOG_LEVEL', 'logLevel', 'string'],
   ['RAILGATE_RAILS', 'rails', 'string'],
@@ -214,6 +216,18 @@ const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: EnvR
 
 /** The environment variables railgate reads settings from (besides RAILGATE_CONFIG, the file's name). */
 export const SETTINGS_VARIABLES: readonly string[] = ENV_SETTINGS.map(([name]) => name);
+
+/**
+ * `RAILGATE_*` variables railgate does not read, each with the nearest one it does: a typo is
+ * otherwise silent, and `RAILGATE_CLIENT_API_KEY` (singular) left the proxy open.
+ */
+export function unknownVariables(env: Env): { name: string; suggestion: string | undefined }[] {
+  const known = [...SETTINGS_VARIABLES, 'RAILGATE_CONFIG'];
+  return Object.keys(env)
+    .filter((name) => name.startsWith('RAILGATE_') && !known.includes(name))
+    .sort()
+    .map((name) => ({ name, suggestion: closest(name, known) }));
+}
 
 function readEnv(name: string, raw: string, read: EnvRead): string | number | boolean | string[] {
   if (read === 'string') return raw;

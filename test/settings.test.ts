@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadSettings, parseSettings, SETTINGS_VARIABLES } from '../src/settings.js';
+import { loadSettings, parseSettings, SETTINGS_VARIABLES, unknownVariables } from '../src/settings.js';
 
 function tmp(): string {
   return mkdtempSync(path.join(tmpdir(), 'railgate-settings-'));
@@ -153,6 +153,27 @@ describe('settings', () => {
       expect(load).not.toThrow(/SECRET/);
     }
     expect(() => loadSettings({ RAILGATE_CONFIG: 'unclosed.json' }, dir)).toThrow(/at line 2, column \d+$/);
+  });
+
+  it('takes RAILGATE_HOST over the generic HOST that images set (this Dockerfile sets HOST=0.0.0.0)', () => {
+    expect(loadSettings({ HOST: '0.0.0.0', RAILGATE_HOST: '127.0.0.1' }, tmp()).host).toBe('127.0.0.1');
+    expect(loadSettings({ HOST: '0.0.0.0' }, tmp()).host).toBe('0.0.0.0');
+  });
+
+  it('names RAILGATE_* variables it does not read, with the one meant: a typo is not silent', () => {
+    const env = {
+      RAILGATE_CLIENT_API_KEY: 'abcdefghijklmnopqrstuvwxyz',
+      RAILGATE_CONFIG: 'railgate.config.json',
+      RAILGATE_UPSTREAM_URL: 'http://127.0.0.1:9/v1',
+      RAILGATE_HOSTNAME: '127.0.0.1',
+      RAILGATE_SOMETHING_ELSE_ENTIRELY: '1',
+      HOME: '/root',
+    };
+    expect(unknownVariables(env)).toEqual([
+      { name: 'RAILGATE_CLIENT_API_KEY', suggestion: 'RAILGATE_CLIENT_API_KEYS' },
+      { name: 'RAILGATE_HOSTNAME', suggestion: 'RAILGATE_HOST' },
+      { name: 'RAILGATE_SOMETHING_ELSE_ENTIRELY', suggestion: undefined },
+    ]);
   });
 
   it('reads exactly the environment variables the README documents', () => {

@@ -1,6 +1,6 @@
 import { defineCommand, UsageError } from '../../authoring/cli.js';
 import { formatIssue, RailsInvalidError } from '../../rails/issues.js';
-import { loadSettings } from '../../settings.js';
+import { loadSettings, unknownVariables } from '../../settings.js';
 import { writeLine } from '../io.js';
 import { closeOnSignals, listen } from '../../server.js';
 
@@ -34,6 +34,11 @@ export const run = defineCommand({
     );
     const server = await listen(settings);
     closeOnSignals(server);
+    for (const { name, suggestion } of unknownVariables(io.env))
+      server.app.log.warn(
+        { variable: name },
+        `${name} is not a railgate setting and is ignored${suggestion ? `; did you mean ${suggestion}?` : ''}`,
+      );
     // A failed load leaves nothing to serve: exit non-zero rather than answer 503 forever.
     const failure = await server.guard.then(
       () => undefined,
