@@ -16,6 +16,8 @@ export interface Metrics {
   readonly embedCacheLookups: Counter<'result'>;
   readonly embedQueueDepth: Gauge;
   readonly errors: Counter<'code'>;
+  readonly upstreamResponses: Counter<'rail_set' | 'status'>;
+  readonly railsReloads: Counter<'result'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -59,6 +61,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       labelNames: ['code'],
       registers: [registry],
     }),
+    upstreamResponses: new Counter({
+      name: 'railgate_upstream_responses_total',
+      help: 'Upstream answers by rail set and HTTP status (a wrong operator key shows as 401, rate limits as 429)',
+      labelNames: ['rail_set', 'status'],
+      registers: [registry],
+    }),
+    railsReloads: new Counter({
+      name: 'railgate_rails_reloads_total',
+      help: 'Hot reloads of the rails by result: ok, or failed (the previous rails keep serving)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
   };
 }
 
@@ -76,6 +90,8 @@ export function withMetrics(metrics: Metrics, sink: DecisionSink): DecisionSink 
         intent: decision.intent ?? 'none',
         endpoint: record.endpoint,
       });
+      if (record.upstreamStatus !== null)
+        metrics.upstreamResponses.inc({ rail_set: decision.railSet, status: String(record.upstreamStatus) });
       metrics.stageSeconds.observe({ stage: 'embed' }, latency.embedMs / 1000);
       metrics.stageSeconds.observe({ stage: 'search' }, latency.searchMs / 1000);
       if (latency.upstreamMs !== null) metrics.stageSeconds.observe({ stage: 'upstream' }, latency.upstreamMs / 1000);
@@ -124,6 +140,23 @@ export function watchDecisionLog(metrics: Metrics, stats: () => DecisionLogStats
     registers: [metrics.registry],
     collect() {
       this.set(stats().pending);
+    },
+  });
+}
+
+/**
+ * `railgate_rails_loaded_info{rail_set, hash} 1` for each rail set serving now, read when /metrics is
+ * scraped: after a failed reload, the hash still being the old one is what an alert can see.
+ */
+export function reportLoadedRails(metrics: Metrics, loaded: () => readonly { name: string; hash: string }[]): void {
+  new Gauge({
+    name: 'railgate_rails_loaded_info',
+    help: 'The rail sets serving now, with their content hash (value 1)',
+    labelNames: ['rail_set', 'hash'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      for (const set of loaded()) this.set({ rail_set: set.name, hash: set.hash }, 1);
     },
   });
 }

@@ -17,7 +17,7 @@ import { WorkerEmbedder } from './embedding/worker-host.js';
 import { WorkerPool } from './embedding/worker-pool.js';
 import { storedCompileOptions } from './matching/compile.js';
 import { createGuard, type RailsRuntime } from './matching/runtime.js';
-import { createMetrics, watchDecisionLog, type Metrics } from './metrics.js';
+import { createMetrics, reportLoadedRails, watchDecisionLog, type Metrics } from './metrics.js';
 import { markShutdownCut } from './proxy/trace.js';
 import { loadRails } from './rails/load.js';
 import type { EmbeddingConfig } from './rails/types.js';
@@ -171,7 +171,12 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       throw new LoadCancelled('railgate closed while loading');
     }
     warnOfExactFallbacks(runtime.list(), app.log);
-    if (settings.watch) watcher = watchRails(railsDir, runtime, app.log, { load: railsChecks });
+    reportLoadedRails(metrics, () => runtime.list());
+    if (settings.watch)
+      watcher = watchRails(railsDir, runtime, app.log, {
+        load: railsChecks,
+        onReload: (ok) => metrics.railsReloads.inc({ result: ok ? 'ok' : 'failed' }),
+      });
     return runtime;
   })()
     .finally(dropPrewarmed)

@@ -149,6 +149,10 @@ describe("the operator's key in the upstream's errors", () => {
         code: 'invalid_api_key',
       });
       expect(upstream.requests[0]?.headers.authorization).toBe('Bearer sk-operator-secret-123');
+      // A wrong operator key shows in monitoring, not only in the decision log.
+      await keyed.log.flush();
+      const metrics = (await keyed.app.inject({ url: '/metrics' })).body;
+      expect(metrics).toContain('railgate_upstream_responses_total{rail_set="shop",status="401"} 1');
     } finally {
       await keyed.close();
     }

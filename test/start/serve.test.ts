@@ -177,6 +177,11 @@ describe('railgate serve wiring', () => {
     const error = logLines.find((l) => l.includes('rails not reloaded'))!;
     expect(error).toMatch(/rail\.yml:6:13: .*action/);
     expect(await railsHash()).toBe(before);
+    // Monitoring sees it too: a failed reload, and the hash still serving.
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^railgate_rails_reloads_total\{result="failed"\} [1-9]/m);
+    expect(metrics).toMatch(/^railgate_rails_reloads_total\{result="ok"\} [1-9]/m);
+    expect(metrics).toContain(`railgate_rails_loaded_info{rail_set="support",hash="${before}"} 1`);
     const hello = await fetch(`${url}/v1/guard`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
