@@ -118,12 +118,28 @@ export async function loadRailSet(dir: string): Promise<RailSet> {
   return set;
 }
 
-/** The set folders under a rails root: the root itself when it holds rail files, else its subfolders that do. */
-async function setFolders(root: string): Promise<string[]> {
-  if ((await railFilesIn(root)).length > 0) return [root];
+/**
+ * The set folders under a rails root: the root itself when it holds rail files, else its subfolders
+ * that do. Both at once is an issue: a stray file in the root (a copy, a new "common.yml") would
+ * otherwise silently make the root one set and drop every set folder, on the next reload too.
+ */
+async function setFolders(root: string): Promise<{ folders: string[]; issue?: RailIssue }> {
+  const rootFiles = await railFilesIn(root);
   const folders = await entriesIn(root, 'directory');
-  const withRails = await Promise.all(folders.map(async (dir) => ((await railFilesIn(dir)).length > 0 ? dir : null)));
-  return withRails.filter((dir): dir is string => dir !== null);
+  const withRails = (
+    await Promise.all(folders.map(async (dir) => ((await railFilesIn(dir)).length > 0 ? dir : null)))
+  ).filter((dir): dir is string => dir !== null);
+  if (rootFiles.length === 0) return { folders: withRails };
+  if (withRails.length === 0) return { folders: [root] };
+  const names = (paths: readonly string[]) => paths.map((p) => path.basename(p)).join(', ');
+  return {
+    folders: [],
+    issue: issueForPath(
+      root,
+      `holds both rail files (${names(rootFiles)}) and set folders (${names(withRails)}): a rails folder is ` +
+        'one set (files only) or a folder of sets (subfolders only); move the files into a set folder',
+    ),
+  };
 }
 
 /** Every set under `root` and every issue found; never throws for invalid rails. */
@@ -138,7 +154,8 @@ export async function validateRails(
       // Relative paths resolve against the working folder, which a service manager may not set.
       issues: [issueForPath(absolute, `rails folder not found (looked for ${absolute})`)],
     };
-  const folders = await setFolders(absolute);
+  const { folders, issue } = await setFolders(absolute);
+  if (issue) return { sets: [], issues: [issue] };
   if (folders.length === 0)
     return {
       sets: [],

@@ -153,8 +153,21 @@ describe('finding sets under a rails root', () => {
   });
 
   it('takes the root itself as the one set when it holds rail files', async () => {
-    const root = writeTree({ 'rail.yml': ['name: solo', 'intents:', ...VALID_INTENT], 'sub/rail.yml': 'x: [' });
+    const root = writeTree({ 'rail.yml': ['name: solo', 'intents:', ...VALID_INTENT], 'notes/README.md': '#' });
     expect((await loadRails(root)).map((s) => s.name)).toEqual(['solo']);
+  });
+
+  it('refuses a root with both rail files and set folders, instead of dropping the sets for a stray file', async () => {
+    const root = writeTree({
+      'bank/rail.yml': ['intents:', ...VALID_INTENT],
+      'common.yml': ['on_no_match: passthrough', 'intents:', ...VALID_INTENT],
+    });
+    const { sets, issues } = await validateRails(root);
+    expect(sets).toEqual([]);
+    expect(issues.map((issue) => formatIssue(issue, root))).toEqual([
+      '.: holds both rail files (common.yml) and set folders (bank): a rails folder is one set (files only) ' +
+        'or a folder of sets (subfolders only); move the files into a set folder',
+    ]);
   });
 
   it('follows symbolic links: a ConfigMap mounted as a set folder, and a linked set folder', async () => {
