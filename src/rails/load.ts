@@ -92,7 +92,13 @@ async function readSet(dir: string, options: LoadOptions = {}): Promise<SetResul
       continue;
     }
     contents.push({ name: path.basename(file), bytes });
-    const { source, issues: syntaxIssues } = parseYamlFile(file, bytes.toString('utf8'));
+    const text = utf8Text(file, bytes);
+    if (typeof text !== 'string') {
+      issues.push(text);
+      complete = false;
+      continue;
+    }
+    const { source, issues: syntaxIssues } = parseYamlFile(file, text);
     if (source.doc.errors.length > 0) {
       // A file YAML cannot read says nothing reliable about its keys: report only its syntax errors.
       issues.push(...syntaxIssues);
@@ -116,6 +122,31 @@ export async function loadRailSet(dir: string): Promise<RailSet> {
   const { set, issues } = await readSet(path.resolve(dir));
   if (!set || issues.length > 0) throw new RailsInvalidError(issues);
   return set;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A rail file's text, or the issue with it: YAML files are UTF-8, and any other encoding decoded as
+ * UTF-8 would put U+FFFD into answers and examples ("café" → "caf�") with nothing said.
+ */
+function utf8Text(file: string, bytes: Buffer): string | RailIssue {
+  const bom = bytes.subarray(0, 2).toString('hex');
+  if (bom === 'fffe' || bom === 'feff')
+    return issueForPath(file, 'is UTF-16 text: save it as UTF-8, the encoding YAML files use');
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    const text = bytes.toString('utf8');
+    const at = text.indexOf('\uFFFD');
+    const before = text.slice(0, Math.max(0, at)).split('\n');
+    return {
+      file,
+      line: before.length,
+      column: before.at(-1)!.length + 1,
+      message: 'is not UTF-8 text here (Latin-1 or Windows-1252, perhaps): save it as UTF-8',
+    };
+  }
 }
 
 /**

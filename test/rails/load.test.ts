@@ -157,6 +157,21 @@ describe('finding sets under a rails root', () => {
     expect((await loadRails(root)).map((s) => s.name)).toEqual(['solo']);
   });
 
+  it('reads rail files as UTF-8, and says so where a file is in another encoding', async () => {
+    const root = writeTree({ 'latin/rail.yml': '', 'wide/rail.yml': '' });
+    const yaml = 'intents:\n  - id: cafe\n    action: respond\n    response: Welcome to the café\n    examples: [hi]\n';
+    writeFileSync(path.join(root, 'latin/rail.yml'), Buffer.from(yaml, 'latin1'));
+    writeFileSync(
+      path.join(root, 'wide/rail.yml'),
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(yaml, 'utf16le')]),
+    );
+    const { issues } = await validateRails(root);
+    expect(issues.map((issue) => formatIssue(issue, root))).toEqual([
+      'latin/rail.yml:4:33: is not UTF-8 text here (Latin-1 or Windows-1252, perhaps): save it as UTF-8',
+      'wide/rail.yml: is UTF-16 text: save it as UTF-8, the encoding YAML files use',
+    ]);
+  });
+
   it('refuses a root with both rail files and set folders, instead of dropping the sets for a stray file', async () => {
     const root = writeTree({
       'bank/rail.yml': ['intents:', ...VALID_INTENT],
