@@ -97,7 +97,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
       maxEventBytes: input.maxEventBytes,
       redact: (events) => upstreams.redact(upstream, events),
       onFailure: (error) =>
-        isAbort(error, controller.signal) ? undefined : failed(upstreamFailure(upstream, error), error),
+        isAbort(error, controller.signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer'), error),
       onIncomplete: () => {
         const failure = new RailgateError(
           'RG_ERR_UPSTREAM_BAD_RESPONSE',
@@ -119,7 +119,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     text = await response.body.text();
   } catch (error) {
     if (isAbort(error, controller.signal)) return clientGone(reply);
-    throw upstreamFailure(upstream, error);
+    throw upstreamFailure(upstream, error, 'answer');
   }
   if (response.status >= 400) {
     // The upstream's own error: relayed as it was given, but for the operator's key.

@@ -125,7 +125,17 @@ export function isAbort(error: unknown, signal: AbortSignal): boolean {
 }
 
 /** A transport failure (before or during the response) as the railgate error a client sees. */
-export function upstreamFailure(name: string, error: unknown): RailgateError {
+/** The `code` of an error and of each of its causes, outermost first. */
+function causeCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  for (let at: unknown = error; at instanceof Error; at = at.cause) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+  }
+  return codes;
+}
+
+export function upstreamFailure(name: string, error: unknown, during: 'request' | 'answer' = 'request'): RailgateError {
   if (error instanceof RailgateError) return error;
   const code = (error as { code?: string } | null)?.code ?? '';
   if (TIMEOUT_CODES.has(code)) {
@@ -137,6 +147,22 @@ export function upstreamFailure(name: string, error: unknown): RailgateError {
           : 'waiting for the response body';
     return new RailgateError('RG_ERR_UPSTREAM_TIMEOUT', `Upstream "${name}" timed out ${what}.`, { cause: error });
   }
+  // A compressed body that does not decompress (zlib's Z_DATA_ERROR, Z_BUF_ERROR…) is garbage, not an outage.
+  if (causeCodes(error).some((c) => c.startsWith('Z_')))
+    return new RailgateError(
+      'RG_ERR_UPSTREAM_BAD_RESPONSE',
+      `Upstream "${name}" sent a body that does not decode: ${causeOf(error)}`,
+      { cause: error },
+    );
+  // It answered, then broke off: reached, but its answer is incomplete.
+  if (during === 'answer')
+    return new RailgateError(
+      'RG_ERR_UPSTREAM_BAD_RESPONSE',
+      `Upstream "${name}" broke off its answer: ${causeOf(error)}`,
+      {
+        cause: error,
+      },
+    );
   return new RailgateError('RG_ERR_UPSTREAM_UNREACHABLE', `Upstream "${name}" is unreachable: ${causeOf(error)}`, {
     cause: error,
   });

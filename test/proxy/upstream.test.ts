@@ -378,18 +378,20 @@ describe('streaming failures', () => {
   });
 
   it('ends the client stream with an error event, not [DONE], when the upstream drops mid-stream', async () => {
-    const counted = await railgate.errorCount('RG_ERR_UPSTREAM_UNREACHABLE');
+    const counted = await railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE');
     upstream.behave({ chunks: tenWords, dropAfterChunks: 3 });
     const stream = await client.chat.completions.create(askStream('track my package'));
     const seen: string[] = [];
     const reading = (async () => {
       for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
     })();
-    await expect(reading).rejects.toMatchObject({ error: { code: 'RG_ERR_UPSTREAM_UNREACHABLE' } });
+    await expect(reading).rejects.toMatchObject({ error: { code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' } });
     expect(seen.join('')).toBe('one two three');
-    expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_UNREACHABLE', upstreamStatus: 200 });
+    // Reached, then broken off: not "unreachable", which says the upstream is down.
+    await expect(reading.catch((e: { message: string }) => e.message)).resolves.toMatch(/broke off its answer/);
+    expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_BAD_RESPONSE', upstreamStatus: 200 });
     // The response was a 200 by the time it failed; /metrics still counts the failure.
-    expect(await railgate.errorCount('RG_ERR_UPSTREAM_UNREACHABLE')).toBe(counted + 1);
+    expect(await railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE')).toBe(counted + 1);
 
     upstream.behave({ chunks: tenWords, dropAfterChunks: 3 });
     const raw = await fetch(`${railgate.url}/v1/chat/completions`, {
@@ -398,7 +400,7 @@ describe('streaming failures', () => {
       body: JSON.stringify(ask('track my package', { stream: true })),
     });
     const text = await raw.text();
-    expect(text).toMatch(/data: \{"error":\{.*"code":"RG_ERR_UPSTREAM_UNREACHABLE"\}\}\n\n$/);
+    expect(text).toMatch(/data: \{"error":\{.*"code":"RG_ERR_UPSTREAM_BAD_RESPONSE"\}\}\n\n$/);
     expect(text).not.toContain('[DONE]');
   });
 
