@@ -66,6 +66,23 @@ function readEmbedding(r: NodeReader, field: Field): EmbeddingConfig | undefined
     model: model ? r.string(model) : undefined,
     quantized: quantized ? (r.boolean(quantized) ?? false) : false,
   };
+  if (r.issues.length !== before) return undefined;
+  // Said here, at the key, rather than by the provider at start-up with no position.
+  if (config.provider !== 'bundled' && config.model === undefined)
+    r.report(
+      provider ? r.valueNode(provider) : field.key,
+      `the \`${config.provider}\` provider needs a \`model\`: ` +
+        (config.provider === 'transformers'
+          ? 'a Hugging Face model id or a local folder'
+          : 'the embeddings model name the server serves'),
+    );
+  // Keys that do nothing for this provider would be silently ignored.
+  for (const [name, key, applies] of [
+    ['model', model, config.provider !== 'bundled'],
+    ['quantized', quantized, config.provider === 'transformers'],
+  ] as const)
+    if (key && !applies)
+      r.report(key.key, `\`${name}\` does nothing with the \`${config.provider}\` provider; remove it`);
   return r.issues.length === before ? config : undefined;
 }
 

@@ -330,6 +330,30 @@ describe('actions', () => {
     ).toEqual([]);
   });
 
+  it('says at the embedding key what a provider lacks, or what does nothing for it', async () => {
+    const issues = await issuesOf({
+      'rail.yml': [
+        'embedding: { provider: transformers }', // 1
+        'intents:', //                              2
+        ...VALID_INTENT,
+      ],
+    });
+    expect(issues).toEqual([
+      'rail.yml:1:24: the `transformers` provider needs a `model`: a Hugging Face model id or a local folder',
+    ]);
+    const ignored = await issuesOf({
+      'rail.yml': [
+        'embedding: { provider: bundled, model: all-MiniLM-L6-v2, quantized: true }',
+        'intents:',
+        ...VALID_INTENT,
+      ],
+    });
+    expect(ignored).toEqual([
+      'rail.yml:1:33: `model` does nothing with the `bundled` provider; remove it',
+      'rail.yml:1:58: `quantized` does nothing with the `bundled` provider; remove it',
+    ]);
+  });
+
   it('requires a message for on_no_match respond', async () => {
     const issues = await issuesOf({
       'rail.yml': ['on_no_match:', '  action: respond', 'intents:', ...VALID_INTENT],
