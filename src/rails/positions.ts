@@ -44,10 +44,16 @@ export function parseYamlFile(file: string, text: string): { source: YamlSource;
   const doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false });
   const source: YamlSource = { file, doc, lineCounter };
   const issues = [...doc.errors, ...doc.warnings].map((error) =>
-    issueAt(locateOffset(source, error.pos[0]), `YAML: ${yamlMessage(error.message)}`),
+    issueAt(
+      locateOffset(source, error.pos[0]),
+      `YAML: ${yamlMessage(error.message)}${error.code === 'BLOCK_AS_IMPLICIT_KEY' ? COLON_HINT : ''}`,
+    ),
   );
   return { source, issues };
 }
+
+/** What `response: Our hours: 9-5` most often means (the yaml package's message does not say). */
+const COLON_HINT = '; text holding ": " must be quoted: response: "Our hours: 9-5"';
 
 /** The yaml package's messages are good; only trim trailing punctuation and blank context lines. */
 function yamlMessage(message: string): string {

@@ -354,6 +354,22 @@ describe('actions', () => {
     ]);
   });
 
+  it('says a value holding ": " must be quoted, where YAML reads it as a nested mapping', async () => {
+    const issues = await issuesOf({
+      'rail.yml': [
+        'intents:',
+        '  - id: hi',
+        '    action: respond',
+        '    response: Our hours: 9-5',
+        '    examples: [hi]',
+      ],
+    });
+    expect(issues).toEqual([
+      'rail.yml:4:15: YAML: Nested mappings are not allowed in compact mappings; ' +
+        'text holding ": " must be quoted: response: "Our hours: 9-5"',
+    ]);
+  });
+
   it('requires a message for on_no_match respond', async () => {
     const issues = await issuesOf({
       'rail.yml': ['on_no_match:', '  action: respond', 'intents:', ...VALID_INTENT],
