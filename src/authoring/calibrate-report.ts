@@ -23,7 +23,12 @@ export function renderCalibration(c: Calibration, minSupport: number): string[] 
       ['oos false-match rate', percent(b.oos_false_match_rate), percent(a.oos_false_match_rate)],
     ],
   );
-  lines.push(...describeOosLabels(c.oos_labels));
+  lines.push(
+    ...describeOosLabels(
+      c.oos_labels,
+      c.intents.map((i) => i.intent),
+    ),
+  );
   if (!c.feasible)
     lines.push('', `no threshold meets ${c.target} on this data; kept the one with the fewest false matches`);
   lines.push('', 'per intent:');

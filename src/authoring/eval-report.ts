@@ -1,6 +1,7 @@
 /** `railgate eval`'s report for a terminal: the headline rates, per-intent figures, confusions and the sweep. */
 import { percent, similarity, table } from './cli.js';
 import type { EvalReport } from './metrics.js';
+import { closest } from '../rails/reader.js';
 
 function fraction(part: number, whole: number): string {
   return `${part}/${whole}`;
@@ -19,7 +20,12 @@ export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
     `out-of-scope recall  ${percent(r.oos_recall).padStart(6)}  ${fraction(rejected, r.n_oos)} matched nothing`,
     `balanced             ${percent(r.balanced).padStart(6)}  (accuracy + recall) / 2`,
   ];
-  lines.push(...describeOosLabels(r.oos_labels));
+  lines.push(
+    ...describeOosLabels(
+      r.oos_labels,
+      r.per_intent.map((i) => i.intent),
+    ),
+  );
 
   lines.push('', 'per intent:');
   lines.push(
@@ -64,10 +70,15 @@ export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
   return lines;
 }
 
-/** The labels read as out of scope, most frequent first: a typo in an intent id shows up here. */
-export function describeOosLabels(labels: Record<string, number>): string[] {
+/**
+ * The labels read as out of scope, most frequent first, each close to an intent id with that id: a
+ * typo in an intent id (`greetng`, `Greeting`) would otherwise count its items as out of scope.
+ */
+export function describeOosLabels(labels: Record<string, number>, intents: readonly string[]): string[] {
   const sorted = Object.entries(labels).sort((a, b) => b[1] - a[1]);
-  return sorted.length
-    ? [`labels read as out of scope: ${sorted.map(([label, n]) => `${label} (${n})`).join(', ')}`]
-    : [];
+  const shown = sorted.map(([label, n]) => {
+    const meant = closest(label, intents);
+    return meant ? `${label} (${n}; did you mean ${meant}?)` : `${label} (${n})`;
+  });
+  return shown.length ? [`labels read as out of scope: ${shown.join(', ')}`] : [];
 }

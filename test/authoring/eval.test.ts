@@ -62,6 +62,19 @@ describe('railgate eval', () => {
     expect(run.stdout).toMatch(/0\.50\s+75\.0%\s+50\.0%\s+62\.5%\s+\(current\)/);
   });
 
+  it('names the intent a label that is not one probably meant, so a typo is not counted out of scope unseen', async () => {
+    const data = [
+      { text: 'hello there', label: 'greetng' },
+      { text: 'I forgot my password', label: 'Password_Reset' },
+      { text: 'what is the weather', label: 'oos' },
+    ];
+    await writeFile(path.join(ws.dir, 'typos.jsonl'), data.map((d) => JSON.stringify(d)).join('\n'));
+    const run = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'typos.jsonl']);
+    expect(run.stdout).toContain(
+      'labels read as out of scope: greetng (1; did you mean greeting?), Password_Reset (1; did you mean password_reset?), oos (1)',
+    );
+  });
+
   it('sweeps thresholds with the same decisions a real run at that threshold makes', async () => {
     const report = await evalJson(['--data', 'sweep.jsonl']);
     const rates = (r: { in_scope_accuracy: number | null; oos_recall: number | null }) => [
