@@ -39,6 +39,7 @@ function whereClause(q: DecisionQuery): { sql: string; params: Param[] } {
   add('intent = ?', q.intent);
   add('reason = ?', q.reason);
   add('request_id = ?', q.requestId);
+  add('endpoint = ?', q.endpoint);
   add('time >= ?', q.since);
   add('time < ?', q.until);
   return { sql: terms.length ? ` WHERE ${terms.join(' AND ')}` : '', params };
@@ -65,15 +66,25 @@ export class DecisionReader {
   static openReadOnly(path: string): DecisionReader {
     if (path === ':memory:' || path === '') throw new Error('an in-memory decision log cannot be read from outside');
     if (!existsSync(path)) throw new Error(`no decision log at ${path}`);
-    const db = new Database(path, { readonly: true, fileMustExist: true });
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true });
+    } catch (error) {
+      // better-sqlite3 says only "unable to open database file".
+      throw new Error(`cannot open the decision log ${path}: ${(error as Error).message}`, { cause: error });
+    }
     try {
       db.pragma('busy_timeout = 5000');
       assertReadable(db, path);
     } catch (error) {
       db.close();
-      throw error instanceof Error && /not a database/i.test(error.message)
-        ? new Error(`${path} is not a SQLite database`, { cause: error })
-        : error;
+      if (!(error instanceof Error)) throw error;
+      if (/not a database/i.test(error.message)) throw new Error(`${path} is not a SQLite database`, { cause: error });
+      // SQLite's own messages ("unable to open database file": a read-only folder where the WAL's
+      // -shm file cannot be made) do not say which file.
+      throw error.message.includes(path)
+        ? error
+        : new Error(`cannot read the decision log ${path}: ${error.message}`, { cause: error });
     }
     return new DecisionReader(db, path);
   }

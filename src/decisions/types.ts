@@ -1,7 +1,8 @@
 import type { Decision } from '../matching/decision.js';
 
 /** Where a decision was asked for. */
-export type DecisionEndpoint = 'chat' | 'guard';
+export const DECISION_ENDPOINTS = ['chat', 'guard'] as const;
+export type DecisionEndpoint = (typeof DECISION_ENDPOINTS)[number];
 
 /** One row of the decision log, as written by the proxy and read by `railgate logs` / `replay`. */
 export interface DecisionRecord {
@@ -39,6 +40,8 @@ export interface DecisionQuery {
   readonly reason?: string;
   /** The one request a client saw (its `x-request-id`). */
   readonly requestId?: string;
+  /** Only requests through this door: the proxy (`chat`) or the dry-run `/v1/guard`. */
+  readonly endpoint?: DecisionEndpoint;
   readonly limit?: number;
 }
 

@@ -37,6 +37,7 @@ beforeEach(() => {
       requestId: 'req_hello',
       message: 'hello there',
       decision: forwardedDecision({ action: 'respond', intent: 'greeting', candidate: 'greeting', chunk: null }),
+      endpoint: 'guard',
     }),
   );
   log.close();
@@ -100,13 +101,19 @@ describe('railgate logs', () => {
     expect(requestIds((await logs(['--db', dbPath, '--decision', 'refuse', '--since', '1h'])).out)).toEqual([
       'req_hr_refuse',
     ]);
-    expect(requestIds((await logs(['--db', dbPath, '--limit', '2'])).out)).toEqual(['req_hello', 'req_hr_refuse']);
+    const limited = (await logs(['--db', dbPath, '--limit', '2'])).out;
+    expect(requestIds(limited)).toEqual(['req_hello', 'req_hr_refuse']);
+    expect(limited).toContain('2 decisions (the newest 2; --limit N or --since for others)');
+    expect((await logs(['--db', dbPath, '--limit', '5'])).out).toMatch(/^4 decisions$/m);
     expect(requestIds((await logs(['--db', dbPath, '--request-id', 'req_billing'])).out)).toEqual(['req_billing']);
     expect((await logs(['--db', dbPath, '--rails', 'nope'])).out).toContain('no logged decisions match');
     expect(requestIds((await logs(['--db', dbPath, '--reason', 'below_threshold'])).out)).toEqual([
       'req_hr_refuse',
       'req_old_refuse',
     ]);
+    // A dry run through /v1/guard (a CI job, a probe) is told apart from traffic.
+    expect(requestIds((await logs(['--db', dbPath, '--endpoint', 'guard'])).out)).toEqual(['req_hello']);
+    expect(requestIds((await logs(['--db', dbPath, '--endpoint', 'chat'])).out)).toHaveLength(3);
     const badReason = await logs(['--db', dbPath, '--reason', 'sideways']);
     expect(badReason.code).toBe(2);
     expect(badReason.err).toContain('--reason must be one of matched, below_threshold');
@@ -169,7 +176,14 @@ describe('railgate logs', () => {
     expect(err).toContain(`no decision log at ${join(dir.path, 'nowhere', 'railgate.db')}`);
   });
 
+  it('a log it cannot open is an error naming the file, exit 1', async () => {
+    const { code, err } = await logs(['--db', dir.path]);
+    expect(code).toBe(1);
+    expect(err).toContain(`cannot open the decision log ${dir.path}`);
+  });
+
   it.each([
+    [['--endpoint', 'proxy'], /--endpoint must be one of chat, guard/],
     [['--since', 'yesterday'], /invalid --since "yesterday"/],
     [['--decision', 'block'], /--decision must be one of forward, passthrough, respond, refuse/],
     [['--limit', '0'], /--limit must be a positive integer/],

@@ -6,7 +6,12 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSince } from '../../decisions/duration.js';
 import { DEFAULT_QUERY_LIMIT, DecisionReader, type DecisionSummary } from '../../decisions/reader.js';
-import type { DecisionQuery, LoggedDecision } from '../../decisions/types.js';
+import {
+  DECISION_ENDPOINTS,
+  type DecisionEndpoint,
+  type DecisionQuery,
+  type LoggedDecision,
+} from '../../decisions/types.js';
 import { DECISION_REASONS } from '../../matching/decision.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
 import { quotedForTerminal, writeLine, type CliCommand, type CliIO } from '../io.js';
@@ -22,6 +27,7 @@ Prints logged decisions, newest first.
   --intent ID         only decisions that matched this intent
   --reason REASON     only ${DECISION_REASONS.join(', ')}
   --request-id ID     the decision for one request (its x-request-id)
+  --endpoint DOOR     only chat (the proxy) or guard (the dry-run /v1/guard)
   --since WHEN        30s, 15m, 1h, 7d, 2w, or an ISO date (2024-05-01, 2024-05-01T12:00:00Z)
   --limit N           at most N decisions (default ${DEFAULT_QUERY_LIMIT})
   --json              one JSON object per line: the full logged record
@@ -57,7 +63,7 @@ export const run: CliCommand = async (args, io) => {
   try {
     if (options.summary) printSummary(io, reader.summary(options.query), options.json);
     else if (options.json) for (const row of reader.query(options.query)) writeLine(io.stdout, JSON.stringify(row));
-    else printRows(io, reader.query(options.query), options.verbose);
+    else printRows(io, reader.query(options.query), options.verbose, options.query.limit ?? DEFAULT_QUERY_LIMIT);
     return 0;
   } catch (error) {
     writeLine(io.stderr, `railgate logs: cannot read ${options.db}: ${(error as Error).message}`);
@@ -79,6 +85,7 @@ function parseOptions(args: readonly string[], io: CliIO) {
       intent: { type: 'string' },
       reason: { type: 'string' },
       'request-id': { type: 'string' },
+      endpoint: { type: 'string' },
       since: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -95,6 +102,9 @@ function parseOptions(args: readonly string[], io: CliIO) {
   const reason = values.reason;
   if (reason !== undefined && !(DECISION_REASONS as readonly string[]).includes(reason))
     throw new Error(`--reason must be one of ${DECISION_REASONS.join(', ')}, got "${reason}"`);
+  const endpoint = values.endpoint;
+  if (endpoint !== undefined && !(DECISION_ENDPOINTS as readonly string[]).includes(endpoint))
+    throw new Error(`--endpoint must be one of ${DECISION_ENDPOINTS.join(', ')}, got "${endpoint}"`);
   let limit: number | undefined;
   if (values.limit !== undefined) {
     limit = Number(values.limit);
@@ -108,6 +118,7 @@ function parseOptions(args: readonly string[], io: CliIO) {
     ...(values.intent !== undefined && { intent: values.intent }),
     ...(reason !== undefined && { reason }),
     ...(values['request-id'] !== undefined && { requestId: values['request-id'] }),
+    ...(endpoint !== undefined && { endpoint: endpoint as DecisionEndpoint }),
     ...(since !== undefined && { since }),
     ...(limit !== undefined && { limit }),
   };
@@ -122,7 +133,7 @@ function parseOptions(args: readonly string[], io: CliIO) {
   };
 }
 
-function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean): void {
+function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean, limit: number): void {
   if (rows.length === 0) {
     writeLine(io.stdout, 'no logged decisions match');
     return;
@@ -148,7 +159,9 @@ function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean)
     writeLine(io.stdout, `    ${quote(row.message, verbose ? Number.POSITIVE_INFINITY : MESSAGE_WIDTH)}`);
     if (verbose) printDetails(io, row);
   }
-  writeLine(io.stdout, `${rows.length} decision${rows.length === 1 ? '' : 's'}`);
+  // A full page may hide older rows: say so, or a reviewer reads "100 decisions" as all of them.
+  const more = rows.length === limit ? ` (the newest ${limit}; --limit N or --since for others)` : '';
+  writeLine(io.stdout, `${rows.length} decision${rows.length === 1 ? '' : 's'}${more}`);
 }
 
 function printDetails(io: CliIO, row: LoggedDecision): void {
