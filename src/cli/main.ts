@@ -2,6 +2,8 @@
  * `railgate <command>`: each command lives in its own module under ./commands and is loaded on
  * demand, so `railgate check` never pays for the model or the HTTP stack.
  */
+import { createRequire } from 'node:module';
+import { closest } from '../rails/reader.js';
 import { processIO, writeLine, type CliCommand, type CliIO } from './io.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
@@ -22,18 +24,33 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
 function usage(io: CliIO): void {
   writeLine(io.stdout, 'usage: railgate <command> [options]\n');
   for (const [name, { summary }] of Object.entries(COMMANDS)) writeLine(io.stdout, `  ${name.padEnd(12)} ${summary}`);
-  writeLine(io.stdout, '\nrailgate <command> --help shows the options of one command.');
+  writeLine(io.stdout, '\nrailgate <command> --help (or railgate help <command>) shows the options of one command;');
+  writeLine(io.stdout, 'railgate --version prints the version.');
+}
+
+/** The version in package.json (dist/cli and src/cli both sit two folders below it). */
+function version(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../../package.json') as { version: string }).version;
 }
 
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
-  const [name, ...rest] = argv;
+  const [first, ...afterFirst] = argv;
+  if (first === '--version' || first === '-V') {
+    writeLine(io.stdout, `railgate ${version()}`);
+    return 0;
+  }
+  // `railgate help test` is `railgate test --help`.
+  const [name, ...rest] =
+    first === 'help' && afterFirst[0] && COMMANDS[afterFirst[0]] ? [afterFirst[0], '--help'] : argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     usage(io);
     return name ? 0 : 2;
   }
   const command = COMMANDS[name];
   if (!command) {
-    writeLine(io.stderr, `railgate: unknown command "${name}"`);
+    const meant = closest(name, Object.keys(COMMANDS));
+    writeLine(io.stderr, `railgate: unknown command "${name}"${meant ? `; did you mean ${meant}?` : ''}`);
     usage(io);
     return 2;
   }

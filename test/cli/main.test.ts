@@ -1,0 +1,34 @@
+/** `railgate` itself: the command list, help for one command, the version, unknown commands. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { captureIO } from '../helpers/cli-io.js';
+
+async function railgate(...args: string[]) {
+  const io = captureIO(process.cwd());
+  const code = await main(args, io);
+  return { code, out: io.out(), err: io.err() };
+}
+
+describe('railgate', () => {
+  it('prints the version of the package', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-V'])
+      expect(await railgate(flag)).toEqual({ code: 0, out: `railgate ${version}\n`, err: '' });
+  });
+
+  it('`help COMMAND` is `COMMAND --help`', async () => {
+    const viaHelp = await railgate('help', 'test');
+    expect(viaHelp).toEqual(await railgate('test', '--help'));
+    expect(viaHelp.out).toContain('usage: railgate test');
+  });
+
+  it('lists the commands, and an unknown one is a usage error (exit 2)', async () => {
+    expect((await railgate('help')).out).toMatch(/^ {2}add-example +add a logged message/m);
+    const unknown = await railgate('serv');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('railgate: unknown command "serv"; did you mean serve?');
+  });
+});
