@@ -3,7 +3,6 @@
  * demand, so `railgate check` never pays for the model or the HTTP stack.
  */
 import { createRequire } from 'node:module';
-import { closest } from '../rails/reader.js';
 import { processIO, writeLine, type CliCommand, type CliIO } from './io.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
@@ -49,6 +48,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   }
   const command = COMMANDS[name];
   if (!command) {
+    // Loaded here only: the suggestion's module brings the YAML parser, which most commands never need.
+    const { closest } = await import('../rails/reader.js');
     const meant = closest(name, Object.keys(COMMANDS));
     writeLine(io.stderr, `railgate: unknown command "${name}"${meant ? `; did you mean ${meant}?` : ''}`);
     usage(io);
