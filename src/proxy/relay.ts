@@ -126,7 +126,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     return reply
       .code(response.status)
       .headers(relayedHeaders(response.headers))
-      .type(contentType ?? 'application/json')
+      .type(contentType ?? unlabelledType(text))
       .send(upstreams.redact(upstream, text));
   }
   // Checked before any upstream header is set: railgate's own 502 must not carry the upstream's.
@@ -166,4 +166,14 @@ function clientGone(reply: FastifyReply): undefined {
   reply.hijack();
   if (!reply.raw.destroyed) reply.raw.destroy();
   return undefined;
+}
+
+/** The type of an upstream body that came without one: JSON if it is JSON, else text (never called JSON). */
+function unlabelledType(text: string): string {
+  try {
+    JSON.parse(text);
+    return 'application/json; charset=utf-8';
+  } catch {
+    return 'text/plain; charset=utf-8';
+  }
 }

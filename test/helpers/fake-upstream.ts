@@ -14,6 +14,8 @@ export interface FakeBehaviour {
   /** Answer with this HTTP status and `errorBody` instead of a completion. */
   readonly status?: number;
   readonly errorBody?: unknown;
+  /** With `status`: this text as the body, without a content-type (as some proxies answer). */
+  readonly errorText?: string;
   /** Wait this long before sending anything (response headers included). */
   readonly headersDelayMs?: number;
   /** Content pieces of a streamed answer; default: the echo text split into words. */
@@ -247,6 +249,11 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     }
     if (record.method !== 'POST' || record.path !== '/v1/chat/completions') {
       sendJson(res, 404, { error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
+      return;
+    }
+    if (current.status && current.errorText !== undefined) {
+      res.writeHead(current.status, { 'content-length': Buffer.byteLength(current.errorText) });
+      res.end(current.errorText);
       return;
     }
     if (current.status) {

@@ -129,6 +129,28 @@ describe('upstream failures before the response', () => {
   });
 });
 
+describe('an upstream error body without a content-type', () => {
+  it('is relayed as text when it is not JSON, and as JSON when it is', async () => {
+    upstream.behave({ status: 503, errorText: 'upstream sad' });
+    const text = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: ask('where is my order'),
+    });
+    expect(text.statusCode).toBe(503);
+    expect(text.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(text.body).toBe('upstream sad');
+    upstream.behave({ status: 503, errorText: '{"error":{"message":"busy"}}' });
+    const json = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: ask('where is my order'),
+    });
+    expect(json.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(json.json()).toEqual({ error: { message: 'busy' } });
+  });
+});
+
 describe("the operator's key in the upstream's errors", () => {
   it('is masked in an error body that quotes it', async () => {
     const keyed = await buildTestApp({ upstreamUrl: upstream.url, apiKey: 'sk-operator-secret-123' });
