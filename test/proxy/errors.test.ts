@@ -179,6 +179,33 @@ function rawExchange(url: string, request: string): Promise<string> {
   });
 }
 
+describe('a request body that breaks off', () => {
+  it('is counted as the client leaving (RG_ERR_CLIENT_CLOSED), not as a malformed request', async () => {
+    const listening = await buildTestApp({ listen: true });
+    try {
+      const before = await listening.errorCount('RG_ERR_INVALID_REQUEST');
+      const { hostname, port } = new URL(listening.url);
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), hostname, () => {
+          socket.write(
+            'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+              'Content-Length: 1000\r\n\r\n{"model":"m","messages":[',
+          );
+          setTimeout(() => socket.destroy(), 100);
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+      for (let i = 0; i < 100 && (await listening.errorCount('RG_ERR_CLIENT_CLOSED')) === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await listening.errorCount('RG_ERR_CLIENT_CLOSED')).toBe(1);
+      expect(await listening.errorCount('RG_ERR_INVALID_REQUEST')).toBe(before);
+    } finally {
+      await listening.close();
+    }
+  });
+});
+
 describe('requests node rejects before fastify', () => {
   it("answer in OpenAI's shape too: oversized headers 431, a malformed request 400", async () => {
     const listening = await buildTestApp({ listen: true });

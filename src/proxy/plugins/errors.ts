@@ -55,6 +55,29 @@ export function asRailgateError(error: unknown, bodyLimit: number): RailgateErro
 }
 
 /**
+ * Connections node cut for `limits.requestTimeoutMs` (it answered 408 through `answerClientError`):
+ * the bodies their requests were reading break off, which is the timeout, not a malformed request.
+ */
+const timedOut = new WeakSet<Duplex>();
+
+/**
+ * A request body that broke off (node's "aborted"): the request timed out, or the client went away
+ * before sending it all. Either way no bad input, which fastify's 400 would have it be.
+ */
+function bodyCutOff(error: unknown, request: FastifyRequest): RailgateError | undefined {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code !== 'ECONNRESET' || message !== 'aborted') return undefined;
+  return timedOut.has(request.raw.socket)
+    ? new RailgateError('RG_ERR_REQUEST_TIMEOUT', 'The request was not received in time.')
+    : new RailgateError('RG_ERR_CLIENT_CLOSED', 'The client closed the connection before its request arrived.');
+}
+
+/** What an error raised while serving `request` is, as the reply and the metrics both name it. */
+export function requestFailure(error: unknown, request: FastifyRequest, bodyLimit: number): RailgateError {
+  return bodyCutOff(error, request) ?? asRailgateError(error, bodyLimit);
+}
+
+/**
  * Requests node's HTTP parser rejects before fastify sees them (headers over the limit, a malformed
  * request line, a body that never arrives) get OpenAI's error shape too, then the connection closes.
  */
@@ -66,6 +89,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     socket.destroy(error);
     return;
   }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') timedOut.add(socket);
   if (!socket.writable) return;
   const failure =
     error.code === 'HPE_HEADER_OVERFLOW'
@@ -107,7 +131,7 @@ export function sendError(
   reply: FastifyReply,
   bodyLimit: number,
 ): RailgateError {
-  const railgateError = asRailgateError(error, bodyLimit);
+  const railgateError = requestFailure(error, request, bodyLimit);
   traceOf(request)?.failed(railgateError.code);
   // Only a fault of ours is an error with a stack; an upstream down or a missing setting is a warning.
   if (railgateError.code === 'RG_ERR_NOT_READY') {

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Metrics } from '../../metrics.js';
-import { asRailgateError } from '../plugins/errors.js';
+import { requestFailure } from '../plugins/errors.js';
 import { CLIENT_CLOSED, traceOf } from '../trace.js';
 
 export const metricsRoutes = fp(
@@ -15,7 +15,7 @@ export const metricsRoutes = fp(
       // A readiness probe answered 503 while railgate starts is the probe working, not an error:
       // counted, it would fire error-rate alerts on every deploy.
       if (request.routeOptions.url === '/readyz') return;
-      metrics.errors.inc({ code: asRailgateError(error, options.bodyLimit).code });
+      metrics.errors.inc({ code: requestFailure(error, request, options.bodyLimit).code });
     });
     // What the error handler never sees: the not-found handler's answer, and a stream's late failure.
     app.addHook('onResponse', async (request, reply) => {
