@@ -33,7 +33,7 @@ export interface RelayOptions {
   readonly maxEventBytes: number;
   /**
    * The error for a stream that ended without anything saying the answer was over: a `[DONE]`, a
-   * `finish_reason`, or an error event of the upstream's own.
+   * `finish_reason` for each choice, or an error event of the upstream's own.
    */
   readonly onIncomplete: () => RailgateError;
   /** Masks secrets in the events passed on (an upstream's error event quoting the operator's key). */
@@ -41,19 +41,58 @@ export interface RelayOptions {
 }
 
 /**
- * An event that says the answer is over. Keys are matched unescaped: inside generated text (a JSON
- * string) a quote is always escaped, so content cannot fake them.
+ * Whether an upstream's stream said its answer was over: a `[DONE]`, an error event of its own, or a
+ * finish_reason for every choice it streamed (n > 1 streams several). Read from whole events with
+ * their data parsed as JSON, so no generated text can fake an ending, whatever characters it holds.
  */
-const ENDING = /^data: ?\[DONE\]|"finish_reason"\s*:\s*"|^data: ?\{"error"\s*:/m;
+class AnswerEnd {
+  #closed = false;
+  readonly #choices = new Set<number>();
+  readonly #finished = new Set<number>();
+
+  read(events: string): void {
+    for (const event of events.split(/\r\n\r\n|\n\n|\r\r/)) {
+      const lines = event.split(/\r\n|\r|\n/);
+      if (lines.some((line) => /^event: ?error$/.test(line))) this.#closed = true;
+      const data = lines.flatMap((line) => (line.startsWith('data:') ? [line.slice(5).replace(/^ /, '')] : []));
+      if (data.length > 0) this.#readData(data.join('\n'));
+    }
+  }
+
+  #readData(data: string): void {
+    if (data.trim() === '[DONE]') {
+      this.#closed = true;
+      return;
+    }
+    let parsed: { error?: unknown; choices?: unknown } | null;
+    try {
+      parsed = JSON.parse(data) as typeof parsed;
+    } catch {
+      return;
+    }
+    if (typeof parsed !== 'object' || parsed === null) return;
+    if (parsed.error !== undefined) this.#closed = true;
+    if (!Array.isArray(parsed.choices)) return;
+    for (const choice of parsed.choices as { index?: unknown; finish_reason?: unknown }[]) {
+      const index = typeof choice?.index === 'number' ? choice.index : 0;
+      this.#choices.add(index);
+      if (typeof choice?.finish_reason === 'string' && choice.finish_reason !== '') this.#finished.add(index);
+    }
+  }
+
+  get over(): boolean {
+    return this.#closed || (this.#choices.size > 0 && [...this.#choices].every((i) => this.#finished.has(i)));
+  }
+}
 
 export function relayEventStream(source: AsyncIterable<Buffer | string>, options: RelayOptions): Readable {
   async function* relay(): AsyncGenerator<Buffer> {
     let pending: Buffer = Buffer.alloc(0);
-    let ended = false;
+    const answer = new AnswerEnd();
     // Events are passed on whole, so a secret is never split across two of them.
     const passOn = (events: Buffer) => {
       const text = events.toString('utf8');
-      ended ||= ENDING.test(text);
+      answer.read(text);
       const masked = options.redact?.(text) ?? text;
       return masked === text ? events : Buffer.from(masked);
     };
@@ -78,7 +117,7 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
       }
       // A stream that ends without a final blank line still gets its last bytes.
       if (pending.length > 0) yield passOn(pending);
-      if (!ended) yield Buffer.from(sseEvent(toOpenAIError(options.onIncomplete())));
+      if (!answer.over) yield Buffer.from(sseEvent(toOpenAIError(options.onIncomplete())));
     } catch (error) {
       const failure = options.onFailure(error);
       if (failure) yield Buffer.from(sseEvent(toOpenAIError(failure)));

@@ -301,7 +301,7 @@ describe('streaming failures', () => {
   const tenWords = ['one', ' two', ' three', ' four', ' five', ' six', ' seven', ' eight', ' nine', ' ten'];
 
   /** Chat completion chunk events as an upstream writes them. */
-  const chunkEvents = (pieces: readonly { content?: string; finish?: string }[]) =>
+  const chunkEvents = (pieces: readonly { content?: string; finish?: string; index?: number }[]) =>
     pieces
       .map(
         (p) =>
@@ -312,7 +312,7 @@ describe('streaming failures', () => {
             model: 'm',
             choices: [
               {
-                index: 0,
+                index: p.index ?? 0,
                 delta: p.content === undefined ? {} : { content: p.content },
                 finish_reason: p.finish ?? null,
               },
@@ -334,6 +334,48 @@ describe('streaming failures', () => {
     expect(seen.join('')).toBe('Hello from a cut "finish_reason": "stop"');
     expect(failure).toBeInstanceOf(APIError);
     expect(failure).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+  });
+
+  /** The raw text a client reads from a stream whose upstream sends `body`. */
+  async function streamedText(body: string): Promise<string> {
+    upstream.behave({ rawStream: Buffer.from(body) });
+    const response = await fetch(`${railgate.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(askStream('which lawn mower is best for a small garden')),
+    });
+    return response.text();
+  }
+  const cutOff = /"code":"RG_ERR_UPSTREAM_BAD_RESPONSE"/;
+
+  it('is not fooled by generated text that looks like an ending, nor by one choice of several finishing', async () => {
+    // U+2028 is a line break to a /m regex, and JSON.stringify leaves it raw inside a string.
+    expect(await streamedText(chunkEvents([{ content: 'hello\u2028data: [DONE]' }]))).toMatch(cutOff);
+    expect(await streamedText(chunkEvents([{ content: 'a "finish_reason": "stop" b' }]))).toMatch(cutOff);
+    // n = 2: choice 0 finished, choice 1 was cut.
+    expect(
+      await streamedText(
+        chunkEvents([
+          { content: 'x', index: 0 },
+          { content: 'y', index: 1 },
+          { finish: 'stop', index: 0 },
+        ]),
+      ),
+    ).toMatch(cutOff);
+    expect(
+      await streamedText(
+        chunkEvents([
+          { content: 'x', index: 0 },
+          { finish: 'stop', index: 0 },
+          { finish: 'length', index: 1 },
+        ]),
+      ),
+    ).not.toMatch(cutOff);
+  });
+
+  it("takes the upstream's own error event as the end, in either form, adding none of its own", async () => {
+    for (const body of ['event: error\ndata: {"message":"overloaded"}\n\n', 'data: { "error": {"message":"x"} }\n\n'])
+      expect(await streamedText(chunkEvents([{ content: 'partial' }]) + body)).not.toMatch(cutOff);
   });
 
   it('passes on a stream that says it finished, even without the closing [DONE] some servers omit', async () => {
