@@ -36,7 +36,10 @@ export function readSetLevel(r: NodeReader, fields: Fields, out: SetLevel): void
   if (name) {
     const value = r.string(name);
     if (value !== undefined && !SET_NAME.test(value))
-      r.report(r.valueNode(name), `\`name\` "${value}" may only hold ASCII letters (a-z, A-Z), digits, "_", "." and "-"`);
+      r.report(
+        r.valueNode(name),
+        `\`name\` "${value}" may only hold ASCII letters (a-z, A-Z), digits, "_", "." and "-"`,
+      );
     else out.name = value;
   }
   const description = fields.get('description');
