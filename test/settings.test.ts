@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { withFlags } from '../src/cli/commands/serve.js';
 import { loadSettings, parseSettings, SETTINGS_VARIABLES, unknownVariables } from '../src/settings.js';
 
 function tmp(): string {
@@ -158,6 +159,12 @@ describe('settings', () => {
   it('takes RAILGATE_HOST over the generic HOST that images set (this Dockerfile sets HOST=0.0.0.0)', () => {
     expect(loadSettings({ HOST: '0.0.0.0', RAILGATE_HOST: '127.0.0.1' }, tmp()).host).toBe('127.0.0.1');
     expect(loadSettings({ HOST: '0.0.0.0' }, tmp()).host).toBe('0.0.0.0');
+  });
+
+  it("serve's flags win over every variable for their setting, RAILGATE_HOST included", () => {
+    const env = { HOST: '0.0.0.0', RAILGATE_HOST: '127.0.0.2', PORT: '1000', RAILGATE_DB: 'env.db' };
+    const settings = loadSettings(withFlags(env, { host: '127.0.0.1', port: '2000', db: 'flag.db' }), tmp());
+    expect(settings).toMatchObject({ host: '127.0.0.1', port: 2000, db: 'flag.db' });
   });
 
   it('names RAILGATE_* variables it does not read, with the one meant: a typo is not silent', () => {

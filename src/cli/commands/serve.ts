@@ -9,6 +9,23 @@ const HELP = `usage: railgate serve [--rails DIR] [--port N] [--host H] [--db PA
 Starts the proxy. Settings come from railgate.config.json (or RAILGATE_CONFIG) and the environment
 (PORT, RAILGATE_RAILS, RAILGATE_DB, RAILGATE_UPSTREAM_URL, RAILGATE_UPSTREAM_API_KEY, …); flags win.`;
 
+/**
+ * The environment with the flags written over it, each as the variable that wins for its setting
+ * (`RAILGATE_HOST`, not `HOST`, which it beats): flags win over the environment and the config file.
+ */
+export function withFlags(
+  env: Readonly<Record<string, string | undefined>>,
+  flags: { rails?: string | undefined; port?: string | undefined; host?: string | undefined; db?: string | undefined },
+): Record<string, string | undefined> {
+  return {
+    ...env,
+    ...(flags.rails && { RAILGATE_RAILS: flags.rails }),
+    ...(flags.port && { PORT: flags.port }),
+    ...(flags.host && { RAILGATE_HOST: flags.host }),
+    ...(flags.db && { RAILGATE_DB: flags.db }),
+  };
+}
+
 export const run = defineCommand({
   name: 'serve',
   help: HELP,
@@ -22,16 +39,7 @@ export const run = defineCommand({
     if (values.port !== undefined && !/^\d+$/.test(values.port)) {
       throw new UsageError(`--port must be a port number, got "${values.port}"`);
     }
-    const settings = loadSettings(
-      {
-        ...io.env,
-        ...(values.rails && { RAILGATE_RAILS: values.rails }),
-        ...(values.port && { PORT: values.port }),
-        ...(values.host && { HOST: values.host }),
-        ...(values.db && { RAILGATE_DB: values.db }),
-      },
-      io.cwd,
-    );
+    const settings = loadSettings(withFlags(io.env, values), io.cwd);
     const server = await listen(settings);
     closeOnSignals(server);
     for (const { name, suggestion } of unknownVariables(io.env))
