@@ -114,11 +114,20 @@ function causeOf(error: unknown): string | undefined {
 
 const NOT_RETRYABLE: ReadonlySet<string> = new Set([
   'RG_ERR_UPSTREAM_NOT_CONFIGURED',
-  // The upstream was generating all that time: a retry pays for the whole generation again.
-  'RG_ERR_UPSTREAM_TIMEOUT',
   'RG_ERR_CONFIG_INVALID',
   'RG_ERR_RAILS_INVALID',
 ]);
+
+/**
+ * Whether OpenAI's SDKs should be told not to retry. An upstream that timed out answering was
+ * generating all that time: a retry pays for the whole generation again. One that never let us
+ * connect costs nothing to try again, and that fault often passes.
+ */
+function notRetryable(error: RailgateError): boolean {
+  if (error.code === 'RG_ERR_UPSTREAM_TIMEOUT')
+    return (error.cause as { code?: unknown } | undefined)?.code !== 'UND_ERR_CONNECT_TIMEOUT';
+  return NOT_RETRYABLE.has(error.code);
+}
 
 /**
  * Answers `error` in OpenAI's shape with its status, retry advice and log line, and returns it as a
@@ -149,7 +158,7 @@ export function sendError(
   }
   // OpenAI's SDKs retry every 5xx unless told otherwise: a missing upstream or a bad configuration
   // will not fix itself in a second.
-  if (NOT_RETRYABLE.has(railgateError.code)) reply.header('x-should-retry', 'false');
+  if (notRetryable(railgateError)) reply.header('x-should-retry', 'false');
   const body = toOpenAIError(railgateError);
   if (railgateError.code === 'RG_ERR_INTERNAL') body.error.message += ` (request id ${request.id})`;
   void reply.code(railgateError.statusCode).type('application/json; charset=utf-8').send(body);
