@@ -21,6 +21,8 @@ export interface ScoredChunk {
   readonly neighbours: readonly Neighbour[];
   /** Per-intent scores, best first, with the thresholds of the rails on disk. */
   readonly scores: readonly IntentScore[];
+  /** The model read nothing of it: it matches nothing (reason `unreadable`), as when serving. */
+  readonly unreadable?: boolean;
 }
 
 export interface ScoredText extends ScoredChunk {
@@ -81,7 +83,12 @@ function combine(set: RailSet, parts: readonly ScoredChunk[]): ScoredText {
   if (parts.length === 1) return parts[0]!;
   const decisions = parts.map((part, index) => decideChunk(set, part, chunkOf(parts, index)));
   const deciding = parts[pickChunkDecision(decisions).chunk!.index]!;
-  return { neighbours: deciding.neighbours, scores: deciding.scores, chunks: parts };
+  return {
+    neighbours: deciding.neighbours,
+    scores: deciding.scores,
+    ...(deciding.unreadable ? { unreadable: true } : {}),
+    chunks: parts,
+  };
 }
 
 /** The `chunk` of a decision made by `parts[index]`, as the proxy reports it. */
@@ -99,6 +106,7 @@ function decideChunk(set: RailSet, scored: ScoredChunk, chunk: Decision['chunk']
     scores,
     scored.neighbours,
     chunk,
+    scored.unreadable,
   );
 }
 

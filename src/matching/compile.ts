@@ -286,10 +286,13 @@ export interface ScoredMessage {
   readonly neighbours: Neighbour[];
   /** Per-intent scores, best first. */
   readonly scores: IntentScore[];
+  /** The model read nothing of the message (the zero vector): it matches nothing, whatever n-grams say. */
+  readonly unreadable?: boolean;
 }
 
 /** Neighbours and per-intent scores of one embedded message: everything a decision is made from. */
 export function scoreMessage(compiled: CompiledRailSet, vector: Float32Array, text?: string): ScoredMessage {
+  if (readNothing(vector)) return { neighbours: [], scores: [], unreadable: true };
   const query = lexicalQuery(compiled, text);
   const neighbours = search(compiled, vector, query);
   if (compiled.classifier) return { neighbours, scores: classifierScores(compiled, vector, query!, neighbours) };
@@ -312,8 +315,6 @@ export function decideVector(
   chunk: Decision['chunk'] = null,
   text?: string,
 ): Decision {
-  // Nothing read is nothing matched: the set's on_no_match, without a search whose scores would all be 0.
-  if (readNothing(vector)) return { ...decideFromScores(compiled.set, [], [], chunk), reason: 'unreadable' };
-  const { neighbours, scores } = scoreMessage(compiled, vector, text);
-  return decideFromScores(compiled.set, scores, neighbours, chunk);
+  const { neighbours, scores, unreadable } = scoreMessage(compiled, vector, text);
+  return decideFromScores(compiled.set, scores, neighbours, chunk, unreadable);
 }

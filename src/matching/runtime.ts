@@ -227,7 +227,9 @@ export function pickChunkDecision(decisions: readonly Decision[]): Decision {
   const best = (list: readonly Decision[]): Decision | undefined =>
     list.reduce<Decision | undefined>((top, d) => (!top || d.score > top.score ? d : top), undefined);
   const matched = decisions.filter((d) => d.intent !== null);
-  const decision = best(matched.filter((d) => d.action === 'refuse')) ?? best(matched) ?? best(decisions);
+  // Among no-matches, a chunk the model could read says more than one it could not (score 0 by default).
+  const read = decisions.filter((d) => d.reason !== 'unreadable');
+  const decision = best(matched.filter((d) => d.action === 'refuse')) ?? best(matched) ?? best(read) ?? best(decisions);
   if (!decision) throw new Error('pickChunkDecision needs at least one decision');
   return decision;
 }

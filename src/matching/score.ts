@@ -76,6 +76,7 @@ export function decideFromScores(
   scores: readonly IntentScore[],
   neighbours: readonly Neighbour[],
   chunk: Decision['chunk'] = null,
+  unreadable = false,
 ): Decision {
   const best = scores[0];
   // A message closer to one of an intent's not_examples than to its examples is not that intent.
@@ -88,7 +89,9 @@ export function decideFromScores(
   // one, and above its threshold (else nothing would have matched anyway, and a reviewer chasing the
   // not_example would chase the wrong thing).
   const vetoedAMatch = best !== undefined && best !== winner && best.score >= best.threshold;
-  if (!best) reason = 'empty';
+  // Nothing read is nothing matched: the set's on_no_match, with no scores to weigh.
+  if (unreadable) reason = 'unreadable';
+  else if (!best) reason = 'empty';
   else if (!winner) reason = vetoedAMatch ? 'not_example' : 'below_threshold';
   else if (winner.score < winner.threshold) reason = vetoedAMatch ? 'not_example' : 'below_threshold';
   else if (set.match.margin > 0 && runner && winner.score - runner.score < set.match.margin) reason = 'low_margin';

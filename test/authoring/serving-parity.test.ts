@@ -94,6 +94,20 @@ describe('authoring decisions equal serving decisions', () => {
     expect(intents.reduce((sum, i) => sum + i.score, 0)).toBeCloseTo(1, 6);
   });
 
+  it('explain decides text the model reads nothing of as served: unreadable, whatever the n-grams say', async () => {
+    for (const set of ['classified', 'helpdesk'])
+      for (const message of ['🎉🎉', 'こんにちは']) {
+        const served = (await guard.decide(message, set)).decision;
+        expect(served).toMatchObject({ intent: null, reason: 'unreadable', score: 0 });
+        const run = await railgate(ws.dir, ['explain', message, '--rails', set, '--rails-dir', 'rails', '--json']);
+        expect((JSON.parse(run.stdout) as Explanation).decision).toMatchObject({
+          action: served.action,
+          intent: null,
+          reason: 'unreadable',
+        });
+      }
+  });
+
   it('eval scores blended, chunked messages as served', async () => {
     const data = path.join(ws.dir, 'parity.jsonl');
     const rows = [

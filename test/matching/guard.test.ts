@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { borrowed, type Embedder } from '../../src/embedding/embedder.js';
-import { chunkShares, createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
+import { chunkShares, createGuard, pickChunkDecision, type RailsRuntime } from '../../src/matching/runtime.js';
+import { refusedDecision } from '../decisions/factory.js';
 import { RailsInvalidError } from '../../src/rails/issues.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
 import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
@@ -140,6 +141,13 @@ describe('text the model reads nothing of', () => {
     }
     // Anything it reads is decided as usual.
     expect((await guard.decide('I forgot my password 🎉', 'support')).decision.intent).toBe('password_reset');
+  });
+
+  it('in a long message, loses a no-match to a chunk the model could read, even one scoring below 0', () => {
+    const unread = refusedDecision({ intent: null, reason: 'unreadable', score: 0 });
+    const read = refusedDecision({ intent: null, reason: 'below_threshold', score: -0.05 });
+    expect(pickChunkDecision([unread, read])).toBe(read);
+    expect(pickChunkDecision([unread])).toBe(unread);
   });
 
   it('is refused as an example, at its intent, with the example shown: it could never match', async () => {
