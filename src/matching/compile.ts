@@ -5,10 +5,8 @@
  */
 import path from 'node:path';
 import { DEFAULT_MAX_CHUNKS } from './chunk.js';
-import { quotedForTerminal } from '../cli/io.js';
 import { dot, readNothing, type Embedder } from '../embedding/embedder.js';
-import { RailsInvalidError } from '../rails/issues.js';
-import type { Intent, RailIssue, RailSet } from '../rails/types.js';
+import type { Intent, RailSet } from '../rails/types.js';
 import type { Decision, Neighbour } from './decision.js';
 import { LexicalIndex, sparseDot, type SparseVector } from './lexical.js';
 import { scoreIntents, decideFromScores, type IntentScore } from './score.js';
@@ -74,32 +72,6 @@ export function storedCompileOptions(index: IndexOptions, cacheDb: string): Comp
   return { ...index, graphDir: path.join(dir, 'hnsw'), classifierDir: path.join(dir, 'classifiers') };
 }
 
-/**
- * An example the model reads nothing of (only characters outside its vocabulary) embeds as the zero
- * vector: it could never be matched, and before that rule it matched every unreadable message at
- * score 1. The rail author hears of it, at the intent, as of any other mistake in the rails.
- */
-function rejectUnreadExamples(
-  set: RailSet,
-  examples: readonly IndexedExample[],
-  vectors: readonly Float32Array[],
-): void {
-  const issues: RailIssue[] = [];
-  examples.forEach((example, i) => {
-    if (!readNothing(vectors[i]!)) return;
-    const intent = set.intents.find((candidate) => candidate.id === example.intent)!;
-    const list = example.negative ? 'not_examples' : 'examples';
-    issues.push({
-      ...intent.source,
-      message:
-        `intent "${intent.id}": the embedding model reads nothing in the ${list} entry ${quotedForTerminal(example.text)} ` +
-        '(no character it knows, e.g. only emoji or a script it was not trained on), so it can never match; ' +
-        'write it in words the model reads, or use a provider whose model reads them',
-    });
-  });
-  if (issues.length > 0) throw new RailsInvalidError(issues);
-}
-
 /** The set's lexical and centroid weights, 0 when absent. */
 export function blendWeights(set: RailSet): { lexical: number; centroid: number } {
   return { lexical: set.match.lexicalWeight ?? 0, centroid: set.match.centroidWeight ?? 0 };
@@ -121,7 +93,6 @@ export async function compileRailSet(
   const vectors = embedder.embedBulk
     ? await embedder.embedBulk(texts, onProgress, options.signal)
     : await embedder.embed(texts);
-  rejectUnreadExamples(set, examples, vectors);
   const weights = blendWeights(set);
   const classify = set.match.scoring === 'classifier';
   // The classifier reads character n-grams too, blended or not.

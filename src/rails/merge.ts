@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { issueAt } from './positions.js';
 import { closest } from './reader.js';
+import { bundledReadsNothing } from '../embedding/bundled-vocabulary.js';
 import type { FileContribution, LocatedText } from './schema.js';
 import {
   DEFAULT_EMBEDDING,
@@ -79,6 +80,7 @@ export function mergeSet(
     if (entry.intent) intents.push(entry.intent);
   }
   checkExamples(contributions, issues);
+  if ((setLevel.embedding?.provider ?? DEFAULT_EMBEDDING.provider) === 'bundled') checkReadable(contributions, issues);
   const matchLocation = contributions.map((c) => c.setKeys.get('match')).find((l) => l !== undefined);
   if (complete && setLevel.match?.scoring === 'classifier' && intents.length < 2 && matchLocation)
     issues.push(
@@ -183,4 +185,27 @@ function checkExamples(contributions: readonly FileContribution[], issues: RailI
       if (own.has(normalizeExample(notExample.value)))
         issues.push(issueAt(notExample.location, `not_example is also an example of intent \`${intent}\``));
   }
+}
+
+/**
+ * An example the bundled model reads nothing of (only characters outside its vocabulary) would embed
+ * as the zero vector: it could never match (and, before that rule, matched every unreadable message
+ * at score 1). Said at the example, as any other mistake in the rails.
+ */
+function checkReadable(contributions: readonly FileContribution[], issues: RailIssue[]): void {
+  for (const entry of contributions.flatMap((c) => c.intents))
+    for (const [list, texts] of [
+      ['example', entry.examples],
+      ['not_example', entry.notExamples],
+    ] as const)
+      for (const text of texts)
+        if (bundledReadsNothing(text.value))
+          issues.push(
+            issueAt(
+              text.location,
+              `the bundled model reads nothing in this ${list} (no character it knows, e.g. only emoji or a ` +
+                'script it was not trained on), so it could never match; write it in words the model reads, ' +
+                'or use a provider whose model reads them',
+            ),
+          );
 }

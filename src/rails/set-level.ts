@@ -79,13 +79,12 @@ function readEmbedding(r: NodeReader, field: Field): EmbeddingConfig | undefined
           ? 'a Hugging Face model id or a local folder'
           : 'the embeddings model name the server serves'),
     );
-  // Keys that do nothing for this provider would be silently ignored.
-  for (const [name, key, applies] of [
-    ['model', model, config.provider !== 'bundled'],
-    ['quantized', quantized, config.provider === 'transformers'],
-  ] as const)
-    if (key && !applies)
-      r.report(key.key, `\`${name}\` does nothing with the \`${config.provider}\` provider; remove it`);
+  // Keys that would do nothing for this provider: silently ignored, they hide a missing `provider`.
+  const implied = provider ? '' : ' (the default; a `model` needs `provider: transformers` or `openai`)';
+  if (model && config.provider === 'bundled')
+    r.report(model.key, `\`model\` does nothing with the \`bundled\` provider${implied}`);
+  if (quantized && config.quantized && config.provider !== 'transformers')
+    r.report(quantized.key, `\`quantized\` does nothing with the \`${config.provider}\` provider${implied}`);
   return r.issues.length === before ? config : undefined;
 }
 

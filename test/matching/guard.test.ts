@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
-import { borrowed, type Embedder } from '../../src/embedding/embedder.js';
+import type { Embedder } from '../../src/embedding/embedder.js';
 import { chunkShares, createGuard, pickChunkDecision, type RailsRuntime } from '../../src/matching/runtime.js';
 import { refusedDecision } from '../decisions/factory.js';
-import { RailsInvalidError } from '../../src/rails/issues.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
 import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
 
@@ -150,21 +149,6 @@ describe('text the model reads nothing of', () => {
     expect(pickChunkDecision([unread])).toBe(unread);
   });
 
-  it('is refused as an example, at its intent, with the example shown: it could never match', async () => {
-    const hello = intent('hello', 'respond', ['Hello', '👋'], { response: 'Hi!' });
-    const bye = intent('bye', 'respond', ['Goodbye'], { response: 'Bye!', notExamples: ['再见'] });
-    const failure = await createGuard({
-      sets: [railSet('emoji', [hello, bye])],
-      // A load that fails closes its models: this one is lent.
-      embedderFor: async () => borrowed(embedder),
-    }).catch((error: unknown) => error);
-    expect(failure).toBeInstanceOf(RailsInvalidError);
-    const { issues } = failure as RailsInvalidError;
-    expect(issues).toEqual([
-      expect.objectContaining({ ...hello.source, message: expect.stringMatching(/"hello".*examples entry "👋"/) }),
-      expect.objectContaining({ ...bye.source, message: expect.stringMatching(/"bye".*not_examples entry "再见"/) }),
-    ]);
-  });
 });
 
 describe('earlier user messages', () => {

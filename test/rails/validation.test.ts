@@ -349,8 +349,16 @@ describe('actions', () => {
       ],
     });
     expect(ignored).toEqual([
-      'rail.yml:1:33: `model` does nothing with the `bundled` provider; remove it',
-      'rail.yml:1:58: `quantized` does nothing with the `bundled` provider; remove it',
+      'rail.yml:1:33: `model` does nothing with the `bundled` provider',
+      'rail.yml:1:58: `quantized` does nothing with the `bundled` provider',
+    ]);
+    // A model without a provider most likely lacks `provider: transformers`; `quantized: false` is harmless.
+    const noProvider = await issuesOf({
+      'rail.yml': ['embedding: { model: Xenova/all-MiniLM-L6-v2, quantized: false }', 'intents:', ...VALID_INTENT],
+    });
+    expect(noProvider).toEqual([
+      'rail.yml:1:14: `model` does nothing with the `bundled` provider (the default; a `model` needs ' +
+        '`provider: transformers` or `openai`)',
     ]);
   });
 
@@ -368,6 +376,32 @@ describe('actions', () => {
       'rail.yml:4:15: YAML: Nested mappings are not allowed in compact mappings; ' +
         'text holding ": " must be quoted: response: "Our hours: 9-5"',
     ]);
+  });
+
+  it('refuses, at the line, an example the bundled model reads nothing of; other providers may read it', async () => {
+    const lines = [
+      'intents:', //                                 1
+      '  - id: hello', //                            2
+      '    action: respond', //                      3
+      '    response: Hi!', //                        4
+      '    examples:', //                            5
+      '      - Hello', //                            6
+      '      - "👋"', //                              7
+      '      - 你好 👋', //                          8
+      '      - hello 👋', //                         9
+      '    not_examples: ["再见"]', //               10
+    ];
+    const unread = (list: string) =>
+      `the bundled model reads nothing in this ${list} (no character it knows, e.g. only emoji or a script it ` +
+      'was not trained on), so it could never match; write it in words the model reads, or use a provider ' +
+      'whose model reads them';
+    expect(await issuesOf({ 'rail.yml': lines })).toEqual([
+      `rail.yml:7:9: ${unread('example')}`,
+      `rail.yml:8:9: ${unread('example')}`,
+      `rail.yml:10:20: ${unread('not_example')}`,
+    ]);
+    const multilingual = ['embedding: { provider: transformers, model: Xenova/multilingual-e5-small }', ...lines];
+    expect(await issuesOf({ 'rail.yml': multilingual })).toEqual([]);
   });
 
   it('requires a message for on_no_match respond', async () => {
