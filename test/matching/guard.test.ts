@@ -148,7 +148,6 @@ describe('text the model reads nothing of', () => {
     expect(pickChunkDecision([unread, read])).toBe(read);
     expect(pickChunkDecision([unread])).toBe(unread);
   });
-
 });
 
 describe('earlier user messages', () => {
