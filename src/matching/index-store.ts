@@ -31,8 +31,12 @@ function graphHash(vectors: readonly Float32Array[], options: IndexOptions): str
   return hash.digest('hex').slice(0, 32);
 }
 
+const CHECK_METHOD = 'near-midpoints, ties count';
+
 /** The check's settings, stored with its verdict: a verdict is reused only for the same ones. */
 interface CheckedFor {
+  /** How the check measures (its queries, how it counts a hit): a verdict measured otherwise is redone. */
+  readonly method: typeof CHECK_METHOD;
   readonly efSearch: number;
   readonly maxEfSearch: number;
   readonly minRecall: number;
@@ -44,7 +48,8 @@ async function readVerdict(file: string, wanted: CheckedFor): Promise<RecallVerd
   try {
     const stored = JSON.parse(await readFile(file, 'utf8')) as Partial<StoredVerdict>;
     const same =
-      stored.for?.efSearch === wanted.efSearch &&
+      stored.for?.method === wanted.method &&
+      stored.for.efSearch === wanted.efSearch &&
       stored.for.maxEfSearch === wanted.maxEfSearch &&
       stored.for.minRecall === wanted.minRecall;
     const ef = stored.efSearch;
@@ -76,6 +81,7 @@ export async function buildIndex(
 ): Promise<VectorIndex> {
   if (vectors.length < (options.exactBelow ?? DEFAULT_EXACT_BELOW)) return new ExactIndex(vectors, dimension);
   const checkedFor: CheckedFor = {
+    method: CHECK_METHOD,
     efSearch: options.efSearch ?? DEFAULT_EF_SEARCH,
     maxEfSearch: Math.max(options.maxEfSearch ?? DEFAULT_MAX_EF_SEARCH, options.efSearch ?? DEFAULT_EF_SEARCH),
     minRecall: options.minRecall ?? DEFAULT_MIN_RECALL,

@@ -158,6 +158,14 @@ describe("an HNSW graph's recall check", () => {
     expect(costly.kind).toBe('hnsw');
   });
 
+  it('counts a duplicate of a true neighbour as found: a set whose vectors repeat keeps its graph', async () => {
+    // The same example in two intents, or texts that embed alike: which copy the graph finds does not matter.
+    const once = seededVectors(1_000, 16, 21);
+    const index = await buildIndex('s', [...once, ...once, ...once], 16, { exactBelow: 100 });
+    expect(index).toMatchObject({ kind: 'hnsw', hnswCheck: { efSearch: 128 } });
+    expect(index.hnswCheck!.recall).toBeGreaterThanOrEqual(0.99);
+  });
+
   it('is measured once: a restart reuses the stored verdict, and does not even read a set-aside graph', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'railgate-graphs-'));
     const vectors = seededVectors(2_000, 32, 9);
