@@ -137,15 +137,45 @@ function utf8Text(file: string, bytes: Buffer): string | RailIssue {
   try {
     return UTF8.decode(bytes);
   } catch {
-    const text = bytes.toString('utf8');
-    const at = text.indexOf('\uFFFD');
-    const before = text.slice(0, Math.max(0, at)).split('\n');
+    const before = bytes.subarray(0, firstInvalidUtf8(bytes)).toString('utf8').split('\n');
     return {
       file,
       line: before.length,
       column: before.at(-1)!.length + 1,
       message: 'is not UTF-8 text here (Latin-1 or Windows-1252, perhaps): save it as UTF-8',
     };
+  }
+}
+
+/** The offset of the first byte that breaks UTF-8 (a stray byte, a sequence cut short or overlong). */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const lead = bytes[i]!;
+    const length =
+      lead < 0x80
+        ? 1
+        : lead >= 0xc2 && lead < 0xe0
+          ? 2
+          : lead >= 0xe0 && lead < 0xf0
+            ? 3
+            : lead >= 0xf0 && lead < 0xf5
+              ? 4
+              : 0;
+    if (length === 0 || i + length > bytes.length) return i;
+    const sequence = bytes.subarray(i, i + length);
+    if (length > 1 && !decodesWhole(sequence)) return i;
+    i += length;
+  }
+  return bytes.length;
+}
+
+/** A multi-byte sequence is valid when the strict decoder takes it whole. */
+function decodesWhole(sequence: Uint8Array): boolean {
+  try {
+    UTF8.decode(sequence);
+    return true;
+  } catch {
+    return false;
   }
 }
 

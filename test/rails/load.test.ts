@@ -165,9 +165,14 @@ describe('finding sets under a rails root', () => {
       path.join(root, 'wide/rail.yml'),
       Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(yaml, 'utf16le')]),
     );
+    // A U+FFFD written in UTF-8 before the bad byte is text, not the place to point at.
+    writeFileSync(
+      path.join(root, 'latin/rail.yml'),
+      Buffer.concat([Buffer.from('# � marker\n'), Buffer.from(yaml, 'latin1')]),
+    );
     const { issues } = await validateRails(root);
     expect(issues.map((issue) => formatIssue(issue, root))).toEqual([
-      'latin/rail.yml:4:33: is not UTF-8 text here (Latin-1 or Windows-1252, perhaps): save it as UTF-8',
+      'latin/rail.yml:5:33: is not UTF-8 text here (Latin-1 or Windows-1252, perhaps): save it as UTF-8',
       'wide/rail.yml: is UTF-16 text: save it as UTF-8, the encoding YAML files use',
     ]);
   });
