@@ -70,6 +70,19 @@ export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
   return lines;
 }
 
+/** Labels people use for out-of-scope items (compared lower-case, without separators). */
+const OUT_OF_SCOPE_LABELS: ReadonlySet<string> = new Set([
+  'oos',
+  'outofscope',
+  'none',
+  'nomatch',
+  'other',
+  'unknown',
+  'null',
+  'na',
+  'nointent',
+]);
+
 /**
  * The labels read as out of scope, most frequent first, each close to an intent id with that id: a
  * typo in an intent id (`greetng`, `Greeting`) would otherwise count its items as out of scope.
@@ -77,7 +90,10 @@ export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
 export function describeOosLabels(labels: Record<string, number>, intents: readonly string[]): string[] {
   const sorted = Object.entries(labels).sort((a, b) => b[1] - a[1]);
   const shown = sorted.map(([label, n]) => {
-    const meant = closest(label, intents);
+    // Labels that say "out of scope" on purpose are not typos of an intent (`oos` is not `tos`).
+    const meant = OUT_OF_SCOPE_LABELS.has(label.toLowerCase().replace(/[-_ ]/g, ''))
+      ? undefined
+      : closest(label, intents);
     return meant ? `${label} (${n}; did you mean ${meant}?)` : `${label} (${n})`;
   });
   return shown.length ? [`labels read as out of scope: ${shown.join(', ')}`] : [];

@@ -67,11 +67,12 @@ describe('railgate eval', () => {
       { text: 'hello there', label: 'greetng' },
       { text: 'I forgot my password', label: 'Password_Reset' },
       { text: 'what is the weather', label: 'oos' },
+      { text: 'tell me a joke', label: 'none' },
     ];
     await writeFile(path.join(ws.dir, 'typos.jsonl'), data.map((d) => JSON.stringify(d)).join('\n'));
     const run = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'typos.jsonl']);
     expect(run.stdout).toContain(
-      'labels read as out of scope: greetng (1; did you mean greeting?), Password_Reset (1; did you mean password_reset?), oos (1)',
+      'labels read as out of scope: greetng (1; did you mean greeting?), Password_Reset (1; did you mean password_reset?), oos (1), none (1)',
     );
   });
 
