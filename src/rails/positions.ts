@@ -43,17 +43,23 @@ export function parseYamlFile(file: string, text: string): { source: YamlSource;
   // prettyErrors off: the message stays one line, and the position comes from our own LineCounter.
   const doc = parseDocument(text, { lineCounter, keepSourceTokens: true, prettyErrors: false });
   const source: YamlSource = { file, doc, lineCounter };
-  const issues = [...doc.errors, ...doc.warnings].map((error) =>
-    issueAt(
-      locateOffset(source, error.pos[0]),
-      `YAML: ${yamlMessage(error.message)}${error.code === 'BLOCK_AS_IMPLICIT_KEY' ? COLON_HINT : ''}`,
-    ),
-  );
+  const lines = text.split(/\r\n|\r|\n/);
+  const issues = [...doc.errors, ...doc.warnings].map((error) => {
+    const at = locateOffset(source, error.pos[0]);
+    const hint =
+      error.code === 'BLOCK_AS_IMPLICIT_KEY' && TEXT_WITH_COLON.test(lines[at.line - 1] ?? '') ? COLON_HINT : '';
+    return issueAt(at, `YAML: ${yamlMessage(error.message)}${hint}`);
+  });
   return { source, issues };
 }
 
 /** What `response: Our hours: 9-5` most often means (the yaml package's message does not say). */
 const COLON_HINT = '; text holding ": " must be quoted: response: "Our hours: 9-5"';
+/**
+ * A line giving a text key (`response`, `message`, …) unquoted text with ": " in it, the case the hint
+ * is for; not two keys run together (`- id: a action: respond`) or an anchor (`a: &x b: c`).
+ */
+const TEXT_WITH_COLON = /^\s*(?:- )?(?:response|message|refusal|description|content): +[^\s'"{[&*|>!#].*: /;
 
 /** The yaml package's messages are good; only trim trailing punctuation and blank context lines. */
 function yamlMessage(message: string): string {

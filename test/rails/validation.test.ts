@@ -376,6 +376,11 @@ describe('actions', () => {
       'rail.yml:4:15: YAML: Nested mappings are not allowed in compact mappings; ' +
         'text holding ": " must be quoted: response: "Our hours: 9-5"',
     ]);
+    // Two keys run together on one line is another mistake: no advice to quote.
+    const runTogether = await issuesOf({ 'rail.yml': ['intents:', '  - id: a action: respond'] });
+    expect(runTogether).toEqual([
+      expect.stringMatching(/^rail\.yml:2:9: YAML: Nested mappings are not allowed in compact mappings$/),
+    ]);
   });
 
   it('refuses, at the line, an example the bundled model reads nothing of; other providers may read it', async () => {
