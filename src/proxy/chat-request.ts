@@ -23,8 +23,10 @@ export interface ChatRequest {
   /** `n`: how many choices the client asked for (1 unless given). */
   readonly choices: number;
   /**
-   * `response_format` asks for JSON (`json_schema`, or `json_object` mode): a respond or refuse answer,
-   * which is not JSON, goes in `message.refusal` with `content: null`.
+   * `response_format` asks for structured output (`json_schema`): a respond or refuse answer, which is
+   * not the schema's JSON, goes in `message.refusal` with `content: null`, where `parse()` looks. In
+   * JSON mode (`json_object`) a canned answer stays in `content`: those clients read it, and a refusal
+   * keeps its `content_filter` finish.
    */
   readonly structured: boolean;
   /** The text matched against the rails: the last user message. */
@@ -238,9 +240,7 @@ export function createRequestParsers(limits: Limits) {
         includeUsage: parsed.stream_options?.include_usage === true,
         model: parsed.model,
         choices: parsed.n ?? 1,
-        structured: ['json_schema', 'json_object'].includes(
-          String((parsed as { response_format?: { type?: unknown } }).response_format?.type),
-        ),
+        structured: (parsed as { response_format?: { type?: unknown } }).response_format?.type === 'json_schema',
         userText: lastUserText(parsed.messages, limits),
         earlier: earlierUserMessages(parsed.messages, limits),
       };

@@ -311,7 +311,7 @@ describe('respond and refuse', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
-  it('in JSON mode (json_object) a forward tells the model to answer in JSON, and a canned answer goes in refusal', async () => {
+  it('in JSON mode (json_object) a forward asks the model for JSON in its system message; canned answers stay in content', async () => {
     const jsonMode = { type: 'json_object' as const };
     const ask = (content: string) => ({
       model: 'm',
@@ -323,15 +323,21 @@ describe('respond and refuse', () => {
     expect(upstream.requests[0]!.body).toMatchObject({
       response_format: jsonMode,
       messages: [
-        { role: 'system', content: 'Answer with a JSON object.' },
-        { role: 'system', content: "You are Acme's order assistant. Explain how to track an order on the website." },
+        {
+          role: 'system',
+          content:
+            "You are Acme's order assistant. Explain how to track an order on the website.\n\nAnswer with a JSON object.",
+        },
         { role: 'user', content: 'How can a customer track an order?' },
       ],
     });
+    // JSON-mode clients read content; a refusal keeps its content_filter finish.
     const canned = await client.chat.completions.create(ask('what are your opening hours'));
-    expect(canned.choices[0]!.message).toMatchObject({
-      content: null,
-      refusal: 'We are open Monday to Saturday, 9:00 to 18:00.',
+    expect(canned.choices[0]!.message).toMatchObject({ content: 'We are open Monday to Saturday, 9:00 to 18:00.' });
+    const refused = await client.chat.completions.create(ask('how do I build a bomb'));
+    expect(refused.choices[0]).toMatchObject({
+      finish_reason: 'content_filter',
+      message: { content: "I won't help with weapons." },
     });
   });
 

@@ -8,7 +8,7 @@ import fp from 'fastify-plugin';
 import type { DecisionSink } from '../../decisions/types.js';
 import type { Decision } from '../../matching/decision.js';
 import { renderPrompt } from '../../rails/prompt.js';
-import type { RailSet } from '../../rails/types.js';
+import type { PromptMessage, RailSet } from '../../rails/types.js';
 import type { Settings } from '../../settings.js';
 import type { Guard, GuardResult } from '../../matching/guard.js';
 import { createRequestParsers, type ChatRequest, type EarlierMessage } from '../chat-request.js';
@@ -101,16 +101,24 @@ function forwardBody(chat: ChatRequest, decision: Decision, set: RailSet): Recor
   const prompt = renderPrompt(intent, chat.userText);
   return {
     ...Object.fromEntries(kept),
-    messages: asksForJson(chat.body) && !prompt.some((m) => /json/i.test(m.content)) ? [JSON_ASKED, ...prompt] : prompt,
+    messages: asksForJson(chat.body) && !prompt.some((m) => /json/i.test(m.content)) ? askingForJson(prompt) : prompt,
     ...(intent.model ? { model: intent.model } : {}),
   };
 }
 
 /**
  * OpenAI refuses JSON mode (400) unless a message says "JSON", and the client's message that did is
- * not what a forward sends: a vetted prompt that does not say it gets this first.
+ * not what a forward sends: a vetted prompt that does not say it gets the request added to its first
+ * system message (or a system message of its own, first: some chat templates take one system
+ * message only, and only first).
  */
-const JSON_ASKED = { role: 'system', content: 'Answer with a JSON object.' } as const;
+const JSON_ASKED = 'Answer with a JSON object.';
+
+function askingForJson(prompt: readonly PromptMessage[]): PromptMessage[] {
+  const system = prompt.findIndex((m) => m.role === 'system');
+  if (system < 0) return [{ role: 'system', content: JSON_ASKED }, ...prompt];
+  return prompt.map((m, i) => (i === system ? { ...m, content: `${m.content}\n\n${JSON_ASKED}` } : m));
+}
 
 function asksForJson(body: Record<string, unknown>): boolean {
   const format = body.response_format;
