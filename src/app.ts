@@ -165,7 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(railsRoutes);
   await app.register(chatRoutes, { settings, decisions, clock });
   await app.register(guardRoutes, { settings, decisions, clock });
-  await app.register(modelsRoutes, { clock });
+  await app.register(modelsRoutes, { clock, clientRailSets: settings.clientRailSets });
   log.debug({ upstreams: Object.keys(settings.upstreams) }, 'railgate app built');
   return app;
 }

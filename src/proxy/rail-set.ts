@@ -28,7 +28,8 @@ export function railSetAccess(clientRailSets: readonly string[]): RailSetAccess 
 
 /**
  * The loaded set by name, or 404 RG_ERR_UNKNOWN_RAIL_SET naming where the name came from. A set the
- * client may not choose is answered as unknown, so the answer does not tell which other sets exist.
+ * client may not choose is answered as unknown, and only the sets it may choose are named (so are
+ * they in `/v1/models`; `/v1/rails`, for operators, lists all).
  */
 export function chooseRailSet(guard: Guard, name: string, param: string, access: RailSetAccess): RailSet {
   const set = access(name, guard) ? guard.railSet(name) : undefined;

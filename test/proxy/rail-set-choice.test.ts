@@ -66,6 +66,17 @@ describe('choosing a rail set', () => {
     }
   });
 
+  it('names only the sets a client may choose as models, where there is no upstream to list its own', async () => {
+    const railgate = await buildTestApp({ rails, defaultRailSet: 'shop' });
+    try {
+      const models = (await railgate.app.inject({ url: '/v1/models' })).json<{ data: { id: string }[] }>();
+      expect(models.data.map((m) => m.id)).toEqual(['shop']);
+      expect((await railgate.app.inject({ url: '/v1/models/open' })).statusCode).toBe(404);
+    } finally {
+      await railgate.close();
+    }
+  });
+
   it('works for the sets clientRailSets lists, or any with *', async () => {
     for (const clientRailSets of [['open'], ['*']]) {
       const railgate = await buildTestApp({ rails, defaultRailSet: 'shop', upstreamUrl: upstream.url, clientRailSets });

@@ -1,20 +1,25 @@
 /**
  * `GET /v1/models` and `GET /v1/models/:id`: the default upstream's answers, relayed (so clients that
  * list or look up models before choosing one keep working). Without an upstream, one entry per loaded
- * rail set; with one that cannot be reached, the list still falls back to those, a lookup fails (502).
+ * rail set a client may choose; with one that cannot be reached, the list still falls back to those, a
+ * lookup fails (502).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { RailgateError } from '../../errors.js';
+import { railSetAccess } from '../rail-set.js';
 import { clientCredentials } from '../upstream.js';
 
 const DEFAULT_UPSTREAM = 'default';
 
 export const modelsRoutes = fp(
-  async (app: FastifyInstance, options: { clock: () => number }) => {
+  async (app: FastifyInstance, options: { clock: () => number; clientRailSets: readonly string[] }) => {
+    const access = railSetAccess(options.clientRailSets);
+    /** The rail sets a client may choose, as models: the others are not named to clients here either. */
     function railSetModels() {
       const created = Math.floor(options.clock() / 1000);
-      const sets = app.guardGate.current?.list() ?? [];
+      const guard = app.guardGate.current;
+      const sets = guard?.list().filter((set) => access(set.name, guard)) ?? [];
       return sets.map((set) => ({ id: set.name, object: 'model', created, owned_by: 'railgate' }));
     }
 
