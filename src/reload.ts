@@ -68,7 +68,11 @@ export function watchRails(
     again = true;
     running = running.then(async () => {
       again = false;
-      const ok = await reloadOnce();
+      // A throw (a folder that became unreadable) must not break the chain: every later reload hangs on it.
+      const ok = await reloadOnce().catch((error: unknown) => {
+        logger.error({ err: error }, 'rails not reloaded: reading the rails failed; the old rails keep serving');
+        return false;
+      });
       options.onReload?.(ok);
       return ok;
     });
