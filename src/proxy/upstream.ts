@@ -124,7 +124,6 @@ export function isAbort(error: unknown, signal: AbortSignal): boolean {
   );
 }
 
-/** A transport failure (before or during the response) as the railgate error a client sees. */
 /** The `code` of an error and of each of its causes, outermost first. */
 function causeCodes(error: unknown): string[] {
   const codes: string[] = [];
@@ -135,6 +134,10 @@ function causeCodes(error: unknown): string[] {
   return codes;
 }
 
+/**
+ * A transport failure as the railgate error a client sees: `during` the request (no answer yet), or
+ * during the `answer` (it came, then broke off).
+ */
 export function upstreamFailure(name: string, error: unknown, during: 'request' | 'answer' = 'request'): RailgateError {
   if (error instanceof RailgateError) return error;
   const code = (error as { code?: string } | null)?.code ?? '';
