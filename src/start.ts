@@ -171,6 +171,13 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       throw new LoadCancelled('railgate closed while loading');
     }
     warnOfExactFallbacks(runtime.list(), app.log);
+    // Picked by name, the default can change with the folders (a new `aaa/` sorts first): say which.
+    if (!settings.defaultRailSet && runtime.list().length > 1)
+      app.log.warn(
+        { defaultRailSet: runtime.defaultRailSet },
+        `no default rail set is configured: requests that name none use "${runtime.defaultRailSet}" (the set ` +
+          'named default, else the first by name); pin one with defaultRailSet (RAILGATE_DEFAULT_RAILS)',
+      );
     reportLoadedRails(metrics, () => runtime.list());
     if (settings.watch)
       watcher = watchRails(railsDir, runtime, app.log, {

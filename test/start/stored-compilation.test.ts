@@ -125,6 +125,34 @@ describe('stored graphs and classifiers across restarts', () => {
   });
 });
 
+describe('with several rail sets and no default configured', () => {
+  it('warns which set requests naming none get, as it is picked by folder name', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const settings = parseSettings({
+      rails: 'rails',
+      db: ':memory:',
+      watch: false,
+      embedding: { cacheDb: ':memory:', worker: false },
+    });
+    const railgate = await startRailgate(settings, { cwd: dir, logger: { level: 'warn', stream } });
+    try {
+      const runtime = await railgate.guard;
+      expect(runtime.defaultRailSet).toBe('desk');
+      expect(lines.map((l) => JSON.parse(l) as { msg: string })).toContainEqual(
+        expect.objectContaining({ msg: expect.stringMatching(/^no default rail set is configured: .* use "desk"/) }),
+      );
+    } finally {
+      await railgate.close();
+    }
+  });
+});
+
 describe('a graph that fails its recall check', () => {
   it('is set aside: the set is searched exactly, /v1/rails says why, and a warning is logged', async () => {
     const topics = ['card', 'loan', 'mortgage', 'savings', 'transfer', 'pension', 'insurance', 'branch'];
