@@ -44,6 +44,7 @@ export function watchRails(
       return false;
     }
     const before = runtime.defaultRailSet;
+    const hashes = new Map(runtime.list().map((set) => [set.name, set.hash]));
     try {
       await runtime.replace(sets);
     } catch (error) {
@@ -57,7 +58,11 @@ export function watchRails(
         `the default rail set is now "${runtime.defaultRailSet}": "${before}" is gone; ` +
           'pin one with defaultRailSet (RAILGATE_DEFAULT_RAILS)',
       );
-    warnOfExactFallbacks(rails, logger);
+    // Sets unchanged kept their index: their warning was given when they were built.
+    warnOfExactFallbacks(
+      rails.filter((set) => hashes.get(set.name) !== set.hash),
+      logger,
+    );
     logger.info({ rails }, 'rails reloaded');
     return true;
   };
