@@ -80,7 +80,10 @@ export function mergeSet(
     if (entry.intent) intents.push(entry.intent);
   }
   checkExamples(contributions, issues);
-  if ((setLevel.embedding?.provider ?? DEFAULT_EMBEDDING.provider) === 'bundled') checkReadable(contributions, issues);
+  // An `embedding` block that did not parse says nothing of the model: no guess that it is the bundled one.
+  const embeddingGiven = contributions.some((c) => c.setKeys.has('embedding'));
+  const provider = setLevel.embedding?.provider ?? (embeddingGiven ? undefined : DEFAULT_EMBEDDING.provider);
+  if (provider === 'bundled') checkReadable(contributions, issues);
   const matchLocation = contributions.map((c) => c.setKeys.get('match')).find((l) => l !== undefined);
   if (complete && setLevel.match?.scoring === 'classifier' && intents.length < 2 && matchLocation)
     issues.push(

@@ -46,20 +46,21 @@ export function parseYamlFile(file: string, text: string): { source: YamlSource;
   const lines = text.split(/\r\n|\r|\n/);
   const issues = [...doc.errors, ...doc.warnings].map((error) => {
     const at = locateOffset(source, error.pos[0]);
-    const hint =
-      error.code === 'BLOCK_AS_IMPLICIT_KEY' && TEXT_WITH_COLON.test(lines[at.line - 1] ?? '') ? COLON_HINT : '';
+    const key =
+      error.code === 'BLOCK_AS_IMPLICIT_KEY' ? TEXT_WITH_COLON.exec(lines[at.line - 1] ?? '')?.[1] : undefined;
+    // What `response: Our hours: 9-5` most often means (the yaml package's message does not say).
+    const hint = key ? `; text holding ": " must be quoted: ${key}: "…: …"` : '';
     return issueAt(at, `YAML: ${yamlMessage(error.message)}${hint}`);
   });
   return { source, issues };
 }
 
-/** What `response: Our hours: 9-5` most often means (the yaml package's message does not say). */
-const COLON_HINT = '; text holding ": " must be quoted: response: "Our hours: 9-5"';
 /**
- * A line giving a text key (`response`, `message`, …) unquoted text with ": " in it, the case the hint
- * is for; not two keys run together (`- id: a action: respond`) or an anchor (`a: &x b: c`).
+ * A line giving a text key (`response`, `message`, a test's `input`, …) unquoted text with ": " in it,
+ * the case the hint is for; not two keys run together (`- id: a action: respond`) or an anchor
+ * (`a: &x b: c`).
  */
-const TEXT_WITH_COLON = /^\s*(?:- )?(?:response|message|refusal|description|content): +[^\s'"{[&*|>!#].*: /;
+const TEXT_WITH_COLON = /^\s*(?:- )?(response|message|refusal|description|content|input): +[^\s'"{[&*|>!#].*: /;
 
 /** The yaml package's messages are good; only trim trailing punctuation and blank context lines. */
 function yamlMessage(message: string): string {

@@ -374,7 +374,20 @@ describe('actions', () => {
     });
     expect(issues).toEqual([
       'rail.yml:4:15: YAML: Nested mappings are not allowed in compact mappings; ' +
-        'text holding ": " must be quoted: response: "Our hours: 9-5"',
+        'text holding ": " must be quoted: response: "…: …"',
+    ]);
+    // A test's input is user text too.
+    const input = await issuesOf({
+      'rail.yml': [
+        'intents:',
+        ...VALID_INTENT,
+        'tests:',
+        '  - input: What are your hours: today?',
+        '    expect: greeting',
+      ],
+    });
+    expect(input).toEqual([
+      expect.stringMatching(/^rail\.yml:7:12: YAML: .*; text holding ": " must be quoted: input: "…: …"$/),
     ]);
     // Two keys run together on one line is another mistake: no advice to quote.
     const runTogether = await issuesOf({ 'rail.yml': ['intents:', '  - id: a action: respond'] });
@@ -407,6 +420,11 @@ describe('actions', () => {
     ]);
     const multilingual = ['embedding: { provider: transformers, model: Xenova/multilingual-e5-small }', ...lines];
     expect(await issuesOf({ 'rail.yml': multilingual })).toEqual([]);
+    // An embedding block with a mistake of its own says nothing of the model: only that mistake is told.
+    const unfinished = ['embedding: { provider: transformers }', ...lines];
+    expect(await issuesOf({ 'rail.yml': unfinished })).toEqual([
+      expect.stringMatching(/^rail\.yml:1:24: the `transformers` provider needs a `model`/),
+    ]);
   });
 
   it('requires a message for on_no_match respond', async () => {
