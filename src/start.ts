@@ -172,7 +172,8 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     }
     warnOfExactFallbacks(runtime.list(), app.log);
     // Picked by name, the default can change with the folders (a new `aaa/` sorts first): say which.
-    if (!settings.defaultRailSet && runtime.list().length > 1)
+    const loaded = runtime.list();
+    if (!settings.defaultRailSet && loaded.length > 1 && !loaded.some((set) => set.name === 'default'))
       app.log.warn(
         { defaultRailSet: runtime.defaultRailSet },
         `no default rail set is configured: requests that name none use "${runtime.defaultRailSet}" (the set ` +

@@ -39,9 +39,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     writeLine(io.stdout, `railgate ${version()}`);
     return 0;
   }
-  // `railgate help test` is `railgate test --help`.
-  const [name, ...rest] =
-    first === 'help' && afterFirst[0] && COMMANDS[afterFirst[0]] ? [afterFirst[0], '--help'] : argv;
+  // `railgate help test` is `railgate test --help` (and `help tset` an unknown command, as `tset` is).
+  const [name, ...rest] = first === 'help' && afterFirst[0] ? [afterFirst[0], '--help'] : argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     usage(io);
     return name ? 0 : 2;

@@ -169,7 +169,7 @@ function clientGone(reply: FastifyReply): undefined {
 }
 
 /** The type of an upstream body that came without one: JSON if it is JSON, else text (never called JSON). */
-function unlabelledType(text: string): string {
+export function unlabelledType(text: string): string {
   try {
     JSON.parse(text);
     return 'application/json; charset=utf-8';

@@ -71,7 +71,8 @@ class AnswerEnd {
       return;
     }
     if (typeof parsed !== 'object' || parsed === null) return;
-    if (parsed.error !== undefined) this.#closed = true;
+    // `"error": null` beside a chunk's content is no error.
+    if (parsed.error !== undefined && parsed.error !== null) this.#closed = true;
     if (!Array.isArray(parsed.choices)) return;
     for (const choice of parsed.choices as { index?: unknown; finish_reason?: unknown }[]) {
       const index = typeof choice?.index === 'number' ? choice.index : 0;

@@ -23,6 +23,9 @@ describe('railgate', () => {
     const viaHelp = await railgate('help', 'test');
     expect(viaHelp).toEqual(await railgate('test', '--help'));
     expect(viaHelp.out).toContain('usage: railgate test');
+    const typo = await railgate('help', 'tset');
+    expect(typo.code).toBe(2);
+    expect(typo.err).toContain('unknown command "tset"; did you mean test?');
   });
 
   it('lists the commands, and an unknown one is a usage error (exit 2)', async () => {

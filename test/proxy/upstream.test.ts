@@ -352,6 +352,9 @@ describe('streaming failures', () => {
     // U+2028 is a line break to a /m regex, and JSON.stringify leaves it raw inside a string.
     expect(await streamedText(chunkEvents([{ content: 'hello\u2028data: [DONE]' }]))).toMatch(cutOff);
     expect(await streamedText(chunkEvents([{ content: 'a "finish_reason": "stop" b' }]))).toMatch(cutOff);
+    // `"error": null` beside content is no error event.
+    const withNullError = chunkEvents([{ content: 'cut' }]).replace('"choices"', '"error":null,"choices"');
+    expect(await streamedText(withNullError)).toMatch(cutOff);
     // n = 2: choice 0 finished, choice 1 was cut.
     expect(
       await streamedText(

@@ -109,13 +109,13 @@ function forwardBody(chat: ChatRequest, decision: Decision, set: RailSet): Recor
 /**
  * OpenAI refuses JSON mode (400) unless a message says "JSON", and the client's message that did is
  * not what a forward sends: a vetted prompt that does not say it gets the request added to its first
- * system message (or a system message of its own, first: some chat templates take one system
- * message only, and only first).
+ * system (or developer) message, or a system message of its own, first: some chat templates take one
+ * system message only, and only first.
  */
 const JSON_ASKED = 'Answer with a JSON object.';
 
 function askingForJson(prompt: readonly PromptMessage[]): PromptMessage[] {
-  const system = prompt.findIndex((m) => m.role === 'system');
+  const system = prompt.findIndex((m) => m.role === 'system' || m.role === 'developer');
   if (system < 0) return [{ role: 'system', content: JSON_ASKED }, ...prompt];
   return prompt.map((m, i) => (i === system ? { ...m, content: `${m.content}\n\n${JSON_ASKED}` } : m));
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { RailgateError } from '../../errors.js';
 import { railSetAccess } from '../rail-set.js';
+import { unlabelledType } from '../relay.js';
 import { clientCredentials } from '../upstream.js';
 
 const DEFAULT_UPSTREAM = 'default';
@@ -50,7 +51,7 @@ export const modelsRoutes = fp(
         const type = response.headers['content-type'];
         return reply
           .code(response.status)
-          .type((Array.isArray(type) ? type[0] : type) ?? 'application/json')
+          .type((Array.isArray(type) ? type[0] : type) ?? unlabelledType(body))
           .send(body);
       } catch (error) {
         if (controller.signal.aborted || !whenDown) throw error;
