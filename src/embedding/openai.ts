@@ -6,6 +6,7 @@
  * keep-alive pool; each response is put back in order by `index` and every vector is L2-normalised, because
  * not every server returns unit vectors and the rest of railgate treats a dot product as the cosine.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher } from 'undici';
 import { RailgateError } from '../errors.js';
 import { normalizeInPlace, type Embedder } from './embedder.js';
@@ -29,12 +30,24 @@ export interface OpenAIEmbedderOptions {
   dimensions?: number;
   /** A caller-owned undici dispatcher (Agent/Pool); by default the embedder creates and closes its own Pool. */
   dispatcher?: Dispatcher;
+  /**
+   * How often the start-up probe tries again when the server is not listening yet or answers 429/5xx
+   * (a GPU embedding server restarting beside railgate), waiting `probeBackoffMs` doubling: by default
+   * 4 more tries over 7.5 s. Anything else (401, a wrong model, a timeout) fails at once.
+   */
+  probeRetries?: number;
+  probeBackoffMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_BATCH_SIZE = 32;
 const DEFAULT_CONCURRENCY = 4;
 const PROBE_TEXT = 'dimension probe';
+const PROBE_RETRIES = 4;
+const PROBE_BACKOFF_MS = 500;
+
+/** Failures that may pass by themselves: the server not listening (yet), or saying it is busy. */
+const transient = new WeakSet<RailgateError>();
 const SUMMARY_CHARS = 300;
 
 interface EmbeddingItem {
@@ -173,12 +186,18 @@ class EmbeddingsClient {
         );
       }
       const code = (error as { code?: unknown }).code;
-      throw this.fail(`${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message}`, error);
+      const failure = this.fail(`${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message}`, error);
+      transient.add(failure);
+      throw failure;
     } finally {
       clearTimeout(timer);
     }
 
-    if (statusCode < 200 || statusCode >= 300) throw this.fail(`server answered ${statusCode}: ${summarizeBody(text)}`);
+    if (statusCode < 200 || statusCode >= 300) {
+      const failure = this.fail(`server answered ${statusCode}: ${summarizeBody(text)}`);
+      if (statusCode === 429 || statusCode >= 500) transient.add(failure);
+      throw failure;
+    }
     return this.parse(text, texts.length, dimension);
   }
 
@@ -251,12 +270,24 @@ export class OpenAIEmbedder implements Embedder {
     const client = new EmbeddingsClient(options);
     let dimension = options.dimensions;
     if (dimension === undefined) {
-      try {
-        const [probe] = await client.post([PROBE_TEXT], undefined);
-        dimension = probe!.length;
-      } catch (error) {
-        await client.close();
-        throw error;
+      const retries = options.probeRetries ?? PROBE_RETRIES;
+      for (let attempt = 0; dimension === undefined; attempt++) {
+        try {
+          const [probe] = await client.post([PROBE_TEXT], undefined);
+          dimension = probe!.length;
+        } catch (error) {
+          if (!(error instanceof RailgateError && transient.has(error)) || attempt >= retries) {
+            await client.close();
+            throw attempt === 0
+              ? error
+              : new RailgateError(
+                  error instanceof RailgateError ? error.code : 'RG_ERR_EMBEDDING_FAILED',
+                  `${(error as Error).message} (after ${attempt + 1} tries)`,
+                  { cause: error },
+                );
+          }
+          await sleep((options.probeBackoffMs ?? PROBE_BACKOFF_MS) * 2 ** attempt);
+        }
       }
     }
     return new OpenAIEmbedder(client, options.model, dimension, batchSize, concurrency);

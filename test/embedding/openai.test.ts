@@ -10,6 +10,10 @@ const MODEL = 'text-embedding-test';
 let server: FakeEmbeddingsServer;
 const embedders: OpenAIEmbedder[] = [];
 
+function baseOptions() {
+  return { baseURL: server.baseURL, apiKey: API_KEY, model: MODEL };
+}
+
 async function create(options: Partial<Parameters<typeof OpenAIEmbedder.create>[0]> = {}): Promise<OpenAIEmbedder> {
   const embedder = await OpenAIEmbedder.create({ baseURL: server.baseURL, apiKey: API_KEY, model: MODEL, ...options });
   embedders.push(embedder);
@@ -158,14 +162,34 @@ describe('openai provider against an OpenAI-compatible embeddings server', () =>
     expect(Array.from(vector!)).toEqual([0.6000000238418579, 0, 0.800000011920929, 0]);
   });
 
-  it('reports an unreachable server as RG_ERR_EMBEDDING_FAILED with the network error as cause', async () => {
+  it('reports an unreachable server as RG_ERR_EMBEDDING_FAILED with the network error as cause, after retrying', async () => {
     const url = server.baseURL;
     await server.close();
     server = await startFakeEmbeddingsServer();
-    const error = await failure(OpenAIEmbedder.create({ baseURL: url, model: MODEL, timeoutMs: 5_000 }));
+    const error = await failure(
+      OpenAIEmbedder.create({ baseURL: url, model: MODEL, timeoutMs: 5_000, probeRetries: 2, probeBackoffMs: 10 }),
+    );
     expect(error.code).toBe('RG_ERR_EMBEDDING_FAILED');
     expect(error.message).toContain('ECONNREFUSED');
+    expect(error.message).toContain('(after 3 tries)');
     expect(error.cause).toBeInstanceOf(Error);
+  });
+
+  it('waits at start for a server that is busy or restarting, but not for one that refuses the request', async () => {
+    server.behave({ kind: 'status', status: 503, body: 'warming up' });
+    const ready = setTimeout(() => server.behave({ kind: 'ok' }), 150);
+    const before = server.requests.length;
+    const embedder = await OpenAIEmbedder.create({ ...baseOptions(), probeBackoffMs: 100 });
+    clearTimeout(ready);
+    expect(server.requests.length - before).toBeGreaterThanOrEqual(2);
+    expect(embedder.dimension).toBeGreaterThan(0);
+    await embedder.close();
+
+    server.behave({ kind: 'status', status: 401, body: 'bad key' });
+    const refused = server.requests.length;
+    const error = await failure(OpenAIEmbedder.create({ ...baseOptions(), probeBackoffMs: 10 }));
+    expect(error.message).toContain('server answered 401');
+    expect(server.requests.length - refused).toBe(1);
   });
 
   it('rejects a base URL that is not http(s) as a configuration error', async () => {
