@@ -34,10 +34,22 @@ function serviceUrl(keySetting: string) {
     }, `must not contain credentials (user:password@): give the key as ${keySetting}`);
 }
 
+/**
+ * An API key: trimmed (a key read from a file or a Kubernetes secret often ends in a newline), and
+ * refused with whitespace or control characters inside, which no key has and which HTTP forbids in a
+ * header (undici then fails every request, and leaks a pooled connection each time).
+ */
+function secret() {
+  return z
+    .string()
+    .trim()
+    .refine((key) => !/[\s\p{Cc}]/u.test(key), 'must not contain spaces or control characters');
+}
+
 const upstreamSchema = z
   .object({
     url: serviceUrl('apiKey (RAILGATE_UPSTREAM_API_KEY for the default upstream)'),
-    apiKey: z.string().optional(),
+    apiKey: secret().optional(),
     /** Forward the client's own Authorization header instead of `apiKey`. */
     forwardClientAuth: z.boolean().default(false),
     connectTimeoutMs: z.number().int().positive().default(5_000),
@@ -75,7 +87,9 @@ const settingsSchema = z
      * Keys clients must present (`Authorization: Bearer <key>`) on /v1 routes; none: no check. Without
      * them, anyone who can reach the port spends the upstream key.
      */
-    clientApiKeys: z.array(z.string().min(16, 'a client API key needs at least 16 characters')).default([]),
+    clientApiKeys: z
+      .array(secret().pipe(z.string().min(16, 'a client API key needs at least 16 characters')))
+      .default([]),
     /** Behind a reverse proxy: take the client address from X-Forwarded-For (fastify's trustProxy). */
     trustProxy: z.boolean().default(false),
     /** Named upstreams; a rail set picks one with `upstream:` (default `default`). */
@@ -128,7 +142,7 @@ const settingsSchema = z
         allowRemoteModels: z.boolean().default(true),
         /** openai provider. */
         openaiUrl: serviceUrl('embedding.openaiApiKey (RAILGATE_EMBEDDINGS_API_KEY)').optional(),
-        openaiApiKey: z.string().optional(),
+        openaiApiKey: secret().optional(),
         timeoutMs: z.number().int().positive().default(30_000),
       })
       .strict()

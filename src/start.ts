@@ -43,7 +43,7 @@ export interface StartOptions {
    * The model behind each embedding config (a relative model folder resolves against `setDir`, the
    * set's folder); defaults to the configured providers (in a worker).
    */
-  readonly modelFor?: (config: EmbeddingConfig, setDir: string) => Promise<Embedder>;
+  readonly modelFor?: (config: EmbeddingConfig, setDir: string, signal?: AbortSignal) => Promise<Embedder>;
   /** Progress of first-time example embedding (a terminal progress bar); log lines are always written. */
   readonly onProgress?: (set: string, done: number, total: number) => void;
 }
@@ -54,10 +54,10 @@ export interface StartOptions {
  * when two threads use it and cannot be re-loaded by a second worker (see transformers.ts).
  */
 function defaultModelFor(settings: Settings['embedding']) {
-  return (config: EmbeddingConfig, setDir: string): Promise<Embedder> =>
+  return (config: EmbeddingConfig, setDir: string, signal?: AbortSignal): Promise<Embedder> =>
     settings.worker && config.provider === 'bundled'
       ? startWorkers(config, settings)
-      : createEmbedder(config, settings, { baseDir: setDir });
+      : createEmbedder(config, settings, { baseDir: setDir, ...(signal ? { signal } : {}) });
 }
 
 async function startWorkers(config: EmbeddingConfig, settings: Settings['embedding']): Promise<Embedder> {
@@ -123,8 +123,11 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   // The bundled model (the default) starts loading while the rails are parsed, not after.
   let prewarmed: Promise<Embedder> | undefined = modelFor(BUNDLED, cwd);
   prewarmed.catch(() => undefined);
+  // Closing during start-up stops the example embedding between batches instead of finishing it, and
+  // a provider waiting for its server (the openai probe) at once.
+  const loading = new AbortController();
   const takeModel = (config: EmbeddingConfig, setDir: string): Promise<Embedder> => {
-    if (config.provider !== 'bundled' || !prewarmed) return modelFor(config, setDir);
+    if (config.provider !== 'bundled' || !prewarmed) return modelFor(config, setDir, loading.signal);
     const model = prewarmed;
     prewarmed = undefined;
     return model;
@@ -138,8 +141,6 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
 
   let watcher: RailsWatcher | undefined;
   let closing = false;
-  // Closing during start-up stops the example embedding between batches instead of finishing it.
-  const loading = new AbortController();
   // The app is built first (so /healthz answers during the model load) with the guard still pending.
   let settle!: { resolve(guard: RailsRuntime): void; reject(error: unknown): void };
   const guard = new Promise<RailsRuntime>((resolve, reject) => (settle = { resolve, reject }));

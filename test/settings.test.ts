@@ -156,6 +156,22 @@ describe('settings', () => {
     expect(() => loadSettings({ RAILGATE_CONFIG: 'unclosed.json' }, dir)).toThrow(/at line 2, column \d+$/);
   });
 
+  it('trims API keys (files and secrets end in a newline) and refuses one with spaces or control characters', () => {
+    const settings = loadSettings(
+      {
+        RAILGATE_UPSTREAM_URL: 'http://127.0.0.1:9/v1',
+        RAILGATE_UPSTREAM_API_KEY: 'sk-abc\n',
+        RAILGATE_EMBEDDINGS_API_KEY: ' sk-e ',
+      },
+      tmp(),
+    );
+    expect(settings.upstreams.default!.apiKey).toBe('sk-abc');
+    expect(settings.embedding.openaiApiKey).toBe('sk-e');
+    expect(() => loadSettings({ RAILGATE_EMBEDDINGS_API_KEY: 'sk-a\rb' }, tmp())).toThrow(
+      /RAILGATE_EMBEDDINGS_API_KEY.*must not contain spaces or control characters/,
+    );
+  });
+
   it('takes RAILGATE_HOST over the generic HOST that images set (this Dockerfile sets HOST=0.0.0.0)', () => {
     expect(loadSettings({ HOST: '0.0.0.0', RAILGATE_HOST: '127.0.0.1' }, tmp()).host).toBe('127.0.0.1');
     expect(loadSettings({ HOST: '0.0.0.0' }, tmp()).host).toBe('0.0.0.0');

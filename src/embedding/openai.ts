@@ -31,12 +31,15 @@ export interface OpenAIEmbedderOptions {
   /** A caller-owned undici dispatcher (Agent/Pool); by default the embedder creates and closes its own Pool. */
   dispatcher?: Dispatcher;
   /**
-   * How often the start-up probe tries again when the server is not listening yet or answers 429/5xx
-   * (a GPU embedding server restarting beside railgate), waiting `probeBackoffMs` doubling: by default
-   * 4 more tries over 7.5 s. Anything else (401, a wrong model, a timeout) fails at once.
+   * How often the start-up probe tries again when the server refuses or drops the connection or answers
+   * 429/5xx (a GPU embedding server restarting beside railgate), waiting `probeBackoffMs` doubling: by
+   * default 4 more tries, 7.5 s of waiting. Anything else (401, a wrong host or model, a timeout, an
+   * invalid request) fails at once.
    */
   probeRetries?: number;
   probeBackoffMs?: number;
+  /** Stops the probe's retries (railgate closing while it starts). */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -48,6 +51,12 @@ const PROBE_BACKOFF_MS = 500;
 
 /** Failures that may pass by themselves: the server not listening (yet), or saying it is busy. */
 const transient = new WeakSet<RailgateError>();
+/**
+ * Connection failures of a server starting or restarting. Not a name that does not resolve, a TLS
+ * mismatch or an invalid request (a key with a newline in it): those are configuration, and wait for
+ * nothing.
+ */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
 const SUMMARY_CHARS = 300;
 
 interface EmbeddingItem {
@@ -187,7 +196,7 @@ class EmbeddingsClient {
       }
       const code = (error as { code?: unknown }).code;
       const failure = this.fail(`${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message}`, error);
-      transient.add(failure);
+      if (causeCodes(error).some((c) => TRANSIENT_CODES.has(c))) transient.add(failure);
       throw failure;
     } finally {
       clearTimeout(timer);
@@ -271,22 +280,30 @@ export class OpenAIEmbedder implements Embedder {
     let dimension = options.dimensions;
     if (dimension === undefined) {
       const retries = options.probeRetries ?? PROBE_RETRIES;
+      const { signal } = options;
       for (let attempt = 0; dimension === undefined; attempt++) {
         try {
           const [probe] = await client.post([PROBE_TEXT], undefined);
           dimension = probe!.length;
         } catch (error) {
-          if (!(error instanceof RailgateError && transient.has(error)) || attempt >= retries) {
-            await client.close();
-            throw attempt === 0
-              ? error
-              : new RailgateError(
-                  error instanceof RailgateError ? error.code : 'RG_ERR_EMBEDDING_FAILED',
-                  `${(error as Error).message} (after ${attempt + 1} tries)`,
-                  { cause: error },
-                );
-          }
-          await sleep((options.probeBackoffMs ?? PROBE_BACKOFF_MS) * 2 ** attempt);
+          const again = error instanceof RailgateError && transient.has(error) && attempt < retries;
+          // Closing while waiting: no more tries, and the close's own reason, not the server's failure.
+          const wait = again
+            ? sleep((options.probeBackoffMs ?? PROBE_BACKOFF_MS) * 2 ** attempt, undefined, { signal }).then(
+                () => true,
+                () => false,
+              )
+            : Promise.resolve(false);
+          if (await wait) continue;
+          await client.close();
+          if (signal?.aborted) throw signal.reason;
+          throw attempt === 0
+            ? error
+            : new RailgateError(
+                error instanceof RailgateError ? error.code : 'RG_ERR_EMBEDDING_FAILED',
+                `${(error as Error).message} (after ${attempt + 1} tries)`,
+                { cause: (error as Error).cause ?? error },
+              );
         }
       }
     }
@@ -320,4 +337,14 @@ export class OpenAIEmbedder implements Embedder {
   async close(): Promise<void> {
     await this.client.close();
   }
+}
+
+/** The `code` of an error and of each of its causes, outermost first (undici wraps socket errors). */
+function causeCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  for (let at: unknown = error; at instanceof Error; at = at.cause) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+  }
+  return codes;
 }

@@ -11,6 +11,8 @@ import type { Embedder } from './embedder.js';
 export interface CreateEmbedderOptions {
   /** What a relative local model folder is resolved against (e.g. the rail set's folder); default: cwd. */
   baseDir?: string;
+  /** Stops a provider that waits at start (the openai probe's retries) when railgate closes. */
+  signal?: AbortSignal;
 }
 
 function requireModel(config: EmbeddingConfig, example: string): string {
@@ -55,6 +57,7 @@ export async function createEmbedder(
         model,
         timeoutMs: settings.timeoutMs,
         ...(settings.openaiApiKey ? { apiKey: settings.openaiApiKey } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
     }
     default: {

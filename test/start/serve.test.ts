@@ -439,6 +439,29 @@ describe('closing while the rails load', () => {
     expect(total).toBe(3_000);
     expect(done).toBeLessThan(total / 2);
   });
+
+  it('stops waiting for an embeddings server that is not up yet', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-closing-'));
+    mkdirSync(path.join(root, 'rails', 'remote'), { recursive: true });
+    writeFileSync(
+      path.join(root, 'rails', 'remote', 'rail.yml'),
+      'embedding: { provider: openai, model: m }\nintents:\n  - id: a\n    action: refuse\n    examples: [hello]\n',
+    );
+    // Nothing listens on port 9: the probe is refused, and would try again for 7.5 s.
+    const railgate = await startRailgate(
+      parseSettings({
+        rails: 'rails',
+        db: ':memory:',
+        embedding: { cacheDb: ':memory:', openaiUrl: 'http://127.0.0.1:9/v1' },
+        logLevel: 'silent',
+      }),
+      { cwd: root },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await railgate.close();
+    // The close's own reason, not the server's failure after every retry.
+    await expect(railgate.guard).rejects.toMatchObject({ name: 'LoadCancelled' });
+  });
 });
 
 describe('railgate serve arguments', () => {
