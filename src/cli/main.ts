@@ -35,7 +35,7 @@ function version(): string {
 
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   const [first, ...afterFirst] = argv;
-  if (first === '--version' || first === '-V') {
+  if (first === '--version' || first === '-V' || (first === 'help' && ['--version', '-V'].includes(afterFirst[0]!))) {
     writeLine(io.stdout, `railgate ${version()}`);
     return 0;
   }

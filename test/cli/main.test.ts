@@ -15,8 +15,8 @@ describe('railgate', () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       version: string;
     };
-    for (const flag of ['--version', '-V'])
-      expect(await railgate(flag)).toEqual({ code: 0, out: `railgate ${version}\n`, err: '' });
+    for (const args of [['--version'], ['-V'], ['help', '--version']])
+      expect(await railgate(...args)).toEqual({ code: 0, out: `railgate ${version}\n`, err: '' });
   });
 
   it('`help COMMAND` is `COMMAND --help`', async () => {
