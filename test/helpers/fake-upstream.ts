@@ -14,7 +14,7 @@ export interface FakeBehaviour {
   /** Answer with this HTTP status and `errorBody` instead of a completion. */
   readonly status?: number;
   readonly errorBody?: unknown;
-  /** With `status`: this text as the body, without a content-type (as some proxies answer). */
+  /** With `status`: this text as the body of every answer, without a content-type (as some proxies answer). */
   readonly errorText?: string;
   /** Wait this long before sending anything (response headers included). */
   readonly headersDelayMs?: number;
@@ -228,6 +228,11 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   async function answer(record: RecordedRequest, res: ServerResponse, current: FakeBehaviour): Promise<void> {
     if (current.headersDelayMs) await sleep(current.headersDelayMs);
     if (res.destroyed) return;
+    if (current.status && current.errorText !== undefined) {
+      res.writeHead(current.status, { 'content-length': Buffer.byteLength(current.errorText) });
+      res.end(current.errorText);
+      return;
+    }
     if (record.method === 'GET' && record.path === '/v1/models') {
       sendJson(res, 200, {
         object: 'list',
@@ -249,11 +254,6 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     }
     if (record.method !== 'POST' || record.path !== '/v1/chat/completions') {
       sendJson(res, 404, { error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } });
-      return;
-    }
-    if (current.status && current.errorText !== undefined) {
-      res.writeHead(current.status, { 'content-length': Buffer.byteLength(current.errorText) });
-      res.end(current.errorText);
       return;
     }
     if (current.status) {

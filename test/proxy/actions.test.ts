@@ -2,6 +2,9 @@
  * Each decision end to end through the official `openai` SDK: what reaches the upstream, what the
  * client gets back (JSON and SSE), the x-railgate-* headers, and the decision log rows.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
@@ -339,6 +342,47 @@ describe('respond and refuse', () => {
       finish_reason: 'content_filter',
       message: { content: "I won't help with weapons." },
     });
+  });
+
+  it('in JSON mode, joins the request for JSON to a developer message, or adds a system message first', async () => {
+    const rails = mkdtempSync(path.join(tmpdir(), 'railgate-json-'));
+    mkdirSync(path.join(rails, 'desk'));
+    writeFileSync(
+      path.join(rails, 'desk', 'rail.yml'),
+      [
+        'intents:',
+        '  - id: orders',
+        '    action: forward',
+        '    examples: [where is my order, track my package]',
+        '    prompt: [{ role: developer, content: Explain order tracking. }]',
+        '  - id: hours',
+        '    action: forward',
+        '    examples: [when are you open, what are your opening hours]',
+        '    prompt: [{ role: user, content: What are the opening hours? }]',
+        '',
+      ].join('\n'),
+    );
+    const json = await buildTestApp({ rails, upstreamUrl: upstream.url });
+    try {
+      const ask = (content: string) =>
+        json.app.inject({
+          method: 'POST',
+          url: '/v1/chat/completions',
+          payload: { model: 'm', response_format: { type: 'json_object' }, messages: [{ role: 'user', content }] },
+        });
+      await ask('where is my order');
+      await ask('when are you open');
+      expect(upstream.requests.map((r) => (r.body as { messages: unknown }).messages)).toEqual([
+        [{ role: 'developer', content: 'Explain order tracking.\n\nAnswer with a JSON object.' }],
+        [
+          { role: 'system', content: 'Answer with a JSON object.' },
+          { role: 'user', content: 'What are the opening hours?' },
+        ],
+      ]);
+    } finally {
+      await json.close();
+      rmSync(rails, { recursive: true, force: true });
+    }
   });
 
   it('gives a canned answer to a structured-output request where parse() looks for one: in refusal', async () => {

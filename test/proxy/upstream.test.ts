@@ -148,6 +148,11 @@ describe('an upstream error body without a content-type', () => {
     });
     expect(json.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(json.json()).toEqual({ error: { message: 'busy' } });
+    // A model lookup relays it the same way.
+    upstream.behave({ status: 503, errorText: 'upstream sad' });
+    const lookup = await railgate.app.inject({ url: '/v1/models/fake-model' });
+    expect(lookup.statusCode).toBe(503);
+    expect(lookup.headers['content-type']).toBe('text/plain; charset=utf-8');
   });
 });
 

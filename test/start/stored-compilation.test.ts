@@ -150,6 +150,21 @@ describe('with several rail sets and no default configured', () => {
     } finally {
       await railgate.close();
     }
+    // A set named `default` is the default whatever the folders: nothing to warn of.
+    const named = mkdtempSync(path.join(tmpdir(), 'railgate-default-'));
+    for (const set of ['aaa', 'default']) {
+      mkdirSync(path.join(named, 'rails', set), { recursive: true });
+      writeFileSync(path.join(named, 'rails', set, 'rail.yml'), RAIL.replace('name: support', `name: ${set}`));
+    }
+    lines.length = 0;
+    const pinned = await startRailgate(settings, { cwd: named, logger: { level: 'warn', stream } });
+    try {
+      expect((await pinned.guard).defaultRailSet).toBe('default');
+      expect(lines.filter((l) => l.includes('no default rail set'))).toEqual([]);
+    } finally {
+      await pinned.close();
+      rmSync(named, { recursive: true, force: true });
+    }
   });
 });
 
