@@ -65,3 +65,13 @@ export function isRailgateError(value: unknown): value is RailgateError {
 export function toOpenAIError(error: RailgateError): OpenAIErrorBody {
   return { error: { message: error.message, type: error.type, param: error.param, code: error.code } };
 }
+
+/** The `code` of an error and of each of its causes, outermost first (undici wraps socket errors). */
+export function causeCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  for (let at: unknown = error; at instanceof Error; at = at.cause) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+  }
+  return codes;
+}

@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher } from 'undici';
-import { RailgateError } from '../errors.js';
+import { causeCodes, RailgateError } from '../errors.js';
 import { normalizeInPlace, type Embedder } from './embedder.js';
 
 export interface OpenAIEmbedderOptions {
@@ -337,14 +337,4 @@ export class OpenAIEmbedder implements Embedder {
   async close(): Promise<void> {
     await this.client.close();
   }
-}
-
-/** The `code` of an error and of each of its causes, outermost first (undici wraps socket errors). */
-function causeCodes(error: unknown): string[] {
-  const codes: string[] = [];
-  for (let at: unknown = error; at instanceof Error; at = at.cause) {
-    const code = (at as { code?: unknown }).code;
-    if (typeof code === 'string') codes.push(code);
-  }
-  return codes;
 }

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
-import { RailgateError } from '../errors.js';
+import { causeCodes, RailgateError } from '../errors.js';
 import type { Settings, UpstreamSettings } from '../settings.js';
 
 export interface UpstreamRequest {
@@ -122,16 +122,6 @@ export function isAbort(error: unknown, signal: AbortSignal): boolean {
     signal.aborted ||
     (error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'UND_ERR_ABORTED'))
   );
-}
-
-/** The `code` of an error and of each of its causes, outermost first. */
-function causeCodes(error: unknown): string[] {
-  const codes: string[] = [];
-  for (let at: unknown = error; at instanceof Error; at = at.cause) {
-    const code = (at as { code?: unknown }).code;
-    if (typeof code === 'string') codes.push(code);
-  }
-  return codes;
 }
 
 /**

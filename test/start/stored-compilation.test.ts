@@ -45,6 +45,29 @@ interface RailsListing {
   }[];
 }
 
+/** A log stream for the app, and the JSON lines written to it. */
+function logLines(): { lines: string[]; stream: Writable } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { lines, stream };
+}
+
+/** Settings that keep nothing on disk and the model in-process, with `extra` on top. */
+function inMemory(extra: Parameters<typeof parseSettings>[0] = {}) {
+  return parseSettings({
+    rails: 'rails',
+    db: ':memory:',
+    watch: false,
+    embedding: { cacheDb: ':memory:', worker: false },
+    ...extra,
+  });
+}
+
 let dir: string;
 
 beforeAll(() => {
@@ -127,19 +150,8 @@ describe('stored graphs and classifiers across restarts', () => {
 
 describe('with several rail sets and no default configured', () => {
   it('warns which set requests naming none get, as it is picked by folder name', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        done();
-      },
-    });
-    const settings = parseSettings({
-      rails: 'rails',
-      db: ':memory:',
-      watch: false,
-      embedding: { cacheDb: ':memory:', worker: false },
-    });
+    const { lines, stream } = logLines();
+    const settings = inMemory();
     const railgate = await startRailgate(settings, { cwd: dir, logger: { level: 'warn', stream } });
     try {
       const runtime = await railgate.guard;
@@ -179,19 +191,9 @@ describe('a graph that fails its recall check', () => {
       path.join(root, 'rails', 'many', 'rail.yml'),
       `name: many\nintents:\n  - id: banking\n    action: passthrough\n    examples:\n${examples.map((e) => `      - ${e}\n`).join('')}`,
     );
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        done();
-      },
-    });
-    const settings = parseSettings({
-      rails: 'rails',
-      db: ':memory:',
-      watch: false,
-      embedding: { cacheDb: ':memory:', worker: false },
-      // A graph too sparse and searched too narrowly to find every true neighbour.
+    const { lines, stream } = logLines();
+    // A graph too sparse and searched too narrowly to find every true neighbour.
+    const settings = inMemory({
       index: { exactBelow: 10, m: 2, efConstruction: 2, efSearch: 1, maxEfSearch: 1, minRecall: 1 },
     });
     const railgate = await startRailgate(settings, { cwd: root, logger: { level: 'warn', stream } });
