@@ -6,15 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { normalizeInPlace } from '../src/embedding/embedder.js';
-import { affordableEfSearch, DEFAULT_MAX_EF_SEARCH, tuneSearchBreadth } from '../src/matching/index-recall.js';
-import {
-  DEFAULT_EF_SEARCH,
-  DEFAULT_M,
-  DEFAULT_MIN_RECALL,
-  ExactIndex,
-  HnswIndex,
-  type VectorIndex,
-} from '../src/matching/vector-index.js';
+import { checkGraph } from '../src/matching/index-recall.js';
+import { DEFAULT_EF_SEARCH, ExactIndex, HnswIndex, type VectorIndex } from '../src/matching/vector-index.js';
 import { fmt, median, percentile, seededRandom } from './stats.js';
 
 const DIM = 512;
@@ -139,11 +132,7 @@ export async function runIndexBench(
     });
     // What railgate serves: the recall check widens the search, or sets the graph aside.
     start = performance.now();
-    const verdict = tuneSearchBreadth(hnsw, vectors, {
-      efSearch: ef,
-      maxEfSearch: affordableEfSearch(size, DEFAULT_M, ef, DEFAULT_MAX_EF_SEARCH),
-      minRecall: DEFAULT_MIN_RECALL,
-    });
+    const verdict = checkGraph(hnsw, vectors, efSearch ? { efSearch } : {})!;
     const checkMs = performance.now() - start;
     const servedRun = verdict.efSearch === null ? exactRun : timeSearches(hnsw, queries);
     rows.push({

@@ -5,6 +5,7 @@
  * evenly in many dimensions defeat any graph) is searched exactly instead of approximately.
  */
 import { normalizeInPlace } from '../embedding/embedder.js';
+import { DEFAULT_EF_SEARCH, DEFAULT_M, DEFAULT_MIN_RECALL, type IndexOptions } from './vector-index.js';
 
 /** Queries the check runs: 50 × 10 neighbours resolve recall to about ±0.005 near 0.99. */
 const RECALL_SAMPLE = 50;
@@ -19,7 +20,7 @@ export const DEFAULT_MAX_EF_SEARCH = 1_024;
  * `size`. Measured here at 512 dims, m 16, 100,000 uniform vectors: the graph matches the scan near
  * ef 1,200; the estimate says 1,040. The configured `efSearch` is always allowed.
  */
-export function affordableEfSearch(size: number, m: number, efSearch: number, maxEfSearch: number): number {
+function affordableEfSearch(size: number, m: number, efSearch: number, maxEfSearch: number): number {
   return Math.max(efSearch, Math.min(maxEfSearch, Math.floor(size / (6 * m))));
 }
 
@@ -108,6 +109,36 @@ export function tuneSearchBreadth(
     if (ef >= maxEfSearch) return { efSearch: null, recall };
     ef = Math.min(maxEfSearch, ef * 2);
   }
+}
+
+/** The settings a graph's recall check runs with: an index's options, defaults filled in. */
+export interface RecallCheck {
+  readonly efSearch: number;
+  readonly maxEfSearch: number;
+  readonly minRecall: number;
+}
+
+export function recallCheckOf(options: IndexOptions): RecallCheck {
+  return {
+    efSearch: options.efSearch ?? DEFAULT_EF_SEARCH,
+    maxEfSearch: options.maxEfSearch ?? DEFAULT_MAX_EF_SEARCH,
+    minRecall: options.minRecall ?? DEFAULT_MIN_RECALL,
+  };
+}
+
+/**
+ * The recall check of a graph built with `options` over `vectors`, searching at most as wide as
+ * still beats the exact scan; undefined when `minRecall` is 0 (no check).
+ */
+export function checkGraph(
+  graph: TunableIndex,
+  vectors: readonly Float32Array[],
+  options: IndexOptions,
+): RecallVerdict | undefined {
+  const check = recallCheckOf(options);
+  if (check.minRecall <= 0) return undefined;
+  const widest = affordableEfSearch(vectors.length, options.m ?? DEFAULT_M, check.efSearch, check.maxEfSearch);
+  return tuneSearchBreadth(graph, vectors, { ...check, maxEfSearch: widest });
 }
 
 /**

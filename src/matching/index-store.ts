@@ -6,18 +6,9 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { affordableEfSearch, DEFAULT_MAX_EF_SEARCH, tuneSearchBreadth, type RecallVerdict } from './index-recall.js';
+import { checkGraph, recallCheckOf, type RecallCheck, type RecallVerdict } from './index-recall.js';
 import { replaceStoredFile, storedFileName } from './stored-files.js';
-import {
-  DEFAULT_EF_SEARCH,
-  DEFAULT_EXACT_BELOW,
-  DEFAULT_M,
-  DEFAULT_MIN_RECALL,
-  ExactIndex,
-  HnswIndex,
-  type IndexOptions,
-  type VectorIndex,
-} from './vector-index.js';
+import { DEFAULT_EXACT_BELOW, ExactIndex, HnswIndex, type IndexOptions, type VectorIndex } from './vector-index.js';
 
 /** Bump when the file layout or the way graphs are built changes, so old files are never read. */
 const GRAPH_FORMAT = 'railgate-hnsw-1';
@@ -34,12 +25,9 @@ function graphHash(vectors: readonly Float32Array[], options: IndexOptions): str
 const CHECK_METHOD = 'near-midpoints, ties count';
 
 /** The check's settings, stored with its verdict: a verdict is reused only for the same ones. */
-interface CheckedFor {
+interface CheckedFor extends RecallCheck {
   /** How the check measures (its queries, how it counts a hit): a verdict measured otherwise is redone. */
   readonly method: typeof CHECK_METHOD;
-  readonly efSearch: number;
-  readonly maxEfSearch: number;
-  readonly minRecall: number;
 }
 
 type StoredVerdict = RecallVerdict & { readonly for: CheckedFor };
@@ -80,20 +68,8 @@ export async function buildIndex(
   options: IndexOptions = {},
 ): Promise<VectorIndex> {
   if (vectors.length < (options.exactBelow ?? DEFAULT_EXACT_BELOW)) return new ExactIndex(vectors, dimension);
-  const checkedFor: CheckedFor = {
-    method: CHECK_METHOD,
-    efSearch: options.efSearch ?? DEFAULT_EF_SEARCH,
-    maxEfSearch: Math.max(options.maxEfSearch ?? DEFAULT_MAX_EF_SEARCH, options.efSearch ?? DEFAULT_EF_SEARCH),
-    minRecall: options.minRecall ?? DEFAULT_MIN_RECALL,
-  };
-  const widest = affordableEfSearch(
-    vectors.length,
-    options.m ?? DEFAULT_M,
-    checkedFor.efSearch,
-    checkedFor.maxEfSearch,
-  );
-  const check = (graph: HnswIndex) =>
-    checkedFor.minRecall > 0 ? tuneSearchBreadth(graph, vectors, { ...checkedFor, maxEfSearch: widest }) : undefined;
+  const checkedFor: CheckedFor = { method: CHECK_METHOD, ...recallCheckOf(options) };
+  const check = (graph: HnswIndex) => checkGraph(graph, vectors, options);
   if (!options.graphDir) {
     const graph = HnswIndex.build(vectors, dimension, options);
     return settle(graph, vectors, dimension, check(graph));
