@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RailsInvalidError, sortIssues } from './issues.js';
-import { mergeSet, type LoadOptions } from './merge.js';
+import { mergeSet, setKeyLocation, type LoadOptions } from './merge.js';
 import { issueAt, issueForPath, parseYamlFile } from './positions.js';
 import { readRailFile, type FileContribution } from './schema.js';
 import type { RailIssue, RailSet, SourceLocation } from './types.js';
@@ -111,7 +111,7 @@ async function readSet(dir: string, options: LoadOptions = {}): Promise<SetResul
 
   const { body, issues: setIssues } = mergeSet(path.basename(dir), contributions, complete, options);
   issues.push(...setIssues);
-  const nameLocation = contributions.map((c) => c.setKeys.get('name')).find((l) => l !== undefined);
+  const nameLocation = setKeyLocation(contributions, 'name');
   if (!body || issues.length > 0) return { set: undefined, issues, nameLocation };
   const set: RailSet = { ...body, dir, files, hash: hashFiles(contents), loadedAt: new Date() };
   return { set: deepFreeze(set), issues, nameLocation };

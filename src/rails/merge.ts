@@ -15,6 +15,7 @@ import {
   DEFAULT_REFUSAL,
   DEFAULT_UPSTREAM,
   SET_KEYS,
+  type SetKey,
   type SetLevel,
 } from './set-level.js';
 import { NO_MATCH, type Intent, type RailIssue, type RailSet, type RailTest, type SourceLocation } from './types.js';
@@ -27,6 +28,11 @@ function shortPlace(location: SourceLocation): string {
 }
 
 /** Examples are compared the way a reader would: ignoring case and spacing. */
+/** Where a set-level key is set (by the one file that may set it), or undefined when no file does. */
+export function setKeyLocation(contributions: readonly FileContribution[], key: SetKey): SourceLocation | undefined {
+  return contributions.map((c) => c.setKeys.get(key)).find((l) => l !== undefined);
+}
+
 export function normalizeExample(text: string): string {
   return text.trim().replace(/\s+/g, ' ').toLowerCase();
 }
@@ -52,7 +58,7 @@ export function mergeSet(
   const { upstreams } = options;
   // `default` without a configured upstream is the documented no-upstream mode (forwards answer 503).
   if (upstreams && setLevel.upstream !== undefined && setLevel.upstream !== DEFAULT_UPSTREAM) {
-    const location = contributions.map((c) => c.setKeys.get('upstream')).find((l) => l !== undefined);
+    const location = setKeyLocation(contributions, 'upstream');
     if (location && !upstreams.includes(setLevel.upstream)) {
       const suggestion = closest(setLevel.upstream, upstreams);
       issues.push(
@@ -81,10 +87,10 @@ export function mergeSet(
   }
   checkExamples(contributions, issues);
   // An `embedding` block that did not parse says nothing of the model: no guess that it is the bundled one.
-  const embeddingGiven = contributions.some((c) => c.setKeys.has('embedding'));
+  const embeddingGiven = setKeyLocation(contributions, 'embedding') !== undefined;
   const provider = setLevel.embedding?.provider ?? (embeddingGiven ? undefined : DEFAULT_EMBEDDING.provider);
   if (provider === 'bundled') checkReadable(contributions, issues);
-  const matchLocation = contributions.map((c) => c.setKeys.get('match')).find((l) => l !== undefined);
+  const matchLocation = setKeyLocation(contributions, 'match');
   if (complete && setLevel.match?.scoring === 'classifier' && intents.length < 2 && matchLocation)
     issues.push(
       issueAt(matchLocation, '`scoring: classifier` needs at least two intents to tell apart; use `similarity`'),
