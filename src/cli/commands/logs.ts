@@ -6,12 +6,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSince } from '../../decisions/duration.js';
 import { DEFAULT_QUERY_LIMIT, DecisionReader, type DecisionSummary } from '../../decisions/reader.js';
-import {
-  DECISION_ENDPOINTS,
-  type DecisionEndpoint,
-  type DecisionQuery,
-  type LoggedDecision,
-} from '../../decisions/types.js';
+import { DECISION_ENDPOINTS, type DecisionQuery, type LoggedDecision } from '../../decisions/types.js';
 import { DECISION_REASONS } from '../../matching/decision.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
 import { quotedForTerminal, writeLine, type CliCommand, type CliIO } from '../io.js';
@@ -95,16 +90,9 @@ function parseOptions(args: readonly string[], io: CliIO) {
     },
   });
   if (values.help) return 'help' as const;
-  const decision = values.decision;
-  if (decision !== undefined && !(INTENT_ACTIONS as readonly string[]).includes(decision)) {
-    throw new Error(`--decision must be one of ${INTENT_ACTIONS.join(', ')}, got "${decision}"`);
-  }
-  const reason = values.reason;
-  if (reason !== undefined && !(DECISION_REASONS as readonly string[]).includes(reason))
-    throw new Error(`--reason must be one of ${DECISION_REASONS.join(', ')}, got "${reason}"`);
-  const endpoint = values.endpoint;
-  if (endpoint !== undefined && !(DECISION_ENDPOINTS as readonly string[]).includes(endpoint))
-    throw new Error(`--endpoint must be one of ${DECISION_ENDPOINTS.join(', ')}, got "${endpoint}"`);
+  const decision = oneOf('decision', values.decision, INTENT_ACTIONS);
+  const reason = oneOf('reason', values.reason, DECISION_REASONS);
+  const endpoint = oneOf('endpoint', values.endpoint, DECISION_ENDPOINTS);
   let limit: number | undefined;
   if (values.limit !== undefined) {
     limit = Number(values.limit);
@@ -118,7 +106,7 @@ function parseOptions(args: readonly string[], io: CliIO) {
     ...(values.intent !== undefined && { intent: values.intent }),
     ...(reason !== undefined && { reason }),
     ...(values['request-id'] !== undefined && { requestId: values['request-id'] }),
-    ...(endpoint !== undefined && { endpoint: endpoint as DecisionEndpoint }),
+    ...(endpoint !== undefined && { endpoint }),
     ...(since !== undefined && { since }),
     ...(limit !== undefined && { limit }),
   };
@@ -131,6 +119,12 @@ function parseOptions(args: readonly string[], io: CliIO) {
     summary: values.summary,
     verbose: values.verbose,
   };
+}
+
+/** A flag's value when it is one of `allowed` (undefined when not given); anything else is a usage error. */
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined || (allowed as readonly string[]).includes(value)) return value as T | undefined;
+  throw new Error(`--${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
 }
 
 function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean, limit: number): void {
