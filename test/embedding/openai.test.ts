@@ -192,6 +192,25 @@ describe('openai provider against an OpenAI-compatible embeddings server', () =>
     expect(server.requests.length - refused).toBe(1);
   });
 
+  it('waits out a rate limit at start, but gives up at once on a server that does not answer in time', async () => {
+    server.behave({ kind: 'status', status: 429, body: '{"error":{"message":"Rate limit reached"}}' });
+    const ready = setTimeout(() => server.behave({ kind: 'ok' }), 150);
+    const before = server.requests.length;
+    const embedder = await OpenAIEmbedder.create({ ...baseOptions(), probeBackoffMs: 100 });
+    clearTimeout(ready);
+    expect(server.requests.length - before).toBeGreaterThanOrEqual(2);
+    expect(embedder.dimension).toBe(16);
+    await embedder.close();
+
+    // A timeout already waited timeoutMs; retrying would multiply a start-up the operator sized.
+    server.behave({ kind: 'slow', delayMs: 5_000 });
+    const slow = server.requests.length;
+    const error = await failure(OpenAIEmbedder.create({ ...baseOptions(), timeoutMs: 100, probeBackoffMs: 10 }));
+    expect(error.code).toBe('RG_ERR_EMBEDDING_TIMEOUT');
+    expect(error.message).not.toContain('tries');
+    expect(server.requests.length - slow).toBe(1);
+  });
+
   it('rejects a base URL that is not http(s) as a configuration error', async () => {
     const error = await failure(OpenAIEmbedder.create({ baseURL: 'ftp://example.invalid', model: MODEL }));
     expect(error.code).toBe('RG_ERR_CONFIG_INVALID');
