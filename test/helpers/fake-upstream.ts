@@ -30,6 +30,8 @@ export interface FakeBehaviour {
   readonly beforeFirstEvent?: () => Promise<void>;
   /** Compress every answer this way, asked or not (as a misconfigured server or proxy does). */
   readonly encoding?: 'gzip' | 'br';
+  /** Label every answer with this content-encoding but send it plain (a broken proxy on the way). */
+  readonly mislabelledEncoding?: 'gzip' | 'br';
   /**
    * Answer a streaming request with this instead of an event stream: a JSON completion (or one whose
    * second half follows 300 ms after the first, so the body is still arriving), or HTML.
@@ -91,12 +93,18 @@ function encode(text: string, encoding: FakeBehaviour['encoding']): Buffer {
   return Buffer.from(text);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, encoding?: FakeBehaviour['encoding']): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  encoding?: FakeBehaviour['encoding'],
+  label: FakeBehaviour['encoding'] = encoding,
+): void {
   const bytes = encode(JSON.stringify(body), encoding);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': bytes.length,
-    ...(encoding ? { 'content-encoding': encoding } : {}),
+    ...(label ? { 'content-encoding': label } : {}),
     'x-request-id': 'req_fake_upstream',
     'x-ratelimit-remaining-requests': '99',
     'openai-processing-ms': '12',
@@ -162,7 +170,9 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
-    ...(behaviour.encoding ? { 'content-encoding': behaviour.encoding } : {}),
+    ...(behaviour.encoding || behaviour.mislabelledEncoding
+      ? { 'content-encoding': behaviour.encoding ?? behaviour.mislabelledEncoding }
+      : {}),
   });
   if (behaviour.rawStream) {
     out.end(behaviour.rawStream);
@@ -275,7 +285,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       await sleep(300);
       if (!res.destroyed) res.end(text.slice(10));
     } else if (body.stream && current.streamAnswer !== 'json') await stream(res, body, current);
-    else sendJson(res, 200, completion(body), current.encoding);
+    else sendJson(res, 200, completion(body), current.encoding, current.encoding ?? current.mislabelledEncoding);
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -260,6 +260,29 @@ describe('what the upstream answers with', () => {
     },
   );
 
+  it('answers 502 RG_ERR_UPSTREAM_BAD_RESPONSE for a body labelled gzip that is not, plain and streamed', async () => {
+    upstream.behave({ mislabelledEncoding: 'gzip' });
+    const plain = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: ask('where is my order'),
+    });
+    expect(plain.statusCode).toBe(502);
+    expect(plain.json().error).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+    expect(plain.json().error.message).toMatch(/does not decode/);
+    expect(await lastRow(railgate)).toMatchObject({ upstreamStatus: 200, errorCode: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+
+    const streamed = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: askStream('where is my order'),
+    });
+    expect(streamed.body).toMatch(/"code":"RG_ERR_UPSTREAM_BAD_RESPONSE"/);
+    expect(streamed.body).toMatch(/does not decode/);
+    expect(streamed.body).not.toContain('[DONE]');
+    expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+  });
+
   it.each(['json', 'json-slowly', 'html'] as const)(
     'answers 502 RG_ERR_UPSTREAM_BAD_RESPONSE when a stream is answered with %s, not events',
     async (streamAnswer) => {
