@@ -204,6 +204,38 @@ describe('a request body that breaks off', () => {
       await listening.close();
     }
   });
+
+  it('is answered 408 RG_ERR_REQUEST_TIMEOUT once limits.requestTimeoutMs has passed, and counted', async () => {
+    const listening = await buildTestApp({ listen: true, limits: { requestTimeoutMs: 300 } });
+    try {
+      const { hostname, port } = new URL(listening.url);
+      const answer = await new Promise<string>((resolve, reject) => {
+        // Headers and half a body, then nothing: a slow or stuck client.
+        const socket = connect(Number(port), hostname, () =>
+          socket.write(
+            'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+              'Content-Length: 1000\r\n\r\n{"model":"m","messages":[',
+          ),
+        );
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error).toMatchObject({
+        code: 'RG_ERR_REQUEST_TIMEOUT',
+        message: 'The request was not received in time.',
+      });
+      for (let i = 0; i < 100 && (await listening.errorCount('RG_ERR_REQUEST_TIMEOUT')) === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await listening.errorCount('RG_ERR_REQUEST_TIMEOUT')).toBe(1);
+      expect(await listening.errorCount('RG_ERR_CLIENT_CLOSED')).toBe(0);
+    } finally {
+      await listening.close();
+    }
+  }, 10_000);
 });
 
 describe('requests node rejects before fastify', () => {
