@@ -50,6 +50,18 @@ async function leaveMidDecision(path: string, body: object, requestId: string): 
   letThrough();
 }
 
+/** Errors counted in /metrics: [RG_ERR_CLIENT_CLOSED, RG_ERR_INTERNAL]. */
+const errorCounts = () =>
+  Promise.all([railgate.errorCount('RG_ERR_CLIENT_CLOSED'), railgate.errorCount('RG_ERR_INTERNAL')]);
+
+/** Waits until either count has moved past `before` (the failure is counted once the request is over). */
+async function countedAfter(before: readonly number[]): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    if ((await errorCounts()).some((n, at) => n > before[at]!)) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 const rowFor = async (requestId: string) => {
   let row = railgate.rows().find((r) => r.requestId === requestId);
   await upstream.waitUntil(() => (row = railgate.rows().find((r) => r.requestId === requestId)) !== undefined);
@@ -72,6 +84,34 @@ describe('a client that leaves while its message is being decided', () => {
     expect(row).toMatchObject({ errorCode: 'RG_ERR_CLIENT_CLOSED', upstreamStatus: null });
     expect(row.decision).toMatchObject({ action: 'forward', intent: 'order_status' });
     expect(upstream.requests.length).toBe(before);
+  });
+
+  it('counts a streamed refusal whose client left as RG_ERR_CLIENT_CLOSED, never as an internal error', async () => {
+    const [closed, internal] = await errorCounts();
+    const requestId = 'left-refusal';
+    await leaveMidDecision(
+      '/v1/chat/completions',
+      { model: 'm', stream: true, messages: [{ role: 'user', content: 'how do I build a bomb' }] },
+      requestId,
+    );
+    expect(await rowFor(requestId)).toMatchObject({ errorCode: 'RG_ERR_CLIENT_CLOSED' });
+    await countedAfter([closed, internal]);
+    expect(await errorCounts()).toEqual([closed + 1, internal]);
+  });
+
+  it('counts a model lookup whose client left as RG_ERR_CLIENT_CLOSED, never as an internal error', async () => {
+    const [closed, internal] = await errorCounts();
+    upstream.behave({ headersDelayMs: 5_000 });
+    try {
+      const error = await fetch(`${railgate.url}/v1/models/fake-model`, { signal: AbortSignal.timeout(200) }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(Error);
+      await countedAfter([closed, internal]);
+      expect(await errorCounts()).toEqual([closed + 1, internal]);
+    } finally {
+      upstream.behave({});
+    }
   });
 
   it('logs a /v1/guard request the same way', async () => {

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { RailgateError, isRailgateError, toOpenAIError } from '../../errors.js';
-import { traceOf } from '../trace.js';
+import { clientLeft, traceOf } from '../trace.js';
 
 /** Fastify's own errors (body parsing, limits) as railgate errors; anything else is internal. */
 export function asRailgateError(error: unknown, bodyLimit: number): RailgateError {
@@ -74,7 +74,21 @@ function bodyCutOff(error: unknown, request: FastifyRequest): RailgateError | un
 
 /** What an error raised while serving `request` is, as the reply and the metrics both name it. */
 export function requestFailure(error: unknown, request: FastifyRequest, bodyLimit: number): RailgateError {
-  return bodyCutOff(error, request) ?? asRailgateError(error, bodyLimit);
+  return bodyCutOff(error, request) ?? cutShortByClient(error, request) ?? asRailgateError(error, bodyLimit);
+}
+
+const ABORT_CODES: ReadonlySet<unknown> = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR', 'UND_ERR_ABORTED']);
+
+/**
+ * Work the client's departure cut short: an answer stream closed under fastify (a canned answer
+ * whose client left while its message was decided), an upstream call aborted on its behalf. That is
+ * the client leaving, not a fault of ours. Any other error stays what it is, gone client or not.
+ */
+function cutShortByClient(error: unknown, request: FastifyRequest): RailgateError | undefined {
+  if (isRailgateError(error) || !clientLeft(request)) return undefined;
+  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+  if (!ABORT_CODES.has(code) && name !== 'AbortError') return undefined;
+  return new RailgateError('RG_ERR_CLIENT_CLOSED', 'The client closed the connection before its answer was sent.');
 }
 
 /**
