@@ -122,7 +122,7 @@ const settingsSchema = z
          */
         batchWindowMs: z.number().min(0).default(0),
         maxBatch: z.number().int().positive().default(64),
-        /** Messages waiting for the model before new ones get 503 + Retry-After. */
+        /** Texts (messages, or the chunks of long ones) waiting for the model before new ones get 503. */
         maxQueue: z.number().int().positive().default(1_024),
         /** In-memory LRU of message embeddings. */
         cacheSize: z.number().int().min(0).default(10_000),

@@ -27,6 +27,10 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+function abandoned(): RailgateError {
+  return new RailgateError('RG_ERR_CLIENT_CLOSED', 'the client left before its message was embedded');
+}
+
 export class MicroBatcher implements Embedder {
   readonly #queue: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -53,8 +57,14 @@ export class MicroBatcher implements Embedder {
     return this.#queue.length;
   }
 
-  embed(texts: readonly string[]): Promise<Float32Array[]> {
+  /**
+   * `signal`: the caller no longer wants the vectors (its client left). Its texts still waiting are
+   * taken out of the queue, so a burst of abandoned long messages does not hold the model for the
+   * clients behind them; a batch already with the model finishes.
+   */
+  embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
     if (this.#closed) return Promise.reject(new RailgateError('RG_ERR_NOT_READY', 'the embedder is shutting down'));
+    if (signal?.aborted) return Promise.reject(abandoned());
     if (this.#queue.length + texts.length > this.options.maxQueue && this.#queue.length > 0) {
       return Promise.reject(
         new RailgateError(
@@ -63,12 +73,32 @@ export class MicroBatcher implements Embedder {
         ),
       );
     }
+    const mine: Pending[] = [];
     const results = texts.map(
-      (text) => new Promise<Float32Array>((resolve, reject) => this.#queue.push({ text, resolve, reject })),
+      (text) =>
+        new Promise<Float32Array>((resolve, reject) => {
+          const pending = { text, resolve, reject };
+          mine.push(pending);
+          this.#queue.push(pending);
+        }),
     );
     this.observer.onQueueDepth?.(this.#queue.length);
     this.#schedule();
-    return Promise.all(results);
+    if (!signal) return Promise.all(results);
+    const withdraw = () => this.#withdraw(mine);
+    signal.addEventListener('abort', withdraw, { once: true });
+    return Promise.all(results).finally(() => signal.removeEventListener('abort', withdraw));
+  }
+
+  /** Takes `pending` texts out of the queue (those not yet in a batch) and fails them. */
+  #withdraw(pending: readonly Pending[]): void {
+    const leaving = new Set(pending);
+    const kept = this.#queue.filter((p) => !leaving.has(p));
+    if (kept.length === this.#queue.length) return;
+    this.#queue.splice(0, this.#queue.length, ...kept);
+    this.observer.onQueueDepth?.(this.#queue.length);
+    const error = abandoned();
+    for (const p of pending) p.reject(error);
   }
 
   get #slots(): number {

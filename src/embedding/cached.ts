@@ -28,13 +28,13 @@ export class CachingEmbedder implements Embedder {
     return this.base.dimension;
   }
 
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+  async embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
     const out: (Float32Array | undefined)[] = texts.map((t) => this.#cache.get(t));
     const misses = texts.filter((_, i) => out[i] === undefined);
     const missing = [...new Set(misses)];
     this.observer.onLookup?.(texts.length - misses.length, missing.length);
     if (missing.length > 0) {
-      const vectors = await this.base.embed(missing);
+      const vectors = await this.base.embed(missing, signal);
       const fresh = new Map(missing.map((t, i) => [t, vectors[i]!]));
       for (const [text, vector] of fresh) this.#cache.set(text, vector);
       texts.forEach((t, i) => (out[i] ??= fresh.get(t)));

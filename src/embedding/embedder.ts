@@ -8,9 +8,10 @@ export interface Embedder {
   readonly dimension: number;
   /**
    * Texts → one unit-length vector each, in order; or the zero vector for a text the model reads
-   * nothing of (`readNothing`), which no example may be and no message matches.
+   * nothing of (`readNothing`), which no example may be and no message matches. `signal`: the
+   * caller no longer wants them; a provider may then drop work not yet started (RG_ERR_CLIENT_CLOSED).
    */
-  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]>;
   /**
    * Bulk, repeatable work (rail examples at load): skips the message cache and batch window and may
    * use a persistent cache. Optional; callers fall back to `embed`.
@@ -32,7 +33,7 @@ export function borrowed(model: Embedder): Embedder {
     get dimension() {
       return model.dimension;
     },
-    embed: (texts) => model.embed(texts),
+    embed: (texts, signal) => model.embed(texts, signal),
     ...(model.embedBulk ? { embedBulk: model.embedBulk.bind(model) } : {}),
     close: async () => undefined,
   };

@@ -58,8 +58,8 @@ export class EmbeddingStack implements Embedder {
     return this.base.dimension;
   }
 
-  embed(texts: readonly string[]): Promise<Float32Array[]> {
-    return this.#messages.embed(texts);
+  embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
+    return this.#messages.embed(texts, signal);
   }
 
   embedBulk(

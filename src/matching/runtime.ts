@@ -142,11 +142,16 @@ export class RailsRuntime implements Guard {
    * by the micro-batcher; mostly cache hits, as each was once the last message), and one that
    * matches a `refuse` intent refuses it: the most recent such message decides.
    */
-  async decide(text: string, railSet?: string, earlier: readonly string[] = []): Promise<GuardResult> {
+  async decide(
+    text: string,
+    railSet?: string,
+    earlier: readonly string[] = [],
+    signal?: AbortSignal,
+  ): Promise<GuardResult> {
     const compiled = this.compiled(railSet ?? this.#default);
     const now = this.#now;
     const t0 = now();
-    const last = await this.#decideText(compiled, text);
+    const last = await this.#decideText(compiled, text, compiled.maxChunks, signal);
     let embedMs = last.embedMs;
     const result = (decision: Decision, vetoedBy?: number): GuardResult => ({
       decision,
@@ -163,7 +168,7 @@ export class RailsRuntime implements Guard {
       compiled.maxChunks,
     );
     const before = await Promise.all(
-      earlier.map((t, i) => (caps[i]! > 0 ? this.#decideText(compiled, t, caps[i]) : undefined)),
+      earlier.map((t, i) => (caps[i]! > 0 ? this.#decideText(compiled, t, caps[i]!, signal) : undefined)),
     );
     embedMs += Math.max(0, ...before.map((d) => d?.embedMs ?? 0));
     const veto = before.findLastIndex((d) => d?.decision.action === 'refuse' && d.decision.intent !== null);
@@ -174,12 +179,13 @@ export class RailsRuntime implements Guard {
   async #decideText(
     compiled: CompiledRailSet,
     text: string,
-    maxChunks = compiled.maxChunks,
+    maxChunks: number,
+    signal: AbortSignal | undefined,
   ): Promise<{ decision: Decision; embedMs: number }> {
     const now = this.#now;
     const chunks = splitIntoChunks(text, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, maxChunks);
     const t0 = now();
-    const vectors = await compiled.embedder.embed(chunks);
+    const vectors = await compiled.embedder.embed(chunks, signal);
     const embedMs = now() - t0;
     const decision =
       chunks.length === 1

@@ -46,6 +46,13 @@ export function whenClientLeaves(request: FastifyRequest, reply: FastifyReply, t
   });
 }
 
+/** Aborted when the client goes away without its whole response: work for it can stop. */
+export function clientLeaving(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  whenClientLeaves(request, reply, () => controller.abort());
+  return controller.signal;
+}
+
 /** The trace of a request that reached a decision (the error handler records its failure there). */
 export function traceOf(request: FastifyRequest): DecisionTrace | undefined {
   return traces.get(request);

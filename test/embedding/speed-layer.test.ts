@@ -14,6 +14,8 @@ import { parseSettings } from '../../src/settings.js';
 /** Counts the model calls that reach the real embedder (an observer, not a stand-in). */
 class CountingEmbedder implements Embedder {
   calls: number[] = [];
+  /** The texts of each call. */
+  texts: string[][] = [];
   constructor(private readonly inner: Embedder) {}
   get modelId() {
     return this.inner.modelId;
@@ -23,6 +25,7 @@ class CountingEmbedder implements Embedder {
   }
   embed(texts: readonly string[]) {
     this.calls.push(texts.length);
+    this.texts.push([...texts]);
     return this.inner.embed(texts);
   }
   close() {
@@ -77,6 +80,26 @@ describe('micro-batching', () => {
     await Promise.all([...questions, ...questions].map((q) => batcher.embed([q])));
     expect(Math.max(...counting.calls)).toBeLessThanOrEqual(4);
     expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(12);
+  });
+
+  it('drops the waiting texts of a caller that gives up, and embeds everyone else', async () => {
+    const counting = new CountingEmbedder(model);
+    const batcher = new MicroBatcher(counting, { windowMs: 0, maxBatch: 64, maxQueue: 100 });
+    const first = batcher.embed([questions[0]!]);
+    const leaving = new AbortController();
+    const abandoned = batcher.embed([questions[1]!, questions[2]!], leaving.signal);
+    const staying = batcher.embed([questions[3]!]);
+    expect(batcher.queueDepth).toBe(3);
+    leaving.abort();
+    await expect(abandoned).rejects.toMatchObject({ code: 'RG_ERR_CLIENT_CLOSED' });
+    expect(batcher.queueDepth).toBe(1);
+    await Promise.all([first, staying]);
+    expect(counting.texts).toEqual([[questions[0]], [questions[3]]]);
+    // Already abandoned: nothing is queued at all.
+    await expect(batcher.embed([questions[4]!], leaving.signal)).rejects.toMatchObject({
+      code: 'RG_ERR_CLIENT_CLOSED',
+    });
+    expect(counting.calls).toHaveLength(2);
   });
 
   it('sheds load with RG_ERR_OVERLOADED (503) when the queue is full, and recovers', async () => {

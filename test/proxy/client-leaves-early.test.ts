@@ -3,6 +3,8 @@
  * server): its decision is logged as RG_ERR_CLIENT_CLOSED, and the upstream is never called for it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MicroBatcher } from '../../src/embedding/batcher.js';
+import type { Embedder } from '../../src/embedding/embedder.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import { loadRails } from '../../src/rails/load.js';
 import { buildTestApp, PROXY_RAILS, sharedEmbedder, type TestApp } from '../helpers/build-app.js';
@@ -117,5 +119,55 @@ describe('a client that leaves while its message is being decided', () => {
   it('logs a /v1/guard request the same way', async () => {
     await leaveMidDecision('/v1/guard', { input: 'what are your opening hours' }, 'left-guard');
     expect(await rowFor('left-guard')).toMatchObject({ endpoint: 'guard', errorCode: 'RG_ERR_CLIENT_CLOSED' });
+  });
+});
+
+describe('a client that leaves while its message waits for the model', () => {
+  it('has its message taken out of the queue: never embedded, never sent upstream', async () => {
+    const embedded: string[] = [];
+    const real = await sharedEmbedder();
+    const recording: Embedder = {
+      modelId: real.modelId,
+      dimension: real.dimension,
+      embed: (texts) => (embedded.push(...texts), real.embed(texts)),
+      close: async () => undefined,
+    };
+    const held = new HeldModel(recording);
+    const batcher = new MicroBatcher(held, { windowMs: 0, maxBatch: 64, maxQueue: 100 });
+    const queued = await createGuard({ sets: await loadRails(PROXY_RAILS), embedderFor: async () => batcher });
+    const app = await buildTestApp({ guard: Promise.resolve(queued), upstreamUrl: upstream.url, listen: true });
+    embedded.length = 0; // the rail examples, embedded at load
+    let release = () => {};
+    try {
+      const ask = (content: string, signal?: AbortSignal) =>
+        fetch(`${app.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] }),
+          ...(signal ? { signal } : {}),
+        });
+      const arrived = held.holdNext();
+      const first = ask('where is my order, it was due on monday');
+      const letThrough = await arrived;
+      release = letThrough;
+      const leaving = new AbortController();
+      const left = ask('where is my parcel, it was due on tuesday', leaving.signal).catch((e: unknown) => e);
+      for (let i = 0; i < 250 && batcher.queueDepth === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(batcher.queueDepth).toBe(1);
+      const closed = await app.errorCount('RG_ERR_CLIENT_CLOSED');
+      leaving.abort();
+      await left;
+      for (let i = 0; i < 250 && batcher.queueDepth > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(batcher.queueDepth).toBe(0);
+      letThrough();
+      expect((await first).status).toBe(200);
+      expect(embedded).toEqual(['where is my order, it was due on monday']);
+      expect(upstream.requests.some((r) => r.raw.includes('tuesday'))).toBe(false);
+      expect(await app.errorCount('RG_ERR_CLIENT_CLOSED')).toBe(closed + 1);
+    } finally {
+      release();
+      await app.close();
+      await queued.close();
+    }
   });
 });

@@ -17,7 +17,7 @@ import { relayChat } from '../relay.js';
 import { chooseRailSet, pickRailSetName, railSetAccess } from '../rail-set.js';
 import { SSE_HEADERS, eventStream } from '../sse.js';
 import { synthesizeChunks, synthesizeCompletion, type SynthesisInput } from '../synthesize.js';
-import { startTrace } from '../trace.js';
+import { clientLeaving, startTrace } from '../trace.js';
 
 export interface ChatRouteOptions {
   readonly settings: Settings;
@@ -35,11 +35,13 @@ export async function decideConversation(
   railSet: string,
   last: string,
   earlier: readonly EarlierMessage[],
+  signal?: AbortSignal,
 ): Promise<{ result: GuardResult; message: string; earlierIndex: number | null }> {
   const result = await guard.decide(
     last,
     railSet,
     earlier.map((m) => m.text),
+    signal,
   );
   const refusing = result.earlierIndex === undefined ? undefined : earlier[result.earlierIndex];
   return { result, message: refusing?.text ?? last, earlierIndex: refusing?.index ?? null };
@@ -136,7 +138,13 @@ export const chatRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard);
       chooseRailSet(guard, name, 'x-railgate-rails', access);
-      const { result, message, earlierIndex } = await decideConversation(guard, name, chat.userText, chat.earlier);
+      const { result, message, earlierIndex } = await decideConversation(
+        guard,
+        name,
+        chat.userText,
+        chat.earlier,
+        clientLeaving(request, reply),
+      );
       const { decision, set } = result;
       const trace = startTrace(
         options.decisions,

@@ -8,7 +8,7 @@ import { renderPrompt } from '../../rails/prompt.js';
 import { createRequestParsers } from '../chat-request.js';
 import { decisionHeaders, decisionView } from '../decision-view.js';
 import { chooseRailSet, pickRailSetName, railSetAccess } from '../rail-set.js';
-import { startTrace } from '../trace.js';
+import { clientLeaving, startTrace } from '../trace.js';
 import { cannedAnswer, decideConversation, type ChatRouteOptions } from './chat.js';
 
 export const guardRoutes = fp(
@@ -22,7 +22,13 @@ export const guardRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard, input.railSet);
       chooseRailSet(guard, name, input.railSet ? 'rails' : 'x-railgate-rails', access);
-      const { result, message, earlierIndex } = await decideConversation(guard, name, input.text, input.earlier);
+      const { result, message, earlierIndex } = await decideConversation(
+        guard,
+        name,
+        input.text,
+        input.earlier,
+        clientLeaving(request, reply),
+      );
       const { decision } = result;
       const set = chooseRailSet(guard, decision.railSet, 'rails', access);
       startTrace(
