@@ -28,11 +28,12 @@ export interface RelayInput {
  */
 const RELAYED = new Set(['retry-after', 'x-should-retry', 'openai-processing-ms', 'openai-version']);
 
-function relayedHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
+function relayedHeaders(headers: UpstreamResponse['headers'], mask: (text: string) => string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    const text = Array.isArray(value) ? value.join(', ') : value;
+    // Whatever the upstream puts in them, the operator's key never reaches a client.
+    const text = mask(Array.isArray(value) ? value.join(', ') : value);
     if (RELAYED.has(name) || name.startsWith('x-ratelimit-')) out[name] = text;
     else if (name === 'x-request-id') out['x-upstream-request-id'] = text;
   }
@@ -74,6 +75,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     throw error;
   }
   trace.upstreamAnswered(response.status);
+  const mask = (text: string) => upstreams.redact(upstream, text);
   const contentType = headerValue(response.headers, 'content-type');
 
   if (input.stream && response.status < 400) {
@@ -87,23 +89,24 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     }
     reply
       .code(response.status)
-      .headers({ ...relayedHeaders(response.headers), ...SSE_HEADERS, 'content-type': contentType! });
-    const failed = (failure: RailgateError, error: unknown) => {
+      .headers({ ...relayedHeaders(response.headers, mask), ...SSE_HEADERS, 'content-type': contentType! });
+    const failed = (failure: RailgateError) => {
       trace.failed(failure.code);
-      request.log.warn({ err: error, code: failure.code }, 'upstream stream failed');
+      // The upstream's fault, said in the failure's message: a stack trace would only say where we noticed.
+      request.log.warn({ code: failure.code, cause: failure.message }, 'upstream stream failed');
       return failure;
     };
     const payload = relayEventStream(response.body, {
       maxEventBytes: input.maxEventBytes,
-      redact: (events) => upstreams.redact(upstream, events),
+      redact: mask,
       onFailure: (error) =>
-        isAbort(error, controller.signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer'), error),
+        isAbort(error, controller.signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer')),
       onIncomplete: () => {
         const failure = new RailgateError(
           'RG_ERR_UPSTREAM_BAD_RESPONSE',
           `Upstream "${upstream}" ended its stream before the answer was complete (no finish_reason, no [DONE]).`,
         );
-        return failed(failure, failure);
+        return failed(failure);
       },
     });
     // fastify sets a stream's headers and pipes it; node would hold them back until the first event.
@@ -125,15 +128,15 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     // The upstream's own error: relayed as it was given, but for the operator's key.
     return reply
       .code(response.status)
-      .headers(relayedHeaders(response.headers))
+      .headers(relayedHeaders(response.headers, mask))
       .type(contentType ?? unlabelledType(text))
-      .send(upstreams.redact(upstream, text));
+      .send(mask(text));
   }
   // Checked before any upstream header is set: railgate's own 502 must not carry the upstream's.
-  const completion = withDecision(text, input.view, upstream);
+  const completion = withDecision(mask(text), input.view, upstream);
   return reply
     .code(response.status)
-    .headers(relayedHeaders(response.headers))
+    .headers(relayedHeaders(response.headers, mask))
     .type('application/json; charset=utf-8')
     .send(completion);
 }

@@ -30,6 +30,10 @@ export interface FakeBehaviour {
   readonly beforeFirstEvent?: () => Promise<void>;
   /** Compress every answer this way, asked or not (as a misconfigured server or proxy does). */
   readonly encoding?: 'gzip' | 'br';
+  /** Extra response headers on every answer. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The content of a non-streamed completion, instead of the echo. */
+  readonly content?: string;
   /** Label every answer with this content-encoding but send it plain (a broken proxy on the way). */
   readonly mislabelledEncoding?: 'gzip' | 'br';
   /**
@@ -238,6 +242,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   async function answer(record: RecordedRequest, res: ServerResponse, current: FakeBehaviour): Promise<void> {
     if (current.headersDelayMs) await sleep(current.headersDelayMs);
     if (res.destroyed) return;
+    for (const [name, value] of Object.entries(current.headers ?? {})) res.setHeader(name, value);
     if (current.status && current.errorText !== undefined) {
       res.writeHead(current.status, { 'content-length': Buffer.byteLength(current.errorText) });
       res.end(current.errorText);
@@ -285,7 +290,11 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       await sleep(300);
       if (!res.destroyed) res.end(text.slice(10));
     } else if (body.stream && current.streamAnswer !== 'json') await stream(res, body, current);
-    else sendJson(res, 200, completion(body), current.encoding, current.encoding ?? current.mislabelledEncoding);
+    else {
+      const answer = completion(body);
+      if (current.content !== undefined) answer.choices[0]!.message.content = current.content;
+      sendJson(res, 200, answer, current.encoding, current.encoding ?? current.mislabelledEncoding);
+    }
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

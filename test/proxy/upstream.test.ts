@@ -203,6 +203,28 @@ describe("the operator's key in the upstream's errors", () => {
     }
   });
 
+  it('is masked in the headers railgate relays and in a successful answer that quotes it', async () => {
+    const keyed = await buildTestApp({ upstreamUrl: upstream.url, apiKey: 'sk-operator-secret-123' });
+    try {
+      upstream.behave({
+        headers: { 'x-ratelimit-key': 'sk-operator-secret-123', 'x-ratelimit-remaining-tokens': '42' },
+        content: 'Your gateway key is sk-operator-secret-123.',
+      });
+      const response = await keyed.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: ask('where is my order'),
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['x-ratelimit-key']).toBe('***');
+      expect(response.headers['x-ratelimit-remaining-tokens']).toBe('42');
+      expect(response.json().choices[0].message.content).toBe('Your gateway key is ***.');
+      expect(response.body).not.toContain('sk-operator-secret-123');
+    } finally {
+      await keyed.close();
+    }
+  });
+
   it('is left alone when it is a placeholder for a local server, so the body stays intact', async () => {
     const local = await buildTestApp({ upstreamUrl: upstream.url, apiKey: '1' });
     try {
