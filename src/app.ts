@@ -8,7 +8,7 @@
  * Listening and shutdown live in server.ts; building the guard and the log in start.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -16,7 +16,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import type { DecisionSink } from './decisions/types.js';
-import { RailgateError } from './errors.js';
+import { RailgateError, toOpenAIError } from './errors.js';
 import type { Guard } from './matching/guard.js';
 import { clientAuthPlugin } from './proxy/plugins/client-auth.js';
 import { answerClientError, errorsPlugin, sendError } from './proxy/plugins/errors.js';
@@ -135,7 +135,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: settings.limits.requestTimeoutMs,
     // Node enforces the request and header deadlines in a sweep, every 30 s by default: a request could
     // then take up to 30 s longer than the limit says. A tenth of the limit keeps the overshoot small.
-    http: { connectionsCheckingInterval: checkingInterval(settings.limits.requestTimeoutMs) },
+    // Node answers a missing Host header itself, with an empty 400: checked in a hook instead.
+    http: { connectionsCheckingInterval: checkingInterval(settings.limits.requestTimeoutMs), requireHostHeader: false },
     trustProxy: settings.trustProxy,
   });
   const log: FastifyBaseLogger = app.log;
@@ -161,6 +162,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', markArrival);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined)
+      throw new RailgateError('RG_ERR_INVALID_REQUEST', 'The request has no Host header, which HTTP/1.1 requires.');
+  });
+  // Likewise an `Expect` other than 100-continue: node's own answer is an empty 417.
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const failure = new RailgateError(
+      'RG_ERR_EXPECTATION_FAILED',
+      `Expect: ${String(request.headers.expect).slice(0, 64)} is not supported.`,
+    );
+    const body = JSON.stringify(toOpenAIError(failure));
+    response.writeHead(failure.statusCode, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': requestId(request),
+      connection: 'close',
+    });
+    response.end(body);
+    deps.metrics?.errors.inc({ code: failure.code });
   });
 
   await app.register(errorsPlugin, { bodyLimit });

@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   RG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error' },
   RG_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error' },
   RG_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error' },
+  RG_ERR_EXPECTATION_FAILED: { status: 417, type: 'invalid_request_error' },
   RG_ERR_REQUEST_TIMEOUT: { status: 408, type: 'invalid_request_error' },
   RG_ERR_UNAUTHORIZED: { status: 401, type: 'invalid_request_error' },
   RG_ERR_NOT_FOUND: { status: 404, type: 'invalid_request_error' },

@@ -261,6 +261,22 @@ describe('requests node rejects before fastify', () => {
       );
       expect(malformed).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
       expect(malformed).toContain('"code":"RG_ERR_INVALID_REQUEST"');
+      const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as unknown;
+      const hostless = await rawExchange(
+        listening.url,
+        'POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
+      );
+      expect(hostless).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(bodyOf(hostless)).toMatchObject({
+        error: { code: 'RG_ERR_INVALID_REQUEST', message: expect.stringMatching(/no Host header/) },
+      });
+      const expecting = await rawExchange(
+        listening.url,
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}',
+      );
+      expect(expecting).toMatch(/^HTTP\/1\.1 417 Expectation Failed\r\n/);
+      expect(bodyOf(expecting)).toMatchObject({ error: { code: 'RG_ERR_EXPECTATION_FAILED', param: null } });
+      expect(await listening.errorCount('RG_ERR_EXPECTATION_FAILED')).toBe(1);
     } finally {
       await listening.close();
     }
