@@ -145,7 +145,13 @@ function describe(value: unknown): string {
 /** Readable messages in OpenAI's tone: "expected a string, got a number". */
 const errorMap: z.ZodErrorMap = (issue, ctx) => {
   if (issue.code === z.ZodIssueCode.invalid_type) {
-    if (issue.received === 'undefined' && issue.path.length > 0) return { message: 'is required' };
+    if (issue.received === 'undefined')
+      return {
+        message:
+          issue.path.length > 0
+            ? 'is required'
+            : 'the request has no body; send it as JSON with Content-Type: application/json',
+      };
     return {
       message: ctx.defaultError.startsWith('Expected')
         ? `expected ${issue.expected}, got ${issue.received}`

@@ -158,6 +158,22 @@ describe('request validation', () => {
     expect(await railgate.errorCount('RG_ERR_INVALID_REQUEST')).toBe(counted + 1);
   });
 
+  it('says a request without a body has none', async () => {
+    const response = await railgate.app.inject({ method: 'POST', url: '/v1/chat/completions' });
+    expectError(response, 400, 'RG_ERR_INVALID_REQUEST', null);
+    expect((response.json() as { error: { message: string } }).error.message).toMatch(
+      /has no body; send it as JSON with Content-Type: application\/json/,
+    );
+  });
+
+  it('names an unknown route in its 404 without echoing a huge URL whole', async () => {
+    const response = await railgate.app.inject({ method: 'GET', url: `/v1/${'x'.repeat(5_000)}` });
+    expectError(response, 404, 'RG_ERR_NOT_FOUND');
+    const { message } = (response.json() as { error: { message: string } }).error;
+    expect(message).toMatch(/^Unknown request URL: GET \/v1\/x+… \(5004 characters\)\.$/);
+    expect(message.length).toBeLessThan(300);
+  });
+
   it('answers unknown routes with 404 in the same shape, counted in /metrics', async () => {
     const counted = await railgate.errorCount('RG_ERR_NOT_FOUND');
     expectError(await railgate.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 404, 'RG_ERR_NOT_FOUND');

@@ -179,6 +179,11 @@ export function sendError(
   return railgateError;
 }
 
+/** A URL as an error message names it: a long one cut, so a 16 KB URL is not sent back whole. */
+function shortUrl(url: string): string {
+  return url.length <= 200 ? url : `${url.slice(0, 200)}… (${url.length} characters)`;
+}
+
 export const errorsPlugin = fp(
   async (app: FastifyInstance, options: { bodyLimit: number }) => {
     app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
@@ -187,7 +192,10 @@ export const errorsPlugin = fp(
     });
 
     app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-      const error = new RailgateError('RG_ERR_NOT_FOUND', `Unknown request URL: ${request.method} ${request.url}.`);
+      const error = new RailgateError(
+        'RG_ERR_NOT_FOUND',
+        `Unknown request URL: ${request.method} ${shortUrl(request.url)}.`,
+      );
       return reply.code(404).send(toOpenAIError(error));
     });
   },
