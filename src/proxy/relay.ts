@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
 import { SSE_HEADERS, relayEventStream } from './sse.js';
-import { whenClientLeaves, type DecisionTrace } from './trace.js';
+import { clientLeaving, type DecisionTrace } from './trace.js';
 import { clientCredentials, isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface RelayInput {
@@ -45,19 +45,10 @@ function headerValue(headers: UpstreamResponse['headers'], name: string): string
   return Array.isArray(value) ? value[0] : value;
 }
 
-/**
- * Aborts the upstream request when the client closes the connection before its response is complete;
- * at once when it left while its message was being decided, so the upstream is never called.
- */
-function abortOnClientClose(request: FastifyRequest, reply: FastifyReply): AbortController {
-  const controller = new AbortController();
-  whenClientLeaves(request, reply, () => controller.abort());
-  return controller;
-}
-
 export async function relayChat(request: FastifyRequest, reply: FastifyReply, input: RelayInput): Promise<unknown> {
   const { upstreams, upstream, trace } = input;
-  const controller = abortOnClientClose(request, reply);
+  // Aborted when the client leaves (at once if it already has): the upstream is then never called.
+  const signal = clientLeaving(request, reply);
 
   trace.upstreamStarted();
   let response: UpstreamResponse;
@@ -68,10 +59,10 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
       body: input.body,
       stream: input.stream,
       client: clientCredentials(request.headers),
-      signal: controller.signal,
+      signal,
     });
   } catch (error) {
-    if (isAbort(error, controller.signal)) return clientGone(reply);
+    if (isAbort(error, signal)) return clientGone(reply);
     throw error;
   }
   trace.upstreamAnswered(response.status);
@@ -99,8 +90,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     const payload = relayEventStream(response.body, {
       maxEventBytes: input.maxEventBytes,
       redact: mask,
-      onFailure: (error) =>
-        isAbort(error, controller.signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer')),
+      onFailure: (error) => (isAbort(error, signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer'))),
       onIncomplete: () => {
         const failure = new RailgateError(
           'RG_ERR_UPSTREAM_BAD_RESPONSE',
@@ -121,7 +111,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
   try {
     text = await response.body.text();
   } catch (error) {
-    if (isAbort(error, controller.signal)) return clientGone(reply);
+    if (isAbort(error, signal)) return clientGone(reply);
     throw upstreamFailure(upstream, error, 'answer');
   }
   if (response.status >= 400) {

@@ -9,6 +9,7 @@ import fp from 'fastify-plugin';
 import { RailgateError } from '../../errors.js';
 import { railSetAccess } from '../rail-set.js';
 import { unlabelledType } from '../relay.js';
+import { clientLeaving } from '../trace.js';
 import { clientCredentials } from '../upstream.js';
 
 const DEFAULT_UPSTREAM = 'default';
@@ -38,14 +39,13 @@ export const modelsRoutes = fp(
       whenDown: boolean,
     ) {
       if (!app.upstreams.get(DEFAULT_UPSTREAM)) return fallback();
-      const controller = new AbortController();
-      reply.raw.once('close', () => controller.abort());
+      const signal = clientLeaving(request, reply);
       try {
         const response = await app.upstreams.request(DEFAULT_UPSTREAM, {
           method: 'GET',
           path,
           client: clientCredentials(request.headers),
-          signal: controller.signal,
+          signal,
         });
         const body = app.upstreams.redact(DEFAULT_UPSTREAM, await response.body.text());
         const type = response.headers['content-type'];
@@ -54,7 +54,7 @@ export const modelsRoutes = fp(
           .type((Array.isArray(type) ? type[0] : type) ?? unlabelledType(body))
           .send(body);
       } catch (error) {
-        if (controller.signal.aborted || !whenDown) throw error;
+        if (signal.aborted || !whenDown) throw error;
         request.log.warn({ err: error }, 'upstream model list unavailable; answering with rail sets instead');
         return fallback();
       }
