@@ -1,7 +1,9 @@
 /**
  * Micro-batching for the message path: texts that arrive within `windowMs` of each other go to the
  * model in one call (at most `maxBatch` texts), at most `concurrency` calls at a time (one per model
- * worker). Texts that arrive while every model is busy form the next batch. Results are the model's own,
+ * worker). Texts that arrive while every model is busy form the next batch, taken a text from each
+ * waiting call in turn (so a long message's chunks cannot hold the model for everyone queued behind
+ * them). Results are the model's own,
  * so a batch gives the same vectors as one-by-one. When more than `maxQueue` texts are waiting, new
  * ones are refused with RG_ERR_OVERLOADED (503 + Retry-After) instead of queueing without bound.
  */
@@ -32,7 +34,13 @@ function abandoned(): RailgateError {
 }
 
 export class MicroBatcher implements Embedder {
-  readonly #queue: Pending[] = [];
+  /**
+   * What waits for the model, one group per `embed` call (a message's chunks), oldest first. Batches
+   * take one text of each group in turn: a long message's chunks share the model with the messages
+   * behind it instead of holding it for all of them first.
+   */
+  readonly #groups: Pending[][] = [];
+  #waiting = 0;
   #timer: NodeJS.Timeout | undefined;
   #inFlight = 0;
   readonly #idle = new Set<() => void>();
@@ -54,7 +62,7 @@ export class MicroBatcher implements Embedder {
 
   /** Texts waiting for the model (not counting the batch being embedded). */
   get queueDepth(): number {
-    return this.#queue.length;
+    return this.#waiting;
   }
 
   /**
@@ -65,40 +73,51 @@ export class MicroBatcher implements Embedder {
   embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
     if (this.#closed) return Promise.reject(new RailgateError('RG_ERR_NOT_READY', 'the embedder is shutting down'));
     if (signal?.aborted) return Promise.reject(abandoned());
-    if (this.#queue.length + texts.length > this.options.maxQueue && this.#queue.length > 0) {
+    if (texts.length === 0) return Promise.resolve([]);
+    if (this.#waiting + texts.length > this.options.maxQueue && this.#waiting > 0) {
       return Promise.reject(
-        new RailgateError(
-          'RG_ERR_OVERLOADED',
-          `embedding queue is full (${this.#queue.length} waiting); retry shortly`,
-        ),
+        new RailgateError('RG_ERR_OVERLOADED', `embedding queue is full (${this.#waiting} waiting); retry shortly`),
       );
     }
     const mine: Pending[] = [];
     const results = texts.map(
-      (text) =>
-        new Promise<Float32Array>((resolve, reject) => {
-          const pending = { text, resolve, reject };
-          mine.push(pending);
-          this.#queue.push(pending);
-        }),
+      (text) => new Promise<Float32Array>((resolve, reject) => mine.push({ text, resolve, reject })),
     );
-    this.observer.onQueueDepth?.(this.#queue.length);
+    const group = [...mine];
+    this.#groups.push(group);
+    this.#waiting += group.length;
+    this.observer.onQueueDepth?.(this.#waiting);
     this.#schedule();
     if (!signal) return Promise.all(results);
-    const withdraw = () => this.#withdraw(mine);
+    const withdraw = () => this.#withdraw(group, mine);
     signal.addEventListener('abort', withdraw, { once: true });
     return Promise.all(results).finally(() => signal.removeEventListener('abort', withdraw));
   }
 
-  /** Takes `pending` texts out of the queue (those not yet in a batch) and fails them. */
-  #withdraw(pending: readonly Pending[]): void {
-    const leaving = new Set(pending);
-    const kept = this.#queue.filter((p) => !leaving.has(p));
-    if (kept.length === this.#queue.length) return;
-    this.#queue.splice(0, this.#queue.length, ...kept);
-    this.observer.onQueueDepth?.(this.#queue.length);
+  /** Takes what is left of `group` out of the queue and fails the call's texts (`all`). */
+  #withdraw(group: Pending[], all: readonly Pending[]): void {
+    const at = this.#groups.indexOf(group);
+    if (at < 0) return; // every text is with the model already
+    this.#groups.splice(at, 1);
+    this.#waiting -= group.length;
+    this.observer.onQueueDepth?.(this.#waiting);
     const error = abandoned();
-    for (const p of pending) p.reject(error);
+    for (const p of all) p.reject(error);
+  }
+
+  /** The next batch: one text of each waiting group in turn, oldest group first, up to maxBatch. */
+  #takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    while (batch.length < this.options.maxBatch && this.#groups.length > 0) {
+      for (let g = 0; g < this.#groups.length && batch.length < this.options.maxBatch;) {
+        const group = this.#groups[g]!;
+        batch.push(group.shift()!);
+        if (group.length === 0) this.#groups.splice(g, 1);
+        else g++;
+      }
+    }
+    this.#waiting -= batch.length;
+    return batch;
   }
 
   get #slots(): number {
@@ -106,8 +125,8 @@ export class MicroBatcher implements Embedder {
   }
 
   #schedule(): void {
-    if (this.#slots <= 0 || this.#queue.length === 0) return;
-    if (this.#queue.length >= this.options.maxBatch || this.options.windowMs <= 0) {
+    if (this.#slots <= 0 || this.#waiting === 0) return;
+    if (this.#waiting >= this.options.maxBatch || this.options.windowMs <= 0) {
       this.#clearTimer();
       this.#pump();
     } else {
@@ -125,14 +144,14 @@ export class MicroBatcher implements Embedder {
 
   /** Starts batches while there is work and a free model slot. */
   #pump(): void {
-    while (this.#queue.length > 0 && this.#slots > 0) {
-      const batch = this.#queue.splice(0, this.options.maxBatch);
-      this.observer.onQueueDepth?.(this.#queue.length);
+    while (this.#waiting > 0 && this.#slots > 0) {
+      const batch = this.#takeBatch();
+      this.observer.onQueueDepth?.(this.#waiting);
       this.#inFlight++;
       void this.#run(batch).finally(() => {
         this.#inFlight--;
         // What queued up meanwhile has waited at least one model call: send it now.
-        if (this.#queue.length > 0) {
+        if (this.#waiting > 0) {
           this.#clearTimer();
           this.#pump();
         } else if (this.#inFlight === 0) for (const done of this.#idle) done();
@@ -153,7 +172,7 @@ export class MicroBatcher implements Embedder {
 
   /** Resolves once nothing is queued or in flight. */
   #drained(): Promise<void> {
-    if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve();
+    if (this.#waiting === 0 && this.#inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.#idle.delete(done);

@@ -82,6 +82,27 @@ describe('micro-batching', () => {
     expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(12);
   });
 
+  it("takes a text of each waiting call in turn: a long message's chunks do not hold back a short one", async () => {
+    const counting = new CountingEmbedder(model);
+    const batcher = new MicroBatcher(counting, { windowMs: 0, maxBatch: 4, maxQueue: 100 });
+    const chunks = questions.slice(0, 5).map((q) => `${q} (part of a long paste)`);
+    const first = batcher.embed([questions[5]!]);
+    const long = batcher.embed(chunks);
+    const short = batcher.embed(['Is the branch open on Sunday?']);
+    const [, longVectors, shortVectors] = await Promise.all([first, long, short]);
+    expect(counting.texts).toEqual([
+      [questions[5]],
+      [chunks[0], 'Is the branch open on Sunday?', chunks[1], chunks[2]],
+      [chunks[3], chunks[4]],
+    ]);
+    // Each caller still gets its own vectors, in its own order.
+    const alone = await model.embed([...chunks, 'Is the branch open on Sunday?']);
+    for (const [i, vector] of [...longVectors!, ...shortVectors!].entries()) {
+      const drift = Math.max(...Array.from(vector, (v, j) => Math.abs(v - alone[i]![j]!)));
+      expect(drift).toBeLessThan(1e-5);
+    }
+  });
+
   it('drops the waiting texts of a caller that gives up, and embeds everyone else', async () => {
     const counting = new CountingEmbedder(model);
     const batcher = new MicroBatcher(counting, { windowMs: 0, maxBatch: 64, maxQueue: 100 });
