@@ -188,6 +188,13 @@ describe('railgate logs', () => {
     [['--decision', 'block'], /--decision must be one of forward, passthrough, respond, refuse/],
     [['--limit', '0'], /--limit must be a positive integer/],
     [['--limit', 'ten'], /--limit must be a positive integer/],
+    // Past 2^53 the number is not the one typed; past 2^63 SQLite answered "datatype mismatch".
+    [
+      ['--limit', '9007199254740992'],
+      /--limit must be a positive integer \(at most 9007199254740991\), got "9007199254740992"/,
+    ],
+    [['--limit', '9223372036854775807'], /--limit must be a positive integer \(at most 9007199254740991\)/],
+    [['--limit', '99999999999999999999'], /--limit must be a positive integer \(at most 9007199254740991\)/],
     [['--colour'], /Unknown option '--colour'/],
     [['extra'], /extra/],
   ])('usage error %j exits 2', async (args, message) => {

@@ -96,8 +96,9 @@ function parseOptions(args: readonly string[], io: CliIO) {
   let limit: number | undefined;
   if (values.limit !== undefined) {
     limit = Number(values.limit);
-    if (!/^\d+$/.test(values.limit) || limit < 1)
-      throw new Error(`--limit must be a positive integer, got "${values.limit}"`);
+    // Past 2^53 the number is not the one typed, and SQLite's LIMIT takes no more than 2^63 - 1.
+    if (!/^\d+$/.test(values.limit) || limit < 1 || limit > Number.MAX_SAFE_INTEGER)
+      throw new Error(`--limit must be a positive integer (at most ${Number.MAX_SAFE_INTEGER}), got "${values.limit}"`);
   }
   const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
   const query: DecisionQuery = {
