@@ -2,7 +2,7 @@
  * Reading the decision log: the queries behind `railgate logs`, `replay` and review. Used on its own
  * (read-only, by the CLI, while the proxy keeps writing — WAL lets both run) and inside DecisionLog.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { fromRow, type StoredDecisionRow } from './rows.js';
 import { assertReadable } from './schema.js';
@@ -66,6 +66,8 @@ export class DecisionReader {
   static openReadOnly(path: string): DecisionReader {
     if (path === ':memory:' || path === '') throw new Error('an in-memory decision log cannot be read from outside');
     if (!existsSync(path)) throw new Error(`no decision log at ${path}`);
+    // SQLite says only "disk I/O error" of a folder.
+    if (statSync(path).isDirectory()) throw new Error(`${path} is a folder, not a decision log file`);
     let db: Database.Database;
     try {
       db = new Database(path, { readonly: true, fileMustExist: true });

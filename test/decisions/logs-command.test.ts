@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -176,10 +177,21 @@ describe('railgate logs', () => {
     expect(err).toContain(`no decision log at ${join(dir.path, 'nowhere', 'railgate.db')}`);
   });
 
-  it('a log it cannot open is an error naming the file, exit 1', async () => {
-    const { code, err } = await logs(['--db', dir.path]);
+  it('a folder given as the log is an error saying so, exit 1', async () => {
+    const { code, out, err } = await logs(['--db', dir.path]);
     expect(code).toBe(1);
-    expect(err).toContain(`cannot open the decision log ${dir.path}`);
+    expect(out).toBe('');
+    expect(err).toBe(`railgate logs: ${dir.path} is a folder, not a decision log file\n`);
+  });
+
+  it('a config file that is not JSON is a failure, exit 1, not a usage error', async () => {
+    writeFileSync(join(dir.path, 'bad.json'), '{bad');
+    const { code, out, err } = await logs([], { RAILGATE_CONFIG: 'bad.json' });
+    expect(code).toBe(1);
+    expect(out).toBe('');
+    expect(err).toBe(
+      `railgate logs: cannot read config file ${join(dir.path, 'bad.json')}: not valid JSON at line 1, column 2\n`,
+    );
   });
 
   it.each([

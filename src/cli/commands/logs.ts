@@ -9,6 +9,7 @@ import { DEFAULT_QUERY_LIMIT, DecisionReader, type DecisionSummary } from '../..
 import { DECISION_ENDPOINTS, type DecisionQuery, type LoggedDecision } from '../../decisions/types.js';
 import { DECISION_REASONS } from '../../matching/decision.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
+import { isRailgateError } from '../../errors.js';
 import { quotedForTerminal, writeLine, type CliCommand, type CliIO } from '../io.js';
 import { loadSettings } from '../../settings.js';
 
@@ -37,7 +38,7 @@ const TOP_NEIGHBOURS = 5;
 export const run: CliCommand = async (args, io) => {
   let options: ReturnType<typeof parseOptions>;
   try {
-    options = parseOptions(args, io);
+    options = parseOptions(args);
   } catch (error) {
     // Anything wrong with the arguments (unknown flag, bad --since or --limit) is a usage error.
     writeLine(io.stderr, `railgate logs: ${(error as Error).message}`);
@@ -48,9 +49,18 @@ export const run: CliCommand = async (args, io) => {
     writeLine(io.stdout, HELP);
     return 0;
   }
+  let db: string;
+  try {
+    db = logPath(options.db, io);
+  } catch (error) {
+    // A bad config file is no usage error: the options were right, as `check` and `explain` say.
+    if (!isRailgateError(error)) throw error;
+    writeLine(io.stderr, `railgate logs: ${error.message}`);
+    return 1;
+  }
   let reader: DecisionReader;
   try {
-    reader = DecisionReader.openReadOnly(options.db);
+    reader = DecisionReader.openReadOnly(db);
   } catch (error) {
     writeLine(io.stderr, `railgate logs: ${(error as Error).message}`);
     return 1;
@@ -61,14 +71,14 @@ export const run: CliCommand = async (args, io) => {
     else printRows(io, reader.query(options.query), options.verbose, options.query.limit ?? DEFAULT_QUERY_LIMIT);
     return 0;
   } catch (error) {
-    writeLine(io.stderr, `railgate logs: cannot read ${options.db}: ${(error as Error).message}`);
+    writeLine(io.stderr, `railgate logs: cannot read ${db}: ${(error as Error).message}`);
     return 1;
   } finally {
     reader.close();
   }
 };
 
-function parseOptions(args: readonly string[], io: CliIO) {
+function parseOptions(args: readonly string[]) {
   const { values } = parseArgs({
     args: [...args],
     strict: true,
@@ -111,15 +121,19 @@ function parseOptions(args: readonly string[], io: CliIO) {
     ...(since !== undefined && { since }),
     ...(limit !== undefined && { limit }),
   };
-  // Same resolution as `serve`: flag, then RAILGATE_DB / railgate.config.json, then the default.
-  const dbOption = values.db ?? loadSettings(io.env, io.cwd).db;
   return {
-    db: dbOption === ':memory:' ? dbOption : resolve(io.cwd, dbOption),
+    db: values.db,
     query,
     json: values.json,
     summary: values.summary,
     verbose: values.verbose,
   };
+}
+
+/** The log's file. Same resolution as `serve`: flag, then RAILGATE_DB / railgate.config.json, then the default. */
+function logPath(flag: string | undefined, io: CliIO): string {
+  const db = flag ?? loadSettings(io.env, io.cwd).db;
+  return db === ':memory:' ? db : resolve(io.cwd, db);
 }
 
 /** A flag's value when it is one of `allowed` (undefined when not given); anything else is a usage error. */
