@@ -136,5 +136,31 @@ describe('railgate replay', () => {
     expect(missing.stderr).toContain('no decision log at');
     const bad = await railgate(ws.dir, ['replay', '--since', 'yesterday', '--db', db, '--rails', 'rails']);
     expect(bad.code).toBe(2);
+    const folder = await railgate(ws.dir, ['replay', '--db', 'data', '--rails', 'rails']);
+    expect(folder.code).toBe(1);
+    expect(folder.stderr).toBe(`railgate replay: ${path.join(ws.dir, 'data')} is a folder, not a decision log file\n`);
+  });
+
+  it('exits 2 on a --limit past 2^53 - 1, which would not be the number typed', async () => {
+    for (const limit of ['9007199254740992', '9223372036854775807', '99999999999999999999']) {
+      const run = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--limit', limit]);
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain(
+        `railgate replay: --limit must be a number in [1, 9007199254740991], got "${limit}"`,
+      );
+    }
+  });
+
+  it('exits 2 on a --set that is not on disk, naming the sets that are', async () => {
+    const run = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--set', 'nosuch']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('railgate replay: --set: no rail set "nosuch" in rails (sets: support)');
+    expect(run.stderr).toContain('usage: railgate replay');
+    // A set that is on disk still replays its own rows only.
+    const own = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--set', 'support', '--json']);
+    expect(own.code).toBe(0);
+    expect(JSON.parse(own.stdout)).toMatchObject({ replayed: 3, skipped: {} });
   });
 });

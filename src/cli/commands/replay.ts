@@ -64,11 +64,20 @@ export const run = defineCommand({
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    const limit = values.limit === undefined ? undefined : numberOption('limit', values.limit, 0, 1);
+    // At most 2^53 - 1: past it the number is not the one typed.
+    const limit =
+      values.limit === undefined ? undefined : numberOption('limit', values.limit, 0, 1, Number.MAX_SAFE_INTEGER);
     if (limit !== undefined && !Number.isInteger(limit))
       throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
 
     return withWorkbench(io, values.rails, async (workbench) => {
+      // Only a set on disk can be re-decided: another name is a typo, not "0 replayed".
+      if (values.set !== undefined && !workbench.sets.some((s) => s.name === values.set)) {
+        const known = workbench.sets.map((s) => s.name).join(', ') || 'none';
+        throw new UsageError(
+          `--set: no rail set "${values.set}" in ${relativePath(io, workbench.railsDir)} (sets: ${known})`,
+        );
+      }
       const dbPath = path.resolve(io.cwd, values.db ?? workbench.settings.db);
       let reader: DecisionReader;
       try {
