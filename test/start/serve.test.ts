@@ -467,7 +467,9 @@ describe('closing while the rails load', () => {
 describe('railgate serve arguments', () => {
   it.each([
     [['--bogus'], /Unknown option '--bogus'/],
-    [['--port', 'abc'], /--port must be a port number, got "abc"/],
+    [['--port', 'abc'], /--port must be a port number \(0 to 65535\), got "abc"/],
+    [['--port', '99999'], /--port must be a port number \(0 to 65535\), got "99999"/],
+    [['--port', '99999999999999999999'], /--port must be a port number \(0 to 65535\), got "99999999999999999999"/],
     [['extra'], /unexpected argument "extra"/],
   ])('%j is a usage error: exit 2 with the help, nothing started', async (args, message) => {
     const io = captureIO(tmpdir());

@@ -36,8 +36,9 @@ export const run = defineCommand({
     db: { type: 'string' },
   },
   async body({ values }, io) {
-    if (values.port !== undefined && !/^\d+$/.test(values.port)) {
-      throw new UsageError(`--port must be a port number, got "${values.port}"`);
+    // Checked here, not by the settings: their message would name PORT, a variable the user never set.
+    if (values.port !== undefined && (!/^\d+$/.test(values.port) || Number(values.port) > 65_535)) {
+      throw new UsageError(`--port must be a port number (0 to 65535), got "${values.port}"`);
     }
     const settings = loadSettings(withFlags(io.env, values), io.cwd);
     const server = await listen(settings);
