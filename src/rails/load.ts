@@ -209,7 +209,21 @@ export async function validateRails(
   options: LoadOptions = {},
 ): Promise<{ sets: RailSet[]; issues: RailIssue[] }> {
   const absolute = path.resolve(root);
-  if (!(await isDirectory(absolute)))
+  const kind = await stat(absolute).then(
+    (s) => (s.isDirectory() ? 'folder' : 'other'),
+    () => 'missing',
+  );
+  if (kind === 'other')
+    return {
+      sets: [],
+      issues: [
+        issueForPath(
+          absolute,
+          `is a file, not a rails folder: give the folder that holds it (${path.dirname(absolute)})`,
+        ),
+      ],
+    };
+  if (kind === 'missing')
     return {
       sets: [],
       // Relative paths resolve against the working folder, which a service manager may not set.

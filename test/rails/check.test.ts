@@ -73,6 +73,17 @@ describe('railgate check', () => {
     expect(io.out()).toMatch(/^nowhere: rails folder not found \(looked for \/.*\/nowhere\)\n$/);
   });
 
+  it('says a rail file given as the rails folder is a file, and names its folder', async () => {
+    const root = writeTree({ 'shop/rail.yml': ['intents:', ...VALID_INTENT] });
+    const io = captureIO(root);
+    expect(await main(['check', '--rails', 'shop/rail.yml'], io)).toBe(1);
+    expect(io.out()).toBe(
+      `shop/rail.yml: is a file, not a rails folder: give the folder that holds it (${path.join(root, 'shop')})\n`,
+    );
+    const folder = captureIO(root);
+    expect(await main(['check', '--rails', 'shop'], folder)).toBe(0);
+  });
+
   it('passes on the shipped example rails', async () => {
     const io = captureIO(process.cwd());
     expect(await main(['check', '--rails', 'rails'], io)).toBe(0);
