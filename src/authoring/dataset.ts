@@ -107,10 +107,11 @@ export function parseCsvData(file: string, text: string, options: DataOptions = 
       );
   }
   return rows.map(({ fields, line }) => {
-    const message = fields[textAt];
-    const label = fields[labelAt]?.trim();
-    if (message === undefined || label === undefined)
+    // More fields than the header is as wrong as fewer: an unquoted comma in the text shifts the label.
+    if (fields.length !== names.length)
       throw new DataFileError(`${file}:${line}: expected ${names.length} columns, found ${fields.length}`);
+    const message = fields[textAt]!;
+    const label = fields[labelAt]!.trim();
     if (label === '') throw new DataFileError(`${file}:${line}: empty label (use "oos" for out-of-scope items)`);
     return { text: message, label, line };
   });

@@ -99,6 +99,14 @@ describe('railgate eval', () => {
     }
   });
 
+  it('fails on a CSV row with more fields than the header, naming its line', async () => {
+    await writeFile(path.join(ws.dir, 'extra.csv'), 'text,label\nhello,greeting\nhello, is anyone there,greeting\n');
+    const run = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'extra.csv']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(`railgate eval: ${path.join(ws.dir, 'extra.csv')}:3: expected 2 columns, found 3\n`);
+  });
+
   it('fails with a usage error without --data, and exit 1 on a missing file or unknown set', async () => {
     const noData = await railgate(ws.dir, ['eval', '--rails', 'rails']);
     expect(noData.code).toBe(2);
