@@ -5,7 +5,7 @@
  * - in-scope accuracy: in-scope items matched to their intent (right intent and above its threshold)
  * - top-1 accuracy: in-scope items whose best intent is the right one, thresholds aside
  * - out-of-scope recall: out-of-scope items that matched nothing
- * - balanced: the mean of the two (or whichever exists)
+ * - balanced: the mean of the two; null (n/a) unless both exist, as a mean of one is no balance
  */
 import type { RailSet } from '../rails/types.js';
 import { decideScored, thresholdFor, type ScoredText, type ThresholdPlan } from './scored.js';
@@ -119,8 +119,7 @@ function ratio(part: number, whole: number): number | null {
 export function ratesOf(counts: Counts): Rates {
   const accuracy = ratio(counts.correct, counts.inScope);
   const recall = ratio(counts.rejected, counts.oos);
-  const present = [accuracy, recall].filter((r): r is number => r !== null);
-  const balanced = present.length ? present.reduce((a, b) => a + b, 0) / present.length : null;
+  const balanced = accuracy === null || recall === null ? null : (accuracy + recall) / 2;
   return { in_scope_accuracy: accuracy, oos_recall: recall, balanced };
 }
 

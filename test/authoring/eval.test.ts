@@ -99,6 +99,21 @@ describe('railgate eval', () => {
     }
   });
 
+  it('shows balanced as n/a when the data has no in-scope items, as accuracy is', async () => {
+    await writeFile(
+      path.join(ws.dir, 'oos-only.jsonl'),
+      '{"text":"What is the capital of France?","label":"oos"}\n{"text":"Hi there","label":"oos"}\n',
+    );
+    const run = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'oos-only.jsonl']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^in-scope accuracy +n\/a {2}0\/0 /m);
+    expect(run.stdout).toMatch(/^balanced +n\/a {2}\(accuracy \+ recall\) \/ 2$/m);
+    expect(run.stdout).toMatch(/^ +0\.50 +n\/a +50\.0% +n\/a {2}\(current\)$/m);
+    const report = await evalJson(['--data', 'oos-only.jsonl']);
+    expect(report).toMatchObject({ n_in_scope: 0, n_oos: 2, in_scope_accuracy: null, oos_recall: 0.5, balanced: null });
+    expect(report.sweep.every((s) => s.balanced === null)).toBe(true);
+  });
+
   it('fails on a CSV row with more fields than the header, naming its line', async () => {
     await writeFile(path.join(ws.dir, 'extra.csv'), 'text,label\nhello,greeting\nhello, is anyone there,greeting\n');
     const run = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'extra.csv']);
