@@ -214,19 +214,23 @@ function earlierUserMessages(
   return kept.reverse();
 }
 
+/** What the proxy answers to a last user message over `limits.messageChars` (`railgate explain` says it too). */
+export function lastMessageTooLong(length: number, limit: number, param: string): RailgateError {
+  return new RailgateError(
+    'RG_ERR_MESSAGE_TOO_LONG',
+    `The last user message is ${length} characters long; the limit is ${limit}.`,
+    { param },
+  );
+}
+
 /** The last user message's text, checked against the length limit. */
 function lastUserText(messages: readonly { role: string; content?: unknown }[], limits: Limits): string {
   for (let index = messages.length - 1; index >= 0; index--) {
     const msg = messages[index]!;
     if (msg.role !== 'user') continue;
     const text = contentText(msg.content);
-    if (text.length > limits.messageChars) {
-      throw new RailgateError(
-        'RG_ERR_MESSAGE_TOO_LONG',
-        `The last user message is ${text.length} characters long; the limit is ${limits.messageChars}.`,
-        { param: `messages[${index}].content` },
-      );
-    }
+    if (text.length > limits.messageChars)
+      throw lastMessageTooLong(text.length, limits.messageChars, `messages[${index}].content`);
     return text;
   }
   throw new RailgateError('RG_ERR_INVALID_REQUEST', "Invalid 'messages': there is no message with role 'user'.", {

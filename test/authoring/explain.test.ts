@@ -59,6 +59,34 @@ describe('railgate explain', () => {
     expect(usage.stderr).toContain('usage: railgate explain');
   });
 
+  it('says a message over limits.messageChars is not decided, with what the proxy answers, exit 1', async () => {
+    const long = 'x'.repeat(32_001);
+    const run = await railgate(ws.dir, ['explain', long, '--rails-dir', 'rails']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(
+      'railgate explain: the message is 32001 characters, over limits.messageChars (32000): the proxy decides ' +
+        'nothing and answers 400 RG_ERR_MESSAGE_TOO_LONG ("The last user message is 32001 characters long; ' +
+        'the limit is 32000.")\n',
+    );
+    // The limit is the setting's, and a message at it is decided.
+    const env = { RAILGATE_MAX_MESSAGE_CHARS: '5' };
+    const over = await railgate(ws.dir, ['explain', 'Hello!', '--rails-dir', 'rails'], env);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toContain('the message is 6 characters, over limits.messageChars (5)');
+    const at = await railgate(ws.dir, ['explain', 'Hello', '--rails-dir', 'rails'], env);
+    expect(at.code).toBe(0);
+    expect(at.stdout).toContain('intent greeting');
+  });
+
+  it('lists --top in its usage line', async () => {
+    const help = await railgate(ws.dir, ['explain', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout.split('\n')[0]).toBe(
+      'usage: railgate explain "<message>" [--rails SET] [--rails-dir DIR] [--top N] [--json]',
+    );
+  });
+
   it('chunks a long message as the proxy does, within limits.messageChunks', async () => {
     const long = Array.from({ length: 40 }, (_, i) => `Sentence ${i} is about the weather today.`).join(' ');
     const chunksOf = async () => {

@@ -3,15 +3,17 @@
  * examples behind it, so a rail author can see why.
  */
 import { writeLine } from '../io.js';
-import { defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
+import { CommandFailure, defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
+import { lastMessageTooLong } from '../../proxy/chat-request.js';
 import { explainScored, renderExplanation } from '../../authoring/explain.js';
 import { decideScored, scoreText } from '../../authoring/scored.js';
 
-const HELP = `usage: railgate explain "<message>" [--rails SET] [--rails-dir DIR] [--json]
+const HELP = `usage: railgate explain "<message>" [--rails SET] [--rails-dir DIR] [--top N] [--json]
 
 Decides one message exactly as the proxy would and shows why: the decision (action, intent or no match,
 reason), the best intents with score, threshold, pass/fail and margin (score - threshold), and each
-intent's nearest examples ([not_example] marks not_examples).
+intent's nearest examples ([not_example] marks not_examples). A message over limits.messageChars is
+not decided: the proxy answers it with an error, and explain says so (exit 1).
 
   --rails SET       rail set name (default: the default set)
   --rails-dir DIR   rails folder (default: the \`rails\` setting, RAILGATE_RAILS or ./rails)
@@ -36,6 +38,16 @@ export const run = defineCommand({
     if (!Number.isInteger(top) || top < 1)
       throw new UsageError(`--top must be a positive integer, got "${values.top}"`);
     return withWorkbench(io, values['rails-dir'], async (workbench) => {
+      const limit = workbench.settings.limits.messageChars;
+      if (message.length > limit) {
+        // Exit 1, a failure: the arguments are right (no usage error, no help), but there is no decision
+        // to show, as the proxy decides nothing either; exit 0 would pass off an error as a decision.
+        const error = lastMessageTooLong(message.length, limit, 'messages[0].content');
+        throw new CommandFailure(
+          `the message is ${message.length} characters, over limits.messageChars (${limit}): the proxy decides ` +
+            `nothing and answers ${error.statusCode} ${error.code} ("${error.message}")`,
+        );
+      }
       const compiled = await workbench.compile(workbench.pick(values.rails));
       const scored = await scoreText(compiled, message);
       const explanation = explainScored(message, decideScored(compiled.set, scored), scored);
