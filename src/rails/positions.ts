@@ -50,6 +50,9 @@ export function parseYamlFile(file: string, text: string): { source: YamlSource;
       error.code === 'BLOCK_AS_IMPLICIT_KEY' ? TEXT_WITH_COLON.exec(lines[at.line - 1] ?? '')?.[1] : undefined;
     // What `response: Our hours: 9-5` most often means (the yaml package's message does not say).
     const hint = key ? `; text holding ": " must be quoted: ${key}: "…: …"` : '';
+    // The yaml package's advice (parseAllDocuments) is for programmers, not rail authors.
+    if (error.code === 'MULTIPLE_DOCS')
+      return issueAt(at, 'a rail file holds one YAML document; this is a second one (a `---` line starts one)');
     return issueAt(at, `YAML: ${yamlMessage(error.message)}${hint}`);
   });
   return { source, issues };

@@ -129,6 +129,13 @@ export class NodeReader {
       this.report(map && !isEmptyScalar(map) ? map : where, `${what} must be a mapping, got ${describeNode(map)}`);
       return undefined;
     }
+    // Merge keys are YAML 1.1, read here (YAML 1.2) as a key named `<<`: one issue says so, and the
+    // mapping is not read further, as every key it lacks would be reported missing.
+    const merge = map.items.find((pair) => isScalar(pair.key) && pair.key.value === '<<' && pair.key.type === 'PLAIN');
+    if (merge) {
+      this.report(merge.key as Node, 'YAML merge keys (<<) are not supported; write the keys out');
+      return undefined;
+    }
     const result = new Map<string, Field>();
     for (const pair of map.items) {
       const keyNode = pair.key as Node | null;

@@ -21,6 +21,41 @@ describe('YAML syntax', () => {
     expect(issues.join('\n')).not.toMatch(/unknown key/);
   });
 
+  it('says a rail file holds one YAML document, at the second one', async () => {
+    const issues = await issuesOf({
+      'rail.yml': ['intents:', ...VALID_INTENT, '---', 'intents:', ...VALID_INTENT],
+    });
+    expect(issues).toEqual([
+      'rail.yml:6:1: a rail file holds one YAML document; this is a second one (a `---` line starts one)',
+    ]);
+    // A `---` before the first (and only) document is fine.
+    expect(await issuesOf({ 'rail.yml': ['---', 'intents:', ...VALID_INTENT] })).toEqual([]);
+  });
+
+  it('says merge keys (<<) are not supported, once, at the key', async () => {
+    const issues = await issuesOf({
+      'rail.yml': [
+        'intents:', //                  1
+        '  - &defaults', //             2
+        '    id: base', //              3
+        '    action: respond', //       4
+        '    response: Hello!', //      5
+        '    examples: [hello]', //     6
+        '  - <<: *defaults', //         7
+        '    id: greet', //             8
+        '    examples: [hi there]', //  9
+      ],
+    });
+    expect(issues).toEqual(['rail.yml:7:5: YAML merge keys (<<) are not supported; write the keys out']);
+    const topLevel = await issuesOf({
+      'rail.yml': ['base: &base', '  threshold: 0.5', 'match:', '  <<: *base', '  k: 5', 'intents:', ...VALID_INTENT],
+    });
+    expect(topLevel).toEqual([
+      expect.stringMatching(/^rail\.yml:1:1: unknown key `base` in a rail file/),
+      'rail.yml:4:3: YAML merge keys (<<) are not supported; write the keys out',
+    ]);
+  });
+
   it('reports a key given twice in one mapping', async () => {
     const issues = await issuesOf({
       'rail.yml': ['refusal: one', 'refusal: two', 'intents:', ...VALID_INTENT],
