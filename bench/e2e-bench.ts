@@ -3,16 +3,16 @@
  * and through railgate (forward action), non-streaming and streaming, 1 and 16 connections, with
  * distinct ("cold") and repeated messages; cold messages also with other model set-ups (two model
  * workers, one per core here; one worker on two wasm threads). Figures: req/s, latency p50/p99, and
- * railgate's added latency in ms and as a ratio to direct.
+ * railgate's added latency in ms and as a ratio to direct. railgate runs as users run it, as its own
+ * `railgate serve` process: in the bench's process, autocannon's work would share its event loop.
  */
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { parseSettings } from '../src/settings.js';
-import { startRailgate } from '../src/start.js';
 import { startInstantUpstream } from './instant-upstream.js';
 import { distinctMessages } from './messages.js';
+import { startServeProcess } from './serve-process.js';
 import { fmt, median, percentile } from './stats.js';
 
 export interface E2ERow {
@@ -105,19 +105,21 @@ function modelSetups(): ModelSetup[] {
 
 const setupKey = (s: ModelSetup) => `${s.workers}x${s.threads}`;
 
+/** One `railgate serve` process per model set-up, sharing the rails and the example cache. */
 async function startProxy(dir: string, upstreamUrl: string, setup: ModelSetup) {
-  const settings = parseSettings({
-    port: 0,
-    rails: path.join(dir, 'rails'),
-    db: path.join(dir, `railgate-${setupKey(setup)}.db`),
-    watch: false,
-    logLevel: 'silent',
-    upstreams: { default: { url: upstreamUrl, apiKey: 'bench-key' } },
-    embedding: { cacheDb: path.join(dir, 'embeddings.db'), workers: setup.workers, threads: setup.threads },
+  const dataDir = path.join(dir, `data-${setupKey(setup)}`);
+  mkdirSync(dataDir, { recursive: true });
+  const railgate = await startServeProcess({
+    railsDir: path.join(dir, 'rails'),
+    dataDir,
+    env: {
+      RAILGATE_UPSTREAM_URL: upstreamUrl,
+      RAILGATE_UPSTREAM_API_KEY: 'bench-key',
+      RAILGATE_EMBED_WORKERS: String(setup.workers),
+      RAILGATE_EMBED_THREADS: String(setup.threads),
+    },
   });
-  const railgate = await startRailgate(settings, { logger: false });
-  await railgate.guard;
-  return { railgate, url: `${await railgate.app.listen({ host: '127.0.0.1', port: 0 })}/v1` };
+  return { railgate, url: `${railgate.origin}/v1` };
 }
 
 export async function runE2EBench(runs = 3, seconds = 5): Promise<E2ERow[]> {
@@ -128,6 +130,8 @@ export async function runE2EBench(runs = 3, seconds = 5): Promise<E2ERow[]> {
   const [first = { workers: 1, threads: 1 }, ...more] = modelSetups();
   const proxies = new Map<string, Awaited<ReturnType<typeof startProxy>>>();
   for (const setup of [first, ...more]) proxies.set(setupKey(setup), await startProxy(dir, upstream.url, setup));
+  // Unmeasured: the JIT and the wasm tiers warm up on the first seconds of load.
+  for (const proxy of proxies.values()) await load(proxy.url, 16, false, 'cold', 2);
   const scenarios: Omit<E2ERow, 'rps' | 'p50' | 'p99'>[] = [];
   for (const stream of [false, true])
     for (const connections of [1, 16]) {

@@ -145,7 +145,8 @@ function targets(): string {
 const sections = [
   embedding.length && '## 1. Embedding\n\n' + embeddingTable(embedding),
   e2e.length &&
-    '## 2. End to end (forward action, instant upstream)\n\nThe same load straight to the upstream (direct) and through railgate, in the same run. ' +
+    '## 2. End to end (forward action, instant upstream)\n\nThe same load straight to the upstream (direct) and through railgate, in the same run; ' +
+      'railgate runs as `railgate serve` (one child process per model set-up), the load generator (autocannon) and the upstream in the bench process. ' +
       '"cold": every message distinct (embedded); "repeated": 20 messages in rotation (message cache).\n\n' +
       e2eTable(e2e),
   index.length && '## 3. Index (512 dims, k = 10, 200 queries)\n\n' + indexTable(index),

@@ -3,14 +3,13 @@
  * restart (examples from the persistent cache), each as the real `railgate serve` process, plus its
  * resident memory once loaded.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { parseCsv } from '../src/authoring/csv.js';
 import { distinctMessages } from './messages.js';
+import { startServeProcess } from './serve-process.js';
 import { fmt, median } from './stats.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -56,42 +55,13 @@ function writeRails(dir: string): number {
 }
 
 async function startOnce(railsDir: string, dataDir: string): Promise<{ readyMs: number; rssMb: number }> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const started = performance.now();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/bin.js'), 'serve'], {
-    // Outside the repo: its railgate.config.json names the example rails' default set.
-    cwd: path.dirname(railsDir),
-    env: {
-      ...process.env,
-      PORT: String(port),
-      RAILGATE_RAILS: railsDir,
-      RAILGATE_DB: path.join(dataDir, 'railgate.db'),
-      RAILGATE_EMBED_CACHE_DB: path.join(dataDir, 'embeddings.db'),
-      RAILGATE_LOG_LEVEL: 'warn',
-      RAILGATE_WATCH: 'false',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const railgate = await startServeProcess({ railsDir, dataDir });
   try {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`railgate exited with ${child.exitCode}`);
-      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      await sleep(20);
-    }
-    const readyMs = performance.now() - started;
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const metrics = await (await fetch(`${railgate.origin}/metrics`)).text();
     const rss = Number(/^railgate_process_resident_memory_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN);
-    return { readyMs, rssMb: rss / 2 ** 20 };
+    return { readyMs: railgate.readyMs, rssMb: rss / 2 ** 20 };
   } finally {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await railgate.close();
   }
 }
 
