@@ -123,6 +123,21 @@ describe('micro-batching', () => {
     expect(counting.calls).toHaveLength(2);
   });
 
+  it('drops the rest of a long message whose first chunks are already with the model', async () => {
+    const counting = new CountingEmbedder(model);
+    const batcher = new MicroBatcher(counting, { windowMs: 0, maxBatch: 2, maxQueue: 100 });
+    const leaving = new AbortController();
+    const abandoned = batcher.embed(questions.slice(0, 5), leaving.signal);
+    expect(counting.calls).toEqual([2]);
+    expect(batcher.queueDepth).toBe(3);
+    leaving.abort();
+    await expect(abandoned).rejects.toMatchObject({ code: 'RG_ERR_CLIENT_CLOSED' });
+    expect(batcher.queueDepth).toBe(0);
+    // The batch already sent finishes; nothing more goes to the model, and the batcher still works.
+    await expect(batcher.embed([questions[5]!])).resolves.toHaveLength(1);
+    expect(counting.texts).toEqual([questions.slice(0, 2), [questions[5]]]);
+  });
+
   it('sheds load with RG_ERR_OVERLOADED (503) when the queue is full, and recovers', async () => {
     const batcher = new MicroBatcher(model, { windowMs: 50, maxBatch: 64, maxQueue: 3 });
     const results = await Promise.allSettled(questions.map((q) => batcher.embed([q])));
