@@ -19,6 +19,7 @@ import type { DecisionSink } from './decisions/types.js';
 import { RailgateError, toOpenAIError } from './errors.js';
 import type { Guard } from './matching/guard.js';
 import { clientAuthPlugin } from './proxy/plugins/client-auth.js';
+import { corsPlugin } from './proxy/plugins/cors.js';
 import { answerClientError, errorsPlugin, sendError } from './proxy/plugins/errors.js';
 import { guardGatePlugin } from './proxy/plugins/guard-gate.js';
 import { upstreamsPlugin } from './proxy/plugins/upstreams.js';
@@ -183,6 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(errorsPlugin, { bodyLimit });
+  await app.register(corsPlugin, { origins: settings.corsOrigins });
   await app.register(clientAuthPlugin, { keys: settings.clientApiKeys });
   if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics, bodyLimit });
   const decisions = deps.metrics ? withMetrics(deps.metrics, deps.decisions) : deps.decisions;

@@ -90,6 +90,13 @@ const settingsSchema = z
     clientApiKeys: z
       .array(secret().pipe(z.string().min(16, 'a client API key needs at least 16 characters')))
       .default([]),
+    /**
+     * Web origins whose pages may call railgate from a browser (CORS), e.g. `https://app.example.com`;
+     * `*`: any. None by default: no CORS headers, and browsers keep other sites' pages out.
+     */
+    corsOrigins: z
+      .array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'an origin is scheme://host[:port] with no path, or *'))
+      .default([]),
     /** Behind a reverse proxy: take the client address from X-Forwarded-For (fastify's trustProxy). */
     trustProxy: z.boolean().default(false),
     /** Named upstreams; a rail set picks one with `upstream:` (default `default`). */
@@ -207,6 +214,7 @@ const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: EnvR
   ['RAILGATE_DECISION_RETENTION_DAYS', 'decisionRetentionDays', 'number'],
   ['RAILGATE_CLIENT_API_KEYS', 'clientApiKeys', 'list'],
   ['RAILGATE_TRUST_PROXY', 'trustProxy', 'boolean'],
+  ['RAILGATE_CORS_ORIGINS', 'corsOrigins', 'list'],
   ['RAILGATE_REQUEST_TIMEOUT_MS', 'limits.requestTimeoutMs', 'number'],
   ['RAILGATE_UPSTREAM_URL', 'upstreams.default.url', 'string'],
   ['RAILGATE_UPSTREAM_API_KEY', 'upstreams.default.apiKey', 'string'],

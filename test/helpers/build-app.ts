@@ -42,6 +42,8 @@ export interface TestAppOptions {
   readonly defaultRailSet?: string;
   /** Sets besides the default a client may choose (`clientRailSets`). */
   readonly clientRailSets?: readonly string[];
+  /** Web origins allowed to call from a browser (`corsOrigins`). */
+  readonly corsOrigins?: readonly string[];
   /** Replaces the real guard (e.g. a promise that never resolves, to test readiness). */
   readonly guard?: Promise<Guard>;
   /** Listen on 127.0.0.1, port 0, and report the URL. */
@@ -73,6 +75,7 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     limits: options.limits ?? {},
     clientApiKeys: [...(options.clientApiKeys ?? [])],
     clientRailSets: [...(options.clientRailSets ?? [])],
+    corsOrigins: [...(options.corsOrigins ?? [])],
     ...(options.defaultRailSet ? { defaultRailSet: options.defaultRailSet } : {}),
     upstreams: options.upstreamUrl
       ? { default: { url: options.upstreamUrl, apiKey: options.apiKey ?? 'sk-upstream-test', ...options.upstream } }
