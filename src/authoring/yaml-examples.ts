@@ -7,7 +7,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isAlias, isScalar, isSeq, parseDocument, stringify, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isAlias, isScalar, isSeq, parse, parseDocument, stringify, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
 import { quotedForTerminal } from '../cli/io.js';
 import { formatIssue, loadRailSet, RailsInvalidError } from '../rails/load.js';
 import { normalizeExample } from '../rails/merge.js';
@@ -59,6 +59,19 @@ function conflict(set: RailSet, target: Intent, text: string, list: ExampleList)
 }
 
 /**
+ * Whether YAML 1.1 readers (PyYAML and other tools a rails repository's scripts may use) read `written`
+ * as `text` too: they take a plain `yes`, `off` or `1:20` for a boolean or a number, where railgate's
+ * YAML 1.2 reads text.
+ */
+function sameInYaml11(written: string, text: string): boolean {
+  try {
+    return parse(written, { version: '1.1' }) === text;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The item as YAML: plain or quoted as the `yaml` package would write it in a block list, and always
  * double-quoted (JSON syntax, which YAML reads the same) in a flow list or when the text spans lines.
  */
@@ -75,7 +88,7 @@ function scalarText(text: string, flow: boolean): string {
     });
   if (!flow && !/[\n\r]/.test(text)) {
     const written = stringify(text, { lineWidth: 0 }).replace(/\n$/, '');
-    if (!written.includes('\n')) return written;
+    if (!written.includes('\n') && sameInYaml11(written, text)) return written;
   }
   return JSON.stringify(text);
 }

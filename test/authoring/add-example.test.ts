@@ -159,6 +159,17 @@ describe('railgate add-example', () => {
     );
   });
 
+  it('quotes a text that YAML 1.1 tools would read as a boolean or a number', async () => {
+    for (const text of ['yes', 'off', '1:20'])
+      expect((await add('--text', text, '--intent', 'password_reset')).code).toBe(0);
+    const after = await readFile(supportFile, 'utf8');
+    expect(after).toContain('      - "yes"\n      - "off"\n      - "1:20"\n');
+    const set = await loadRailSet(path.join(ws.rails, 'support'));
+    expect(set.intents.find((i) => i.id === 'password_reset')?.examples).toEqual(
+      expect.arrayContaining(['yes', 'off', '1:20']),
+    );
+  });
+
   it('keeps a CRLF file in CRLF', async () => {
     const crlf = (await readFile(supportFile, 'utf8')).replace(/\n/g, '\r\n');
     await writeFile(supportFile, crlf);
