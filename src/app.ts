@@ -76,12 +76,12 @@ function loggerOptions(logger: AppDeps['logger'], settings: Settings): false | A
   return { ...options, redact: { paths: [...new Set([...REDACT, ...redact])], censor: '[redacted]' } };
 }
 
-/** A client's own `x-request-id` is kept when it looks like an id; otherwise one is made, OpenAI style. */
 /** How often node looks for requests past their deadline: a tenth of it, between 100 ms and 30 s. */
 function checkingInterval(requestTimeoutMs: number): number {
   return Math.min(30_000, Math.max(100, Math.round(requestTimeoutMs / 10)));
 }
 
+/** A client's own `x-request-id` is kept when it looks like an id; otherwise one is made, OpenAI style. */
 const SANE_REQUEST_ID = /^[\w.:/+=-]{1,128}$/;
 
 function requestId(request: IncomingMessage): string {
