@@ -158,6 +158,14 @@ export class DecisionReader {
     return { total, byDecision, byIntent: groups, first: span.first, last: span.last };
   }
 
+  /** The rail sets the log holds decisions of, by name. */
+  railSets(): string[] {
+    const rows = this.prepare('SELECT DISTINCT rail_set FROM decisions ORDER BY rail_set').all() as {
+      rail_set: string;
+    }[];
+    return rows.map((row) => row.rail_set);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

@@ -66,9 +66,21 @@ export const run: CliCommand = async (args, io) => {
     return 1;
   }
   try {
-    if (options.summary) printSummary(io, reader.summary(options.query), options.json);
-    else if (options.json) for (const row of reader.query(options.query)) writeLine(io.stdout, JSON.stringify(row));
-    else printRows(io, reader.query(options.query), options.verbose, options.query.limit ?? DEFAULT_QUERY_LIMIT);
+    if (options.json && !options.summary) {
+      for (const row of reader.query(options.query)) writeLine(io.stdout, JSON.stringify(row));
+      return 0;
+    }
+    let found: number;
+    if (options.summary) {
+      const summary = reader.summary(options.query);
+      printSummary(io, summary, options.json);
+      found = summary.total;
+    } else {
+      const rows = reader.query(options.query);
+      printRows(io, rows, options.verbose, options.query.limit ?? DEFAULT_QUERY_LIMIT);
+      found = rows.length;
+    }
+    if (found === 0 && !options.json) hintRailSets(io, reader, options.query.railSet);
     return 0;
   } catch (error) {
     writeLine(io.stderr, `railgate logs: cannot read ${db}: ${(error as Error).message}`);
@@ -140,6 +152,17 @@ function logPath(flag: string | undefined, io: CliIO): string {
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
   if (value === undefined || (allowed as readonly string[]).includes(value)) return value as T | undefined;
   throw new Error(`--${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+}
+
+/** A --rails name the log has never seen is most often a typo: say which sets it does hold. */
+function hintRailSets(io: CliIO, reader: DecisionReader, railSet: string | undefined): void {
+  if (railSet === undefined) return;
+  const known = reader.railSets();
+  if (known.includes(railSet)) return;
+  writeLine(
+    io.stderr,
+    `railgate logs: no decision of rail set "${railSet}" is logged; the log holds ${known.length ? known.join(', ') : 'none yet'}`,
+  );
 }
 
 function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean, limit: number): void {
