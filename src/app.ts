@@ -26,6 +26,7 @@ import { upstreamsPlugin } from './proxy/plugins/upstreams.js';
 import { chatRoutes } from './proxy/routes/chat.js';
 import { guardRoutes } from './proxy/routes/guard.js';
 import { healthRoutes } from './proxy/routes/health.js';
+import { embeddingsRoutes } from './proxy/routes/embeddings.js';
 import { modelsRoutes } from './proxy/routes/models.js';
 import { metricsRoutes } from './proxy/routes/metrics.js';
 import { railsRoutes } from './proxy/routes/rails.js';
@@ -195,6 +196,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(chatRoutes, { settings, decisions, clock });
   await app.register(guardRoutes, { settings, decisions, clock });
   await app.register(modelsRoutes, { clock, clientRailSets: settings.clientRailSets });
+  await app.register(embeddingsRoutes);
   log.debug({ upstreams: Object.keys(settings.upstreams) }, 'railgate app built');
   return app;
 }

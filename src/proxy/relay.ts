@@ -28,7 +28,10 @@ export interface RelayInput {
  */
 const RELAYED = new Set(['retry-after', 'x-should-retry', 'openai-processing-ms', 'openai-version']);
 
-function relayedHeaders(headers: UpstreamResponse['headers'], mask: (text: string) => string): Record<string, string> {
+export function relayedHeaders(
+  headers: UpstreamResponse['headers'],
+  mask: (text: string) => string,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
@@ -155,7 +158,7 @@ function withDecision(text: string, view: RailgateView, upstream: string): strin
 }
 
 /** The client left: nothing can be sent, and fastify must not try. */
-function clientGone(reply: FastifyReply): undefined {
+export function clientGone(reply: FastifyReply): undefined {
   reply.hijack();
   if (!reply.raw.destroyed) reply.raw.destroy();
   return undefined;
