@@ -17,7 +17,7 @@ import {
   DEFAULT_MIN_RECALL,
 } from './matching/vector-index.js';
 import { DEFAULT_MAX_EF_SEARCH } from './matching/index-recall.js';
-import { closest } from './rails/reader.js';
+import { fromEnv, type Env } from './settings-env.js';
 
 /**
  * A server's base URL, without credentials: `https://user:pass@host` would be silently dropped by the
@@ -191,121 +191,7 @@ export type UpstreamSettings = Readonly<z.infer<typeof upstreamSchema>>;
 export type Settings = Readonly<z.infer<typeof settingsSchema>>;
 export type SettingsInput = z.input<typeof settingsSchema>;
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-/**
- * Every environment variable, the setting it sets and how its text is read; the README documents
- * each. Later rows win over earlier ones for the same setting: `RAILGATE_HOST` over the generic
- * `HOST` (which images and platforms set for their own reasons, this project's Dockerfile too).
- */
-type EnvRead = 'string' | 'number' | 'boolean' | 'list';
-
-const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: EnvRead])[] = [
-  ['HOST', 'host', 'string'],
-  ['RAILGATE_HOST', 'host', 'string'],
-  ['PORT', 'port', 'number'],
-  ['RAILGATE_LOG_LEVEL', 'logLevel', 'string'],
-  ['RAILGATE_RAILS', 'rails', 'string'],
-  ['RAILGATE_DEFAULT_RAILS', 'defaultRailSet', 'string'],
-  ['RAILGATE_CLIENT_RAIL_SETS', 'clientRailSets', 'list'],
-  ['RAILGATE_DB', 'db', 'string'],
-  ['RAILGATE_WATCH', 'watch', 'boolean'],
-  ['RAILGATE_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', 'number'],
-  ['RAILGATE_DECISION_RETENTION_DAYS', 'decisionRetentionDays', 'number'],
-  ['RAILGATE_CLIENT_API_KEYS', 'clientApiKeys', 'list'],
-  ['RAILGATE_TRUST_PROXY', 'trustProxy', 'boolean'],
-  ['RAILGATE_CORS_ORIGINS', 'corsOrigins', 'list'],
-  ['RAILGATE_REQUEST_TIMEOUT_MS', 'limits.requestTimeoutMs', 'number'],
-  ['RAILGATE_UPSTREAM_URL', 'upstreams.default.url', 'string'],
-  ['RAILGATE_UPSTREAM_API_KEY', 'upstreams.default.apiKey', 'string'],
-  ['RAILGATE_FORWARD_CLIENT_AUTH', 'upstreams.default.forwardClientAuth', 'boolean'],
-  ['RAILGATE_UPSTREAM_TIMEOUT_MS', 'upstreams.default.headersTimeoutMs', 'number'],
-  ['RAILGATE_BODY_LIMIT', 'limits.bodyBytes', 'number'],
-  ['RAILGATE_MAX_MESSAGE_CHARS', 'limits.messageChars', 'number'],
-  ['RAILGATE_BATCH_WINDOW_MS', 'embedding.batchWindowMs', 'number'],
-  ['RAILGATE_MAX_BATCH', 'embedding.maxBatch', 'number'],
-  ['RAILGATE_MAX_QUEUE', 'embedding.maxQueue', 'number'],
-  ['RAILGATE_EMBED_CACHE_SIZE', 'embedding.cacheSize', 'number'],
-  ['RAILGATE_EMBED_WORKER', 'embedding.worker', 'boolean'],
-  ['RAILGATE_EMBED_WORKERS', 'embedding.workers', 'number'],
-  ['RAILGATE_EMBED_THREADS', 'embedding.threads', 'number'],
-  ['RAILGATE_EMBED_CACHE_DB', 'embedding.cacheDb', 'string'],
-  ['RAILGATE_MODEL_CACHE', 'embedding.cacheDir', 'string'],
-  ['RAILGATE_ALLOW_REMOTE_MODELS', 'embedding.allowRemoteModels', 'boolean'],
-  ['RAILGATE_EMBEDDINGS_URL', 'embedding.openaiUrl', 'string'],
-  ['RAILGATE_EMBEDDINGS_API_KEY', 'embedding.openaiApiKey', 'string'],
-];
-
-/** The environment variables railgate reads settings from (besides RAILGATE_CONFIG, the file's name). */
-export const SETTINGS_VARIABLES: readonly string[] = ENV_SETTINGS.map(([name]) => name);
-
-/**
- * `RAILGATE_*` variables railgate does not read, each with the nearest one it does: a typo is
- * otherwise silent, and `RAILGATE_CLIENT_API_KEY` (singular) left the proxy open.
- */
-export function unknownVariables(env: Env): { name: string; suggestion: string | undefined }[] {
-  const known = [...SETTINGS_VARIABLES, 'RAILGATE_CONFIG'];
-  return Object.keys(env)
-    .filter((name) => name.startsWith('RAILGATE_') && !known.includes(name))
-    .sort()
-    .map((name) => ({ name, suggestion: closest(name, known) }));
-}
-
-function readEnv(name: string, raw: string, read: EnvRead): string | number | boolean | string[] {
-  if (read === 'string') return raw;
-  if (read === 'list')
-    return raw
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean);
-  if (read === 'number') {
-    const value = Number(raw);
-    if (!Number.isFinite(value))
-      throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be a number, got "${raw}"`);
-    return value;
-  }
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be true or false, got "${raw}"`);
-}
-
-type Tree = Record<string, unknown>;
-
-function setAt(tree: Tree, setting: string, value: unknown): void {
-  const keys = setting.split('.');
-  let node = tree;
-  for (const key of keys.slice(0, -1)) {
-    const child = node[key];
-    node = node[key] = typeof child === 'object' && child !== null ? { ...(child as Tree) } : {};
-  }
-  node[keys.at(-1)!] = value;
-}
-
-/**
- * The config file with the environment laid over it, and which variable set each setting (so an
- * invalid value is reported under the name the operator used). An empty variable counts as unset.
- */
-function fromEnv(env: Env, file: SettingsInput): { input: SettingsInput; origins: Map<string, string> } {
-  const input = { ...file } as Tree;
-  const origins = new Map<string, string>();
-  for (const [name, setting, read] of ENV_SETTINGS) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    setAt(input, setting, readEnv(name, raw, read));
-    origins.set(setting, name);
-  }
-  // The upstream variables describe the default upstream, whichever place its URL comes from.
-  const upstreamVars = [...origins].filter(([setting]) => setting.startsWith('upstreams.')).map(([, name]) => name);
-  const upstream = (input.upstreams as Tree | undefined)?.default as Tree | undefined;
-  if (upstreamVars.length > 0 && upstream?.url === undefined) {
-    throw new RailgateError(
-      'RG_ERR_CONFIG_INVALID',
-      `${upstreamVars.join(', ')} configure the default upstream, which has no URL: ` +
-        'set RAILGATE_UPSTREAM_URL (or upstreams.default.url in the config file)',
-    );
-  }
-  return { input: input as SettingsInput, origins };
-}
+export { SETTINGS_VARIABLES, unknownVariables } from './settings-env.js';
 
 /** ` at line L, column C` when V8 says where the JSON broke. */
 function jsonPosition(error: SyntaxError, file: string): string {
