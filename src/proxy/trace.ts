@@ -3,6 +3,7 @@
  * upstream headers) and written once when the response is over: finished, failed or abandoned by the
  * client. Writing only queues (DecisionSink), so the request path never waits on the disk.
  */
+import { setMaxListeners } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DecisionEndpoint, DecisionSink } from '../decisions/types.js';
 import type { GuardResult } from '../matching/guard.js';
@@ -49,6 +50,9 @@ export function whenClientLeaves(request: FastifyRequest, reply: FastifyReply, t
 /** Aborted when the client goes away without its whole response: work for it can stop. */
 export function clientLeaving(request: FastifyRequest, reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
+  // One listener per text being embedded (a conversation's earlier messages each add one): past
+  // Node's default of 10 it would warn of a leak on every long conversation. They are all removed.
+  setMaxListeners(0, controller.signal);
   whenClientLeaves(request, reply, () => controller.abort());
   return controller.signal;
 }

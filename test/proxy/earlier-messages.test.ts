@@ -9,7 +9,10 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { PROXY_RAILS, buildTestApp, type TestApp } from '../helpers/build-app.js';
+import { MicroBatcher } from '../../src/embedding/batcher.js';
+import { createGuard } from '../../src/matching/runtime.js';
+import { loadRails } from '../../src/rails/load.js';
+import { PROXY_RAILS, buildTestApp, sharedEmbedder, type TestApp } from '../helpers/build-app.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 
 let upstream: FakeUpstream;
@@ -138,6 +141,37 @@ describe('earlier user messages', () => {
       await recentOnly.close();
       await unchecked.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a long conversation through the micro-batcher', () => {
+  it('is decided without a listener-leak warning, one abort listener per earlier message', async () => {
+    const batched = await createGuard({
+      sets: await loadRails(PROXY_RAILS),
+      embedderFor: async () => new MicroBatcher(await sharedEmbedder(), { windowMs: 0, maxBatch: 64, maxQueue: 1024 }),
+    });
+    const app = await buildTestApp({ guard: Promise.resolve(batched), upstreamUrl: upstream.url });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const messages = Array.from({ length: 12 }, (_, i) => ({
+        role: 'user',
+        content: `question ${i} about my garden hedge`,
+      }));
+      const response = await app.app.inject({
+        method: 'POST',
+        url: '/v1/guard',
+        payload: { messages: [...messages, { role: 'user', content: 'which lawn mower is best for a small garden' }] },
+      });
+      expect(response.statusCode).toBe(200);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await app.close();
+      await batched.close();
     }
   });
 });
