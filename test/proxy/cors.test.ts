@@ -45,6 +45,9 @@ describe('CORS', () => {
     expect(answer.headers.get('access-control-allow-origin')).toBe(APP);
     expect(answer.headers.get('access-control-allow-methods')).toContain('POST');
     expect(answer.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
+    // A bare OPTIONS (no Access-Control-Request-Method) is answered the same way, not with a text 400.
+    const bare = await fetch(`${railgate.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: APP } });
+    expect(bare.status).toBe(204);
 
     const response = await refused(railgate.url, APP);
     expect(response.status).toBe(200);

@@ -29,6 +29,9 @@ export const corsPlugin = fp(
       exposedHeaders: EXPOSED,
       // Browsers may cache a preflight's answer for 10 minutes instead of asking before every request.
       maxAge: 600,
+      // A bare OPTIONS (no Access-Control-Request-Method) gets the preflight answer too, not the
+      // plugin's plain-text 400, which is not in OpenAI's error shape.
+      strictPreflight: false,
     });
   },
   { name: 'railgate-cors', fastify: '5.x' },
