@@ -74,6 +74,9 @@ describe('railgate explain', () => {
     const over = await railgate(ws.dir, ['explain', 'Hello!', '--rails-dir', 'rails'], env);
     expect(over.code).toBe(1);
     expect(over.stderr).toContain('the message is 6 characters, over limits.messageChars (5)');
+    // A mistyped set is the error to see first.
+    const mistyped = await railgate(ws.dir, ['explain', 'Hello!', '--rails', 'nosuch', '--rails-dir', 'rails'], env);
+    expect(mistyped.stderr).toContain('unknown rail set "nosuch"');
     const at = await railgate(ws.dir, ['explain', 'Hello', '--rails-dir', 'rails'], env);
     expect(at.code).toBe(0);
     expect(at.stdout).toContain('intent greeting');

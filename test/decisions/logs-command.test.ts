@@ -113,6 +113,9 @@ describe('railgate logs', () => {
     // A set the log has never seen is most often a typo: the sets it holds are named.
     expect(mistyped.err).toMatch(/no decision of rail set "nope" is logged; the log holds \S*hr\S*/);
     expect((await logs(['--db', dbPath, '--rails', 'hr', '--decision', 'respond'])).err).toBe('');
+    const asJson = await logs(['--db', dbPath, '--rails', 'nope', '--json']);
+    expect(asJson.out).toBe('');
+    expect(asJson.err).toContain('no decision of rail set "nope" is logged');
     expect(requestIds((await logs(['--db', dbPath, '--reason', 'below_threshold'])).out)).toEqual([
       'req_hr_refuse',
       'req_old_refuse',

@@ -38,6 +38,8 @@ export const run = defineCommand({
     if (!Number.isInteger(top) || top < 1)
       throw new UsageError(`--top must be a positive integer, got "${values.top}"`);
     return withWorkbench(io, values['rails-dir'], async (workbench) => {
+      // The set first: a mistyped --rails is the error to see, whatever the message's length.
+      const set = workbench.pick(values.rails);
       const limit = workbench.settings.limits.messageChars;
       if (message.length > limit) {
         // Exit 1, a failure: the arguments are right (no usage error, no help), but there is no decision
@@ -48,7 +50,7 @@ export const run = defineCommand({
             `nothing and answers ${error.statusCode} ${error.code} ("${error.message}")`,
         );
       }
-      const compiled = await workbench.compile(workbench.pick(values.rails));
+      const compiled = await workbench.compile(set);
       const scored = await scoreText(compiled, message);
       const explanation = explainScored(message, decideScored(compiled.set, scored), scored);
       if (values.json) writeLine(io.stdout, JSON.stringify(explanation, null, 2));

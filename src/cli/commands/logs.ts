@@ -66,10 +66,6 @@ export const run: CliCommand = async (args, io) => {
     return 1;
   }
   try {
-    if (options.json && !options.summary) {
-      for (const row of reader.query(options.query)) writeLine(io.stdout, JSON.stringify(row));
-      return 0;
-    }
     let found: number;
     if (options.summary) {
       const summary = reader.summary(options.query);
@@ -77,10 +73,12 @@ export const run: CliCommand = async (args, io) => {
       found = summary.total;
     } else {
       const rows = reader.query(options.query);
-      printRows(io, rows, options.verbose, options.query.limit ?? DEFAULT_QUERY_LIMIT);
+      if (options.json) for (const row of rows) writeLine(io.stdout, JSON.stringify(row));
+      else printRows(io, rows, options.verbose, options.query.limit ?? DEFAULT_QUERY_LIMIT);
       found = rows.length;
     }
-    if (found === 0 && !options.json) hintRailSets(io, reader, options.query.railSet);
+    // On stderr, so it never mixes into --json output.
+    if (found === 0) hintRailSets(io, reader, options.query.railSet);
     return 0;
   } catch (error) {
     writeLine(io.stderr, `railgate logs: cannot read ${db}: ${(error as Error).message}`);
