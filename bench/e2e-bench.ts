@@ -129,29 +129,36 @@ export async function runE2EBench(runs = 3, seconds = 5): Promise<E2ERow[]> {
   writeFileSync(path.join(dir, 'rails', 'bench', 'rail.yml'), RAIL);
   const [first = { workers: 1, threads: 1 }, ...more] = modelSetups();
   const proxies = new Map<string, Awaited<ReturnType<typeof startProxy>>>();
-  for (const setup of [first, ...more]) proxies.set(setupKey(setup), await startProxy(dir, upstream.url, setup));
-  // Unmeasured: the JIT and the wasm tiers warm up on the first seconds of load.
-  for (const proxy of proxies.values()) await load(proxy.url, 16, false, 'cold', 2);
   const scenarios: Omit<E2ERow, 'rps' | 'p50' | 'p99'>[] = [];
-  for (const stream of [false, true])
-    for (const connections of [1, 16]) {
-      scenarios.push({ target: 'direct', stream, connections, messages: 'cold' });
-      for (const messages of ['cold', 'repeated'] as const)
-        scenarios.push({ target: 'railgate', stream, connections, messages, ...first });
-      for (const setup of more) scenarios.push({ target: 'railgate', stream, connections, messages: 'cold', ...setup });
-    }
   const samples = new Map<number, { rps: number; p50: number; p99: number }[]>();
-  for (let run = 0; run < runs; run++) {
-    for (const [index, s] of scenarios.entries()) {
-      const url =
-        s.target === 'direct' ? upstream.url : proxies.get(setupKey({ workers: s.workers!, threads: s.threads! }))!.url;
-      const figures = await load(url, s.connections, s.stream, s.messages, seconds);
-      samples.set(index, [...(samples.get(index) ?? []), figures]);
-      process.stderr.write(`e2e run ${run + 1}/${runs}: ${JSON.stringify(s)} ${Math.round(figures.rps)} req/s\n`);
+  // The railgate processes outlive a failed or interrupted bench unless stopped here.
+  try {
+    for (const setup of [first, ...more]) proxies.set(setupKey(setup), await startProxy(dir, upstream.url, setup));
+    // Unmeasured: the JIT and the wasm tiers warm up on the first seconds of load.
+    for (const proxy of proxies.values()) await load(proxy.url, 16, false, 'cold', 2);
+    for (const stream of [false, true])
+      for (const connections of [1, 16]) {
+        scenarios.push({ target: 'direct', stream, connections, messages: 'cold' });
+        for (const messages of ['cold', 'repeated'] as const)
+          scenarios.push({ target: 'railgate', stream, connections, messages, ...first });
+        for (const setup of more)
+          scenarios.push({ target: 'railgate', stream, connections, messages: 'cold', ...setup });
+      }
+    for (let run = 0; run < runs; run++) {
+      for (const [index, s] of scenarios.entries()) {
+        const url =
+          s.target === 'direct'
+            ? upstream.url
+            : proxies.get(setupKey({ workers: s.workers!, threads: s.threads! }))!.url;
+        const figures = await load(url, s.connections, s.stream, s.messages, seconds);
+        samples.set(index, [...(samples.get(index) ?? []), figures]);
+        process.stderr.write(`e2e run ${run + 1}/${runs}: ${JSON.stringify(s)} ${Math.round(figures.rps)} req/s\n`);
+      }
     }
+  } finally {
+    for (const proxy of proxies.values()) await proxy.railgate.close();
+    await upstream.close();
   }
-  for (const proxy of proxies.values()) await proxy.railgate.close();
-  await upstream.close();
   return scenarios.map((s, index) => {
     const list = samples.get(index)!;
     return {

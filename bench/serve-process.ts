@@ -3,6 +3,7 @@
  * benchmarks measure, apart from the load generator and the fake upstream in the bench's process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -30,8 +31,17 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** A port nothing listens on now, from the OS (a random pick could land on a leftover server). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 export async function startServeProcess(options: ServeOptions): Promise<ServeProcess> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   const started = performance.now();
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/bin.js'), 'serve'], {
     // Outside the repo: its railgate.config.json names the example rails' default set.
