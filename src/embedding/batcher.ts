@@ -3,9 +3,9 @@
  * model in one call (at most `maxBatch` texts), at most `concurrency` calls at a time (one per model
  * worker). Texts that arrive while every model is busy form the next batch, taken a text from each
  * waiting call in turn (so a long message's chunks cannot hold the model for everyone queued behind
- * them). Results are the model's own,
- * so a batch gives the same vectors as one-by-one. When more than `maxQueue` texts are waiting, new
- * ones are refused with RG_ERR_OVERLOADED (503 + Retry-After) instead of queueing without bound.
+ * them). Results are the model's own, so a batch gives the same vectors as one-by-one. When more than
+ * `maxQueue` texts are waiting, new ones are refused with RG_ERR_OVERLOADED (503 + Retry-After)
+ * instead of queueing without bound.
  */
 import { RailgateError } from '../errors.js';
 import type { Embedder } from './embedder.js';

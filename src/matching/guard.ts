@@ -49,7 +49,8 @@ export interface Guard {
    * conversation's earlier user messages, oldest first; a passthrough is refused when one of them
    * matches a `refuse` intent (unless the set's `match.check_earlier_messages` is false).
    * Throws RailgateError RG_ERR_UNKNOWN_RAIL_SET for an unknown set name. `signal`: the client left;
-   * texts still waiting for the model are dropped and the call fails with RG_ERR_CLIENT_CLOSED.
+   * texts still waiting for the model are dropped and the call fails with RG_ERR_CLIENT_CLOSED (one
+   * whose texts are all with the model already finishes).
    */
   decide(text: string, railSet?: string, earlier?: readonly string[], signal?: AbortSignal): Promise<GuardResult>;
 }
