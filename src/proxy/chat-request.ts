@@ -51,6 +51,9 @@ export interface GuardRequest {
   readonly railSet: string | undefined;
 }
 
+/** The message for a body that is JSON but not an object (an array, a number, a string). */
+const NOT_AN_OBJECT = 'the request body must be a JSON object';
+
 const contentPart = z
   .object({ type: z.string() }, { invalid_type_error: 'expected a content part object' })
   .passthrough()
@@ -117,7 +120,7 @@ function chatSchema(limits: Limits) {
           .nullable()
           .optional(),
       },
-      { invalid_type_error: 'the request body must be a JSON object' },
+      { invalid_type_error: NOT_AN_OBJECT },
     )
     .passthrough();
 }
@@ -130,7 +133,7 @@ function guardSchema(limits: Limits) {
         input: z.string().optional(),
         rails: z.string().min(1, 'must not be empty').optional(),
       },
-      { invalid_type_error: 'the request body must be a JSON object' },
+      { invalid_type_error: NOT_AN_OBJECT },
     )
     .passthrough();
 }
@@ -236,6 +239,13 @@ function lastUserText(messages: readonly { role: string; content?: unknown }[], 
   throw new RailgateError('RG_ERR_INVALID_REQUEST', "Invalid 'messages': there is no message with role 'user'.", {
     param: 'messages',
   });
+}
+
+const anyObject = z.object({}, { invalid_type_error: NOT_AN_OBJECT }).passthrough();
+
+/** A body relayed without a decision (`/v1/embeddings`): a JSON object, said as chat's would be. */
+export function requestObject(body: unknown): Readonly<Record<string, unknown>> {
+  return parse(anyObject, body);
 }
 
 export function createRequestParsers(limits: Limits) {

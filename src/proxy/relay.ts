@@ -28,10 +28,7 @@ export interface RelayInput {
  */
 const RELAYED = new Set(['retry-after', 'x-should-retry', 'openai-processing-ms', 'openai-version']);
 
-export function relayedHeaders(
-  headers: UpstreamResponse['headers'],
-  mask: (text: string) => string,
-): Record<string, string> {
+function relayedHeaders(headers: UpstreamResponse['headers'], mask: (text: string) => string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
@@ -110,21 +107,10 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     return reply.send(payload);
   }
 
-  let text: string;
-  try {
-    text = await response.body.text();
-  } catch (error) {
-    if (isAbort(error, signal)) return clientGone(reply);
-    throw upstreamFailure(upstream, error, 'answer');
-  }
-  if (response.status >= 400) {
-    // The upstream's own error: relayed as it was given, but for the operator's key.
-    return reply
-      .code(response.status)
-      .headers(relayedHeaders(response.headers, mask))
-      .type(contentType ?? unlabelledType(text))
-      .send(mask(text));
-  }
+  const text = await answerText(response, upstream, signal, reply);
+  if (text === undefined) return undefined;
+  // The upstream's own error: relayed as it was given, but for the operator's key.
+  if (response.status >= 400) return relayAsIs(reply, response, text, mask);
   // Checked before any upstream header is set: railgate's own 502 must not carry the upstream's.
   const completion = withDecision(mask(text), input.view, upstream);
   return reply
@@ -155,6 +141,41 @@ function withDecision(text: string, view: RailgateView, upstream: string): strin
   const close = text.lastIndexOf('}');
   const empty = Object.keys(body).length === 0;
   return `${text.slice(0, close)}${empty ? '' : ','}"railgate":${JSON.stringify(view)}${text.slice(close)}`;
+}
+
+/**
+ * An upstream's answer read whole; undefined when the client left meanwhile (the reply is then given
+ * up: nothing more is sent). A body that breaks off is the upstream's bad response.
+ */
+export async function answerText(
+  response: UpstreamResponse,
+  upstream: string,
+  signal: AbortSignal,
+  reply: FastifyReply,
+): Promise<string | undefined> {
+  try {
+    return await response.body.text();
+  } catch (error) {
+    if (isAbort(error, signal)) return clientGone(reply);
+    throw upstreamFailure(upstream, error, 'answer');
+  }
+}
+
+/**
+ * An upstream's answer relayed as it came: its status, the headers worth passing on, its body with its
+ * content type (guessed when it sent none), the operator's key masked throughout.
+ */
+export function relayAsIs(
+  reply: FastifyReply,
+  response: UpstreamResponse,
+  text: string,
+  mask: (text: string) => string,
+): FastifyReply {
+  return reply
+    .code(response.status)
+    .headers(relayedHeaders(response.headers, mask))
+    .type(headerValue(response.headers, 'content-type') ?? unlabelledType(text))
+    .send(mask(text));
 }
 
 /** The client left: nothing can be sent, and fastify must not try. */

@@ -63,6 +63,9 @@ describe('POST /v1/embeddings', () => {
     const notObject = await railgate.app.inject({ method: 'POST', url: '/v1/embeddings', payload: ['hi'] });
     expect(notObject.statusCode).toBe(400);
     expect(notObject.json().error).toMatchObject({ code: 'RG_ERR_INVALID_REQUEST' });
+    const bodiless = await railgate.app.inject({ method: 'POST', url: '/v1/embeddings' });
+    expect(bodiless.statusCode).toBe(400);
+    expect(bodiless.json().error.message).toMatch(/has no body; send it as JSON/);
 
     const bare = await buildTestApp();
     try {

@@ -7,24 +7,16 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { RailgateError } from '../../errors.js';
-import { clientGone, relayedHeaders, unlabelledType } from '../relay.js';
+import { DEFAULT_UPSTREAM } from '../../rails/set-level.js';
+import { requestObject } from '../chat-request.js';
+import { answerText, clientGone, relayAsIs } from '../relay.js';
 import { clientLeaving } from '../trace.js';
-import { clientCredentials, isAbort, upstreamFailure, type UpstreamResponse } from '../upstream.js';
-
-const DEFAULT_UPSTREAM = 'default';
+import { clientCredentials, isAbort, type UpstreamResponse } from '../upstream.js';
 
 export const embeddingsRoutes = fp(
   async (app: FastifyInstance) => {
     app.post('/v1/embeddings', async (request: FastifyRequest, reply: FastifyReply) => {
-      const body = request.body;
-      if (body === null || typeof body !== 'object' || Array.isArray(body))
-        throw new RailgateError(
-          'RG_ERR_INVALID_REQUEST',
-          body === undefined
-            ? 'Invalid request: the request has no body; send it as JSON with Content-Type: application/json.'
-            : 'Invalid request: the request body must be a JSON object.',
-        );
+      const body = requestObject(request.body);
       const signal = clientLeaving(request, reply);
       const mask = (text: string) => app.upstreams.redact(DEFAULT_UPSTREAM, text);
       let response: UpstreamResponse;
@@ -39,21 +31,10 @@ export const embeddingsRoutes = fp(
         });
       } catch (error) {
         if (isAbort(error, signal)) return clientGone(reply);
-        throw upstreamFailure(DEFAULT_UPSTREAM, error);
+        throw error;
       }
-      let text: string;
-      try {
-        text = await response.body.text();
-      } catch (error) {
-        if (isAbort(error, signal)) return clientGone(reply);
-        throw upstreamFailure(DEFAULT_UPSTREAM, error, 'answer');
-      }
-      const type = response.headers['content-type'];
-      return reply
-        .code(response.status)
-        .headers(relayedHeaders(response.headers, mask))
-        .type((Array.isArray(type) ? type[0] : type) ?? unlabelledType(text))
-        .send(mask(text));
+      const text = await answerText(response, DEFAULT_UPSTREAM, signal, reply);
+      return text === undefined ? undefined : relayAsIs(reply, response, text, mask);
     });
   },
   { name: 'railgate-embeddings-routes', fastify: '5.x', dependencies: ['railgate-upstreams'] },

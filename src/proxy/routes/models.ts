@@ -7,12 +7,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { RailgateError } from '../../errors.js';
+import { DEFAULT_UPSTREAM } from '../../rails/set-level.js';
 import { railSetAccess } from '../rail-set.js';
 import { unlabelledType } from '../relay.js';
 import { clientLeaving } from '../trace.js';
 import { clientCredentials } from '../upstream.js';
-
-const DEFAULT_UPSTREAM = 'default';
 
 export const modelsRoutes = fp(
   async (app: FastifyInstance, options: { clock: () => number; clientRailSets: readonly string[] }) => {
