@@ -27,26 +27,26 @@ function shortPlace(location: SourceLocation): string {
   return `${path.basename(location.file)}:${location.line}:${location.column}`;
 }
 
-/** Examples are compared the way a reader would: ignoring case and spacing. */
 /** Where a set-level key is set (by the one file that may set it), or undefined when no file does. */
 export function setKeyLocation(contributions: readonly FileContribution[], key: SetKey): SourceLocation | undefined {
   return contributions.map((c) => c.setKeys.get(key)).find((l) => l !== undefined);
 }
 
+/** Examples are compared the way a reader would: ignoring case and spacing. */
 export function normalizeExample(text: string): string {
   return text.trim().replace(/\s+/g, ' ').toLowerCase();
 }
 
-/**
- * Merges the files of one set. `complete` is false when some file could not be read at all (YAML syntax
- * error): then checks that need every intent id are skipped rather than reporting false alarms.
- */
 /** What the rails are checked against besides themselves. */
 export interface LoadOptions {
   /** The configured upstreams' names: a set's `upstream` must be one of them (unchecked when absent). */
   readonly upstreams?: readonly string[];
 }
 
+/**
+ * Merges the files of one set. `complete` is false when some file could not be read at all (YAML syntax
+ * error): then checks that need every intent id are skipped rather than reporting false alarms.
+ */
 export function mergeSet(
   dirName: string,
   contributions: readonly FileContribution[],

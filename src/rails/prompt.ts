@@ -8,14 +8,14 @@ import { USER_MESSAGE_SLOT, type Intent, type PromptMessage } from './types.js';
 /** `{{ anything }}`: catches misspelt or spaced variants of the slot, which would otherwise be sent literally. */
 const PLACEHOLDER = /\{\{\s*[A-Za-z_][\w.-]*\s*\}\}/g;
 
-/** Placeholders in `content` that are not exactly `{{user_message}}`. */
-export function unknownPlaceholders(content: string): string[] {
-  return [...content.matchAll(PLACEHOLDER)].map((m) => m[0]).filter((p) => p !== USER_MESSAGE_SLOT);
-}
-
 /** Every `{{ … }}` placeholder in `content`, the slot included. */
 export function placeholders(content: string): string[] {
   return [...content.matchAll(PLACEHOLDER)].map((m) => m[0]);
+}
+
+/** Placeholders in `content` that are not exactly `{{user_message}}`. */
+export function unknownPlaceholders(content: string): string[] {
+  return placeholders(content).filter((p) => p !== USER_MESSAGE_SLOT);
 }
 
 export function hasUserMessageSlot(content: string): boolean {

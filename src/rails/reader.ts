@@ -163,7 +163,6 @@ export class NodeReader {
     return ok;
   }
 
-  /** A non-empty string; empty strings are always a mistake in a rail file. */
   /**
    * A canned text (a `respond` answer, a refusal): sent exactly as written, so a `{{ … }}`
    * placeholder in it, which would reach users literally, is a mistake to report.
@@ -180,6 +179,7 @@ export class NodeReader {
     return text;
   }
 
+  /** A non-empty string; empty strings are always a mistake in a rail file. */
   string(field: Field): string | undefined {
     const node = this.deref(field.value);
     if (!isScalar(node) || typeof node.value !== 'string') return this.wrongType(field, 'a string');
