@@ -12,8 +12,10 @@ import type { Guard, GuardResult, LoadedRailSetInfo } from './guard.js';
 
 export interface GuardOptions {
   readonly sets: readonly RailSet[];
-  /** Returns the embedder for a set's embedding config; called once per distinct config. */
-  /** The embedder for a set's `embedding:` block; `setDir` is what a relative model folder is resolved against. */
+  /**
+   * The embedder for a set's `embedding:` block, called once per distinct block; `setDir` is what a
+   * relative model folder is resolved against.
+   */
   readonly embedderFor: (config: EmbeddingConfig, setDir: string) => Promise<Embedder>;
   /** Defaults to the only set, or a set named `default`, else the first by name. */
   readonly defaultRailSet?: string | undefined;
