@@ -51,6 +51,25 @@ describe('bundled model (USE lite on tfjs wasm)', () => {
     expect(dot(partly!, partly!)).toBeCloseTo(1, 5);
   });
 
+  it('gives each text of a batch of very different lengths its own vector, as if embedded alone', async () => {
+    // Such a batch runs as several model calls (short texts apart from long ones): every vector must
+    // still come back in its text's place.
+    const texts = [
+      'A long message about my account: I want to dispute a transaction I do not recognise on the app.',
+      'hi',
+      'card lost',
+      '',
+      'Why was I charged a fee for the international transfer I made to my sister last week?',
+      'ok',
+    ];
+    const together = await model.embed(texts);
+    for (const [i, text] of texts.entries()) {
+      const [alone] = await model.embed([text]);
+      const drift = Math.max(...Array.from(alone!, (v, j) => Math.abs(v - together[i]![j]!)));
+      expect(drift).toBeLessThan(1e-5);
+    }
+  });
+
   it('puts paraphrases closer together than unrelated sentences', async () => {
     const [reset, forgot, weather] = await model.embed([
       'How do I reset my password?',
