@@ -11,6 +11,8 @@ import type { ErrorCode } from '../errors.js';
 
 /** Logged when the client went away before its response was complete (never sent to a client). */
 export const CLIENT_CLOSED: ErrorCode = 'RG_ERR_CLIENT_CLOSED';
+/** Logged and counted when railgate's shutdown cut a response short at the end of its grace period. */
+export const SHUTDOWN_CUT: ErrorCode = 'RG_ERR_SHUTDOWN_CUT';
 
 /** Servers whose remaining connections are being cut at the end of the shutdown grace period. */
 const cutting = new WeakSet<object>();
@@ -18,6 +20,20 @@ const cutting = new WeakSet<object>();
 /** Marks `server`'s open connections as cut by railgate itself (their requests are logged as such). */
 export function markShutdownCut(server: object): void {
   cutting.add(server);
+}
+
+/**
+ * Why a response that ended unfinished did: railgate's shutdown cut it, or else the client left.
+ * Null for a response that went out whole.
+ */
+export function unfinishedBecause(reply: FastifyReply): ErrorCode | null {
+  if (reply.raw.writableFinished) return null;
+  return cutByShutdown(reply.server.server) ? SHUTDOWN_CUT : CLIENT_CLOSED;
+}
+
+/** Whether `server`'s remaining connections are being cut by railgate's shutdown. */
+export function cutByShutdown(server: object): boolean {
+  return cutting.has(server);
 }
 
 const traces = new WeakMap<FastifyRequest, DecisionTrace>();
@@ -104,8 +120,7 @@ export class DecisionTrace {
   ) {
     // 'close' comes after 'finish' and also when the client aborts; either way the response is over.
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished && this.errorCode === null)
-        this.errorCode = cutting.has(reply.server.server) ? 'RG_ERR_SHUTDOWN_CUT' : CLIENT_CLOSED;
+      this.errorCode ??= unfinishedBecause(reply);
       this.write();
     });
   }

@@ -360,6 +360,12 @@ describe('a transformers model folder given relative to its rail set', () => {
   });
 });
 
+/** `railgate_errors_total` by code. */
+async function countedErrors(railgate: Railgate): Promise<Record<string, number>> {
+  const { values } = await railgate.metrics.errors.get();
+  return Object.fromEntries(values.map((v) => [String(v.labels.code), v.value]));
+}
+
 describe('the shutdown grace period', () => {
   it('cuts a stream still running when shutdownGraceMs ends, and logs it as cut by the shutdown', async () => {
     const upstream = await startFakeUpstream();
@@ -403,6 +409,48 @@ describe('the shutdown grace period', () => {
       } finally {
         log.close();
       }
+      expect(await countedErrors(railgate)).toEqual({ RG_ERR_SHUTDOWN_CUT: 1 });
+    } finally {
+      await railgate.close();
+      await upstream.close();
+    }
+  });
+
+  it('logs and counts a request still waiting on the upstream when it ends as cut by the shutdown', async () => {
+    const upstream = await startFakeUpstream();
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-grace-'));
+    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
+    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
+    const railgate = await startRailgate(
+      parseSettings({
+        rails: 'rails',
+        db: 'decisions.db',
+        embedding: { cacheDb: ':memory:' },
+        upstreams: { default: { url: upstream.url } },
+        shutdownGraceMs: 300,
+        logLevel: 'silent',
+      }),
+      { cwd: root },
+    );
+    try {
+      await railgate.guard;
+      const url = await railgate.app.listen({ host: '127.0.0.1', port: 0 });
+      upstream.behave({ headersDelayMs: 10_000 });
+      const answer = fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'waiting-at-shutdown' },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'can I speak to a real person' }] }),
+      }).catch((error: unknown) => error);
+      await upstream.waitUntil(() => upstream.requests.length === 1);
+      await railgate.close();
+      expect(await answer).toBeInstanceOf(Error);
+      const log = DecisionReader.openReadOnly(path.join(root, 'decisions.db'));
+      try {
+        expect(log.query({ requestId: 'waiting-at-shutdown' })[0]).toMatchObject({ errorCode: 'RG_ERR_SHUTDOWN_CUT' });
+      } finally {
+        log.close();
+      }
+      expect(await countedErrors(railgate)).toEqual({ RG_ERR_SHUTDOWN_CUT: 1 });
     } finally {
       await railgate.close();
       await upstream.close();

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { RailgateError, isRailgateError, toOpenAIError } from '../../errors.js';
-import { clientLeft, traceOf } from '../trace.js';
+import { clientLeft, cutByShutdown, traceOf } from '../trace.js';
 
 /** Fastify's own errors (body parsing, limits) as railgate errors; anything else is internal. */
 export function asRailgateError(error: unknown, bodyLimit: number): RailgateError {
@@ -82,12 +82,15 @@ const ABORT_CODES: ReadonlySet<unknown> = new Set(['ERR_STREAM_PREMATURE_CLOSE',
 /**
  * Work the client's departure cut short: an answer stream closed under fastify (a canned answer
  * whose client left while its message was decided), an upstream call aborted on its behalf. That is
- * the client leaving, not a fault of ours. Any other error stays what it is, gone client or not.
+ * the client leaving, not a fault of ours (or railgate's shutdown cutting the connection, at the end
+ * of its grace period). Any other error stays what it is, gone client or not.
  */
 function cutShortByClient(error: unknown, request: FastifyRequest): RailgateError | undefined {
   if (isRailgateError(error) || !clientLeft(request)) return undefined;
   const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
   if (!ABORT_CODES.has(code) && name !== 'AbortError') return undefined;
+  if (cutByShutdown(request.server.server))
+    return new RailgateError('RG_ERR_SHUTDOWN_CUT', 'railgate shut down before the answer was sent.');
   return new RailgateError('RG_ERR_CLIENT_CLOSED', 'The client closed the connection before its answer was sent.');
 }
 

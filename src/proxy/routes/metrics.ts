@@ -1,12 +1,13 @@
 /**
  * `GET /metrics` in Prometheus text format, and a count of every error by RG_ERR_* code: error
- * responses, unknown routes, and streams that failed after they had begun (status 200 by then).
+ * responses, unknown routes, streams that failed after they had begun (status 200 by then), and
+ * answers cut by railgate's shutdown. Clients that leave are not errors of railgate's: not counted.
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Metrics } from '../../metrics.js';
 import { requestFailure } from '../plugins/errors.js';
-import { CLIENT_CLOSED, traceOf } from '../trace.js';
+import { CLIENT_CLOSED, SHUTDOWN_CUT, traceOf, unfinishedBecause } from '../trace.js';
 
 export const metricsRoutes = fp(
   async (app: FastifyInstance, options: { metrics: Metrics; bodyLimit: number }) => {
@@ -15,7 +16,15 @@ export const metricsRoutes = fp(
       // A readiness probe answered 503 while railgate starts is the probe working, not an error:
       // counted, it would fire error-rate alerts on every deploy.
       if (request.routeOptions.url === '/readyz') return;
-      metrics.errors.inc({ code: requestFailure(error, request, options.bodyLimit).code });
+      const { code } = requestFailure(error, request, options.bodyLimit);
+      if (code !== SHUTDOWN_CUT) metrics.errors.inc({ code });
+    });
+    // An answer cut by the shutdown never finishes, so no onResponse hook runs for it: its
+    // connection's close is where it is counted (once, whether or not its handler then failed).
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.raw.once('close', () => {
+        if (unfinishedBecause(reply) === SHUTDOWN_CUT) metrics.errors.inc({ code: SHUTDOWN_CUT });
+      });
     });
     // What the error handler never sees: the not-found handler's answer, and a stream's late failure.
     app.addHook('onResponse', async (request, reply) => {
