@@ -8,7 +8,7 @@ import path from 'node:path';
 import { normalizeInPlace } from '../src/embedding/embedder.js';
 import { checkGraph } from '../src/matching/index-recall.js';
 import { DEFAULT_EF_SEARCH, ExactIndex, HnswIndex, type VectorIndex } from '../src/matching/vector-index.js';
-import { fmt, median, percentile, seededRandom } from './stats.js';
+import { benchRuns, fmt, median, percentile, seededRandom } from './stats.js';
 
 const DIM = 512;
 const QUERIES = 200;
@@ -40,7 +40,7 @@ function randomUnitVectors(count: number, seed: number, distribution: Distributi
 }
 
 /** Timed passes over the queries; p50 and p99 are the medians of the passes' (as the other figures are). */
-const PASSES = Number(process.env.BENCH_RUNS ?? 3);
+const PASSES = benchRuns();
 
 function timeSearches(
   index: VectorIndex,

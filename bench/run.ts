@@ -14,10 +14,14 @@ import { e2eTable, runE2EBench, type E2ERow } from './e2e-bench.js';
 import { indexTable, runIndexBench, type IndexRow } from './index-bench.js';
 import { runStartupBench, startupTable, type StartupRow } from './startup-bench.js';
 import { DEFAULT_EF_SEARCH } from '../src/matching/vector-index.js';
-import { fmt } from './stats.js';
+import { benchRuns, fmt } from './stats.js';
 
 const only = new Set((process.env.BENCH_ONLY ?? 'embedding,e2e,index,startup').split(','));
-const runs = Number(process.env.BENCH_RUNS ?? 3);
+const runs = benchRuns();
+const SECTIONS = ['embedding', 'e2e', 'index', 'startup'];
+const unknown = [...only].filter((name) => !SECTIONS.includes(name));
+if (unknown.length)
+  throw new Error(`BENCH_ONLY: unknown ${unknown.join(', ')} (the sections are ${SECTIONS.join(', ')})`);
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
 
 /** Figures of the last full run; a subset run (BENCH_ONLY) replaces only its own sections. */

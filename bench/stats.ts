@@ -36,3 +36,12 @@ export function seededRandom(seed: number): () => number {
     return (state >>> 0) / 2 ** 32;
   };
 }
+
+/** BENCH_RUNS, the runs behind every median: a whole number of at least 1 (0 would make every figure NaN). */
+export function benchRuns(): number {
+  const text = process.env.BENCH_RUNS ?? '3';
+  const runs = Number(text);
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error(`BENCH_RUNS must be a whole number of at least 1, got "${text}"`);
+  return runs;
+}
