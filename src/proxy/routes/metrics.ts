@@ -1,7 +1,7 @@
 /**
  * `GET /metrics` in Prometheus text format, and a count of every error by RG_ERR_* code: error
  * responses, unknown routes, streams that failed after they had begun (status 200 by then), and
- * answers cut by railgate's shutdown. Clients that leave are not errors of railgate's: not counted.
+ * answers cut by railgate's shutdown.
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
