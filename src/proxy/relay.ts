@@ -3,6 +3,7 @@
  * a successful completion), an upstream error (status and body untouched), or an event stream passed
  * through as it arrives. The upstream request is aborted as soon as the client goes away.
  */
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
@@ -176,6 +177,38 @@ export function relayAsIs(
     .headers(relayedHeaders(response.headers, mask))
     .type(headerValue(response.headers, 'content-type') ?? unlabelledType(text))
     .send(mask(text));
+}
+
+/**
+ * A successful upstream answer relayed as it arrives, the operator's key masked: a large answer (a
+ * batch of embeddings can be tens of MB) is never held whole. Without a content type to pass on it
+ * is read whole instead, to tell JSON from text. An upstream that breaks off mid-body cuts the
+ * client's connection too: a truncated body must not look complete.
+ */
+export async function relayPiped(
+  reply: FastifyReply,
+  response: UpstreamResponse,
+  input: { readonly upstreams: Upstreams; readonly upstream: string; readonly signal: AbortSignal },
+): Promise<FastifyReply | undefined> {
+  const { upstreams, upstream, signal } = input;
+  const mask = (text: string) => upstreams.redact(upstream, text);
+  const contentType = headerValue(response.headers, 'content-type');
+  if (response.status >= 400 || contentType === undefined) {
+    const text = await answerText(response, upstream, signal, reply);
+    return text === undefined ? undefined : relayAsIs(reply, response, text, mask);
+  }
+  async function* body(): AsyncGenerator<Buffer> {
+    try {
+      yield* upstreams.redactStream(upstream, response.body);
+    } catch (error) {
+      throw isAbort(error, signal) ? error : upstreamFailure(upstream, error, 'answer');
+    }
+  }
+  return reply
+    .code(response.status)
+    .headers(relayedHeaders(response.headers, mask))
+    .type(contentType)
+    .send(Readable.from(body(), { objectMode: false }));
 }
 
 /** The client left: nothing can be sent, and fastify must not try. */

@@ -10,6 +10,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
 import { causeCodes, RailgateError } from '../errors.js';
 import type { Settings, UpstreamSettings } from '../settings.js';
+import { redactPieces } from './redact-stream.js';
 
 export interface UpstreamRequest {
   readonly method: 'GET' | 'POST';
@@ -163,6 +164,7 @@ export function upstreamFailure(name: string, error: unknown, during: 'request' 
 
 /** Shorter keys are placeholders, not secrets (see `redact`). */
 const MIN_MASKED_KEY = 8;
+const MASK = '***';
 
 export class Upstreams {
   readonly #pools = new Map<string, Pool>();
@@ -179,11 +181,23 @@ export class Upstreams {
    * sent ("Incorrect API key provided: sk-…"), and the client relaying it must never see it.
    */
   redact(name: string, text: string): string {
+    const key = this.#secretKey(name);
+    return key ? text.split(key).join(MASK) : text;
+  }
+
+  /** `redact` for a body relayed as it arrives, in pieces (a key split across two is masked too). */
+  redactStream(name: string, body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+    const key = this.#secretKey(name);
+    return key ? redactPieces(body, key, MASK) : body;
+  }
+
+  /** The operator's key for an upstream, when it is one to keep from clients. */
+  #secretKey(name: string): string | undefined {
     const config = this.get(name);
     const key = config && !config.forwardClientAuth ? config.apiKey : undefined;
     // Placeholder keys for local servers ("EMPTY", "x", "1") are no secret, and masking them would
     // corrupt the body ("code":401 → "code":40***).
-    return key && key.length >= MIN_MASKED_KEY ? text.split(key).join('***') : text;
+    return key && key.length >= MIN_MASKED_KEY ? key : undefined;
   }
 
   #pool(config: UpstreamSettings): Pool {

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RecordedEmbeddingsRequest {
   readonly path: string;
@@ -21,7 +22,12 @@ export type FakeBehaviour =
   /** Wait this long before answering normally. */
   | { kind: 'slow'; delayMs: number }
   /** 200 with this raw body. */
-  | { kind: 'raw'; body: string };
+  | { kind: 'raw'; body: string }
+  /**
+   * 200 with a body sent in these pieces, 10 ms apart; after the first, waits for `held` if given;
+   * with `drop`, the connection is destroyed after the last piece instead of ending the body.
+   */
+  | { kind: 'pieces'; pieces: readonly string[]; held?: Promise<void>; drop?: boolean };
 
 export interface FakeEmbeddingsServer {
   /** e.g. http://127.0.0.1:PORT/v1 — pass as baseURL. */
@@ -70,6 +76,18 @@ export async function startFakeEmbeddingsServer(options: FakeEmbeddingsOptions =
     res.writeHead(status, { 'content-type': 'application/json' }).end(body);
   };
 
+  const sendPieces = async (res: ServerResponse, how: Extract<FakeBehaviour, { kind: 'pieces' }>) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    for (const [i, piece] of how.pieces.entries()) {
+      if (i === 1) await how.held;
+      if (i > 0) await sleep(10);
+      res.write(piece);
+    }
+    inFlight--;
+    if (how.drop) res.socket?.destroy();
+    else res.end();
+  };
+
   const server: Server = createServer((req, res) => {
     void (async () => {
       inFlight++;
@@ -84,6 +102,7 @@ export async function startFakeEmbeddingsServer(options: FakeEmbeddingsOptions =
       const current = behaviour;
       if (current.kind === 'status') return answer(res, current.status, current.body);
       if (current.kind === 'raw') return answer(res, 200, current.body);
+      if (current.kind === 'pieces') return sendPieces(res, current);
       const dimension = body.dimensions ?? defaultDimension;
       const data = (body.input ?? []).map((text, index) => ({
         object: 'embedding',

@@ -59,6 +59,58 @@ describe('POST /v1/embeddings', () => {
     }
   });
 
+  it('relays a large answer as it arrives, with the key masked even where it is split between pieces', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const first = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5]}],"note":"sk-operator-`;
+    upstream.behave({ kind: 'pieces', pieces: [first, 'secret-123","model":"m"}'], held });
+    try {
+      const response = await fetch(`${railgate.url}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', input: ['hi'] }),
+      });
+      // The status and the first bytes are here while the upstream still holds the rest back.
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/json');
+      const reader = response.body!.getReader();
+      const start = new TextDecoder().decode((await reader.read()).value);
+      expect(first.startsWith(start) && start.length > 0).toBe(true);
+      release();
+      let text = start;
+      for (let piece = await reader.read(); !piece.done; piece = await reader.read())
+        text += new TextDecoder().decode(piece.value);
+      expect(JSON.parse(text)).toMatchObject({ note: '***', model: 'm' });
+      expect(text).not.toContain('secret');
+    } finally {
+      release();
+      upstream.behave({ kind: 'ok' });
+    }
+  });
+
+  it('cuts the connection when the upstream breaks off mid-answer, so no client takes a truncated body for whole', async () => {
+    upstream.behave({
+      kind: 'pieces',
+      pieces: ['{"object":"list","data":[{"object":"embedding",', '"index":0'],
+      drop: true,
+    });
+    try {
+      await expect(client.embeddings.create({ model: 'm', input: ['hi'], encoding_format: 'float' })).rejects.toThrow();
+      const response = await fetch(`${railgate.url}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', input: ['hi'] }),
+      });
+      await expect(response.text()).rejects.toThrow();
+      // railgate keeps serving.
+      upstream.behave({ kind: 'ok' });
+      const answer = await client.embeddings.create({ model: 'm', input: ['hi'], encoding_format: 'float' });
+      expect(answer.data).toHaveLength(1);
+    } finally {
+      upstream.behave({ kind: 'ok' });
+    }
+  });
+
   it('answers a body that is not a JSON object with 400, and no upstream with 503', async () => {
     const notObject = await railgate.app.inject({ method: 'POST', url: '/v1/embeddings', payload: ['hi'] });
     expect(notObject.statusCode).toBe(400);

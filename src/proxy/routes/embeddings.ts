@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DEFAULT_UPSTREAM } from '../../rails/set-level.js';
 import { requestObject } from '../chat-request.js';
-import { answerText, clientGone, relayAsIs } from '../relay.js';
+import { clientGone, relayPiped } from '../relay.js';
 import { clientLeaving } from '../trace.js';
 import { clientCredentials, isAbort, type UpstreamResponse } from '../upstream.js';
 
@@ -18,7 +18,6 @@ export const embeddingsRoutes = fp(
     app.post('/v1/embeddings', async (request: FastifyRequest, reply: FastifyReply) => {
       const body = requestObject(request.body);
       const signal = clientLeaving(request, reply);
-      const mask = (text: string) => app.upstreams.redact(DEFAULT_UPSTREAM, text);
       let response: UpstreamResponse;
       try {
         response = await app.upstreams.request(DEFAULT_UPSTREAM, {
@@ -33,8 +32,7 @@ export const embeddingsRoutes = fp(
         if (isAbort(error, signal)) return clientGone(reply);
         throw error;
       }
-      const text = await answerText(response, DEFAULT_UPSTREAM, signal, reply);
-      return text === undefined ? undefined : relayAsIs(reply, response, text, mask);
+      return relayPiped(reply, response, { upstreams: app.upstreams, upstream: DEFAULT_UPSTREAM, signal });
     });
   },
   { name: 'railgate-embeddings-routes', fastify: '5.x', dependencies: ['railgate-upstreams'] },
