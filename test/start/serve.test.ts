@@ -24,6 +24,7 @@ import { DecisionReader } from '../../src/decisions/reader.js';
 import { parseSettings } from '../../src/settings.js';
 import { startRailgate, type Railgate } from '../../src/start.js';
 import { captureIO } from '../helpers/cli-io.js';
+import { startFakeEmbeddingsServer } from '../helpers/fake-embeddings-server.js';
 import { startFakeUpstream } from '../helpers/fake-upstream.js';
 
 const RAIL = `name: support
@@ -509,6 +510,53 @@ describe('closing while the rails load', () => {
     await railgate.close();
     // The close's own reason, not the server's failure after every retry.
     await expect(railgate.guard).rejects.toMatchObject({ name: 'LoadCancelled' });
+  });
+});
+
+describe('an embeddings server failing while railgate serves', () => {
+  it("answers 502 RG_ERR_EMBEDDING_FAILED without the server's address or answer, which the log keeps", async () => {
+    const embeddings = await startFakeEmbeddingsServer({ dimension: 16 });
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-embeddings-down-'));
+    mkdirSync(path.join(root, 'rails', 'gpu'), { recursive: true });
+    writeFileSync(
+      path.join(root, 'rails', 'gpu', 'rail.yml'),
+      'embedding: { provider: openai, model: m }\nintents:\n  - id: a\n    action: respond\n    response: hi\n    examples: [hello]\n',
+    );
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const railgate = await startRailgate(
+      parseSettings({
+        rails: 'rails',
+        db: ':memory:',
+        embedding: { cacheDb: ':memory:', openaiUrl: embeddings.baseURL },
+        logLevel: 'warn',
+      }),
+      { cwd: root, logger: { level: 'warn', stream } },
+    );
+    try {
+      await railgate.guard;
+      embeddings.behave({ kind: 'status', status: 500, body: 'CUDA out of memory on gpu-node-7' });
+      const response = await railgate.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { 'x-request-id': 'embed-down' },
+        payload: { model: 'm', messages: [{ role: 'user', content: 'a message never embedded before' }] },
+      });
+      expect(response.statusCode).toBe(502);
+      const { error } = response.json();
+      expect(error.code).toBe('RG_ERR_EMBEDDING_FAILED');
+      expect(error.message).toContain('embed-down');
+      expect(error.message).not.toMatch(/127\.0\.0\.1|CUDA|gpu-node/);
+      expect(lines.join('')).toMatch(/embeddings request to http:\/\/127\.0\.0\.1:\d+\/v1\/embeddings .*CUDA out of memory/);
+    } finally {
+      await railgate.close();
+      await embeddings.close();
+    }
   });
 });
 
