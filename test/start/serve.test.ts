@@ -552,7 +552,9 @@ describe('an embeddings server failing while railgate serves', () => {
       expect(error.code).toBe('RG_ERR_EMBEDDING_FAILED');
       expect(error.message).toContain('embed-down');
       expect(error.message).not.toMatch(/127\.0\.0\.1|CUDA|gpu-node/);
-      expect(lines.join('')).toMatch(/embeddings request to http:\/\/127\.0\.0\.1:\d+\/v1\/embeddings .*CUDA out of memory/);
+      expect(lines.join('')).toMatch(
+        /embeddings request to http:\/\/127\.0\.0\.1:\d+\/v1\/embeddings .*CUDA out of memory/,
+      );
     } finally {
       await railgate.close();
       await embeddings.close();
