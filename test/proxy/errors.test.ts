@@ -170,8 +170,26 @@ describe('request validation', () => {
     const response = await railgate.app.inject({ method: 'GET', url: `/v1/${'x'.repeat(5_000)}` });
     expectError(response, 404, 'RG_ERR_NOT_FOUND');
     const { message } = (response.json() as { error: { message: string } }).error;
-    expect(message).toMatch(/^Unknown request URL: GET \/v1\/x+… \(5004 characters\)\.$/);
-    expect(message.length).toBeLessThan(300);
+    expect(message).toMatch(/^Unknown request URL: GET \/v1\/x+… \(5004 characters\)\. railgate serves /);
+    expect(message.length).toBeLessThan(500);
+  });
+
+  it('tells a client asking for another OpenAI API, such as Responses, which ones railgate serves', async () => {
+    const response = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/responses',
+      payload: { model: 'm', input: 'hello' },
+    });
+    expectError(response, 404, 'RG_ERR_NOT_FOUND');
+    const { message } = (response.json() as { error: { message: string } }).error;
+    expect(message).toContain('Unknown request URL: POST /v1/responses.');
+    expect(message).toContain('POST /v1/chat/completions');
+    expect(message).toMatch(/Responses API.* not relayed/);
+    // Not for URLs outside the OpenAI API's prefix.
+    const other = await railgate.app.inject({ method: 'GET', url: '/favicon.ico' });
+    expect((other.json() as { error: { message: string } }).error.message).toBe(
+      'Unknown request URL: GET /favicon.ico.',
+    );
   });
 
   it('answers unknown routes with 404 in the same shape, counted in /metrics', async () => {

@@ -191,6 +191,10 @@ export function sendError(
   return railgateError;
 }
 
+const SERVED_APIS =
+  'railgate serves POST /v1/chat/completions (decided by the rails), POST /v1/embeddings and GET /v1/models; ' +
+  'other OpenAI APIs (the Responses API, legacy completions) are not relayed, as they would go around the rails.';
+
 /** A URL as an error message names it: a long one cut, so a 16 KB URL is not sent back whole. */
 function shortUrl(url: string): string {
   return url.length <= 200 ? url : `${url.slice(0, 200)}… (${url.length} characters)`;
@@ -204,9 +208,12 @@ export const errorsPlugin = fp(
     });
 
     app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+      // Clients that reach for another OpenAI API (LangChain switches to the Responses API by itself
+      // for some models and tools) should learn what railgate serves, not suspect their model name.
+      const hint = request.url.startsWith('/v1/') ? ` ${SERVED_APIS}` : '';
       const error = new RailgateError(
         'RG_ERR_NOT_FOUND',
-        `Unknown request URL: ${request.method} ${shortUrl(request.url)}.`,
+        `Unknown request URL: ${request.method} ${shortUrl(request.url)}.${hint}`,
       );
       return reply.code(404).send(toOpenAIError(error));
     });
