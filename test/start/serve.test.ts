@@ -367,23 +367,29 @@ async function countedErrors(railgate: Railgate): Promise<Record<string, number>
   return Object.fromEntries(values.map((v) => [String(v.labels.code), v.value]));
 }
 
+/** railgate with a 300 ms shutdown grace, a fake upstream, and its decision log in `root`. */
+async function startWithGrace() {
+  const upstream = await startFakeUpstream();
+  const root = mkdtempSync(path.join(tmpdir(), 'railgate-grace-'));
+  mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
+  writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
+  const railgate = await startRailgate(
+    parseSettings({
+      rails: 'rails',
+      db: 'decisions.db',
+      embedding: { cacheDb: ':memory:' },
+      upstreams: { default: { url: upstream.url } },
+      shutdownGraceMs: 300,
+      logLevel: 'silent',
+    }),
+    { cwd: root },
+  );
+  return { upstream, root, railgate };
+}
+
 describe('the shutdown grace period', () => {
   it('cuts a stream still running when shutdownGraceMs ends, and logs it as cut by the shutdown', async () => {
-    const upstream = await startFakeUpstream();
-    const root = mkdtempSync(path.join(tmpdir(), 'railgate-grace-'));
-    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
-    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
-    const railgate = await startRailgate(
-      parseSettings({
-        rails: 'rails',
-        db: 'decisions.db',
-        embedding: { cacheDb: ':memory:' },
-        upstreams: { default: { url: upstream.url } },
-        shutdownGraceMs: 300,
-        logLevel: 'silent',
-      }),
-      { cwd: root },
-    );
+    const { upstream, root, railgate } = await startWithGrace();
     try {
       await railgate.guard;
       const url = await railgate.app.listen({ host: '127.0.0.1', port: 0 });
@@ -418,21 +424,7 @@ describe('the shutdown grace period', () => {
   });
 
   it('logs and counts a request still waiting on the upstream when it ends as cut by the shutdown', async () => {
-    const upstream = await startFakeUpstream();
-    const root = mkdtempSync(path.join(tmpdir(), 'railgate-grace-'));
-    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
-    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
-    const railgate = await startRailgate(
-      parseSettings({
-        rails: 'rails',
-        db: 'decisions.db',
-        embedding: { cacheDb: ':memory:' },
-        upstreams: { default: { url: upstream.url } },
-        shutdownGraceMs: 300,
-        logLevel: 'silent',
-      }),
-      { cwd: root },
-    );
+    const { upstream, root, railgate } = await startWithGrace();
     try {
       await railgate.guard;
       const url = await railgate.app.listen({ host: '127.0.0.1', port: 0 });
