@@ -10,7 +10,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
 import { causeCodes, RailgateError } from '../errors.js';
 import type { Settings, UpstreamSettings } from '../settings.js';
-import { redactPieces } from './redact-stream.js';
+import { maskSecret, redactPieces } from './redact-stream.js';
 
 export interface UpstreamRequest {
   readonly method: 'GET' | 'POST';
@@ -182,7 +182,7 @@ export class Upstreams {
    */
   redact(name: string, text: string): string {
     const key = this.#secretKey(name);
-    return key ? text.split(key).join(MASK) : text;
+    return key ? maskSecret(text, key, MASK) : text;
   }
 
   /** `redact` for a body relayed as it arrives, in pieces (a key split across two is masked too). */
