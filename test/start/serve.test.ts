@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -445,6 +446,31 @@ describe('the shutdown grace period', () => {
       }
       expect(await countedErrors(railgate)).toEqual({ RG_ERR_SHUTDOWN_CUT: 1 });
     } finally {
+      await railgate.close();
+      await upstream.close();
+    }
+  });
+  it('counts a request whose body is still arriving when the grace period ends once, as cut by the shutdown', async () => {
+    const { upstream, railgate } = await startWithGrace();
+    const socket = new Socket();
+    try {
+      await railgate.guard;
+      const url = new URL(await railgate.app.listen({ host: '127.0.0.1', port: 0 }));
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.connect(Number(url.port), '127.0.0.1', resolve));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write(
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+          'Content-Length: 1000\r\n\r\n{"model":',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await railgate.close();
+      await closed;
+      // The body's abort reaches the error handler after the socket closes.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await countedErrors(railgate)).toEqual({ RG_ERR_SHUTDOWN_CUT: 1 });
+    } finally {
+      socket.destroy();
       await railgate.close();
       await upstream.close();
     }

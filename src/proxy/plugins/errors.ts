@@ -67,14 +67,16 @@ const timedOut = new WeakSet<Duplex>();
 function bodyCutOff(error: unknown, request: FastifyRequest): RailgateError | undefined {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   if (code !== 'ECONNRESET' || message !== 'aborted') return undefined;
-  return timedOut.has(request.raw.socket)
-    ? new RailgateError('RG_ERR_REQUEST_TIMEOUT', 'The request was not received in time.')
+  if (timedOut.has(request.raw.socket))
+    return new RailgateError('RG_ERR_REQUEST_TIMEOUT', 'The request was not received in time.');
+  return cutByShutdown(request.server.server)
+    ? shutdownCut()
     : new RailgateError('RG_ERR_CLIENT_CLOSED', 'The client closed the connection before its request arrived.');
 }
 
 /** What an error raised while serving `request` is, as the reply and the metrics both name it. */
 export function requestFailure(error: unknown, request: FastifyRequest, bodyLimit: number): RailgateError {
-  return bodyCutOff(error, request) ?? cutShortByClient(error, request) ?? asRailgateError(error, bodyLimit);
+  return bodyCutOff(error, request) ?? cutShortByDeparture(error, request) ?? asRailgateError(error, bodyLimit);
 }
 
 const ABORT_CODES: ReadonlySet<unknown> = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR', 'UND_ERR_ABORTED']);
@@ -85,13 +87,17 @@ const ABORT_CODES: ReadonlySet<unknown> = new Set(['ERR_STREAM_PREMATURE_CLOSE',
  * the client leaving, not a fault of ours (or railgate's shutdown cutting the connection, at the end
  * of its grace period). Any other error stays what it is, gone client or not.
  */
-function cutShortByClient(error: unknown, request: FastifyRequest): RailgateError | undefined {
+function cutShortByDeparture(error: unknown, request: FastifyRequest): RailgateError | undefined {
   if (isRailgateError(error) || !clientLeft(request)) return undefined;
   const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
   if (!ABORT_CODES.has(code) && name !== 'AbortError') return undefined;
-  if (cutByShutdown(request.server.server))
-    return new RailgateError('RG_ERR_SHUTDOWN_CUT', 'railgate shut down before the answer was sent.');
+  if (cutByShutdown(request.server.server)) return shutdownCut();
   return new RailgateError('RG_ERR_CLIENT_CLOSED', 'The client closed the connection before its answer was sent.');
+}
+
+/** The connection was cut by railgate's own shutdown, at the end of its grace period. */
+function shutdownCut(): RailgateError {
+  return new RailgateError('RG_ERR_SHUTDOWN_CUT', 'railgate shut down before the request was answered.');
 }
 
 /**
