@@ -63,8 +63,20 @@ export function isRailgateError(value: unknown): value is RailgateError {
   return value instanceof RailgateError;
 }
 
+/**
+ * What a client is told of an error: its message, except where that names railgate's insides. An
+ * embedding failure's message names the embeddings server (an internal URL) and quotes its answer
+ * (a GPU host's out-of-memory text): the operator's to read in the log, not a client's.
+ */
+export function clientMessage(error: RailgateError): string {
+  if (error.code === 'RG_ERR_EMBEDDING_TIMEOUT')
+    return "The embedding model did not answer in time; railgate's log has the details.";
+  if (error.code === 'RG_ERR_EMBEDDING_FAILED') return "The embedding model failed; railgate's log has the details.";
+  return error.message;
+}
+
 export function toOpenAIError(error: RailgateError): OpenAIErrorBody {
-  return { error: { message: error.message, type: error.type, param: error.param, code: error.code } };
+  return { error: { message: clientMessage(error), type: error.type, param: error.param, code: error.code } };
 }
 
 /** The `code` of an error and of each of its causes, outermost first (undici wraps socket errors). */

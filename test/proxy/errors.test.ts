@@ -4,6 +4,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RailgateError } from '../../src/errors.js';
 import type { Guard } from '../../src/matching/guard.js';
 import { loadRails } from '../../src/rails/load.js';
 import { PROXY_RAILS, buildTestApp, type TestApp } from '../helpers/build-app.js';
@@ -378,6 +379,29 @@ describe('health and readiness', () => {
       const response = await failed.app.inject({ method: 'GET', url: '/readyz' });
       expectError(response, 503, 'RG_ERR_NOT_READY');
       expect(response.json().error.message).toContain('model file missing');
+    } finally {
+      await failed.close();
+    }
+  });
+
+  it("keeps an embeddings server's address and answer out of the 503s when it failed the load", async () => {
+    const detail = 'embeddings request to http://10.0.0.7:8080/v1/embeddings (model m) failed: CUDA out of memory';
+    const failed = await buildTestApp({
+      guard: Promise.reject(new RailgateError('RG_ERR_EMBEDDING_FAILED', detail)),
+    });
+    try {
+      for (const response of [
+        await failed.app.inject({ method: 'GET', url: '/readyz' }),
+        await failed.app.inject({
+          method: 'POST',
+          url: '/v1/chat/completions',
+          payload: { messages: [{ role: 'user', content: 'hi' }] },
+        }),
+      ]) {
+        expectError(response, 503, 'RG_ERR_NOT_READY');
+        expect(response.json().error.message).toMatch(/loading rails failed: The embedding model failed/);
+        expect(response.json().error.message).not.toMatch(/10\.0\.0\.7|CUDA/);
+      }
     } finally {
       await failed.close();
     }

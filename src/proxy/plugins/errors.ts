@@ -135,7 +135,11 @@ function causeOf(error: unknown): string | undefined {
   return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
 }
 
-const EMBEDDING_FAILURES: ReadonlySet<string> = new Set(['RG_ERR_EMBEDDING_FAILED', 'RG_ERR_EMBEDDING_TIMEOUT']);
+const LOGGED_IN_FULL: ReadonlySet<string> = new Set([
+  'RG_ERR_INTERNAL',
+  'RG_ERR_EMBEDDING_FAILED',
+  'RG_ERR_EMBEDDING_TIMEOUT',
+]);
 
 const NOT_RETRYABLE: ReadonlySet<string> = new Set([
   'RG_ERR_UPSTREAM_NOT_CONFIGURED',
@@ -185,14 +189,8 @@ export function sendError(
   // will not fix itself in a second.
   if (notRetryable(railgateError)) reply.header('x-should-retry', 'false');
   const body = toOpenAIError(railgateError);
-  if (railgateError.code === 'RG_ERR_INTERNAL') body.error.message += ` (request id ${request.id})`;
-  // An embedding failure's message names the embeddings server (its internal URL) and quotes what
-  // it answered: the operator's to read in the log above, not a client's.
-  if (EMBEDDING_FAILURES.has(railgateError.code))
-    body.error.message =
-      railgateError.code === 'RG_ERR_EMBEDDING_TIMEOUT'
-        ? `The embedding model did not answer in time; railgate's log has the details (request id ${request.id}).`
-        : `The embedding model failed; railgate's log has the details (request id ${request.id}).`;
+  // Where the client is told less than the log has, the request id finds the log's line.
+  if (LOGGED_IN_FULL.has(railgateError.code)) body.error.message += ` (request id ${request.id})`;
   void reply.code(railgateError.statusCode).type('application/json; charset=utf-8').send(body);
   return railgateError;
 }

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { LoadCancelled, RailgateError } from '../../errors.js';
+import { clientMessage, isRailgateError, LoadCancelled, RailgateError } from '../../errors.js';
 import type { Guard } from '../../matching/guard.js';
 
 export class GuardGate {
@@ -35,7 +35,10 @@ export class GuardGate {
   /** The guard, or a 503 saying why there is none yet. */
   require(): Guard {
     if (this.#guard) return this.#guard;
-    const why = this.#failure ? `loading rails failed: ${this.#failure.message}` : 'rails and model are still loading';
+    const failure = this.#failure;
+    const why = failure
+      ? `loading rails failed: ${isRailgateError(failure) ? clientMessage(failure) : failure.message}`
+      : 'rails and model are still loading';
     throw new RailgateError('RG_ERR_NOT_READY', `railgate is not ready: ${why}.`);
   }
 }
