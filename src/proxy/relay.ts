@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
 import { SSE_HEADERS, relayEventStream } from './sse.js';
-import { clientLeaving, type DecisionTrace } from './trace.js';
+import { answerBrokeOff, clientLeaving, type DecisionTrace } from './trace.js';
 import { clientCredentials, isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface RelayInput {
@@ -201,7 +201,10 @@ export async function relayPiped(
     try {
       yield* upstreams.redactStream(upstream, response.body);
     } catch (error) {
-      throw isAbort(error, signal) ? error : upstreamFailure(upstream, error, 'answer');
+      if (isAbort(error, signal)) throw error;
+      const failure = upstreamFailure(upstream, error, 'answer');
+      answerBrokeOff(reply.request, failure.code);
+      throw failure;
     }
   }
   return reply

@@ -31,6 +31,21 @@ export function unfinishedBecause(reply: FastifyReply): ErrorCode | null {
   return cutByShutdown(reply.server.server) ? SHUTDOWN_CUT : CLIENT_CLOSED;
 }
 
+const brokenAnswers = new WeakMap<FastifyRequest, ErrorCode>();
+
+/**
+ * A relayed answer already under way broke off (its upstream failed mid-body): the client's
+ * connection is cut, and this is why, for the metrics. Chat answers record theirs in their trace.
+ */
+export function answerBrokeOff(request: FastifyRequest, code: ErrorCode): void {
+  brokenAnswers.set(request, code);
+}
+
+/** Why a relayed answer broke off, if it did (`answerBrokeOff`). */
+export function brokenAnswer(request: FastifyRequest): ErrorCode | undefined {
+  return brokenAnswers.get(request);
+}
+
 /** Whether `server`'s remaining connections are being cut by railgate's shutdown. */
 export function cutByShutdown(server: object): boolean {
   return cutting.has(server);

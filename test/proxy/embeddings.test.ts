@@ -94,6 +94,7 @@ describe('POST /v1/embeddings', () => {
       pieces: ['{"object":"list","data":[{"object":"embedding",', '"index":0'],
       drop: true,
     });
+    const counted = await railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE');
     try {
       await expect(client.embeddings.create({ model: 'm', input: ['hi'], encoding_format: 'float' })).rejects.toThrow();
       const response = await fetch(`${railgate.url}/v1/embeddings`, {
@@ -102,6 +103,8 @@ describe('POST /v1/embeddings', () => {
         body: JSON.stringify({ model: 'm', input: ['hi'] }),
       });
       await expect(response.text()).rejects.toThrow();
+      // Each break is counted, though no error answer could be sent (when railgate's side closes).
+      await expect.poll(() => railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE')).toBe(counted + 2);
       // railgate keeps serving.
       upstream.behave({ kind: 'ok' });
       const answer = await client.embeddings.create({ model: 'm', input: ['hi'], encoding_format: 'float' });

@@ -1,13 +1,13 @@
 /**
  * `GET /metrics` in Prometheus text format, and a count of every error by RG_ERR_* code: error
- * responses, unknown routes, streams that failed after they had begun (status 200 by then), and
- * answers cut by railgate's shutdown.
+ * responses, unknown routes, streams that failed after they had begun (status 200 by then),
+ * relayed answers whose upstream broke off midway, and answers cut by railgate's shutdown.
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Metrics } from '../../metrics.js';
 import { requestFailure } from '../plugins/errors.js';
-import { CLIENT_CLOSED, SHUTDOWN_CUT, traceOf, unfinishedBecause } from '../trace.js';
+import { brokenAnswer, CLIENT_CLOSED, SHUTDOWN_CUT, traceOf, unfinishedBecause } from '../trace.js';
 
 export const metricsRoutes = fp(
   async (app: FastifyInstance, options: { metrics: Metrics; bodyLimit: number }) => {
@@ -19,11 +19,13 @@ export const metricsRoutes = fp(
       const { code } = requestFailure(error, request, options.bodyLimit);
       if (code !== SHUTDOWN_CUT) metrics.errors.inc({ code });
     });
-    // An answer cut by the shutdown never finishes, so no onResponse hook runs for it: its
-    // connection's close is where it is counted (once, whether or not its handler then failed).
-    app.addHook('onRequest', async (_request, reply) => {
+    // An answer cut by the shutdown, or one whose upstream broke off once it was under way, never
+    // finishes, so no onResponse hook runs for it: its connection's close is where it is counted
+    // (once, whether or not its handler then failed).
+    app.addHook('onRequest', async (request, reply) => {
       reply.raw.once('close', () => {
-        if (unfinishedBecause(reply) === SHUTDOWN_CUT) metrics.errors.inc({ code: SHUTDOWN_CUT });
+        const code = unfinishedBecause(reply) === SHUTDOWN_CUT ? SHUTDOWN_CUT : brokenAnswer(request);
+        if (code) metrics.errors.inc({ code });
       });
     });
     // What the error handler never sees: the not-found handler's answer, and a stream's late failure.
