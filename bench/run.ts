@@ -184,10 +184,11 @@ ${sections.join('\n\n')}
   multiplications, 86% of kernel time, each at ~15.5 GMAC/s per wasm thread, about what 128-bit wasm
   SIMD without fused multiply-add allows. The feed-forward layers run on the real tokens only, the
   rest on the batch padded to its longest text; so a batch is run as calls of similar lengths (15
-  short questions and one long sentence: 82 ms as one call, 39 ms as two). Each call also costs ~5 ms
-  of graph execution in JavaScript, whatever its size. Under the 16-connection load the two model
-  workers always have work, and the proxy's own thread spends ~1.2 ms of CPU per request (~17% of a
-  core at 140 requests/s: HTTP both ways, the search, the decision log).
+  short questions and one long sentence: 82 ms as one call, 39 ms as two). Each call also has a fixed
+  cost of ~5.6 ms, whatever its size (~3.5 ms of it tfjs's graph execution in JavaScript). Under the
+  16-connection load the two model workers always have work, and the proxy's own thread spends
+  ~1.2 ms of CPU per request (~17% of a core at 140 requests/s: HTTP both ways, the search, the
+  decision log).
 - Uniform random 512-d vectors are the worst case for any graph index (all points nearly equidistant):
   at the default search breadth (\`index.efSearch\` ${DEFAULT_EF_SEARCH}) HNSW recall there is low, and wider searches
   (rows with a larger efSearch) raise it slowly while costing more than the exact scan: on such data

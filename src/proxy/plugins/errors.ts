@@ -196,7 +196,8 @@ export function sendError(
 }
 
 const SERVED_APIS =
-  'railgate serves POST /v1/chat/completions (decided by the rails), POST /v1/embeddings and GET /v1/models; ' +
+  'railgate serves POST /v1/chat/completions (decided by the rails), POST /v1/guard, POST /v1/embeddings, ' +
+  'GET /v1/models and GET /v1/rails; ' +
   'other OpenAI APIs (the Responses API, legacy completions) are not relayed, as they would go around the rails.';
 
 /** A URL as an error message names it: a long one cut, so a 16 KB URL is not sent back whole. */
