@@ -2,44 +2,67 @@
  * Masking a secret in text, whole or as it arrives in pieces. Every character of every occurrence
  * is masked, overlapping occurrences included (a key whose end repeats its start could otherwise
  * survive whole between two masked copies); each run of overlapping occurrences becomes one
- * replacement. In pieces, a secret can be split across two of them: the characters that could still
- * begin one are held back until the next piece shows whether they do.
+ * replacement. In pieces, a secret can be split across two of them, so the last characters that
+ * could still begin one are held back until the next piece shows whether they do; a run that may
+ * still grow is replaced at once, and only its last characters are kept, marked as already masked.
+ * Nothing beyond secret.length - 1 characters is ever held.
  */
 import { StringDecoder } from 'node:string_decoder';
 
-/** Where occurrences of `secret` lie in `text`: merged [start, end) runs, overlapping ones joined. */
-function occurrences(text: string, secret: string): [number, number][] {
-  const runs: [number, number][] = [];
+/** Runs of occurrences of `secret` in `text`, in order: [start, end), overlapping copies joined. */
+function* runsOf(text: string, secret: string): Generator<[number, number]> {
+  let start = -1;
+  let end = -1;
   for (let at = text.indexOf(secret); at >= 0; at = text.indexOf(secret, at + 1)) {
-    const last = runs.at(-1);
-    if (last && at < last[1]) last[1] = at + secret.length;
-    else runs.push([at, at + secret.length]);
+    if (at < end) {
+      end = at + secret.length;
+      continue;
+    }
+    if (end >= 0) yield [start, end];
+    start = at;
+    end = at + secret.length;
   }
-  return runs;
+  if (end >= 0) yield [start, end];
+}
+
+interface Masked {
+  /** What can be passed on now. */
+  readonly out: string;
+  /** The characters held back: they could begin an occurrence the next piece completes. */
+  readonly held: string;
+  /** How many of `held`'s first characters belong to a run already replaced in `out`. */
+  readonly covered: number;
+}
+
+/**
+ * Masks `text` (held characters, then a new piece) up to where an occurrence could still be
+ * completed by what follows; all of it when `final`. Its first `covered` characters belong to a run
+ * replaced earlier: an occurrence that begins among them continues that run.
+ */
+function maskUpTo(text: string, secret: string, replacement: string, covered: number, final: boolean): Masked {
+  const parts: string[] = [];
+  let from = covered;
+  for (const [start, end] of runsOf(text, secret)) {
+    if (start < covered) {
+      from = Math.max(from, end);
+      continue;
+    }
+    parts.push(text.slice(from, start), replacement);
+    from = end;
+  }
+  // An occurrence not yet whole in `text` can only begin in its last secret.length - 1 characters.
+  let cut = final ? text.length : Math.max(0, text.length - (secret.length - 1));
+  if (from >= cut) return { out: parts.join(''), held: text.slice(cut), covered: from - cut };
+  // Nor is a character outside the BMP split between its two UTF-16 halves.
+  const before = text.charCodeAt(cut - 1);
+  if (cut < text.length && cut - 1 >= from && before >= 0xd800 && before <= 0xdbff) cut--;
+  parts.push(text.slice(from, cut));
+  return { out: parts.join(''), held: text.slice(cut), covered: 0 };
 }
 
 /** `text` with every occurrence of `secret` replaced. */
 export function maskSecret(text: string, secret: string, replacement: string): string {
-  let out = '';
-  let from = 0;
-  for (const [start, end] of occurrences(text, secret)) {
-    out += text.slice(from, start) + replacement;
-    from = end;
-  }
-  return from === 0 ? text : out + text.slice(from);
-}
-
-/** How much of `text` can be masked and passed on now: no occurrence or character is cut in two. */
-function safeCut(text: string, secret: string): number {
-  // An occurrence not yet whole in `text` can only begin in its last secret.length - 1 characters.
-  let cut = Math.max(0, text.length - (secret.length - 1));
-  // A run of occurrences across the cut is held back whole: one more copy overlapping its end may
-  // still arrive, and would belong to the run.
-  for (const [start, end] of occurrences(text, secret)) if (start < cut && end > cut) cut = start;
-  // Nor is a character outside the BMP split between its two UTF-16 halves.
-  const before = text.charCodeAt(cut - 1);
-  if (cut > 0 && cut < text.length && before >= 0xd800 && before <= 0xdbff) cut--;
-  return cut;
+  return text.includes(secret) ? maskUpTo(text, secret, replacement, 0, true).out : text;
 }
 
 export async function* redactPieces(
@@ -50,12 +73,13 @@ export async function* redactPieces(
   // Pieces are bytes: a character split across two of them is decoded once whole.
   const decoder = new StringDecoder('utf8');
   let held = '';
+  let covered = 0;
   for await (const piece of source) {
     const text = held + (typeof piece === 'string' ? piece : decoder.write(piece));
-    const cut = safeCut(text, secret);
-    held = text.slice(cut);
-    if (cut > 0) yield Buffer.from(maskSecret(text.slice(0, cut), secret, replacement));
+    const masked = maskUpTo(text, secret, replacement, covered, false);
+    ({ held, covered } = masked);
+    if (masked.out.length > 0) yield Buffer.from(masked.out);
   }
-  const rest = held + decoder.end();
-  if (rest.length > 0) yield Buffer.from(maskSecret(rest, secret, replacement));
+  const last = maskUpTo(held + decoder.end(), secret, replacement, covered, true);
+  if (last.out.length > 0) yield Buffer.from(last.out);
 }
