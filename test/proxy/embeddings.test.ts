@@ -114,6 +114,24 @@ describe('POST /v1/embeddings', () => {
     }
   });
 
+  it('answers 502, counted once, when the upstream breaks off before any of its answer could be passed on', async () => {
+    const counted = await railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE');
+    upstream.behave({ kind: 'pieces', pieces: ['{"object":', '"list"'], drop: true });
+    try {
+      const response = await fetch(`${railgate.url}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', input: ['hi'] }),
+      });
+      expect(response.status).toBe(502);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('RG_ERR_UPSTREAM_BAD_RESPONSE');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE')).toBe(counted + 1);
+    } finally {
+      upstream.behave({ kind: 'ok' });
+    }
+  });
+
   it('answers a body that is not a JSON object with 400, and no upstream with 503', async () => {
     const notObject = await railgate.app.inject({ method: 'POST', url: '/v1/embeddings', payload: ['hi'] });
     expect(notObject.statusCode).toBe(400);

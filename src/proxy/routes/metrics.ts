@@ -24,7 +24,9 @@ export const metricsRoutes = fp(
     // (once, whether or not its handler then failed).
     app.addHook('onRequest', async (request, reply) => {
       reply.raw.once('close', () => {
-        const code = unfinishedBecause(reply) === SHUTDOWN_CUT ? SHUTDOWN_CUT : brokenAnswer(request);
+        // A break before anything was sent still got its 502, counted by the error hook.
+        const why = unfinishedBecause(reply);
+        const code = why === SHUTDOWN_CUT ? SHUTDOWN_CUT : why === null ? undefined : brokenAnswer(request);
         if (code) metrics.errors.inc({ code });
       });
     });
