@@ -399,7 +399,9 @@ describe('health and readiness', () => {
         }),
       ]) {
         expectError(response, 503, 'RG_ERR_NOT_READY');
-        expect(response.json().error.message).toMatch(/loading rails failed: The embedding model failed/);
+        expect(response.json().error.message).toBe(
+          "railgate is not ready: loading rails failed: The embedding model failed; railgate's log has the details.",
+        );
         expect(response.json().error.message).not.toMatch(/10\.0\.0\.7|CUDA/);
       }
     } finally {

@@ -36,9 +36,9 @@ export class GuardGate {
   require(): Guard {
     if (this.#guard) return this.#guard;
     const failure = this.#failure;
-    const why = failure
-      ? `loading rails failed: ${isRailgateError(failure) ? clientMessage(failure) : failure.message}`
-      : 'rails and model are still loading';
+    // The failure's own full stop would double the sentence's.
+    const cause = failure && (isRailgateError(failure) ? clientMessage(failure) : failure.message).replace(/\.+$/, '');
+    const why = cause ? `loading rails failed: ${cause}` : 'rails and model are still loading';
     throw new RailgateError('RG_ERR_NOT_READY', `railgate is not ready: ${why}.`);
   }
 }
