@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface RecordedEmbeddingsRequest {
   readonly path: string;
   readonly headers: IncomingMessage['headers'];
-  readonly body: { model?: string; input?: string[]; dimensions?: number; encoding_format?: string };
+  readonly body: { model?: string; input?: string | string[]; dimensions?: number; encoding_format?: string };
 }
 
 export type FakeBehaviour =
@@ -104,10 +104,15 @@ export async function startFakeEmbeddingsServer(options: FakeEmbeddingsOptions =
       if (current.kind === 'raw') return answer(res, 200, current.body);
       if (current.kind === 'pieces') return sendPieces(res, current);
       const dimension = body.dimensions ?? defaultDimension;
-      const data = (body.input ?? []).map((text, index) => ({
+      // base64 (what the official SDKs ask for by default): the float32 values' little-endian bytes.
+      const asBase64 = (vector: number[]) => Buffer.from(Float32Array.from(vector).buffer).toString('base64');
+      // `input` may be one string (LangChain's embedQuery sends one) or a list of them.
+      const inputs = typeof body.input === 'string' ? [body.input] : (body.input ?? []);
+      const data = inputs.map((text, index) => ({
         object: 'embedding',
         index,
-        embedding: fakeVector(text, dimension),
+        embedding:
+          body.encoding_format === 'base64' ? asBase64(fakeVector(text, dimension)) : fakeVector(text, dimension),
       }));
       if (options.reverseOrder) data.reverse();
       const payload = JSON.stringify({ object: 'list', data, model: body.model, usage: { prompt_tokens: 0 } });
