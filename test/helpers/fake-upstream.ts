@@ -43,6 +43,8 @@ export interface FakeBehaviour {
   readonly streamAnswer?: 'json' | 'json-slowly' | 'html';
   /** Send these bytes as the whole streamed body (after the headers), instead of events. */
   readonly rawStream?: Buffer;
+  /** Answer with a call of this tool (id `call_1`) instead of text; streamed, its arguments in two pieces. */
+  readonly toolCall?: { readonly name: string; readonly arguments: string };
 }
 
 export interface RecordedRequest {
@@ -138,7 +140,24 @@ function streamBody(
   };
 }
 
-function completion(body: ChatBody) {
+interface FakeMessage {
+  role: 'assistant';
+  content: string | null;
+  refusal: null;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+}
+
+function completion(body: ChatBody, toolCall: FakeBehaviour['toolCall']) {
+  const message: FakeMessage = toolCall
+    ? {
+        role: 'assistant',
+        content: null,
+        refusal: null,
+        tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: toolCall.name, arguments: toolCall.arguments } },
+        ],
+      }
+    : { role: 'assistant', content: echoOf(body), refusal: null };
   return {
     id: 'chatcmpl-fake',
     object: 'chat.completion',
@@ -147,9 +166,9 @@ function completion(body: ChatBody) {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: echoOf(body), refusal: null },
+        message,
         logprobs: null,
-        finish_reason: 'stop',
+        finish_reason: toolCall ? 'tool_calls' : 'stop',
       },
     ],
     usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
@@ -186,6 +205,7 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
     res.flushHeaders();
     await behaviour.beforeFirstEvent();
   }
+  if (behaviour.toolCall) return streamToolCall(out, base, usage, behaviour.toolCall);
   await event({
     ...base,
     choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
@@ -209,6 +229,32 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
       choices: [],
       usage: { prompt_tokens: 7, completion_tokens: chunks.length, total_tokens: 7 + chunks.length },
     });
+  out.end('data: [DONE]\n\n');
+}
+
+/** A tool call streamed as OpenAI streams one: its id and name first, then its arguments in pieces. */
+async function streamToolCall(
+  out: ReturnType<typeof streamBody>,
+  base: object,
+  usage: object,
+  call: NonNullable<FakeBehaviour['toolCall']>,
+): Promise<void> {
+  const event = (delta: object, finish: string | null) =>
+    out.write(
+      `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }], ...usage })}\n\n`,
+    );
+  const half = Math.floor(call.arguments.length / 2);
+  await event(
+    {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: call.name, arguments: '' } }],
+    },
+    null,
+  );
+  for (const piece of [call.arguments.slice(0, half), call.arguments.slice(half)])
+    await event({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null);
+  await event({}, 'tool_calls');
   out.end('data: [DONE]\n\n');
 }
 
@@ -284,15 +330,16 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html><body>bad gateway</body></html>');
     } else if (body.stream && current.streamAnswer === 'json-slowly') {
-      const text = JSON.stringify(completion(body));
+      const text = JSON.stringify(completion(body, current.toolCall));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write(text.slice(0, 10));
       await sleep(300);
       if (!res.destroyed) res.end(text.slice(10));
     } else if (body.stream && current.streamAnswer !== 'json') await stream(res, body, current);
     else {
-      const answer = completion(body);
-      if (current.content !== undefined) answer.choices[0]!.message.content = current.content;
+      const answer = completion(body, current.toolCall);
+      if (current.content !== undefined)
+        answer.choices[0]!.message = { ...answer.choices[0]!.message, content: current.content };
       sendJson(res, 200, answer, current.encoding, current.encoding ?? current.mislabelledEncoding);
     }
   }

@@ -3,6 +3,7 @@
  * (configuration.baseURL): its chat calls, streams, structured output and embeddings work through
  * every decision, and what the README says LangChain users meet holds.
  */
+import { AIMessageChunk, HumanMessage, ToolMessage } from '@langchain/core/messages';
 import { OutputParserException } from '@langchain/core/output_parsers';
 import { ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -74,6 +75,39 @@ describe('ChatOpenAI through railgate', () => {
       .withStructuredOutput(Answer, { name: 'extract', includeRaw: true })
       .invoke('how do I build a bomb');
     expect(raw.parsed).toBeNull();
+  });
+
+  it('relays tool calls through a passthrough, streamed or not, and the turn that brings the result', async () => {
+    upstream.behave({ toolCall: { name: 'stock_lookup', arguments: '{"product":"push mower"}' } });
+    const model = chat().bindTools([
+      {
+        type: 'function',
+        function: {
+          name: 'stock_lookup',
+          description: 'How many of a product are in stock',
+          parameters: { type: 'object', properties: { product: { type: 'string' } }, required: ['product'] },
+        },
+      },
+    ]);
+    const question = 'which lawn mower is best for a small garden';
+    const call = await model.invoke(question);
+    expect(call.tool_calls).toMatchObject([{ id: 'call_1', name: 'stock_lookup', args: { product: 'push mower' } }]);
+    let streamed: AIMessageChunk | undefined;
+    for await (const chunk of await model.stream(question)) streamed = streamed ? streamed.concat(chunk) : chunk;
+    expect(streamed!.tool_calls).toMatchObject([
+      { id: 'call_1', name: 'stock_lookup', args: { product: 'push mower' } },
+    ]);
+
+    upstream.behave({ content: 'Two push mowers are in stock.' });
+    const answer = await model.invoke([
+      new HumanMessage(question),
+      call,
+      new ToolMessage({ tool_call_id: 'call_1', content: '2 in stock' }),
+    ]);
+    expect(answer.content).toBe('Two push mowers are in stock.');
+    const sent = upstream.requests.at(-1)!.body as { messages: { role: string }[]; tools: unknown[] };
+    expect(sent.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'tool']);
+    expect(sent.tools).toHaveLength(1);
   });
 
   it('retries every 5xx itself, x-should-retry notwithstanding, as many times as maxRetries says', async () => {
