@@ -79,6 +79,18 @@ describe('transformers provider with a local model folder', () => {
     expect(Array.from(again!)).toEqual(Array.from(batch[0]!));
   });
 
+  it('gives each text of a batch of very different lengths its own vector, as if embedded alone', async () => {
+    // Run as separate calls (the short texts apart from the long one): each vector must come back in
+    // its text's place.
+    const long = Array.from({ length: 20 }, () => 'please cancel my subscription').join(' and ');
+    const texts = ['hi', 'track my order', long, 'hello', 'ok', 'reset my password'];
+    const batch = await fp32.embed(texts);
+    for (const [i, text] of texts.entries()) {
+      const [alone] = await fp32.embed([text]);
+      Array.from(alone!).forEach((x, d) => expect(batch[i]![d]).toBeCloseTo(x, 5));
+    }
+  });
+
   it('truncates a text longer than the model accepts instead of failing', async () => {
     const long = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
     const [vector] = await fp32.embed([long]);
