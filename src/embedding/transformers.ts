@@ -46,12 +46,18 @@ const HUB_ID = /^(?:[\w.-]+\/)?[\w.-]{1,96}$/;
 export const PROBE_TEXT = 'dimension probe';
 
 /**
- * A model call's fixed cost in padded token positions (for length-groups.ts), measured here with a
- * MiniLM-L6-sized model (6 layers, 384 wide; onnxruntime on 2 cores): ~2.4 ms a call, ~0.16 ms a
- * padded position. Wider or deeper models cost more per position, so for them this errs towards
- * fewer, larger calls.
+ * A model call's fixed cost in padded token positions (for length-groups.ts). Measured here with a
+ * MiniLM-L6-sized model (6 layers, 384 wide; onnxruntime on 2 cores): ~2.4 ms a call (tokenizer,
+ * session, pooling), ~0.16 ms a padded position, so ~15 positions. A position's cost grows with
+ * layers × width², the call's hardly: other sizes scale from there (a 12 × 768 model: ~2; a tiny
+ * test model: thousands, so its batches are never split). Unknown shapes keep MiniLM's figure.
  */
-const CALL_COST_POSITIONS = 16;
+function callCostPositions(config: { num_hidden_layers?: unknown; hidden_size?: unknown }): number {
+  const { num_hidden_layers: layers, hidden_size: width } = config;
+  if (typeof layers !== 'number' || typeof width !== 'number' || layers <= 0 || width <= 0) return MINILM_CALL_COST;
+  return Math.min(4096, Math.max(1, (MINILM_CALL_COST * 6 * 384 ** 2) / (layers * width ** 2)));
+}
+const MINILM_CALL_COST = 15;
 
 /** `pipeline` narrowed to the one task used: its full overload union is too large for the type checker. */
 const loadFeatureExtraction = pipeline as (
@@ -91,11 +97,16 @@ function messageOf(error: unknown): string {
 }
 
 export class TransformersEmbedder implements Embedder {
+  /** For length-groups.ts: what a model call costs beyond its padded positions. */
+  private readonly callCost: number;
+
   private constructor(
     readonly modelId: string,
     readonly dimension: number,
     private readonly extractor: FeatureExtractionPipeline,
-  ) {}
+  ) {
+    this.callCost = callCostPositions(extractor.model.config as { num_hidden_layers?: unknown; hidden_size?: unknown });
+  }
 
   static async load(options: TransformersEmbedderOptions): Promise<TransformersEmbedder> {
     const source = locateModel(options);
@@ -142,7 +153,7 @@ export class TransformersEmbedder implements Embedder {
       // texts of very different lengths go to the model in separate calls (see length-groups.ts).
       const lengths = texts.map((text) => this.extractor.tokenizer.encode(text).length);
       const vectors = new Array<Float32Array>(texts.length);
-      for (const group of lengthGroups(lengths, CALL_COST_POSITIONS)) {
+      for (const group of lengthGroups(lengths, this.callCost)) {
         const output = await runExtractor(
           this.extractor,
           group.map((row) => texts[row]!),

@@ -80,10 +80,12 @@ describe('transformers provider with a local model folder', () => {
   });
 
   it('gives each text of a batch of very different lengths its own vector, as if embedded alone', async () => {
-    // Run as separate calls (the short texts apart from the long one): each vector must come back in
-    // its text's place.
-    const long = Array.from({ length: 20 }, () => 'please cancel my subscription').join(' and ');
-    const texts = ['hi', 'track my order', long, 'hello', 'ok', 'reset my password'];
+    // Run as separate calls (the short texts apart from the long one; for a model this small only a
+    // batch this uneven is worth a second call): each vector must come back in its text's place.
+    const long = Array.from({ length: 100 }, () => 'please cancel my subscription').join(' and ');
+    const short = ['hi', 'track my order', 'hello', 'ok', 'reset my password'];
+    const texts = [...Array.from({ length: 60 }, (_, i) => `${short[i % 5]} ${i}`).slice(0, 30), long];
+    texts.push(...Array.from({ length: 30 }, (_, i) => `${short[i % 5]} ${i + 30}`));
     const batch = await fp32.embed(texts);
     for (const [i, text] of texts.entries()) {
       const [alone] = await fp32.embed([text]);
