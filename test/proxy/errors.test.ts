@@ -382,6 +382,14 @@ describe('health and readiness', () => {
     } finally {
       await failed.close();
     }
+    // A failure that says nothing is still a failure, not "still loading".
+    const mute = await buildTestApp({ guard: Promise.reject(new Error('')) });
+    try {
+      const response = await mute.app.inject({ method: 'GET', url: '/readyz' });
+      expect(response.json().error.message).toBe('railgate is not ready: loading rails failed.');
+    } finally {
+      await mute.close();
+    }
   });
 
   it("keeps an embeddings server's address and answer out of the 503s when it failed the load", async () => {

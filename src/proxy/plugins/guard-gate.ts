@@ -38,7 +38,7 @@ export class GuardGate {
     const failure = this.#failure;
     // The failure's own full stop would double the sentence's.
     const cause = failure && (isRailgateError(failure) ? clientMessage(failure) : failure.message).replace(/\.+$/, '');
-    const why = cause ? `loading rails failed: ${cause}` : 'rails and model are still loading';
+    const why = failure ? `loading rails failed${cause ? `: ${cause}` : ''}` : 'rails and model are still loading';
     throw new RailgateError('RG_ERR_NOT_READY', `railgate is not ready: ${why}.`);
   }
 }
