@@ -45,16 +45,30 @@ const HUB_ID = /^(?:[\w.-]+\/)?[\w.-]{1,96}$/;
 
 export const PROBE_TEXT = 'dimension probe';
 
+/** The shape of a model as its config.json names it (BERT's names, DistilBERT's, T5's). */
+interface ModelShape {
+  num_hidden_layers?: unknown;
+  n_layers?: unknown;
+  num_layers?: unknown;
+  hidden_size?: unknown;
+  dim?: unknown;
+  d_model?: unknown;
+  max_position_embeddings?: unknown;
+}
+
+const positive = (...values: unknown[]) => values.find((v): v is number => typeof v === 'number' && v > 0);
+
 /**
  * A model call's fixed cost in padded token positions (for length-groups.ts). Measured here with a
  * MiniLM-L6-sized model (6 layers, 384 wide; onnxruntime on 2 cores): ~2.4 ms a call (tokenizer,
  * session, pooling), ~0.16 ms a padded position, so ~15 positions. A position's cost grows with
  * layers × width², the call's hardly: other sizes scale from there (a 12 × 768 model: ~2; a tiny
- * test model: thousands, so its batches are never split). Unknown shapes keep MiniLM's figure.
+ * test model: 4096, so only a very uneven batch is split). Unknown shapes keep MiniLM's figure.
  */
-function callCostPositions(config: { num_hidden_layers?: unknown; hidden_size?: unknown }): number {
-  const { num_hidden_layers: layers, hidden_size: width } = config;
-  if (typeof layers !== 'number' || typeof width !== 'number' || layers <= 0 || width <= 0) return MINILM_CALL_COST;
+function callCostPositions(config: ModelShape): number {
+  const layers = positive(config.num_hidden_layers, config.n_layers, config.num_layers);
+  const width = positive(config.hidden_size, config.dim, config.d_model);
+  if (layers === undefined || width === undefined) return MINILM_CALL_COST;
   return Math.min(4096, Math.max(1, (MINILM_CALL_COST * 6 * 384 ** 2) / (layers * width ** 2)));
 }
 const MINILM_CALL_COST = 15;
@@ -101,13 +115,17 @@ function messageOf(error: unknown): string {
 export class TransformersEmbedder implements Embedder {
   /** For length-groups.ts: what a model call costs beyond its padded positions. */
   private readonly callCost: number;
+  /** The most tokens the model reads of a text: longer ones are cut to it, so they pad no further. */
+  private readonly maxTokens: number;
 
   private constructor(
     readonly modelId: string,
     readonly dimension: number,
     private readonly extractor: FeatureExtractionPipeline,
   ) {
-    this.callCost = callCostPositions(extractor.model.config as { num_hidden_layers?: unknown; hidden_size?: unknown });
+    const shape = extractor.model.config as ModelShape;
+    this.callCost = callCostPositions(shape);
+    this.maxTokens = positive(shape.max_position_embeddings) ?? 512;
   }
 
   static async load(options: TransformersEmbedderOptions): Promise<TransformersEmbedder> {
@@ -155,7 +173,7 @@ export class TransformersEmbedder implements Embedder {
       // texts of very different lengths go to the model in separate calls (see length-groups.ts).
       // Lengths in characters, ~4 to a token: tokenizing each text twice to count would cost 3-20% of
       // the embedding time, and the split only needs to tell short from long.
-      const lengths = texts.map((text) => Math.ceil(text.length / CHARS_PER_TOKEN) + 2);
+      const lengths = texts.map((text) => Math.min(Math.ceil(text.length / CHARS_PER_TOKEN) + 2, this.maxTokens));
       const vectors = new Array<Float32Array>(texts.length);
       for (const group of lengthGroups(lengths, this.callCost)) {
         const output = await runExtractor(
