@@ -205,7 +205,7 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
     res.flushHeaders();
     await behaviour.beforeFirstEvent();
   }
-  if (behaviour.toolCall) return streamToolCall(out, base, usage, behaviour.toolCall);
+  if (behaviour.toolCall) return streamToolCall(out, base, includeUsage, behaviour.toolCall);
   await event({
     ...base,
     choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
@@ -236,9 +236,10 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
 async function streamToolCall(
   out: ReturnType<typeof streamBody>,
   base: object,
-  usage: object,
+  includeUsage: boolean,
   call: NonNullable<FakeBehaviour['toolCall']>,
 ): Promise<void> {
+  const usage = includeUsage ? { usage: null } : {};
   const event = (delta: object, finish: string | null) =>
     out.write(
       `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }], ...usage })}\n\n`,
@@ -248,6 +249,7 @@ async function streamToolCall(
     {
       role: 'assistant',
       content: null,
+      refusal: null,
       tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: call.name, arguments: '' } }],
     },
     null,
@@ -255,6 +257,10 @@ async function streamToolCall(
   for (const piece of [call.arguments.slice(0, half), call.arguments.slice(half)])
     await event({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null);
   await event({}, 'tool_calls');
+  if (includeUsage)
+    await out.write(
+      `data: ${JSON.stringify({ ...base, choices: [], usage: { prompt_tokens: 7, completion_tokens: 9, total_tokens: 16 } })}\n\n`,
+    );
   out.end('data: [DONE]\n\n');
 }
 

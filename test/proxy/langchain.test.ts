@@ -97,6 +97,7 @@ describe('ChatOpenAI through railgate', () => {
     expect(streamed!.tool_calls).toMatchObject([
       { id: 'call_1', name: 'stock_lookup', args: { product: 'push mower' } },
     ]);
+    expect(streamed!.usage_metadata).toMatchObject({ input_tokens: 7, output_tokens: 9 });
 
     upstream.behave({ content: 'Two push mowers are in stock.' });
     const answer = await model.invoke([
