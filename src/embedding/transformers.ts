@@ -61,7 +61,8 @@ const positive = (...values: unknown[]) => values.find((v): v is number => typeo
 /**
  * A model call's fixed cost in padded token positions (for length-groups.ts). Measured here with a
  * MiniLM-L6-sized model (6 layers, 384 wide; onnxruntime on 2 cores): ~2.4 ms a call (tokenizer,
- * session, pooling), ~0.16 ms a padded position, so ~15 positions. A position's cost grows with
+ * session, pooling), ~0.16 ms a padded position, so ~15 positions (quantized: ~1.3 ms and ~0.065 ms,
+ * ~20: close enough to share the figure). A position's cost grows with
  * layers × width², the call's hardly: other sizes scale from there (a 12 × 768 model: ~2; a tiny
  * test model: 4096, so only a very uneven batch is split). Unknown shapes keep MiniLM's figure.
  */
