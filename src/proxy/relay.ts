@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
 import { SSE_HEADERS, relayEventStream } from './sse.js';
-import { answerBrokeOff, clientLeaving, type DecisionTrace } from './trace.js';
+import { answerBrokeOff, type DecisionTrace } from './trace.js';
 import { clientCredentials, isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface RelayInput {
@@ -21,6 +21,8 @@ export interface RelayInput {
   readonly trace: DecisionTrace;
   /** limits.streamEventBytes */
   readonly maxEventBytes: number;
+  /** Aborted when the client leaves (`clientLeaving`; at once if it already has): the upstream is then never called. */
+  readonly signal: AbortSignal;
 }
 
 /**
@@ -47,9 +49,7 @@ function headerValue(headers: UpstreamResponse['headers'], name: string): string
 }
 
 export async function relayChat(request: FastifyRequest, reply: FastifyReply, input: RelayInput): Promise<unknown> {
-  const { upstreams, upstream, trace } = input;
-  // Aborted when the client leaves (at once if it already has): the upstream is then never called.
-  const signal = clientLeaving(request, reply);
+  const { upstreams, upstream, trace, signal } = input;
 
   trace.upstreamStarted();
   let response: UpstreamResponse;

@@ -138,12 +138,14 @@ export const chatRoutes = fp(
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard);
       chooseRailSet(guard, name, 'x-railgate-rails', access);
+      // One signal for the whole request: the model queue and the upstream call both stop on it.
+      const signal = clientLeaving(request, reply);
       const { result, message, earlierIndex } = await decideConversation(
         guard,
         name,
         chat.userText,
         chat.earlier,
-        clientLeaving(request, reply),
+        signal,
       );
       const { decision, set } = result;
       const trace = startTrace(
@@ -184,6 +186,7 @@ export const chatRoutes = fp(
         view,
         trace,
         maxEventBytes: options.settings.limits.streamEventBytes,
+        signal,
       });
     });
   },
