@@ -14,29 +14,23 @@ import { parseSettings } from '../../src/settings.js';
 import { startRailgate, type Railgate } from '../../src/start.js';
 import { startFakeEmbeddingsServer } from '../helpers/fake-embeddings-server.js';
 import { startFakeUpstream } from '../helpers/fake-upstream.js';
-
-const RAIL = `name: support
-match: { threshold: 0.6 }
-on_no_match: { action: refuse, message: Only support questions here. }
-intents:
-  - id: greeting
-    action: respond
-    response: Hello from support!
-    examples: [hello, hi there, good morning]
-  - id: password_reset
-    action: respond
-    response: Use the reset link on the sign-in page.
-    examples: [how do I reset my password, I forgot my password, I can't log in with my password]
-  - id: human_agent
-    action: forward
-    prompt: [{ role: system, content: Tell the customer how to reach a human agent. }]
-    examples: [I want to talk to a human agent, can I speak to a real person, put me through to an agent]
-`;
+import { SUPPORT_RAIL as RAIL } from './support-rail.js';
 
 /** `railgate_errors_total` by code. */
 async function countedErrors(railgate: Railgate): Promise<Record<string, number>> {
   const { values } = await railgate.metrics.errors.get();
   return Object.fromEntries(values.map((v) => [String(v.labels.code), v.value]));
+}
+
+/** The request is logged as cut by the shutdown, and is the one error `railgate_errors_total` counts. */
+async function expectCutByShutdown(root: string, railgate: Railgate, requestId: string): Promise<void> {
+  const log = DecisionReader.openReadOnly(path.join(root, 'decisions.db'));
+  try {
+    expect(log.query({ requestId })[0]).toMatchObject({ errorCode: 'RG_ERR_SHUTDOWN_CUT' });
+  } finally {
+    log.close();
+  }
+  expect(await countedErrors(railgate)).toEqual({ RG_ERR_SHUTDOWN_CUT: 1 });
 }
 
 /** railgate with a 300 ms shutdown grace, a fake upstream, and its decision log in `root`. */
@@ -82,13 +76,7 @@ describe('the shutdown grace period', () => {
       })().catch(() => undefined);
       await railgate.close();
       await reading;
-      const log = DecisionReader.openReadOnly(path.join(root, 'decisions.db'));
-      try {
-        expect(log.query({ requestId: 'cut-by-shutdown' })[0]).toMatchObject({ errorCode: 'RG_ERR_SHUTDOWN_CUT' });
-      } finally {
-        log.close();
-      }
-      expect(await countedErrors(railgate)).toEqual({ RG_ERR_SHUTDOWN_CUT: 1 });
+      await expectCutByShutdown(root, railgate, 'cut-by-shutdown');
     } finally {
       await railgate.close();
       await upstream.close();
@@ -109,18 +97,13 @@ describe('the shutdown grace period', () => {
       await upstream.waitUntil(() => upstream.requests.length === 1);
       await railgate.close();
       expect(await answer).toBeInstanceOf(Error);
-      const log = DecisionReader.openReadOnly(path.join(root, 'decisions.db'));
-      try {
-        expect(log.query({ requestId: 'waiting-at-shutdown' })[0]).toMatchObject({ errorCode: 'RG_ERR_SHUTDOWN_CUT' });
-      } finally {
-        log.close();
-      }
-      expect(await countedErrors(railgate)).toEqual({ RG_ERR_SHUTDOWN_CUT: 1 });
+      await expectCutByShutdown(root, railgate, 'waiting-at-shutdown');
     } finally {
       await railgate.close();
       await upstream.close();
     }
   });
+
   it('counts a request whose body is still arriving when the grace period ends once, as cut by the shutdown', async () => {
     const { upstream, railgate } = await startWithGrace();
     const socket = new Socket();

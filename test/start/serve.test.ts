@@ -24,24 +24,7 @@ import { DecisionReader } from '../../src/decisions/reader.js';
 import { parseSettings } from '../../src/settings.js';
 import { startRailgate, type Railgate } from '../../src/start.js';
 import { captureIO } from '../helpers/cli-io.js';
-
-const RAIL = `name: support
-match: { threshold: 0.6 }
-on_no_match: { action: refuse, message: Only support questions here. }
-intents:
-  - id: greeting
-    action: respond
-    response: Hello from support!
-    examples: [hello, hi there, good morning]
-  - id: password_reset
-    action: respond
-    response: Use the reset link on the sign-in page.
-    examples: [how do I reset my password, I forgot my password, I can't log in with my password]
-  - id: human_agent
-    action: forward
-    prompt: [{ role: system, content: Tell the customer how to reach a human agent. }]
-    examples: [I want to talk to a human agent, can I speak to a real person, put me through to an agent]
-`;
+import { SUPPORT_RAIL as RAIL } from './support-rail.js';
 
 const NEW_INTENT = `  - id: opening_hours
     action: respond
