@@ -17,6 +17,14 @@ beforeAll(async () => {
   railgate = await buildTestApp({ upstreamUrl: upstream.baseURL, apiKey: OPERATOR_KEY, listen: true });
   client = new OpenAI({ baseURL: `${railgate.url}/v1`, apiKey: 'sk-client-key', maxRetries: 0 });
 });
+/** POST /v1/embeddings with plain fetch, to see the raw answer (status, bytes as they arrive). */
+const postEmbeddings = (model: string) =>
+  fetch(`${railgate.url}/v1/embeddings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, input: ['hi'] }),
+  });
+
 afterAll(async () => {
   await railgate.close();
   await upstream.close();
@@ -47,11 +55,7 @@ describe('POST /v1/embeddings', () => {
   it("relays the upstream's own error, with the operator's key masked", async () => {
     upstream.behave({ kind: 'status', status: 401, body: `{"error":{"message":"Bad key ${OPERATOR_KEY}"}}` });
     try {
-      const response = await fetch(`${railgate.url}/v1/embeddings`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'text-embedding-test', input: ['hi'] }),
-      });
+      const response = await postEmbeddings('text-embedding-test');
       expect(response.status).toBe(401);
       expect(await response.json()).toEqual({ error: { message: 'Bad key ***' } });
     } finally {
@@ -65,11 +69,7 @@ describe('POST /v1/embeddings', () => {
     const first = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5]}],"note":"sk-operator-`;
     upstream.behave({ kind: 'pieces', pieces: [first, 'secret-123","model":"m"}'], held });
     try {
-      const response = await fetch(`${railgate.url}/v1/embeddings`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'm', input: ['hi'] }),
-      });
+      const response = await postEmbeddings('m');
       // The status and the first bytes are here while the upstream still holds the rest back.
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe('application/json');
@@ -97,11 +97,7 @@ describe('POST /v1/embeddings', () => {
     const counted = await railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE');
     try {
       await expect(client.embeddings.create({ model: 'm', input: ['hi'], encoding_format: 'float' })).rejects.toThrow();
-      const response = await fetch(`${railgate.url}/v1/embeddings`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'm', input: ['hi'] }),
-      });
+      const response = await postEmbeddings('m');
       await expect(response.text()).rejects.toThrow();
       // Each break is counted, though no error answer could be sent (when railgate's side closes).
       await expect.poll(() => railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE')).toBe(counted + 2);
@@ -118,11 +114,7 @@ describe('POST /v1/embeddings', () => {
     const counted = await railgate.errorCount('RG_ERR_UPSTREAM_BAD_RESPONSE');
     upstream.behave({ kind: 'pieces', pieces: ['{"object":', '"list"'], drop: true });
     try {
-      const response = await fetch(`${railgate.url}/v1/embeddings`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'm', input: ['hi'] }),
-      });
+      const response = await postEmbeddings('m');
       expect(response.status).toBe(502);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('RG_ERR_UPSTREAM_BAD_RESPONSE');
       await new Promise((resolve) => setTimeout(resolve, 50));
