@@ -39,6 +39,7 @@ function whereClause(q: DecisionQuery): { sql: string; params: Param[] } {
   add('intent = ?', q.intent);
   add('reason = ?', q.reason);
   add('request_id = ?', q.requestId);
+  add('id = ?', q.id);
   add('endpoint = ?', q.endpoint);
   add('time >= ?', q.since);
   add('time < ?', q.until);

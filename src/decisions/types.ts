@@ -40,6 +40,8 @@ export interface DecisionQuery {
   readonly reason?: string;
   /** The one request a client saw (its `x-request-id`). */
   readonly requestId?: string;
+  /** The one log row with this id (`#N` in `railgate logs`). */
+  readonly id?: number;
   /** Only requests through this door: the proxy (`chat`) or the dry-run `/v1/guard`. */
   readonly endpoint?: DecisionEndpoint;
   readonly limit?: number;

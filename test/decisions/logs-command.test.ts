@@ -106,7 +106,11 @@ describe('railgate logs', () => {
     expect(requestIds(limited)).toEqual(['req_hello', 'req_hr_refuse']);
     expect(limited).toContain('2 decisions (the newest 2; --limit N or --since for others)');
     expect((await logs(['--db', dbPath, '--limit', '5'])).out).toMatch(/^4 decisions$/m);
-    expect(requestIds((await logs(['--db', dbPath, '--request-id', 'req_billing'])).out)).toEqual(['req_billing']);
+    const billing = (await logs(['--db', dbPath, '--request-id', 'req_billing'])).out;
+    expect(requestIds(billing)).toEqual(['req_billing']);
+    // The row id printed beside the request id finds the same row (as add-example takes it).
+    const row = /request req_billing (#\d+)/.exec(billing)![1]!;
+    expect(requestIds((await logs(['--db', dbPath, '--request-id', row])).out)).toEqual(['req_billing']);
     const mistyped = await logs(['--db', dbPath, '--rails', 'nope']);
     expect(mistyped.code).toBe(0);
     expect(mistyped.out).toContain('no logged decisions match');

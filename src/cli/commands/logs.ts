@@ -22,7 +22,7 @@ Prints logged decisions, newest first.
   --rails SET         only this rail set
   --intent ID         only decisions that matched this intent
   --reason REASON     only ${DECISION_REASONS.join(', ')}
-  --request-id ID     the decision for one request (its x-request-id)
+  --request-id ID     the decision for one request (its x-request-id), or #N for log row N
   --endpoint DOOR     only chat (the proxy) or guard (the dry-run /v1/guard)
   --since WHEN        30s, 15m, 1h, 7d, 2w, or an ISO date (2024-05-01, 2024-05-01T12:00:00Z)
   --limit N           at most N decisions (default ${DEFAULT_QUERY_LIMIT})
@@ -88,6 +88,13 @@ export const run: CliCommand = async (args, io) => {
   }
 };
 
+/** `--request-id`: a client's request id, or `#N` for log row N (as printed, and as add-example takes it). */
+function requestRef(ref: string | undefined): Pick<DecisionQuery, 'requestId' | 'id'> {
+  if (ref === undefined) return {};
+  const row = /^#(\d+)$/.exec(ref)?.[1];
+  return row === undefined ? { requestId: ref } : { id: Number(row) };
+}
+
 function parseOptions(args: readonly string[]) {
   const { values } = parseArgs({
     args: [...args],
@@ -126,7 +133,7 @@ function parseOptions(args: readonly string[]) {
     ...(values.rails !== undefined && { railSet: values.rails }),
     ...(values.intent !== undefined && { intent: values.intent }),
     ...(reason !== undefined && { reason }),
-    ...(values['request-id'] !== undefined && { requestId: values['request-id'] }),
+    ...requestRef(values['request-id']),
     ...(endpoint !== undefined && { endpoint }),
     ...(since !== undefined && { since }),
     ...(limit !== undefined && { limit }),
