@@ -17,6 +17,8 @@ export interface RelayInput {
   /** The JSON text sent upstream: the client's own for a passthrough, the vetted request for a forward. */
   readonly body: string;
   readonly stream: boolean;
+  /** The client asked for a usage chunk at the end of the stream (`stream_options.include_usage`). */
+  readonly includeUsage: boolean;
   readonly view: RailgateView;
   readonly trace: DecisionTrace;
   /** limits.streamEventBytes */
@@ -90,12 +92,13 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     };
     const payload = relayEventStream(response.body, {
       maxEventBytes: input.maxEventBytes,
+      expectUsage: input.includeUsage,
       redact: mask,
       onFailure: (error) => (isAbort(error, signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer'))),
       onIncomplete: () => {
         const failure = new RailgateError(
           'RG_ERR_UPSTREAM_BAD_RESPONSE',
-          `Upstream "${upstream}" ended its stream before the answer was complete (no finish_reason, no [DONE]).`,
+          `Upstream "${upstream}" ended its stream before the answer was complete: no [DONE], and no finish_reason for every choice${input.includeUsage ? ' followed by the usage chunk include_usage asks for' : ''}.`,
         );
         return failed(failure);
       },

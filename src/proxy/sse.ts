@@ -4,7 +4,8 @@
  * the middle of one); backpressure comes from the stream machinery: nothing is read from the upstream
  * faster than the client takes it. A failure mid-stream ends the client's stream with an explicit
  * error event and no `[DONE]`, so no client mistakes a cut-off answer for a complete one; so does an
- * upstream stream that ends cleanly but before its answer did (no finish_reason, no `[DONE]`).
+ * upstream stream that ends cleanly but before its answer did (no finish_reason, no `[DONE]`, or no
+ * usage chunk where the client asked for one).
  */
 import { Readable } from 'node:stream';
 import { RailgateError, toOpenAIError } from '../errors.js';
@@ -33,9 +34,12 @@ export interface RelayOptions {
   readonly maxEventBytes: number;
   /**
    * The error for a stream that ended without anything saying the answer was over: a `[DONE]`, a
-   * `finish_reason` for each choice, or an error event of the upstream's own.
+   * `finish_reason` for each choice (and the usage chunk, if `expectUsage`), or an error event of the
+   * upstream's own.
    */
   readonly onIncomplete: () => RailgateError;
+  /** The client asked for a usage chunk (`stream_options.include_usage`): it comes after the finish_reasons. */
+  readonly expectUsage?: boolean;
   /** Masks secrets in the events passed on (an upstream's error event quoting the operator's key). */
   readonly redact?: (events: string) => string;
 }
@@ -47,8 +51,11 @@ export interface RelayOptions {
  */
 class AnswerEnd {
   #closed = false;
+  #usage = false;
   readonly #choices = new Set<number>();
   readonly #finished = new Set<number>();
+
+  constructor(private readonly expectUsage: boolean) {}
 
   read(events: string): void {
     for (const event of events.split(/\r\n\r\n|\n\n|\r\r/)) {
@@ -64,15 +71,16 @@ class AnswerEnd {
       this.#closed = true;
       return;
     }
-    let parsed: { error?: unknown; choices?: unknown } | null;
+    let parsed: { error?: unknown; choices?: unknown; usage?: unknown } | null;
     try {
       parsed = JSON.parse(data) as typeof parsed;
     } catch {
       return;
     }
     if (typeof parsed !== 'object' || parsed === null) return;
-    // `"error": null` beside a chunk's content is no error.
+    // `"error": null` beside a chunk's content is no error; `"usage": null` is on every chunk but the last.
     if (parsed.error !== undefined && parsed.error !== null) this.#closed = true;
+    if (typeof parsed.usage === 'object' && parsed.usage !== null) this.#usage = true;
     if (!Array.isArray(parsed.choices)) return;
     for (const choice of parsed.choices as { index?: unknown; finish_reason?: unknown }[]) {
       const index = typeof choice?.index === 'number' ? choice.index : 0;
@@ -82,14 +90,36 @@ class AnswerEnd {
   }
 
   get over(): boolean {
-    return this.#closed || (this.#choices.size > 0 && [...this.#choices].every((i) => this.#finished.has(i)));
+    if (this.#closed) return true;
+    const finished = this.#choices.size > 0 && [...this.#choices].every((i) => this.#finished.has(i));
+    return finished && (this.#usage || !this.expectUsage);
   }
+}
+
+/**
+ * The bytes after a stream's last boundary, when it ends cleanly: an event the upstream did not end
+ * with a blank line (some end with a bare `data: [DONE]`). Passed on with its blank line when its data
+ * is whole (`[DONE]` or JSON), so that what follows can never be spliced into it; otherwise it is a
+ * half-written event and dropped, as the event-stream standard drops an event cut off by the end.
+ */
+export function finalEvent(tail: string): string | undefined {
+  const lines = tail.split(/\r\n|\r|\n/);
+  const data = lines.flatMap((line) => (line.startsWith('data:') ? [line.slice(5).replace(/^ /, '')] : [])).join('\n');
+  if (data.trim() === '') return undefined;
+  if (data.trim() !== '[DONE]') {
+    try {
+      JSON.parse(data);
+    } catch {
+      return undefined;
+    }
+  }
+  return `${tail.replace(/(\r\n|\r|\n)$/, '')}\n\n`;
 }
 
 export function relayEventStream(source: AsyncIterable<Buffer | string>, options: RelayOptions): Readable {
   async function* relay(): AsyncGenerator<Buffer> {
     let pending: Buffer = Buffer.alloc(0);
-    const answer = new AnswerEnd();
+    const answer = new AnswerEnd(options.expectUsage ?? false);
     // Events are passed on whole, so a secret is never split across two of them.
     const passOn = (events: Buffer) => {
       const text = events.toString('utf8');
@@ -116,8 +146,9 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
           );
         }
       }
-      // A stream that ends without a final blank line still gets its last bytes.
-      if (pending.length > 0) yield passOn(pending);
+      // A stream that ends without a final blank line still gets its last event, if it is whole.
+      const last = pending.length > 0 ? finalEvent(pending.toString('utf8')) : undefined;
+      if (last !== undefined) yield passOn(Buffer.from(last));
       if (!answer.over) yield Buffer.from(sseEvent(toOpenAIError(options.onIncomplete())));
     } catch (error) {
       const failure = options.onFailure(error);

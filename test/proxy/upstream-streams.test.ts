@@ -54,12 +54,12 @@ describe('streaming failures', () => {
   });
 
   /** The raw text a client reads from a stream whose upstream sends `body`. */
-  async function streamedText(body: string): Promise<string> {
+  async function streamedText(body: string, extra: Record<string, unknown> = {}): Promise<string> {
     upstream.behave({ rawStream: Buffer.from(body) });
     const response = await fetch(`${railgate.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(askStream('which lawn mower is best for a small garden')),
+      body: JSON.stringify({ ...askStream('which lawn mower is best for a small garden'), ...extra }),
     });
     return response.text();
   }
@@ -96,6 +96,46 @@ describe('streaming failures', () => {
   it("takes the upstream's own error event as the end, in either form, adding none of its own", async () => {
     for (const body of ['event: error\ndata: {"message":"overloaded"}\n\n', 'data: { "error": {"message":"x"} }\n\n'])
       expect(await streamedText(chunkEvents([{ content: 'partial' }]) + body)).not.toMatch(cutOff);
+  });
+
+  it('with include_usage, takes a stream as over only once its usage chunk came (or [DONE])', async () => {
+    const usage = { stream_options: { include_usage: true } };
+    const finished = chunkEvents([{ content: 'All' }, { finish: 'stop' }]);
+    const usageChunk = `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } })}\n\n`;
+    const cut = await streamedText(finished, usage);
+    expect(cut).toMatch(cutOff);
+    expect(cut).toContain('usage chunk');
+    expect(await streamedText(finished + usageChunk, usage)).not.toMatch(cutOff);
+    expect(await streamedText(`${finished}data: [DONE]\n\n`, usage)).not.toMatch(cutOff);
+    // `"usage": null` on the chunks before it is not the usage chunk.
+    expect(await streamedText(finished.replaceAll('"choices"', '"usage":null,"choices"'), usage)).toMatch(cutOff);
+  });
+
+  it('drops a half-written last event at a clean end: the error event stands alone and the SDK raises its code', async () => {
+    const half = 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"the';
+    for (const tail of [half, `${half}\n`]) {
+      upstream.behave({ rawStream: Buffer.from(chunkEvents([{ content: 'Hello' }]) + tail) });
+      const stream = await client.chat.completions.create(askStream('which lawn mower is best for a small garden'));
+      const seen: string[] = [];
+      const failure = await (async () => {
+        for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
+      })().catch((error: unknown) => error);
+      expect(seen.join('')).toBe('Hello');
+      expect(failure).toBeInstanceOf(APIError);
+      expect(failure).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+    }
+  });
+
+  it('passes on a whole last event the upstream did not end with a blank line, ending it for the client', async () => {
+    for (const ending of ['data: [DONE]', 'data: [DONE]\n', chunkEvents([{ finish: 'stop' }]).trimEnd()]) {
+      upstream.behave({ rawStream: Buffer.from(chunkEvents([{ content: 'All' }, { content: ' done' }]) + ending) });
+      const stream = await client.chat.completions.create(askStream('which lawn mower is best for a small garden'));
+      const seen: string[] = [];
+      for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
+      expect(seen.join('')).toBe('All done');
+    }
+    const text = await streamedText(`${chunkEvents([{ content: 'x' }])}data: [DONE]`);
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
   });
 
   it('passes on a stream that says it finished, even without the closing [DONE] some servers omit', async () => {

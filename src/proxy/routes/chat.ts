@@ -183,6 +183,7 @@ export const chatRoutes = fp(
             ? JSON.stringify(forwardBody(chat, decision, set))
             : (request.rawBody ?? JSON.stringify(chat.body)),
         stream: chat.stream,
+        includeUsage: chat.includeUsage,
         view,
         trace,
         maxEventBytes: options.settings.limits.streamEventBytes,
