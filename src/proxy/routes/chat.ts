@@ -11,6 +11,7 @@ import { renderPrompt } from '../../rails/prompt.js';
 import type { PromptMessage, RailSet } from '../../rails/types.js';
 import type { Settings } from '../../settings.js';
 import type { Guard, GuardResult } from '../../matching/guard.js';
+import { checkKeysUnambiguous } from '../json-keys.js';
 import { createRequestParsers, type ChatRequest, type EarlierMessage } from '../chat-request.js';
 import { decisionHeaders, decisionView } from '../decision-view.js';
 import { relayChat } from '../relay.js';
@@ -134,6 +135,8 @@ export const chatRoutes = fp(
 
     app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
       const time = options.clock();
+      // Before deciding: a body another parser reads otherwise would let the upstream see an undecided message.
+      checkKeysUnambiguous(request.body, request.rawBody);
       const chat = parsers.chat(request.body);
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard);
