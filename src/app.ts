@@ -115,6 +115,21 @@ function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A JSON body's text: UTF-8, as JSON must be (RFC 8259), and without a byte-order mark, which JSON
+ * parsers upstream (Python's among them) refuse: a passthrough sends this text as it is.
+ */
+function jsonText(body: Buffer | string): string | RailgateError {
+  if (typeof body === 'string') return body.replace(/^\uFEFF/, '');
+  try {
+    return UTF8.decode(body); // drops a byte-order mark
+  } catch {
+    return new RailgateError('RG_ERR_INVALID_JSON', 'The body is not valid UTF-8, which JSON must be.');
+  }
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
   const clock = deps.clock ?? Date.now;
@@ -153,8 +168,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const parseJson = app.getDefaultJsonParser('remove', 'remove');
   app.removeContentTypeParser('application/json');
   const { jsonDepth } = settings.limits;
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const text = jsonText(body);
+    if (text instanceof RailgateError) return done(text, undefined);
     request.rawBody = text;
     parseJson(request, text, (error, parsed) => {
       if (error || !nestsDeeperThan(parsed, jsonDepth)) return done(error, parsed);

@@ -267,17 +267,33 @@ async function streamToolCall(
 export async function startFakeUpstream(): Promise<FakeUpstream> {
   const requests: RecordedRequest[] = [];
   let behaviour: FakeBehaviour = {};
+  const UNREADABLE_BODY = JSON.stringify({
+    error: {
+      message: 'We could not parse the JSON body of your request.',
+      type: 'invalid_request_error',
+      param: null,
+      code: null,
+    },
+  });
 
   const server = createServer((req, res) => {
     const pieces: Buffer[] = [];
     req.on('data', (piece: Buffer) => pieces.push(piece));
     req.on('end', () => {
       const raw = Buffer.concat(pieces).toString('utf8');
+      let body: unknown;
+      let current = behaviour;
+      try {
+        body = raw ? (JSON.parse(raw) as unknown) : undefined;
+      } catch {
+        // As OpenAI does: a body it cannot read is a 400 (the request is still recorded).
+        current = { status: 400, errorText: UNREADABLE_BODY };
+      }
       const record: RecordedRequest = {
         method: req.method ?? '',
         path: req.url ?? '',
         headers: req.headers,
-        body: raw ? (JSON.parse(raw) as unknown) : undefined,
+        body,
         raw,
         closedEarly: false,
         finished: false,
@@ -287,7 +303,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
         if (res.writableFinished) record.finished = true;
         else record.closedEarly = true;
       });
-      void answer(record, res, behaviour);
+      void answer(record, res, current);
     });
   });
 

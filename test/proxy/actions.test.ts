@@ -180,6 +180,18 @@ describe('passthrough', () => {
     expect(completion.railgate).toMatchObject({ decision: 'passthrough' });
   });
 
+  it('sends a body that came with a byte-order mark upstream without it (Python parsers refuse one)', async () => {
+    const raw = '{"model":"m","messages":[{"role":"user","content":"which lawn mower is best for a small garden"}]}';
+    const response = await fetch(`${railgate.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(raw)]),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-railgate-decision')).toBe('passthrough');
+    expect(upstream.requests.at(-1)!.raw).toBe(raw);
+  });
+
   it('streams a passthrough answer', async () => {
     const stream = await client.chat.completions.create({
       model: 'gpt-4o-mini',

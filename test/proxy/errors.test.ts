@@ -14,12 +14,12 @@ beforeAll(async () => {
 });
 afterAll(() => railgate.close());
 
-function post(payload: unknown, headers: Record<string, string> = {}, url = '/v1/chat/completions') {
+function post(payload: unknown | Buffer, headers: Record<string, string> = {}, url = '/v1/chat/completions') {
   return railgate.app.inject({
     method: 'POST',
     url,
     headers: { 'content-type': 'application/json', ...headers },
-    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    payload: typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload),
   });
 }
 
@@ -29,6 +29,21 @@ describe('request validation', () => {
   it('rejects malformed and empty JSON with RG_ERR_INVALID_JSON', async () => {
     expectError(await post('{"model": "m", "messages": ['), 400, 'RG_ERR_INVALID_JSON');
     expectError(await post(''), 400, 'RG_ERR_INVALID_JSON');
+  });
+
+  it('rejects a body that is not UTF-8 (a stray byte, Latin-1 text) with RG_ERR_INVALID_JSON', async () => {
+    const body = (bytes: number[]) =>
+      Buffer.concat([
+        Buffer.from('{"model":"m","messages":[{"role":"user","content":"caf'),
+        Buffer.from(bytes),
+        Buffer.from('"}]}'),
+      ]);
+    for (const bytes of [[0xe9], [0xff, 0xfe], [0xe2, 0x82]]) {
+      const response = await post(body(bytes));
+      expectError(response, 400, 'RG_ERR_INVALID_JSON');
+      expect(response.json().error.message).toContain('UTF-8');
+    }
+    expect((await post(body([0xc3, 0xa9]))).statusCode).toBe(200);
   });
 
   it('rejects JSON nested deeper than limits.jsonDepth with RG_ERR_INVALID_JSON, and takes it up to there', async () => {
