@@ -3,7 +3,7 @@
  * or with the operator's key, or with a body that is not what was asked for. Also /v1/models relaying
  * and /v1/guard never calling upstream. Streams that fail midway: upstream-streams.test.ts.
  */
-import { createServer } from 'node:http';
+import { createServer, get as httpGet } from 'node:http';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import OpenAI from 'openai';
@@ -221,12 +221,25 @@ describe('/v1/models and /v1/guard', () => {
     }
   });
 
+  /** The status of a GET of `path` sent as it is written. */
+  const rawGet = (path: string) =>
+    new Promise<number | undefined>((resolve, reject) =>
+      httpGet(`${railgate.url}${path}`, (response) => {
+        response.resume();
+        resolve(response.statusCode);
+      }).on('error', reject),
+    );
+
   it("looks one model up at the upstream (the SDK's models.retrieve), or among the rail sets without one", async () => {
     expect(await client.models.retrieve('fake-model')).toMatchObject({ id: 'fake-model', owned_by: 'fake' });
     await expect(client.models.retrieve('gpt-9')).rejects.toMatchObject({
       status: 404,
       error: { code: 'model_not_found', param: 'model' },
     });
+    // An id that is empty or a dot segment would name another upstream path: never sent. (A raw
+    // request: fetch and inject resolve dot segments, curl --path-as-is and other clients need not.)
+    for (const id of ['%2E', '%2E%2E', '.%2e', '']) expect(await rawGet(`/v1/models/${id}`)).toBe(404);
+    expect(upstream.requests.map((r) => r.path)).toEqual(['/v1/models/fake-model', '/v1/models/gpt-9']);
     // Long ids (fine-tuned models, ARNs) reach the upstream too.
     await expect(client.models.retrieve(`ft:gpt-4o-mini:${'x'.repeat(200)}`)).rejects.toMatchObject({
       status: 404,

@@ -65,6 +65,10 @@ export const modelsRoutes = fp(
 
     app.get<{ Params: { id: string } }>('/v1/models/:id', (request, reply) => {
       const { id } = request.params;
+      // `%2E%2E` decodes to a dot segment, which the upstream's URL would resolve (with the operator's
+      // key) to another path; an empty id would ask for the list.
+      if (id === '' || id === '.' || id === '..')
+        throw new RailgateError('RG_ERR_NOT_FOUND', `The model '${id}' does not exist`, { param: 'model' });
       return relayOr(
         request,
         reply,
