@@ -77,7 +77,13 @@ export function renderExplanation(e: Explanation, maxIntents = 5, maxNeighbours 
   ];
   if (d.runnerUp)
     lines.push(`runner-up: ${d.runnerUp.intent} ${similarity(d.runnerUp.score)} (margin ${signed(d.margin ?? 0)})`);
-  lines.push(`rail set: ${d.railSet} (rails ${d.railsHash})`, '');
+  lines.push(`rail set: ${d.railSet} (rails ${d.railsHash})`);
+  // A long message is decided chunk by chunk: say which one, as the scores below are its own.
+  if (d.chunk)
+    lines.push(
+      `decided by chunk ${d.chunk.index + 1} of ${d.chunk.count} (the scores below are its own): ${JSON.stringify(d.chunk.text ?? '')}`,
+    );
+  lines.push('');
 
   const shown = e.intents.slice(0, maxIntents);
   if (shown.length === 0) return [...lines, 'no examples retrieved'];

@@ -90,6 +90,22 @@ describe('railgate explain', () => {
     );
   });
 
+  it('says which chunk of a long message decided, and shows that chunk', async () => {
+    const filler = Array.from({ length: 12 }, (_, i) => `Sentence ${i} is about the weather today.`).join(' ');
+    const long = `${filler} I forgot my password and cannot log in. ${filler}`;
+    const run = await railgate(ws.dir, ['explain', long, '--rails-dir', 'rails']);
+    expect(run.code).toBe(0);
+    const json = await railgate(ws.dir, ['explain', long, '--rails-dir', 'rails', '--json']);
+    const { chunk } = (JSON.parse(json.stdout) as Explanation).decision;
+    expect(chunk!.text).toContain('I forgot my password');
+    expect(run.stdout).toContain(
+      `decided by chunk ${chunk!.index + 1} of ${chunk!.count} (the scores below are its own): ${JSON.stringify(chunk!.text)}`,
+    );
+    expect((await railgate(ws.dir, ['explain', 'I lost my password', '--rails-dir', 'rails'])).stdout).not.toContain(
+      'decided by chunk',
+    );
+  });
+
   it('chunks a long message as the proxy does, within limits.messageChunks', async () => {
     const long = Array.from({ length: 40 }, (_, i) => `Sentence ${i} is about the weather today.`).join(' ');
     const chunksOf = async () => {
