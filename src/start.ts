@@ -91,6 +91,12 @@ function openStore<T>(what: string, file: string, open: (file: string) => T): T 
   }
 }
 
+/**
+ * After the grace period, how long the answers given up by the shutdown have to reach their clients
+ * (an error event or a 503 is a few bytes away) before every connection is cut.
+ */
+const SHUTDOWN_ANSWER_MS = 250;
+
 const BUNDLED: EmbeddingConfig = { provider: 'bundled', model: undefined, quantized: false };
 
 function both<A extends unknown[]>(a: (...args: A) => void, b: ((...args: A) => void) | undefined) {
@@ -202,13 +208,17 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
       loading.abort(new LoadCancelled('railgate closed while loading'));
       closed ??= (async () => {
         watcher?.close();
-        // In-flight requests get a grace period; then lingering keep-alive sockets are cut.
+        // In-flight requests get a grace period. Then the upstream calls still running are given up,
+        // their clients told so (a 503, or a stream's last event), and a moment later every
+        // connection left (those answers, lingering keep-alive sockets, requests still arriving) is cut.
+        let cut: NodeJS.Timeout | undefined;
         const grace = setTimeout(() => {
           markShutdownCut(app.server);
-          app.server.closeAllConnections();
+          cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_ANSWER_MS);
         }, settings.shutdownGraceMs);
         await app.close();
         clearTimeout(grace);
+        clearTimeout(cut);
         // The log first: a platform's kill signal may follow soon, and the model workers take a while.
         log.close();
         await guard.then((g) => g.close()).catch(() => undefined);

@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
 import { SSE_HEADERS, relayEventStream } from './sse.js';
-import { answerBrokeOff, type DecisionTrace } from './trace.js';
+import { answerBrokeOff, SHUTDOWN_CUT, shutdownCut, shutdownSignal, type DecisionTrace } from './trace.js';
 import { clientCredentials, isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface RelayInput {
@@ -52,6 +52,11 @@ function headerValue(headers: UpstreamResponse['headers'], name: string): string
 
 export async function relayChat(request: FastifyRequest, reply: FastifyReply, input: RelayInput): Promise<unknown> {
   const { upstreams, upstream, trace, signal } = input;
+  // The call is given up when the client leaves, or when the shutdown's grace period ends: then the
+  // client is told so (`shutdownCut`), where a client gone is told nothing.
+  const shutdown = shutdownSignal(request.server.server);
+  const calling = AbortSignal.any([signal, shutdown]);
+  const cutByShutdown = () => shutdown.aborted && !signal.aborted;
 
   trace.upstreamStarted();
   let response: UpstreamResponse;
@@ -62,9 +67,10 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
       body: input.body,
       stream: input.stream,
       client: clientCredentials(request.headers),
-      signal,
+      signal: calling,
     });
   } catch (error) {
+    if (cutByShutdown()) throw shutdownCut();
     if (isAbort(error, signal)) return clientGone(reply);
     throw error;
   }
@@ -94,7 +100,13 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
       maxEventBytes: input.maxEventBytes,
       expectUsage: input.includeUsage,
       redact: mask,
-      onFailure: (error) => (isAbort(error, signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer'))),
+      onFailure: (error) => {
+        if (cutByShutdown()) {
+          trace.failed(SHUTDOWN_CUT);
+          return shutdownCut();
+        }
+        return isAbort(error, signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer'));
+      },
       onIncomplete: () => {
         const failure = new RailgateError(
           'RG_ERR_UPSTREAM_BAD_RESPONSE',
@@ -111,7 +123,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     return reply.send(payload);
   }
 
-  const text = await answerText(response, upstream, signal, reply);
+  const text = await answerText(response, upstream, signal, reply, shutdown);
   if (text === undefined) return undefined;
   // The upstream's own error: relayed as it was given, but for the operator's key.
   if (response.status >= 400) return relayAsIs(reply, response, text, mask);
@@ -149,17 +161,20 @@ function withDecision(text: string, view: RailgateView, upstream: string): strin
 
 /**
  * An upstream's answer read whole; undefined when the client left meanwhile (the reply is then given
- * up: nothing more is sent). A body that breaks off is the upstream's bad response.
+ * up: nothing more is sent). A body that breaks off is the upstream's bad response; one the
+ * `shutdown` gave up, RG_ERR_SHUTDOWN_CUT.
  */
 export async function answerText(
   response: UpstreamResponse,
   upstream: string,
   signal: AbortSignal,
   reply: FastifyReply,
+  shutdown?: AbortSignal,
 ): Promise<string | undefined> {
   try {
     return await response.body.text();
   } catch (error) {
+    if (shutdown?.aborted && !signal.aborted) throw shutdownCut();
     if (isAbort(error, signal)) return clientGone(reply);
     throw upstreamFailure(upstream, error, 'answer');
   }

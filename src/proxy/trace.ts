@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DecisionEndpoint, DecisionSink } from '../decisions/types.js';
 import type { GuardResult } from '../matching/guard.js';
-import type { ErrorCode } from '../errors.js';
+import { RailgateError, type ErrorCode } from '../errors.js';
 
 /** Logged when the client went away before its response was complete (never sent to a client). */
 export const CLIENT_CLOSED: ErrorCode = 'RG_ERR_CLIENT_CLOSED';
@@ -16,10 +16,35 @@ export const SHUTDOWN_CUT: ErrorCode = 'RG_ERR_SHUTDOWN_CUT';
 
 /** Servers whose remaining connections are being cut at the end of the shutdown grace period. */
 const cutting = new WeakSet<object>();
+const shutdowns = new WeakMap<object, AbortController>();
 
-/** Marks `server`'s open connections as cut by railgate itself (their requests are logged as such). */
+/**
+ * Marks `server`'s open connections as cut by railgate itself (their requests are logged as such),
+ * and gives up the upstream calls still running for them (`shutdownSignal`).
+ */
 export function markShutdownCut(server: object): void {
   cutting.add(server);
+  shutdowns.get(server)?.abort();
+}
+
+/**
+ * Aborted when the shutdown grace period of `server` ends: an upstream call still running then is
+ * given up, and its client told why (RG_ERR_SHUTDOWN_CUT: a 503, or a stream's last event) before
+ * the connections are cut, rather than left to see a network error.
+ */
+export function shutdownSignal(server: object): AbortSignal {
+  let controller = shutdowns.get(server);
+  if (!controller) {
+    controller = new AbortController();
+    setMaxListeners(0, controller.signal);
+    shutdowns.set(server, controller);
+  }
+  return controller.signal;
+}
+
+/** The connection was cut by railgate's own shutdown, at the end of its grace period. */
+export function shutdownCut(): RailgateError {
+  return new RailgateError('RG_ERR_SHUTDOWN_CUT', 'railgate shut down before the request was answered.');
 }
 
 /**

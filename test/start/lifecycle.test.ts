@@ -54,7 +54,7 @@ async function startWithGrace() {
 }
 
 describe('the shutdown grace period', () => {
-  it('cuts a stream still running when shutdownGraceMs ends, and logs it as cut by the shutdown', async () => {
+  it('ends a stream still running when shutdownGraceMs ends with an error event, and logs it as cut by the shutdown', async () => {
     const { upstream, root, railgate } = await startWithGrace();
     try {
       await railgate.guard;
@@ -70,12 +70,18 @@ describe('the shutdown grace period', () => {
         }),
       });
       const reader = response.body!.getReader();
-      await reader.read();
+      const decoder = new TextDecoder();
+      let text = decoder.decode((await reader.read()).value, { stream: true });
       const reading = (async () => {
-        for (;;) if ((await reader.read()).done) return;
-      })().catch(() => undefined);
+        for (let piece = await reader.read(); !piece.done; piece = await reader.read())
+          text += decoder.decode(piece.value, { stream: true });
+      })();
       await railgate.close();
       await reading;
+      // The client learns why its stream ended, in the shape the SDKs raise, not as a network error.
+      expect(text).toMatch(/data: \{"error":\{[^\n]*"code":"RG_ERR_SHUTDOWN_CUT"\}\}\n\n$/);
+      expect(text).toContain(' word0');
+      expect(text).not.toContain('[DONE]');
       await expectCutByShutdown(root, railgate, 'cut-by-shutdown');
     } finally {
       await railgate.close();
@@ -83,7 +89,7 @@ describe('the shutdown grace period', () => {
     }
   });
 
-  it('logs and counts a request still waiting on the upstream when it ends as cut by the shutdown', async () => {
+  it('answers a request still waiting on the upstream when it ends 503 RG_ERR_SHUTDOWN_CUT, logged and counted', async () => {
     const { upstream, root, railgate } = await startWithGrace();
     try {
       await railgate.guard;
@@ -96,7 +102,9 @@ describe('the shutdown grace period', () => {
       }).catch((error: unknown) => error);
       await upstream.waitUntil(() => upstream.requests.length === 1);
       await railgate.close();
-      expect(await answer).toBeInstanceOf(Error);
+      const response = (await answer) as Response;
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ error: { code: 'RG_ERR_SHUTDOWN_CUT' } });
       await expectCutByShutdown(root, railgate, 'waiting-at-shutdown');
     } finally {
       await railgate.close();

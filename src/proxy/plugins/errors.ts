@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { RailgateError, isRailgateError, toOpenAIError } from '../../errors.js';
-import { clientLeft, cutByShutdown, traceOf } from '../trace.js';
+import { clientLeft, cutByShutdown, shutdownCut, traceOf } from '../trace.js';
 
 /** Fastify's own errors (body parsing, limits) as railgate errors; anything else is internal. */
 export function asRailgateError(error: unknown, bodyLimit: number): RailgateError {
@@ -95,10 +95,6 @@ function cutShortByDeparture(error: unknown, request: FastifyRequest): RailgateE
   return new RailgateError('RG_ERR_CLIENT_CLOSED', 'The client closed the connection before its answer was sent.');
 }
 
-/** The connection was cut by railgate's own shutdown, at the end of its grace period. */
-function shutdownCut(): RailgateError {
-  return new RailgateError('RG_ERR_SHUTDOWN_CUT', 'railgate shut down before the request was answered.');
-}
 
 /**
  * Requests node's HTTP parser rejects before fastify sees them (headers over the limit, a malformed

@@ -36,7 +36,9 @@ export const metricsRoutes = fp(
         metrics.errors.inc({ code: 'RG_ERR_NOT_FOUND' });
       }
       const late = traceOf(request)?.errorCode;
-      if (reply.statusCode < 400 && late && late !== CLIENT_CLOSED) metrics.errors.inc({ code: late });
+      // A shutdown cut answered whole (a 503, or a stream's last event) is counted here, not on error.
+      if (late === SHUTDOWN_CUT || (reply.statusCode < 400 && late && late !== CLIENT_CLOSED))
+        metrics.errors.inc({ code: late });
     });
     // Scraped every few seconds: kept out of the info-level request log.
     app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
