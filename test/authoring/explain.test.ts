@@ -32,6 +32,9 @@ describe('railgate explain', () => {
     const json = await railgate(ws.dir, ['explain', 'How do I reset my wifi router', '--rails-dir', 'rails', '--json']);
     const explanation = JSON.parse(json.stdout) as Explanation;
     expect(explanation.decision).toMatchObject({ action: 'refuse', intent: null, reason: 'not_example' });
+    // snake_case throughout, as the HTTP API's `railgate` object.
+    expect(Object.keys(explanation.decision)).toEqual(expect.arrayContaining(['runner_up', 'rail_set', 'rails_hash']));
+    expect(json.stdout).not.toMatch(/"[a-z]+[A-Z]\w*":/);
     const password = explanation.intents.find((i) => i.intent === 'password_reset')!;
     expect(password.vetoed).toBe(true);
     expect(password.not_example_score).toBeCloseTo(1, 5);
@@ -43,7 +46,7 @@ describe('railgate explain', () => {
   it('picks the set by name, and says which sets exist when the name is wrong', async () => {
     const ok = await railgate(ws.dir, ['explain', 'hi', '--rails', 'support', '--rails-dir', 'rails', '--json']);
     expect(ok.code).toBe(0);
-    expect((JSON.parse(ok.stdout) as Explanation).decision.railSet).toBe('support');
+    expect((JSON.parse(ok.stdout) as { decision: { rail_set: string } }).decision.rail_set).toBe('support');
     const bad = await railgate(ws.dir, ['explain', 'hi', '--rails', 'bank', '--rails-dir', 'rails']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('unknown rail set "bank"');

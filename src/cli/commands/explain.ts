@@ -3,6 +3,7 @@
  * examples behind it, so a rail author can see why.
  */
 import { writeLine } from '../io.js';
+import { snakeCaseKeys } from '../snake-case.js';
 import { CommandFailure, defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
 import { lastMessageTooLong } from '../../proxy/chat-request.js';
 import { explainScored, renderExplanation } from '../../authoring/explain.js';
@@ -53,7 +54,7 @@ export const run = defineCommand({
       const compiled = await workbench.compile(set);
       const scored = await scoreText(compiled, message);
       const explanation = explainScored(message, decideScored(compiled.set, scored), scored);
-      if (values.json) writeLine(io.stdout, JSON.stringify(explanation, null, 2));
+      if (values.json) writeLine(io.stdout, JSON.stringify(snakeCaseKeys(explanation), null, 2));
       else for (const line of renderExplanation(explanation, top)) writeLine(io.stdout, line);
       return 0;
     });

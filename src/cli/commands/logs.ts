@@ -11,6 +11,7 @@ import { DECISION_REASONS } from '../../matching/decision.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
 import { isRailgateError } from '../../errors.js';
 import { quotedForTerminal, writeLine, type CliCommand, type CliIO } from '../io.js';
+import { snakeCaseKeys } from '../snake-case.js';
 import { loadSettings } from '../../settings.js';
 
 const HELP = `usage: railgate logs [options]
@@ -26,7 +27,7 @@ Prints logged decisions, newest first.
   --endpoint DOOR     only chat (the proxy) or guard (the dry-run /v1/guard)
   --since WHEN        30s, 15m, 1h, 7d, 2w, or an ISO date (2024-05-01, 2024-05-01T12:00:00Z)
   --limit N           at most N decisions (default ${DEFAULT_QUERY_LIMIT})
-  --json              one JSON object per line: the full logged record
+  --json              one JSON object per line: the full logged record (snake_case keys)
   --summary           counts per decision and intent instead of the rows
   -v, --verbose       the whole message, top neighbours, latency and upstream status
   -h, --help          this help`;
@@ -73,7 +74,7 @@ export const run: CliCommand = async (args, io) => {
       found = summary.total;
     } else {
       const rows = reader.query(options.query);
-      if (options.json) for (const row of rows) writeLine(io.stdout, JSON.stringify(row));
+      if (options.json) for (const row of rows) writeLine(io.stdout, JSON.stringify(snakeCaseKeys(row)));
       else printRows(io, rows, options.verbose, options.query.limit ?? DEFAULT_QUERY_LIMIT);
       found = rows.length;
     }
@@ -224,7 +225,7 @@ function printDetails(io: CliIO, row: LoggedDecision): void {
 
 function printSummary(io: CliIO, summary: DecisionSummary, json: boolean): void {
   if (json) {
-    writeLine(io.stdout, JSON.stringify(summary));
+    writeLine(io.stdout, JSON.stringify(snakeCaseKeys(summary)));
     return;
   }
   if (summary.total === 0 || summary.first === null || summary.last === null) {
