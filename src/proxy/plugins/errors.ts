@@ -95,7 +95,6 @@ function cutShortByDeparture(error: unknown, request: FastifyRequest): RailgateE
   return new RailgateError('RG_ERR_CLIENT_CLOSED', 'The client closed the connection before its answer was sent.');
 }
 
-
 /**
  * Requests node's HTTP parser rejects before fastify sees them (headers over the limit, a malformed
  * request line, a body that never arrives) get OpenAI's error shape too, then the connection closes.
