@@ -69,7 +69,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     railsReloads: new Counter({
       name: 'railgate_rails_reloads_total',
-      help: 'Hot reloads of the rails by result: ok, or failed (the previous rails keep serving)',
+      help: 'Hot reloads of the rails by result: ok; partial (sets with issues keep their previous version, the others were swapped in); failed (the previous rails keep serving)',
       labelNames: ['result'],
       registers: [registry],
     }),

@@ -3,7 +3,8 @@
  * (examples come from the persistent cache, so only new ones are embedded; unchanged sets are kept as
  * compiled) and swap the rail sets in atomically. Requests
  * in flight finish on the rails they started with. An invalid edit keeps the old rails serving and
- * logs every `file:line:column` problem.
+ * logs every `file:line:column` problem: the old version of the set it broke, while the other sets'
+ * valid edits go live (rails/partial-reload.ts says when that cannot be told set by set).
  */
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
@@ -12,17 +13,24 @@ import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { formatIssue, RAIL_FILE, validateRails } from './rails/load.js';
 import type { LoadOptions } from './rails/merge.js';
+import { partialReload } from './rails/partial-reload.js';
 
 export interface RailsWatcher {
-  /** Reloads now (what a file change triggers); resolves to whether the new rails were swapped in. */
+  /** Reloads now (what a file change triggers); resolves to whether new rails were swapped in (some or all). */
   reload(): Promise<boolean>;
   close(): void;
 }
 
+/**
+ * How a reload went: every set swapped in; `partial`, the sets that validated swapped in while those
+ * with issues keep their previous version; `failed`, the previous rails keep serving whole.
+ */
+export type ReloadResult = 'ok' | 'partial' | 'failed';
+
 export interface WatchOptions {
   /** Editors write a file in several steps; wait for quiet before reloading. */
   readonly debounceMs?: number;
-  readonly onReload?: (ok: boolean) => void;
+  readonly onReload?: (result: ReloadResult) => void;
   /** What the rails are checked against besides themselves, as at start. */
   readonly load?: LoadOptions;
 }
@@ -37,19 +45,25 @@ export function watchRails(
   let running: Promise<boolean> = Promise.resolve(true);
   let again = false;
 
-  const reloadOnce = async (): Promise<boolean> => {
+  const reloadOnce = async (): Promise<ReloadResult> => {
     const { sets, issues } = await validateRails(root, options.load);
+    let next = sets;
+    let kept: string[] = [];
     if (issues.length > 0) {
-      for (const issue of issues) logger.error({ issue }, `rails not reloaded: ${formatIssue(issue)}`);
-      return false;
+      const serving = runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
+      const partial = partialReload(path.resolve(root), serving, sets, issues);
+      const prefix = partial ? 'rail set not reloaded (its previous version keeps serving)' : 'rails not reloaded';
+      for (const issue of issues) logger.error({ issue }, `${prefix}: ${formatIssue(issue)}`);
+      if (!partial) return 'failed';
+      ({ sets: next, kept } = partial);
     }
     const before = runtime.defaultRailSet;
     const hashes = new Map(runtime.list().map((set) => [set.name, set.hash]));
     try {
-      await runtime.replace(sets);
+      await runtime.replace(next);
     } catch (error) {
       logger.error({ err: error }, 'rails not reloaded: building the new rails failed; the old rails keep serving');
-      return false;
+      return 'failed';
     }
     const rails = runtime.list();
     if (runtime.defaultRailSet !== before)
@@ -63,8 +77,17 @@ export function watchRails(
       rails.filter((set) => hashes.get(set.name) !== set.hash),
       logger,
     );
-    logger.info({ rails }, 'rails reloaded');
-    return true;
+    if (issues.length === 0) {
+      logger.info({ rails }, 'rails reloaded');
+      return 'ok';
+    }
+    logger.warn(
+      { rails, kept },
+      kept.length > 0
+        ? `rails reloaded but for ${kept.map((name) => `"${name}"`).join(', ')}, whose previous version serves until its issues are fixed`
+        : 'rails reloaded; a new set folder with issues is not served',
+    );
+    return 'partial';
   };
 
   // One reload at a time; changes during a reload schedule exactly one more.
@@ -74,12 +97,12 @@ export function watchRails(
     running = running.then(async () => {
       again = false;
       // A throw (a folder that became unreadable) must not break the chain: every later reload hangs on it.
-      const ok = await reloadOnce().catch((error: unknown) => {
+      const result = await reloadOnce().catch((error: unknown): ReloadResult => {
         logger.error({ err: error }, 'rails not reloaded: reading the rails failed; the old rails keep serving');
-        return false;
+        return 'failed';
       });
-      options.onReload?.(ok);
-      return ok;
+      options.onReload?.(result);
+      return result !== 'failed';
     });
     return running;
   };

@@ -190,7 +190,7 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     if (settings.watch)
       watcher = watchRails(railsDir, runtime, app.log, {
         load: railsChecks,
-        onReload: (ok) => metrics.railsReloads.inc({ result: ok ? 'ok' : 'failed' }),
+        onReload: (result) => metrics.railsReloads.inc({ result }),
       });
     return runtime;
   })()

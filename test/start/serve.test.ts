@@ -172,6 +172,25 @@ describe('railgate serve wiring', () => {
     expect(((await hello.json()) as { railgate: { intent: string } }).railgate.intent).toBe('greeting');
   });
 
+  it("serves another set's valid change while the broken set keeps its previous version", async () => {
+    const before = await railsHash();
+    const sets = async () =>
+      ((await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string; hash: string }[] }).data;
+    const extra = path.join(dir, 'rails', 'extra');
+    mkdirSync(extra);
+    writeFileSync(path.join(extra, 'rail.yml'), RAIL.replace('name: support', 'name: extra'));
+    await until(async () => (await sets()).some((s) => s.name === 'extra'));
+    // support's file still holds the invalid edit of the test before: its old version serves on.
+    expect(await railsHash()).toBe(before);
+    expect(
+      logLines.some((l) => /rail set not reloaded \(its previous version keeps serving\): .*rail\.yml:6:13/.test(l)),
+    ).toBe(true);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^railgate_rails_reloads_total\{result="partial"\} [1-9]/m);
+    rmSync(extra, { recursive: true });
+    await until(async () => !(await sets()).some((s) => s.name === 'extra'));
+  });
+
   it('flushes every decision to SQLite on close, tagged with the rails hash that decided', async () => {
     const hash = await railsHash();
     await railgate.close();
