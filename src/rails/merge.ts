@@ -190,9 +190,16 @@ function checkExamples(contributions: readonly FileContribution[], issues: RailI
       }
     }
     const own = new Set(entry.examples.map((e: LocatedText) => normalizeExample(e.value)));
-    for (const notExample of entry.notExamples)
-      if (own.has(normalizeExample(notExample.value)))
+    const negatives = new Map<string, SourceLocation>();
+    for (const notExample of entry.notExamples) {
+      const key = normalizeExample(notExample.value);
+      const first = negatives.get(key);
+      if (own.has(key))
         issues.push(issueAt(notExample.location, `not_example is also an example of intent \`${intent}\``));
+      else if (first)
+        issues.push(issueAt(notExample.location, `duplicate not_example; already listed at ${shortPlace(first)}`));
+      else negatives.set(key, notExample.location);
+    }
   }
 }
 

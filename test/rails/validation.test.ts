@@ -284,14 +284,14 @@ describe('across files of one set', () => {
     ]);
   });
 
-  it('rejects one example claimed by two intents, and an example that is also a not_example', async () => {
+  it('rejects one example claimed by two intents, an example that is also a not_example, a not_example twice', async () => {
     const issues = await issuesOf({
       'rail.yml': [
         'intents:', //                                    1
         '  - id: a', //                                   2
         '    action: refuse', //                          3
         '    examples: [Reset my PIN, other]', //          4
-        '    not_examples: [other]', //                   5
+        '    not_examples: [other, near, "Near "]', //    5
         '  - id: b', //                                   6
         '    action: refuse', //                          7
         '    examples: ["reset  my pin"]', //             8
@@ -299,6 +299,7 @@ describe('across files of one set', () => {
     });
     expect(issues).toEqual([
       'rail.yml:5:20: not_example is also an example of intent `a`',
+      'rail.yml:5:33: duplicate not_example; already listed at rail.yml:5:27',
       'rail.yml:8:16: example of intent `b` is also an example of intent `a` (rail.yml:4:16); one sentence cannot mean two intents',
     ]);
   });
