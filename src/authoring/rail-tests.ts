@@ -28,12 +28,24 @@ export interface CaseResult {
   readonly expected_score: { readonly score: number; readonly threshold: number } | null;
   /** Why a passing case is a near miss, or null. */
   readonly near_miss: string | null;
+  /**
+   * `limits.messageChars` when the input is longer: the proxy decides nothing for it (a 400), so the
+   * case fails whatever the rails would say.
+   */
+  readonly over_limit: number | null;
 }
 
-export function judgeCase(set: RailSet, test: RailTest, scored: ScoredText, nearMiss: number): CaseResult {
+export function judgeCase(
+  set: RailSet,
+  test: RailTest,
+  scored: ScoredText,
+  nearMiss: number,
+  messageChars = Number.POSITIVE_INFINITY,
+): CaseResult {
   const decision = decideScored(set, scored);
   const got = decision.intent ?? NO_MATCH;
-  const pass = got === test.expect;
+  const overLimit = test.input.length > messageChars ? messageChars : null;
+  const pass = got === test.expect && overLimit === null;
   return {
     set: set.name,
     file: test.source.file,
@@ -50,6 +62,7 @@ export function judgeCase(set: RailSet, test: RailTest, scored: ScoredText, near
     runner_up: decision.runnerUp,
     expected_score: expectedScore(scored, test.expect),
     near_miss: pass ? nearMissOf(decision, scored, set.match.margin, nearMiss) : null,
+    over_limit: overLimit,
   };
 }
 
@@ -102,6 +115,11 @@ function closestToMatching(d: Decision, scored: ScoredText, margin: number, with
 /** What a failing case got instead, in words. */
 export function describeFailure(c: CaseResult): string {
   const f = (v: number): string => v.toFixed(3);
+  if (c.over_limit !== null)
+    return (
+      `the input is ${c.input.length} characters, over limits.messageChars (${c.over_limit}): the proxy decides ` +
+      'nothing and answers 400 RG_ERR_MESSAGE_TOO_LONG'
+    );
   const own = c.expected_score
     ? ` (its score ${f(c.expected_score.score)}, threshold ${f(c.expected_score.threshold)})`
     : c.expect === NO_MATCH

@@ -41,6 +41,21 @@ describe('railgate test', () => {
     expect(report.cases.find((c) => !c.pass)).toMatchObject({ got: 'password_reset', line });
   });
 
+  it('fails a case whose input is over limits.messageChars: the proxy would answer 400, not decide', async () => {
+    const file = path.join(ws.rails, 'support', 'support.yml');
+    const long = 'I forgot my password and I cannot sign in to my account any more';
+    await appendFile(file, `  - input: ${long}\n    expect: password_reset\n`);
+    expect((await railgate(ws.dir, ['test', '--rails', 'rails'])).code).toBe(0);
+
+    await writeFile(path.join(ws.dir, 'railgate.config.json'), JSON.stringify({ limits: { messageChars: 40 } }));
+    const run = await railgate(ws.dir, ['test', '--rails', 'rails']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      `the input is ${long.length} characters, over limits.messageChars (40): the proxy decides nothing and answers 400 RG_ERR_MESSAGE_TOO_LONG`,
+    );
+    expect(run.stdout).toMatch(/^3 passed, 1 failed$/m);
+  });
+
   it('lists near misses: passing cases close to the threshold or the runner-up', async () => {
     const none = await railgate(ws.dir, ['test', '--rails', 'rails', '--near-miss', '0']);
     expect(none.stdout).not.toContain('near miss');

@@ -57,7 +57,8 @@ export const run = defineCommand({
             set.tests.map((t) => t.input),
             (n) => bar.update(done + n),
           );
-          set.tests.forEach((test, i) => cases.push(judgeCase(set, test, scored[i]!, nearMiss)));
+          const limit = workbench.settings.limits.messageChars;
+          set.tests.forEach((test, i) => cases.push(judgeCase(set, test, scored[i]!, nearMiss, limit)));
         }
       } finally {
         bar.stop();
