@@ -13,7 +13,7 @@ import { createEmbedder } from '../embedding/providers.js';
 import { ExampleCachedEmbedder } from '../embedding/stack.js';
 import { storedCompileOptions, type CompiledRailSet } from '../matching/compile.js';
 import { createGuard, embedderKey } from '../matching/runtime.js';
-import { formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
+import { displayPath, formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
 import type { EmbeddingConfig, RailSet } from '../rails/types.js';
 import { loadSettings, type Settings } from '../settings.js';
 import { writeLine, type CliCommand, type CliIO } from '../cli/io.js';
@@ -276,5 +276,5 @@ export function table(header: readonly string[], rows: readonly (readonly string
 }
 
 export function relativePath(io: CliIO, file: string): string {
-  return path.relative(io.cwd, file) || '.';
+  return displayPath(file, io.cwd);
 }

@@ -6,10 +6,20 @@ import path from 'node:path';
 import { RailgateError } from '../errors.js';
 import type { RailIssue } from './types.js';
 
-/** `rails/bank/support.yml:12:7: message`, the path relative to `cwd`; line 0 means the whole file or folder. */
+/**
+ * A path as people read it: relative to `cwd` when it lies under it (`rails/bank/support.yml`), else
+ * absolute (`/srv/rails`, not `../../srv/rails`).
+ */
+export function displayPath(file: string, cwd: string = process.cwd()): string {
+  const relative = path.relative(cwd, file);
+  if (relative === '') return '.';
+  return relative.startsWith('..') || path.isAbsolute(relative) ? path.resolve(cwd, file) : relative;
+}
+
+/** `rails/bank/support.yml:12:7: message`, the path as `displayPath` shows it; line 0 means the whole file or folder. */
 export function formatIssue(issue: RailIssue, cwd: string = process.cwd()): string {
-  const relative = path.relative(cwd, issue.file) || '.';
-  const where = issue.line > 0 ? `${relative}:${issue.line}:${issue.column}` : relative;
+  const shown = displayPath(issue.file, cwd);
+  const where = issue.line > 0 ? `${shown}:${issue.line}:${issue.column}` : shown;
   return `${where}: ${issue.message}`;
 }
 

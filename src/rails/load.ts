@@ -13,7 +13,7 @@ import { readRailFile, type FileContribution } from './schema.js';
 import type { RailIssue, RailSet, SourceLocation } from './types.js';
 import { deepFreeze } from '../deep-freeze.js';
 
-export { formatIssue, RailsInvalidError } from './issues.js';
+export { displayPath, formatIssue, RailsInvalidError } from './issues.js';
 export { renderPrompt } from './prompt.js';
 
 /** A rail file's name (the watcher reloads on changes to these). */

@@ -71,6 +71,11 @@ describe('railgate check', () => {
     const io = captureIO(root);
     expect(await main(['check', '--rails', 'nowhere'], io)).toBe(1);
     expect(io.out()).toMatch(/^nowhere: rails folder not found \(looked for \/.*\/nowhere\)\n$/);
+    // A folder outside the working folder is shown whole, not as ../../ steps.
+    const outside = path.join(path.dirname(root), 'railgate-nowhere');
+    const far = captureIO(root);
+    expect(await main(['check', '--rails', outside], far)).toBe(1);
+    expect(far.out()).toBe(`${outside}: rails folder not found (looked for ${outside})\n`);
   });
 
   it('says a rail file given as the rails folder is a file, and names its folder', async () => {

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isRailgateError } from '../../errors.js';
-import { formatIssue, validateRails } from '../../rails/load.js';
+import { displayPath, formatIssue, validateRails } from '../../rails/load.js';
 import type { RailSet } from '../../rails/types.js';
 import { loadSettings } from '../../settings.js';
 import { writeLine, type CliCommand } from '../io.js';
@@ -100,7 +100,7 @@ export const run: CliCommand = async (args, io) => {
     writeLine(
       io.stdout,
       `ok ${s.name}: ${plural(s.intents, 'intent')}, ${plural(s.examples, 'example')}, ` +
-        `${plural(s.tests, 'test')}, hash ${s.hash} (${path.relative(io.cwd, set.dir) || '.'})`,
+        `${plural(s.tests, 'test')}, hash ${s.hash} (${displayPath(set.dir, io.cwd)})`,
     );
   }
   return 0;
