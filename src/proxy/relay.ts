@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RailgateError } from '../errors.js';
 import type { RailgateView } from './decision-view.js';
 import { SSE_HEADERS, relayEventStream } from './sse.js';
-import { answerBrokeOff, SHUTDOWN_CUT, shutdownCut, shutdownSignal, type DecisionTrace } from './trace.js';
+import { answerBrokeOff, SHUTDOWN_CUT, shutdownCut, upstreamCallSignal, type DecisionTrace } from './trace.js';
 import { clientCredentials, isAbort, upstreamFailure, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface RelayInput {
@@ -54,9 +54,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
   const { upstreams, upstream, trace, signal } = input;
   // The call is given up when the client leaves, or when the shutdown's grace period ends: then the
   // client is told so (`shutdownCut`), where a client gone is told nothing.
-  const shutdown = shutdownSignal(request.server.server);
-  const calling = AbortSignal.any([signal, shutdown]);
-  const cutByShutdown = () => shutdown.aborted && !signal.aborted;
+  const { signal: calling, cutByShutdown } = upstreamCallSignal(request, reply, signal);
 
   trace.upstreamStarted();
   let response: UpstreamResponse;
@@ -123,7 +121,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
     return reply.send(payload);
   }
 
-  const text = await answerText(response, upstream, signal, reply, shutdown);
+  const text = await answerText(response, upstream, signal, reply, cutByShutdown);
   if (text === undefined) return undefined;
   // The upstream's own error: relayed as it was given, but for the operator's key.
   if (response.status >= 400) return relayAsIs(reply, response, text, mask);
@@ -162,19 +160,19 @@ function withDecision(text: string, view: RailgateView, upstream: string): strin
 /**
  * An upstream's answer read whole; undefined when the client left meanwhile (the reply is then given
  * up: nothing more is sent). A body that breaks off is the upstream's bad response; one the
- * `shutdown` gave up, RG_ERR_SHUTDOWN_CUT.
+ * shutdown gave up (`cutByShutdown`), RG_ERR_SHUTDOWN_CUT.
  */
 export async function answerText(
   response: UpstreamResponse,
   upstream: string,
   signal: AbortSignal,
   reply: FastifyReply,
-  shutdown?: AbortSignal,
+  cutByShutdown?: () => boolean,
 ): Promise<string | undefined> {
   try {
     return await response.body.text();
   } catch (error) {
-    if (shutdown?.aborted && !signal.aborted) throw shutdownCut();
+    if (cutByShutdown?.()) throw shutdownCut();
     if (isAbort(error, signal)) return clientGone(reply);
     throw upstreamFailure(upstream, error, 'answer');
   }

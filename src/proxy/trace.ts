@@ -42,6 +42,34 @@ export function shutdownSignal(server: object): AbortSignal {
   return controller.signal;
 }
 
+/**
+ * The signal one upstream call runs under: aborted when its client leaves (`client`) or when the
+ * shutdown's grace period ends; `cutByShutdown` tells the two apart. Its listener on the server-wide
+ * shutdown signal goes when the response is over (AbortSignal.any would keep every request's signal
+ * reachable from the server's for good: nodejs/node#55351).
+ */
+export function upstreamCallSignal(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  client: AbortSignal,
+): { readonly signal: AbortSignal; cutByShutdown(): boolean } {
+  const shutdown = shutdownSignal(request.server.server);
+  const controller = new AbortController();
+  const cutByShutdown = () => shutdown.aborted && !client.aborted;
+  if (client.aborted || shutdown.aborted) {
+    controller.abort();
+    return { signal: controller.signal, cutByShutdown };
+  }
+  const abort = () => controller.abort();
+  client.addEventListener('abort', abort, { once: true });
+  shutdown.addEventListener('abort', abort, { once: true });
+  reply.raw.once('close', () => {
+    client.removeEventListener('abort', abort);
+    shutdown.removeEventListener('abort', abort);
+  });
+  return { signal: controller.signal, cutByShutdown };
+}
+
 /** The connection was cut by railgate's own shutdown, at the end of its grace period. */
 export function shutdownCut(): RailgateError {
   return new RailgateError('RG_ERR_SHUTDOWN_CUT', 'railgate shut down before the request was answered.');

@@ -3,11 +3,13 @@
  * the upstream (forward's vetted prompt, passthrough's own bytes), what the client gets back (JSON
  * and SSE), and the decision log rows. Canned answers and refusals: canned-answers.test.ts.
  */
+import { getEventListeners } from 'node:events';
 import OpenAI from 'openai';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/build-app.js';
 import type { FakeUpstream } from '../helpers/fake-upstream.js';
+import { shutdownSignal } from '../../src/proxy/trace.js';
 import { CLIENT_KEY, collect, contentOf, useUpstreamPair, type RailgateField } from '../helpers/upstream-pair.js';
 
 let upstream: FakeUpstream;
@@ -199,6 +201,23 @@ describe('passthrough', () => {
       messages: [{ role: 'user', content: 'does the electric lawn mower come with a battery' }],
     });
     expect(contentOf(await collect(stream))).toBe('echo: does the electric lawn mower come with a battery');
+  });
+});
+
+describe('what a request leaves behind', () => {
+  it('no listener on the server-wide shutdown signal once its answer is over, JSON or stream', async () => {
+    const shutdown = shutdownSignal(railgate.app.server);
+    for (let i = 0; i < 5; i++) {
+      await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'where is my order' }] });
+      await collect(
+        await client.chat.completions.create({
+          model: 'm',
+          stream: true,
+          messages: [{ role: 'user', content: 'which lawn mower is best for a small garden' }],
+        }),
+      );
+    }
+    await expect.poll(() => getEventListeners(shutdown, 'abort').length).toBe(0);
   });
 });
 
