@@ -13,7 +13,8 @@ import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { formatIssue, RAIL_FILE, validateRails } from './rails/load.js';
 import type { LoadOptions } from './rails/merge.js';
-import { partialReload } from './rails/partial-reload.js';
+import { partialReload, type PartialReload } from './rails/partial-reload.js';
+import type { RailIssue } from './rails/types.js';
 
 export interface RailsWatcher {
   /** Reloads now (what a file change triggers); resolves to whether new rails were swapped in (some or all). */
@@ -35,6 +36,15 @@ export interface WatchOptions {
   readonly load?: LoadOptions;
 }
 
+/** What a reload's issue held back: every set, the previous version of its set, or a new set folder. */
+function notReloaded(issue: RailIssue, partial: PartialReload | undefined): string {
+  if (!partial) return 'rails not reloaded';
+  const set = partial.kept.find((s) => !path.relative(s.dir, issue.file).startsWith('..'));
+  return set
+    ? `rail set ${set.name} not reloaded (its previous version keeps serving)`
+    : 'new rail set folder not loaded';
+}
+
 export function watchRails(
   root: string,
   runtime: RailsRuntime,
@@ -52,10 +62,10 @@ export function watchRails(
     if (issues.length > 0) {
       const serving = runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
       const partial = partialReload(path.resolve(root), serving, sets, issues);
-      const prefix = partial ? 'rail set not reloaded (its previous version keeps serving)' : 'rails not reloaded';
-      for (const issue of issues) logger.error({ issue }, `${prefix}: ${formatIssue(issue)}`);
+      for (const issue of issues) logger.error({ issue }, `${notReloaded(issue, partial)}: ${formatIssue(issue)}`);
       if (!partial) return 'failed';
-      ({ sets: next, kept } = partial);
+      next = partial.sets;
+      kept = partial.kept.map((set) => set.name);
     }
     const before = runtime.defaultRailSet;
     const hashes = new Map(runtime.list().map((set) => [set.name, set.hash]));
@@ -84,7 +94,7 @@ export function watchRails(
     logger.warn(
       { rails, kept },
       kept.length > 0
-        ? `rails reloaded but for ${kept.map((name) => `"${name}"`).join(', ')}, whose previous version serves until its issues are fixed`
+        ? `rails reloaded but for ${kept.join(', ')}, whose previous version serves until its issues are fixed`
         : 'rails reloaded; a new set folder with issues is not served',
     );
     return 'partial';

@@ -3,8 +3,8 @@
  * deny-list, another's support set): one set's broken edit must not hold back another's fix. So the
  * sets that validated are taken, and a set whose folder has issues keeps its previous version.
  * Where that cannot be said set by set, nothing is swapped: an issue outside every serving set's
- * folder (the rails folder itself), or a set kept whose name a new set now uses; nor when nothing but
- * the broken sets changed.
+ * folder (the rails folder itself), a set kept whose name a new set now uses, or a set gone while a
+ * new folder has issues (it may be that set, moved); nor when nothing but the broken sets changed.
  */
 import path from 'node:path';
 import type { RailIssue, RailSet } from './types.js';
@@ -12,8 +12,8 @@ import type { RailIssue, RailSet } from './types.js';
 export interface PartialReload {
   /** What serves after the reload: the sets that validated, and the previous version of the others. */
   readonly sets: RailSet[];
-  /** Names of the sets whose previous version keeps serving. */
-  readonly kept: string[];
+  /** The sets whose previous version keeps serving. */
+  readonly kept: RailSet[];
 }
 
 /** `file` is `dir` or lies under it. */
@@ -35,6 +35,7 @@ export function partialReload(
   // The rails folder is itself the one set: there is nothing to keep apart.
   if (serving.some((set) => set.dir === root)) return undefined;
   const failing = new Set<RailSet>();
+  let inNewFolder = false;
   for (const issue of issues) {
     const owner = serving.find((set) => within(set.dir, issue.file));
     if (owner) {
@@ -45,15 +46,17 @@ export function partialReload(
     // (a stray file beside the set folders) or of a whole folder cannot be pinned on one set's files.
     const relative = path.relative(root, issue.file);
     if (!within(root, issue.file) || relative === '' || !relative.includes(path.sep)) return undefined;
+    inNewFolder = true;
   }
   const validDirs = new Set(valid.map((set) => set.dir));
   const kept = [...failing].filter((set) => !validDirs.has(set.dir));
   const names = new Set(valid.map((set) => set.name));
   if (kept.some((set) => names.has(set.name))) return undefined;
+  const gone = serving.filter((set) => !failing.has(set) && !validDirs.has(set.dir));
+  // A set gone while a folder new to the reload has issues may be that set, moved: keep it serving.
+  if (gone.length > 0 && inNewFolder) return undefined;
   // Nothing but the broken sets changed: that is a failed reload, not a partial one.
-  const changed =
-    valid.some((set) => serving.find((s) => s.dir === set.dir)?.hash !== set.hash) ||
-    serving.some((set) => !failing.has(set) && !validDirs.has(set.dir));
+  const changed = gone.length > 0 || valid.some((set) => serving.find((s) => s.dir === set.dir)?.hash !== set.hash);
   if (!changed) return undefined;
-  return { sets: [...valid, ...kept], kept: kept.map((set) => set.name) };
+  return { sets: [...valid, ...kept], kept };
 }

@@ -30,19 +30,18 @@ describe('partialReload', () => {
   it("swaps in a valid set's edit while a broken set keeps its previous version", () => {
     const edited = set('bank', 'b2');
     const result = partialReload(root, [bank, assistant], [edited], [issueIn('assistant', 'rail.yml')]);
-    expect(result?.kept).toEqual(['assistant']);
+    expect(result?.kept.map((s) => s.name)).toEqual(['assistant']);
     expect(names(result?.sets)).toEqual(['assistant@a1', 'bank@b2']);
   });
 
   it('adds a new valid set and removes a deleted one beside a broken set; a new broken set is not served', () => {
     const added = set('cards', 'c1');
-    const result = partialReload(
-      root,
-      [bank, assistant],
-      [added],
-      [issueIn('assistant', 'rail.yml'), issueIn('drafts', 'rail.yml')],
-    );
+    const result = partialReload(root, [bank, assistant], [added], [issueIn('assistant', 'rail.yml')]);
     expect(names(result?.sets)).toEqual(['assistant@a1', 'cards@c1']);
+    const edited = set('bank', 'b2');
+    const withDraft = partialReload(root, [bank, assistant], [edited, assistant], [issueIn('drafts', 'rail.yml')]);
+    expect(names(withDraft?.sets)).toEqual(['assistant@a1', 'bank@b2']);
+    expect(withDraft?.kept).toEqual([]);
   });
 
   it('is a failed reload when nothing but the broken sets changed', () => {
@@ -58,6 +57,8 @@ describe('partialReload', () => {
     // The rails folder is the one set.
     const single = { ...bank, dir: root };
     expect(partialReload(root, [single], [], [issueIn('rail.yml')])).toBeUndefined();
+    // bank moved to banking/ with an issue there: bank is not dropped.
+    expect(partialReload(root, [bank, assistant], [assistant], [issueIn('banking', 'rail.yml')])).toBeUndefined();
     // Folder "assistant" is broken, and another folder now uses its name.
     const renamed = set('assistant', 'x1', 'bank');
     expect(partialReload(root, [bank, assistant], [renamed], [issueIn('assistant', 'rail.yml')])).toBeUndefined();

@@ -183,7 +183,9 @@ describe('railgate serve wiring', () => {
     // support's file still holds the invalid edit of the test before: its old version serves on.
     expect(await railsHash()).toBe(before);
     expect(
-      logLines.some((l) => /rail set not reloaded \(its previous version keeps serving\): .*rail\.yml:6:13/.test(l)),
+      logLines.some((l) =>
+        /rail set support not reloaded \(its previous version keeps serving\): .*rail\.yml:6:13/.test(l),
+      ),
     ).toBe(true);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/^railgate_rails_reloads_total\{result="partial"\} [1-9]/m);
