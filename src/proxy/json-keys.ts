@@ -92,8 +92,9 @@ function* decisionObjects(body: object): Generator<[object, string | null]> {
 export function checkKeysUnambiguous(body: unknown, raw: string | undefined): void {
   if (!isObject(body)) return;
   for (const [object, param] of decisionObjects(body)) {
-    const twins = caseTwins(object);
-    if (!twins) continue;
+    const found = caseTwins(object);
+    if (!found) continue;
+    const twins = found.map((key) => key.slice(0, 64));
     throw new RailgateError(
       'RG_ERR_INVALID_REQUEST',
       `Invalid request: the keys '${twins[0]}' and '${twins[1]}'${param ? ` in '${param}'` : ''} differ only in letter case; ` +

@@ -238,7 +238,8 @@ describe('/v1/models and /v1/guard', () => {
     });
     // An id that is empty or a dot segment would name another upstream path: never sent. (A raw
     // request: fetch and inject resolve dot segments, curl --path-as-is and other clients need not.)
-    for (const id of ['%2E', '%2E%2E', '.%2e', '']) expect(await rawGet(`/v1/models/${id}`)).toBe(404);
+    for (const id of ['%2E', '%2E%2E', '.%2e', '', '..%2Fadmin', 'a%2F.%2Fb'])
+      expect(await rawGet(`/v1/models/${id}`)).toBe(404);
     expect(upstream.requests.map((r) => r.path)).toEqual(['/v1/models/fake-model', '/v1/models/gpt-9']);
     // Long ids (fine-tuned models, ARNs) reach the upstream too.
     await expect(client.models.retrieve(`ft:gpt-4o-mini:${'x'.repeat(200)}`)).rejects.toMatchObject({

@@ -135,9 +135,10 @@ export const chatRoutes = fp(
 
     app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
       const time = options.clock();
-      // Before deciding: a body another parser reads otherwise would let the upstream see an undecided message.
-      checkKeysUnambiguous(request.body, request.rawBody);
       const chat = parsers.chat(request.body);
+      // Before deciding (and after the limits): a body another parser reads otherwise would let the
+      // upstream see a message railgate did not decide on.
+      checkKeysUnambiguous(request.body, request.rawBody);
       const guard = app.guardGate.require();
       const name = pickRailSetName(request, guard);
       chooseRailSet(guard, name, 'x-railgate-rails', access);

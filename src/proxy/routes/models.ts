@@ -65,9 +65,9 @@ export const modelsRoutes = fp(
 
     app.get<{ Params: { id: string } }>('/v1/models/:id', (request, reply) => {
       const { id } = request.params;
-      // `%2E%2E` decodes to a dot segment, which the upstream's URL would resolve (with the operator's
-      // key) to another path; an empty id would ask for the list.
-      if (id === '' || id === '.' || id === '..')
+      // `%2E%2E` decodes to a dot segment, which the upstream's URL (or a proxy in front of it that
+      // decodes `%2F`) would resolve, with the operator's key, to another path; an empty id asks for the list.
+      if (id === '' || id.split('/').some((segment) => segment === '.' || segment === '..'))
         throw new RailgateError('RG_ERR_NOT_FOUND', `The model '${id}' does not exist`, { param: 'model' });
       return relayOr(
         request,
