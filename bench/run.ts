@@ -185,10 +185,13 @@ ${sections.join('\n\n')}
   SIMD without fused multiply-add allows. The feed-forward layers run on the real tokens only, the
   rest on the batch padded to its longest text; so a batch is run as calls of similar lengths (15
   short questions and one long sentence: 82 ms as one call, 39 ms as two). Each call also has a fixed
-  cost of ~5.6 ms, whatever its size (~3.5 ms of it tfjs's graph execution in JavaScript). Under the
-  16-connection load the two model workers always have work, and the proxy's own thread spends
-  ~1.2 ms of CPU per request (~17% of a core at 140 requests/s: HTTP both ways, the search, the
-  decision log).
+  cost of ~5.6 ms, whatever its size (~3.5 ms of it tfjs's graph execution in JavaScript; the graph
+  has a dynamic op, so tfjs's leaner synchronous \`execute\` cannot run it). Under the 16-connection
+  load, CPU per request measured thread by thread (/proc, one worker on two wasm threads): the
+  model worker ~6.1 ms and its second wasm thread ~4.8 ms (partly spin-waiting between parallel
+  kernels), V8's helper threads ~0.8 ms (garbage collection, compilation; a larger young generation
+  for the worker changed neither), the proxy's own thread ~0.6 ms (HTTP both ways, the search, the
+  decision log), the load generator and upstream ~0.3 ms: at 150 requests/s, ~95% of both cores.
 - Uniform random 512-d vectors are the worst case for any graph index (all points nearly equidistant):
   at the default search breadth (\`index.efSearch\` ${DEFAULT_EF_SEARCH}) HNSW recall there is low, and wider searches
   (rows with a larger efSearch) raise it slowly while costing more than the exact scan: on such data
