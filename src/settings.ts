@@ -84,7 +84,7 @@ const settingsSchema = z
     /** Decisions older than this many days are deleted from the log (hourly); 0 keeps them forever. */
     decisionRetentionDays: z.number().min(0).default(30),
     /**
-     * Keys clients must present (`Authorization: Bearer <key>`) on /v1 routes; none: no check. Without
+     * Keys clients must present (`Authorization: Bearer <key>`) on every route but /healthz, /readyz and /metrics; none: no check. Without
      * them, anyone who can reach the port spends the upstream key.
      */
     clientApiKeys: z
@@ -133,7 +133,7 @@ const settingsSchema = z
         maxQueue: z.number().int().positive().default(1_024),
         /** In-memory LRU of message embeddings. */
         cacheSize: z.number().int().min(0).default(10_000),
-        /** Run local models (bundled, transformers) in a worker thread, off the event loop. */
+        /** Run the bundled model in a worker thread, off the event loop. */
         worker: z.boolean().default(true),
         /** How many model workers (bundled model): each embeds one batch at a time. */
         workers: z.number().int().min(1).max(64).default(1),
