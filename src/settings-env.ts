@@ -64,7 +64,36 @@ export function unknownVariables(env: Env): { name: string; suggestion: string |
   return Object.keys(env)
     .filter((name) => name.startsWith('RAILGATE_') && !known.includes(name))
     .sort()
-    .map((name) => ({ name, suggestion: closest(name, known) }));
+    .map((name) => ({ name, suggestion: meant(name, known) }));
+}
+
+const stem = (name: string) => name.replace(/^RAILGATE_/, '');
+
+/**
+ * The variable `name` most likely meant, or none when that is unclear: a wrong guess here can send a
+ * secret to the wrong setting (an OpenAI key into the client keys), so no guess beats a loose one.
+ */
+function meant(name: string, known: readonly string[]): string | undefined {
+  const rest = stem(name);
+  // RAILGATE_PORT: the generic PORT.
+  const same = known.find((k) => stem(k) === rest);
+  if (same) return same;
+  // Every word of the name starts, or starts with, a word of exactly one setting: RAILGATE_UPSTREAM_KEY,
+  // RAILGATE_HOSTNAME. (HOST and RAILGATE_HOST set one setting: the RAILGATE_ one is named.)
+  const words = rest.split('_').filter(Boolean);
+  const holding = known.filter((k) =>
+    words.every((w) =>
+      stem(k)
+        .split('_')
+        .some((part) => part.startsWith(w) || w.startsWith(part)),
+    ),
+  );
+  const stems = new Set(holding.map(stem));
+  if (stems.size > 1) return undefined;
+  if (stems.size === 1) return holding.find((k) => k.startsWith('RAILGATE_')) ?? holding[0];
+  // A typo: RAILGATE_UPSTRAEM_URL.
+  const near = closest(rest, known.map(stem));
+  return near === undefined ? undefined : known.find((k) => stem(k) === near);
 }
 
 function readEnv(name: string, raw: string, read: EnvRead): string | number | boolean | string[] {
@@ -75,10 +104,10 @@ function readEnv(name: string, raw: string, read: EnvRead): string | number | bo
       .map((item) => item.trim())
       .filter(Boolean);
   if (read === 'number') {
-    const value = Number(raw);
-    if (!Number.isFinite(value))
+    // Decimal only: `Number` would take "0x1F90" as 8080.
+    if (!/^-?\d+(\.\d+)?$/.test(raw))
       throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be a number, got "${raw}"`);
-    return value;
+    return Number(raw);
   }
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
@@ -99,13 +128,15 @@ function setAt(tree: Tree, setting: string, value: unknown): void {
 
 /**
  * The config file with the environment laid over it, and which variable set each setting (so an
- * invalid value is reported under the name the operator used). An empty variable counts as unset.
+ * invalid value is reported under the name the operator used). An empty (or blank) variable counts
+ * as unset; surrounding whitespace is not part of a value.
  */
 export function fromEnv(env: Env, file: SettingsInput): { input: SettingsInput; origins: Map<string, string> } {
   const input = { ...file } as Tree;
   const origins = new Map<string, string>();
   for (const [name, setting, read] of ENV_SETTINGS) {
-    const raw = env[name];
+    // A template or secret that rendered as a blank line, or with one at its end, means nothing more.
+    const raw = env[name]?.trim();
     if (raw === undefined || raw === '') continue;
     setAt(input, setting, readEnv(name, raw, read));
     origins.set(setting, name);

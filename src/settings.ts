@@ -17,6 +17,10 @@ import {
   DEFAULT_MIN_RECALL,
 } from './matching/vector-index.js';
 import { DEFAULT_MAX_EF_SEARCH } from './matching/index-recall.js';
+
+/** Node's timers take at most 2^31 − 1 ms; a longer one fires after 1 ms, the opposite of "never". */
+const MAX_TIMER_MS = 2_147_483_647;
+const TIMER_MESSAGE = 'must be at most 2147483647 ms (about 24.8 days), the longest timer Node can set';
 import { fromEnv, type Env } from './settings-env.js';
 
 /**
@@ -52,15 +56,15 @@ const upstreamSchema = z
     apiKey: secret().optional(),
     /** Forward the client's own Authorization header instead of `apiKey`. */
     forwardClientAuth: z.boolean().default(false),
-    connectTimeoutMs: z.number().int().positive().default(5_000),
+    connectTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_MESSAGE).default(5_000),
     /**
      * Time to the response headers (and the first byte of a stream). A non-streaming completion's
      * headers come when the whole answer is written, which for a long answer or a reasoning model
      * takes minutes: the default is the OpenAI SDK's own 10 minutes.
      */
-    headersTimeoutMs: z.number().int().positive().default(600_000),
+    headersTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_MESSAGE).default(600_000),
     /** Longest silence between body chunks. */
-    bodyTimeoutMs: z.number().int().positive().default(120_000),
+    bodyTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_MESSAGE).default(120_000),
     connections: z.number().int().positive().default(64),
   })
   .strict();
@@ -115,7 +119,7 @@ const settingsSchema = z
         /** How deep a request body's JSON may nest (objects and arrays); deeper is a 400. */
         jsonDepth: z.number().int().positive().default(64),
         /** How long a client may take to send its whole request (headers and body); then 408. */
-        requestTimeoutMs: z.number().int().positive().default(30_000),
+        requestTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_MESSAGE).default(30_000),
       })
       .strict()
       .default({}),
@@ -127,7 +131,7 @@ const settingsSchema = z
          * the default 0, a message never waits for a free model (measured here against 2 ms: about
          * 3 ms less at one connection, the same throughput at 16).
          */
-        batchWindowMs: z.number().min(0).default(0),
+        batchWindowMs: z.number().min(0).max(MAX_TIMER_MS, TIMER_MESSAGE).default(0),
         maxBatch: z.number().int().positive().default(64),
         /** Texts (messages, or the chunks of long ones) waiting for the model before new ones get 503. */
         maxQueue: z.number().int().positive().default(1_024),
@@ -150,7 +154,7 @@ const settingsSchema = z
         /** openai provider. */
         openaiUrl: serviceUrl('embedding.openaiApiKey (RAILGATE_EMBEDDINGS_API_KEY)').optional(),
         openaiApiKey: secret().optional(),
-        timeoutMs: z.number().int().positive().default(30_000),
+        timeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_MESSAGE).default(30_000),
       })
       .strict()
       .default({}),
@@ -171,7 +175,7 @@ const settingsSchema = z
       .strict()
       .default({}),
     /** On shutdown, how long requests in flight may finish before their connections are cut. */
-    shutdownGraceMs: z.number().int().min(0).default(10_000),
+    shutdownGraceMs: z.number().int().min(0).max(MAX_TIMER_MS, TIMER_MESSAGE).default(10_000),
     /** Watch the rails folder and reload on change. */
     watch: z.boolean().default(true),
   })

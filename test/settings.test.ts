@@ -127,6 +127,26 @@ describe('settings', () => {
     expect(() => loadSettings({ RAILGATE_CONFIG: 'missing.json' }, dir)).toThrow(/cannot read config file/);
   });
 
+  it('takes a blank variable as unset, reads numbers in decimal only, and refuses a timer Node cannot set', () => {
+    const defaults = loadSettings({}, tmp());
+    const blank = loadSettings(
+      { PORT: ' ', RAILGATE_SHUTDOWN_GRACE_MS: '\n', RAILGATE_DECISION_RETENTION_DAYS: ' ' },
+      tmp(),
+    );
+    expect([blank.port, blank.shutdownGraceMs, blank.decisionRetentionDays]).toEqual([
+      defaults.port,
+      defaults.shutdownGraceMs,
+      defaults.decisionRetentionDays,
+    ]);
+    expect(loadSettings({ PORT: ' 9000\n' }, tmp()).port).toBe(9000);
+    expect(() => loadSettings({ PORT: '0x1F90' }, tmp())).toThrow(/PORT must be a number, got "0x1F90"/);
+    expect(() => loadSettings({ RAILGATE_SHUTDOWN_GRACE_MS: '9999999999' }, tmp())).toThrow(
+      /RAILGATE_SHUTDOWN_GRACE_MS \(shutdownGraceMs\): must be at most 2147483647 ms/,
+    );
+    expect(() => parseSettings({ embedding: { timeoutMs: 2 ** 31 } })).toThrow(/embedding\.timeoutMs/);
+    expect(parseSettings({ shutdownGraceMs: 2 ** 31 - 1 }).shutdownGraceMs).toBe(2 ** 31 - 1);
+  });
+
   it('reads a comma-separated list of client keys', () => {
     const settings = loadSettings({ RAILGATE_CLIENT_API_KEYS: ' key-one-0123456789 , key-two-0123456789 ,' }, tmp());
     expect(settings.clientApiKeys).toEqual(['key-one-0123456789', 'key-two-0123456789']);
@@ -190,12 +210,23 @@ describe('settings', () => {
       RAILGATE_UPSTREAM_URL: 'http://127.0.0.1:9/v1',
       RAILGATE_HOSTNAME: '127.0.0.1',
       RAILGATE_SOMETHING_ELSE_ENTIRELY: '1',
+      RAILGATE_PORT: '9000',
+      RAILGATE_UPSTREAM_KEY: 'sk-x',
+      RAILGATE_UPSTRAEM_URL: 'http://x',
+      // A guess could send a secret to the wrong setting (the client keys): none is made.
+      RAILGATE_API_KEY: 'sk-x',
+      RAILGATE_OPENAI_API_KEY: 'sk-x',
       HOME: '/root',
     };
     expect(unknownVariables(env)).toEqual([
+      { name: 'RAILGATE_API_KEY', suggestion: undefined },
       { name: 'RAILGATE_CLIENT_API_KEY', suggestion: 'RAILGATE_CLIENT_API_KEYS' },
       { name: 'RAILGATE_HOSTNAME', suggestion: 'RAILGATE_HOST' },
+      { name: 'RAILGATE_OPENAI_API_KEY', suggestion: undefined },
+      { name: 'RAILGATE_PORT', suggestion: 'PORT' },
       { name: 'RAILGATE_SOMETHING_ELSE_ENTIRELY', suggestion: undefined },
+      { name: 'RAILGATE_UPSTRAEM_URL', suggestion: 'RAILGATE_UPSTREAM_URL' },
+      { name: 'RAILGATE_UPSTREAM_KEY', suggestion: 'RAILGATE_UPSTREAM_API_KEY' },
     ]);
   });
 

@@ -147,7 +147,7 @@ describe('railgate serve, the process', () => {
     }
   }, 60_000);
 
-  it('exits 1 when a rail set cannot load, though another set had loaded its model', async () => {
+  it('exits 1 when a rail set cannot load, though another set had loaded its model, saying why at any log level', async () => {
     // The bundled model loads for `orders`; `remote` then fails: its embeddings server is down.
     mkdirSync(path.join(dir, 'rails', 'remote'), { recursive: true });
     writeFileSync(
@@ -155,10 +155,17 @@ describe('railgate serve, the process', () => {
       RAIL.replace('name: orders', 'name: remote\nembedding: { provider: openai, model: m }'),
     );
     const port = await unusedPort();
-    const { child, exited } = serve(port, { RAILGATE_EMBEDDINGS_URL: 'http://127.0.0.1:9/v1' });
+    // Silent logs: the process must still say why it stops.
+    const { child, exited } = serve(port, {
+      RAILGATE_EMBEDDINGS_URL: 'http://127.0.0.1:9/v1',
+      RAILGATE_LOG_LEVEL: 'silent',
+    });
+    let stderr = '';
+    child.stderr!.on('data', (piece: Buffer) => (stderr += piece.toString()));
     try {
       const result = await exitWithin30s(exited);
       expect(result).toEqual({ code: 1, signal: null });
+      expect(stderr).toMatch(/^railgate: .*embeddings/m);
     } finally {
       child.kill('SIGKILL');
       rmSync(path.join(dir, 'rails', 'remote'), { recursive: true });

@@ -57,6 +57,8 @@ export const run = defineCommand({
     // The log line holds them too, inside JSON: the author gets them as `railgate check` prints them.
     if (failure instanceof RailsInvalidError)
       for (const issue of failure.issues) writeLine(io.stderr, formatIssue(issue, io.cwd));
+    // Whatever the log level (fatal, silent), a process that exits 1 says why.
+    else writeLine(io.stderr, `railgate: ${failure instanceof Error ? failure.message : String(failure)}`);
     await server.close();
     return 1;
   },
