@@ -98,11 +98,16 @@ function meant(name: string, known: readonly string[]): string | undefined {
 
 function readEnv(name: string, raw: string, read: EnvRead): string | number | boolean | string[] {
   if (read === 'string') return raw;
-  if (read === 'list')
-    return raw
+  if (read === 'list') {
+    const items = raw
       .split(',')
       .map((item) => item.trim())
       .filter(Boolean);
+    // " , " is no list: for RAILGATE_CLIENT_API_KEYS, taking it as none would turn client auth off.
+    if (items.length === 0)
+      throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} holds no item (comma-separated), got "${raw}"`);
+    return items;
+  }
   if (read === 'number') {
     // Decimal only: `Number` would take "0x1F90" as 8080.
     if (!/^-?\d+(\.\d+)?$/.test(raw))

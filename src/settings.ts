@@ -35,7 +35,15 @@ function serviceUrl(keySetting: string) {
       if (!URL.canParse(url)) return true; // .url() has said so
       const { username, password } = new URL(url);
       return username === '' && password === '';
-    }, `must not contain credentials (user:password@): give the key as ${keySetting}`);
+    }, `must not contain credentials (user:password@): give the key as ${keySetting}`)
+    .refine(
+      (url) => !URL.canParse(url) || /^https?:$/.test(new URL(url).protocol),
+      'must be an http:// or https:// URL',
+    )
+    .refine(
+      (url) => !/\/(chat\/completions|embeddings|models)\/?$/.test(url),
+      "must be the API's base URL (such as https://api.openai.com/v1), not one of its endpoints: railgate adds the path",
+    );
 }
 
 /**
@@ -207,8 +215,12 @@ function jsonPosition(error: SyntaxError, file: string): string {
 
 function readConfigFile(file: string): SettingsInput {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as SettingsInput;
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new RailgateError('RG_ERR_CONFIG_INVALID', `config file ${file} must hold a JSON object of settings`);
+    return parsed as SettingsInput;
   } catch (error) {
+    if (error instanceof RailgateError) throw error;
     // V8's JSON messages quote the text around the fault, which may be a key: say where, not what.
     if (error instanceof SyntaxError)
       throw new RailgateError(
@@ -252,5 +264,11 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     }
   }
   const { input, origins } = fromEnv(env, file);
-  return parseSettings(input, origins);
+  try {
+    return parseSettings(input, origins);
+  } catch (error) {
+    // A setting the message does not name by its variable came from the file: say which file.
+    if (!(error instanceof RailgateError) || Object.keys(file).length === 0) throw error;
+    throw new RailgateError('RG_ERR_CONFIG_INVALID', `${error.message} (settings file: ${candidate})`);
+  }
 }

@@ -186,6 +186,13 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
         `no default rail set is configured: requests that name none use "${runtime.defaultRailSet}" (the set ` +
           'named default, else the first by name); pin one with defaultRailSet (RAILGATE_DEFAULT_RAILS)',
       );
+    // Not an error (the set may come with a reload), but a client asking for it gets a 404 meanwhile.
+    const missing = settings.clientRailSets.filter((name) => name !== '*' && !loaded.some((set) => set.name === name));
+    if (missing.length > 0)
+      app.log.warn(
+        { missing },
+        `clientRailSets names ${missing.join(', ')}, which no loaded rail set is (loaded: ${loaded.map((set) => set.name).join(', ')})`,
+      );
     reportLoadedRails(metrics, () => runtime.list());
     if (settings.watch)
       watcher = watchRails(railsDir, runtime, app.log, {

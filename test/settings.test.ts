@@ -147,6 +147,34 @@ describe('settings', () => {
     expect(parseSettings({ shutdownGraceMs: 2 ** 31 - 1 }).shutdownGraceMs).toBe(2 ** 31 - 1);
   });
 
+  it('refuses an endpoint or a non-HTTP URL where a base URL goes, and a list variable holding no item', () => {
+    expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'https://api.openai.com/v1/chat/completions' }, tmp())).toThrow(
+      /RAILGATE_UPSTREAM_URL \(upstreams\.default\.url\): must be the API's base URL/,
+    );
+    expect(() => loadSettings({ RAILGATE_EMBEDDINGS_URL: 'http://tei:8080/v1/embeddings' }, tmp())).toThrow(
+      /RAILGATE_EMBEDDINGS_URL \(embedding\.openaiUrl\): must be the API's base URL/,
+    );
+    expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'ftp://x/v1' }, tmp())).toThrow(
+      /must be an http:\/\/ or https:\/\//,
+    );
+    // " , " turning client auth off would be the worst reading of a mistake.
+    expect(() => loadSettings({ RAILGATE_CLIENT_API_KEYS: ' , ' }, tmp())).toThrow(
+      /RAILGATE_CLIENT_API_KEYS holds no item/,
+    );
+  });
+
+  it('names the settings file a bad setting came from, and refuses a file that is no object', () => {
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'railgate.config.json'), JSON.stringify({ limits: { bodyByte: 1 } }));
+    expect(() => loadSettings({}, dir)).toThrow(
+      new RegExp(`limits: .*bodyByte.*\\(settings file: ${path.join(dir, 'railgate.config.json')}\\)`),
+    );
+    for (const text of ['null', '"text"', '[1]']) {
+      writeFileSync(path.join(dir, 'railgate.config.json'), text);
+      expect(() => loadSettings({}, dir)).toThrow(/must hold a JSON object of settings/);
+    }
+  });
+
   it('reads a comma-separated list of client keys', () => {
     const settings = loadSettings({ RAILGATE_CLIENT_API_KEYS: ' key-one-0123456789 , key-two-0123456789 ,' }, tmp());
     expect(settings.clientApiKeys).toEqual(['key-one-0123456789', 'key-two-0123456789']);

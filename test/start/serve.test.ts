@@ -331,6 +331,38 @@ describe('start-up errors', () => {
       await missing.close();
     }
   });
+
+  it('warns of clientRailSets naming no loaded set (a client asking for it gets a 404), and not of *', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-client-sets-'));
+    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
+    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
+    const warnings = async (clientRailSets: string[]) => {
+      const lines: string[] = [];
+      const stream = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString('utf8'));
+          done();
+        },
+      });
+      const settings = parseSettings({
+        rails: 'rails',
+        db: ':memory:',
+        watch: false,
+        clientRailSets,
+        embedding: { cacheDb: ':memory:' },
+      });
+      const started = await startRailgate(settings, { cwd: root, logger: { level: 'warn', stream } });
+      try {
+        await started.guard;
+      } finally {
+        await started.close();
+      }
+      return lines.filter((line) => line.includes('clientRailSets names'));
+    };
+    const [warning] = await warnings(['support', 'suport']);
+    expect(warning).toContain('clientRailSets names suport, which no loaded rail set is (loaded: support)');
+    expect(await warnings(['*', 'support'])).toEqual([]);
+  });
 });
 
 describe('a transformers model folder given relative to its rail set', () => {
