@@ -12,8 +12,10 @@ RUN npm ci && npm prune --omit=dev
 FROM node:22-bookworm-slim
 WORKDIR /app
 # RAILGATE_DEFAULT_RAILS: the example rails' allow-list set; name yours when you mount your own rails.
+# RAILGATE_MODEL_CACHE: a transformers model downloaded by hub id goes to the volume (the image's own
+# folders are not the node user's to write).
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8787 RAILGATE_RAILS=/rails RAILGATE_DEFAULT_RAILS=bank \
-    RAILGATE_DB=/data/railgate.db RAILGATE_EMBED_CACHE_DB=/data/embeddings.db
+    RAILGATE_DB=/data/railgate.db RAILGATE_EMBED_CACHE_DB=/data/embeddings.db RAILGATE_MODEL_CACHE=/data/models
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./

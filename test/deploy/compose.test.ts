@@ -40,6 +40,11 @@ describe('docker-compose.yml', () => {
     expect(existsSync(path.join(root, rails.split(':')[0]!))).toBe(true);
     expect(railgate.environment!.RAILGATE_UPSTREAM_URL).toMatch(/\$\{RAILGATE_UPSTREAM_URL/);
     expect(railgate.environment!.RAILGATE_RAILS).toBe('/rails');
+    // Everything railgate writes, a downloaded model included, goes to the data volume.
+    for (const name of ['RAILGATE_DB', 'RAILGATE_EMBED_CACHE_DB', 'RAILGATE_MODEL_CACHE'])
+      expect(railgate.environment![name], name).toMatch(/^\/data\//);
+    expect(readFileSync(path.join(root, 'Dockerfile'), 'utf8')).toMatch(/RAILGATE_MODEL_CACHE=\/data\//);
+    expect(railgate.volumes).toContain('railgate-data:/data');
     for (const v of railgate.volumes!) {
       const source = v.split(':')[0]!;
       if (!source.startsWith('.')) expect(compose.volumes).toHaveProperty(source);
