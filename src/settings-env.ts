@@ -4,7 +4,7 @@
  * config file and validates the whole.
  */
 import { RailgateError } from './errors.js';
-import { closest } from './rails/reader.js';
+import { editDistance } from './rails/reader.js';
 import type { SettingsInput } from './settings.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -91,9 +91,11 @@ function meant(name: string, known: readonly string[]): string | undefined {
   const stems = new Set(holding.map(stem));
   if (stems.size > 1) return undefined;
   if (stems.size === 1) return holding.find((k) => k.startsWith('RAILGATE_')) ?? holding[0];
-  // A typo: RAILGATE_UPSTRAEM_URL.
-  const near = closest(rest, known.map(stem));
-  return near === undefined ? undefined : known.find((k) => stem(k) === near);
+  // A typo (two letters at most): RAILGATE_UPSTRAEM_URL. A word no setting has (FILE, CONNECT,
+  // SECRET) is a different setting, not a typo of the nearest one.
+  const squash = (text: string) => text.toLowerCase().replace(/_/g, '');
+  const typos = known.filter((k) => editDistance(squash(rest), squash(stem(k))) <= 2);
+  return new Set(typos.map(stem)).size === 1 ? (typos.find((k) => k.startsWith('RAILGATE_')) ?? typos[0]) : undefined;
 }
 
 function readEnv(name: string, raw: string, read: EnvRead): string | number | boolean | string[] {
@@ -110,8 +112,11 @@ function readEnv(name: string, raw: string, read: EnvRead): string | number | bo
   }
   if (read === 'number') {
     // Decimal only: `Number` would take "0x1F90" as 8080.
-    if (!/^-?\d+(\.\d+)?$/.test(raw))
-      throw new RailgateError('RG_ERR_CONFIG_INVALID', `${name} must be a number, got "${raw}"`);
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)$/.test(raw))
+      throw new RailgateError(
+        'RG_ERR_CONFIG_INVALID',
+        `${name} must be a decimal number (digits, as in 8080 or 0.25), got "${raw}"`,
+      );
     return Number(raw);
   }
   if (/^(1|true|yes|on)$/i.test(raw)) return true;

@@ -41,7 +41,7 @@ function serviceUrl(keySetting: string) {
       'must be an http:// or https:// URL',
     )
     .refine(
-      (url) => !/\/(chat\/completions|embeddings|models)\/?$/.test(url),
+      (url) => !URL.canParse(url) || !/\/(chat\/completions|embeddings)\/?$/i.test(new URL(url).pathname),
       "must be the API's base URL (such as https://api.openai.com/v1), not one of its endpoints: railgate adds the path",
     );
 }
@@ -234,25 +234,33 @@ function readConfigFile(file: string): SettingsInput {
 }
 
 /** Validates settings given in code (tests, embedding railgate as a library). */
-export function parseSettings(input: SettingsInput, origins: ReadonlyMap<string, string> = new Map()): Settings {
+export function parseSettings(
+  input: SettingsInput,
+  origins: ReadonlyMap<string, string> = new Map(),
+  file?: string,
+): Settings {
   const result = settingsSchema.safeParse(input);
   if (!result.success) {
+    let fromFile = false;
     const detail = result.error.issues
       .map((issue) => {
         const setting = issue.path.join('.');
         // An item of a list (clientApiKeys.0) came from the variable that set the list.
         const variable = origins.get(setting) ?? origins.get(issue.path.slice(0, -1).join('.'));
+        fromFile ||= variable === undefined;
         return `${variable ? `${variable} (${setting})` : setting || '(root)'}: ${issue.message}`;
       })
       .join('; ');
-    throw new RailgateError('RG_ERR_CONFIG_INVALID', `invalid settings: ${detail}`);
+    // A setting not named by its variable came from the settings file: say which one.
+    const where = fromFile && file ? ` (settings file: ${file})` : '';
+    throw new RailgateError('RG_ERR_CONFIG_INVALID', `invalid settings: ${detail}${where}`);
   }
   return deepFreeze(result.data);
 }
 
 /** Config file (optional) + environment → frozen settings. */
 export function loadSettings(env: Env = process.env, cwd = process.cwd()): Settings {
-  const explicit = env.RAILGATE_CONFIG;
+  const explicit = env.RAILGATE_CONFIG?.trim() || undefined;
   const candidate = path.resolve(cwd, explicit ?? 'railgate.config.json');
   let file: SettingsInput = {};
   if (explicit) file = readConfigFile(candidate);
@@ -264,11 +272,5 @@ export function loadSettings(env: Env = process.env, cwd = process.cwd()): Setti
     }
   }
   const { input, origins } = fromEnv(env, file);
-  try {
-    return parseSettings(input, origins);
-  } catch (error) {
-    // A setting the message does not name by its variable came from the file: say which file.
-    if (!(error instanceof RailgateError) || Object.keys(file).length === 0) throw error;
-    throw new RailgateError('RG_ERR_CONFIG_INVALID', `${error.message} (settings file: ${candidate})`);
-  }
+  return parseSettings(input, origins, Object.keys(file).length > 0 ? candidate : undefined);
 }

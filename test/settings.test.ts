@@ -108,7 +108,7 @@ describe('settings', () => {
   });
 
   it('rejects bad values with the setting named, and unknown keys', () => {
-    expect(() => loadSettings({ PORT: 'eighty' }, tmp())).toThrow(/PORT must be a number/);
+    expect(() => loadSettings({ PORT: 'eighty' }, tmp())).toThrow(/PORT must be a decimal number/);
     expect(() => loadSettings({ RAILGATE_WATCH: 'maybe' }, tmp())).toThrow(/RAILGATE_WATCH must be true or false/);
     expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'not a url' }, tmp())).toThrow(
       /RAILGATE_UPSTREAM_URL \(upstreams\.default\.url\): Invalid url/,
@@ -139,7 +139,13 @@ describe('settings', () => {
       defaults.decisionRetentionDays,
     ]);
     expect(loadSettings({ PORT: ' 9000\n' }, tmp()).port).toBe(9000);
-    expect(() => loadSettings({ PORT: '0x1F90' }, tmp())).toThrow(/PORT must be a number, got "0x1F90"/);
+    expect(() => loadSettings({ PORT: '0x1F90' }, tmp())).toThrow(/PORT must be a decimal number .*, got "0x1F90"/);
+    expect(loadSettings({ RAILGATE_BATCH_WINDOW_MS: '.5' }, tmp()).embedding.batchWindowMs).toBe(0.5);
+    // RAILGATE_CONFIG too: blank is unset (the default file), a trailing newline is no part of the name.
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'prod.json'), JSON.stringify({ port: 9100 }));
+    expect(loadSettings({ RAILGATE_CONFIG: 'prod.json\n' }, dir).port).toBe(9100);
+    expect(loadSettings({ RAILGATE_CONFIG: ' ' }, dir).port).toBe(defaults.port);
     expect(() => loadSettings({ RAILGATE_SHUTDOWN_GRACE_MS: '9999999999' }, tmp())).toThrow(
       /RAILGATE_SHUTDOWN_GRACE_MS \(shutdownGraceMs\): must be at most 2147483647 ms/,
     );
@@ -157,6 +163,12 @@ describe('settings', () => {
     expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'ftp://x/v1' }, tmp())).toThrow(
       /must be an http:\/\/ or https:\/\//,
     );
+    expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'https://x/v1/Chat/Completions?x=1' }, tmp())).toThrow(
+      /base URL/,
+    );
+    // A base URL that ends in /models (Azure AI Foundry's) is a base URL.
+    const foundry = 'https://r.services.ai.azure.com/models';
+    expect(loadSettings({ RAILGATE_UPSTREAM_URL: foundry }, tmp()).upstreams.default?.url).toBe(foundry);
     // " , " turning client auth off would be the worst reading of a mistake.
     expect(() => loadSettings({ RAILGATE_CLIENT_API_KEYS: ' , ' }, tmp())).toThrow(
       /RAILGATE_CLIENT_API_KEYS holds no item/,
@@ -169,6 +181,9 @@ describe('settings', () => {
     expect(() => loadSettings({}, dir)).toThrow(
       new RegExp(`limits: .*bodyByte.*\\(settings file: ${path.join(dir, 'railgate.config.json')}\\)`),
     );
+    // A bad value from a variable is named by the variable, not blamed on the file.
+    writeFileSync(path.join(dir, 'railgate.config.json'), JSON.stringify({ port: 8080 }));
+    expect(() => loadSettings({ RAILGATE_UPSTREAM_URL: 'ftp://x/v1' }, dir)).toThrow(/https:\/\/ URL$/);
     for (const text of ['null', '"text"', '[1]']) {
       writeFileSync(path.join(dir, 'railgate.config.json'), text);
       expect(() => loadSettings({}, dir)).toThrow(/must hold a JSON object of settings/);
@@ -244,16 +259,21 @@ describe('settings', () => {
       // A guess could send a secret to the wrong setting (the client keys): none is made.
       RAILGATE_API_KEY: 'sk-x',
       RAILGATE_OPENAI_API_KEY: 'sk-x',
+      RAILGATE_CLIENT_API_KEYS_FILE: '/run/secrets/keys',
+      // Another setting, not a typo of the nearest one (that sets the headers timeout).
+      RAILGATE_UPSTREAM_CONNECT_TIMEOUT_MS: '2000',
       HOME: '/root',
     };
     expect(unknownVariables(env)).toEqual([
       { name: 'RAILGATE_API_KEY', suggestion: undefined },
       { name: 'RAILGATE_CLIENT_API_KEY', suggestion: 'RAILGATE_CLIENT_API_KEYS' },
+      { name: 'RAILGATE_CLIENT_API_KEYS_FILE', suggestion: undefined },
       { name: 'RAILGATE_HOSTNAME', suggestion: 'RAILGATE_HOST' },
       { name: 'RAILGATE_OPENAI_API_KEY', suggestion: undefined },
       { name: 'RAILGATE_PORT', suggestion: 'PORT' },
       { name: 'RAILGATE_SOMETHING_ELSE_ENTIRELY', suggestion: undefined },
       { name: 'RAILGATE_UPSTRAEM_URL', suggestion: 'RAILGATE_UPSTREAM_URL' },
+      { name: 'RAILGATE_UPSTREAM_CONNECT_TIMEOUT_MS', suggestion: undefined },
       { name: 'RAILGATE_UPSTREAM_KEY', suggestion: 'RAILGATE_UPSTREAM_API_KEY' },
     ]);
   });

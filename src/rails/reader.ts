@@ -22,7 +22,8 @@ function maxSuggestionDistance(word: string): number {
   return Math.max(2, Math.floor(word.length / 3));
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance: single-character insertions, deletions and substitutions. */
+export function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];

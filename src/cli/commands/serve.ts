@@ -1,4 +1,5 @@
 import { defineCommand, UsageError } from '../../authoring/cli.js';
+import { LoadCancelled } from '../../errors.js';
 import { formatIssue, RailsInvalidError } from '../../rails/issues.js';
 import { loadSettings, unknownVariables } from '../../settings.js';
 import { writeLine } from '../io.js';
@@ -57,8 +58,10 @@ export const run = defineCommand({
     // The log line holds them too, inside JSON: the author gets them as `railgate check` prints them.
     if (failure instanceof RailsInvalidError)
       for (const issue of failure.issues) writeLine(io.stderr, formatIssue(issue, io.cwd));
-    // Whatever the log level (fatal, silent), a process that exits 1 says why.
-    else writeLine(io.stderr, `railgate: ${failure instanceof Error ? failure.message : String(failure)}`);
+    // Whatever the log level (fatal, silent), a process that exits 1 says why; a shutdown while
+    // loading is no failure to report.
+    else if (!(failure instanceof LoadCancelled))
+      writeLine(io.stderr, `railgate: ${failure instanceof Error ? failure.message : String(failure)}`);
     await server.close();
     return 1;
   },
