@@ -15,7 +15,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
@@ -24,6 +23,7 @@ import { DecisionReader } from '../../src/decisions/reader.js';
 import { parseSettings } from '../../src/settings.js';
 import { startRailgate, type Railgate } from '../../src/start.js';
 import { captureIO } from '../helpers/cli-io.js';
+import { captureLog } from '../helpers/log-capture.js';
 import { SUPPORT_RAIL as RAIL } from './support-rail.js';
 
 const NEW_INTENT = `  - id: opening_hours
@@ -36,7 +36,7 @@ let dir: string;
 let railFile: string;
 let railgate: Railgate;
 let url: string;
-const logLines: string[] = [];
+let logLines: string[] = [];
 
 async function railsHash(): Promise<string> {
   const body = (await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string; hash: string }[] };
@@ -63,13 +63,9 @@ beforeAll(async () => {
     embedding: { cacheDb: 'data/embeddings.db' },
     logLevel: 'info',
   });
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      done();
-    },
-  });
-  railgate = await startRailgate(settings, { cwd: dir, logger: { level: 'info', stream } });
+  const log = captureLog();
+  logLines = log.lines;
+  railgate = await startRailgate(settings, { cwd: dir, logger: { level: 'info', stream: log.stream } });
   url = await railgate.app.listen({ host: '127.0.0.1', port: 0 });
 });
 
@@ -242,13 +238,7 @@ describe('load shedding', () => {
 describe('secrets', () => {
   it('never writes the upstream key or the client credentials to the log, even at trace level', async () => {
     writeFileSync(railFile, RAIL);
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString('utf8'));
-        done();
-      },
-    });
+    const { lines, stream } = captureLog();
     const settings = parseSettings({
       rails: 'rails',
       db: ':memory:',
@@ -307,61 +297,6 @@ describe('a rail set mounted from a Kubernetes ConfigMap', () => {
     } finally {
       await mounted.close();
     }
-  });
-});
-
-describe('start-up errors', () => {
-  it('name the store and the file SQLite cannot open, and the sets when the default is missing', async () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'railgate-startup-'));
-    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
-    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
-    writeFileSync(path.join(root, 'corrupt.db'), 'this is not a database, it is a text file '.repeat(100));
-    const start = (settings: Parameters<typeof parseSettings>[0]) =>
-      startRailgate(parseSettings({ rails: 'rails', logLevel: 'silent', ...settings }), { cwd: root });
-    await expect(start({ db: 'corrupt.db' })).rejects.toThrow(
-      /cannot open the decision log \(RAILGATE_DB \/ db\) at .*corrupt\.db: file is not a database/,
-    );
-    await expect(start({ db: ':memory:', embedding: { cacheDb: 'corrupt.db' } })).rejects.toThrow(
-      /cannot open the example cache \(RAILGATE_EMBED_CACHE_DB \/ embedding\.cacheDb\) at .*corrupt\.db/,
-    );
-    const missing = await start({ db: ':memory:', embedding: { cacheDb: ':memory:' }, defaultRailSet: 'nosuch' });
-    try {
-      await expect(missing.guard).rejects.toThrow(/default rail set "nosuch" .* is not loaded; the sets are: support/);
-    } finally {
-      await missing.close();
-    }
-  });
-
-  it('warns of clientRailSets naming no loaded set (a client asking for it gets a 404), and not of *', async () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'railgate-client-sets-'));
-    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
-    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
-    const warnings = async (clientRailSets: string[]) => {
-      const lines: string[] = [];
-      const stream = new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          lines.push(chunk.toString('utf8'));
-          done();
-        },
-      });
-      const settings = parseSettings({
-        rails: 'rails',
-        db: ':memory:',
-        watch: false,
-        clientRailSets,
-        embedding: { cacheDb: ':memory:' },
-      });
-      const started = await startRailgate(settings, { cwd: root, logger: { level: 'warn', stream } });
-      try {
-        await started.guard;
-      } finally {
-        await started.close();
-      }
-      return lines.filter((line) => line.includes('clientRailSets names'));
-    };
-    const [warning] = await warnings(['support', 'suport']);
-    expect(warning).toContain('clientRailSets names suport, which no loaded rail set is (loaded: support)');
-    expect(await warnings(['*', 'support'])).toEqual([]);
   });
 });
 
