@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { captureLog } from '../helpers/log-capture.js';
 import { describe, expect, it } from 'vitest';
 import { DecisionReader } from '../../src/decisions/reader.js';
 import { parseSettings } from '../../src/settings.js';
@@ -202,13 +202,7 @@ describe('an embeddings server failing while railgate serves', () => {
       path.join(root, 'rails', 'gpu', 'rail.yml'),
       'embedding: { provider: openai, model: m }\nintents:\n  - id: a\n    action: respond\n    response: hi\n    examples: [hello]\n',
     );
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString('utf8'));
-        done();
-      },
-    });
+    const { lines, stream } = captureLog();
     const railgate = await startRailgate(
       parseSettings({
         rails: 'rails',

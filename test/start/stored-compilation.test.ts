@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { captureLog } from '../helpers/log-capture.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSettings } from '../../src/settings.js';
 import { startRailgate } from '../../src/start.js';
@@ -43,18 +43,6 @@ interface RailsListing {
     name: string;
     index: { kind: string; vectors: number; from_disk: boolean; hnsw_check?: { ef_search: number | null } };
   }[];
-}
-
-/** A log stream for the app, and the JSON lines written to it. */
-function logLines(): { lines: string[]; stream: Writable } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      done();
-    },
-  });
-  return { lines, stream };
 }
 
 /** Settings that keep nothing on disk and the model in-process, with `extra` on top. */
@@ -150,7 +138,7 @@ describe('stored graphs and classifiers across restarts', () => {
 
 describe('with several rail sets and no default configured', () => {
   it('warns which set requests naming none get, as it is picked by folder name', async () => {
-    const { lines, stream } = logLines();
+    const { lines, stream } = captureLog();
     const settings = inMemory();
     const railgate = await startRailgate(settings, { cwd: dir, logger: { level: 'warn', stream } });
     try {
@@ -191,7 +179,7 @@ describe('a graph that fails its recall check', () => {
       path.join(root, 'rails', 'many', 'rail.yml'),
       `name: many\nintents:\n  - id: banking\n    action: passthrough\n    examples:\n${examples.map((e) => `      - ${e}\n`).join('')}`,
     );
-    const { lines, stream } = logLines();
+    const { lines, stream } = captureLog();
     // A graph too sparse and searched too narrowly to find every true neighbour.
     const settings = inMemory({
       index: { exactBelow: 10, m: 2, efConstruction: 2, efSearch: 1, maxEfSearch: 1, minRecall: 1 },
