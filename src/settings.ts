@@ -145,7 +145,7 @@ const settingsSchema = z
         maxQueue: z.number().int().positive().default(1_024),
         /** In-memory LRU of message embeddings. */
         cacheSize: z.number().int().min(0).default(10_000),
-        /** Run the bundled model in a worker thread, off the event loop. */
+        /** Run local models (bundled, transformers) in worker threads, off the event loop. */
         worker: z.boolean().default(true),
         /** How many model workers (bundled model): each embeds one batch at a time. */
         workers: z.number().int().min(1).max(64).default(1),

@@ -11,6 +11,7 @@ import { warnOfExactFallbacks } from './matching/index-recall.js';
 import { DecisionLog, stderrWarnings, type DecisionLogLogger } from './decisions/log.js';
 import type { Embedder } from './embedding/embedder.js';
 import { ExampleCache } from './embedding/example-cache.js';
+import { onnxHost } from './embedding/onnx-host.js';
 import { createEmbedder } from './embedding/providers.js';
 import { EmbeddingStack } from './embedding/stack.js';
 import { WorkerEmbedder } from './embedding/worker-host.js';
@@ -49,15 +50,17 @@ export interface StartOptions {
 }
 
 /**
- * The bundled model runs in a worker thread, off the event loop. A remote embeddings API is I/O and
- * stays on the main thread; so does transformers.js, because onnxruntime-node 1.21 aborts the process
- * when two threads use it and cannot be re-loaded by a second worker (see transformers.ts).
+ * Local models run in worker threads, off the event loop: the bundled model in its own (one per
+ * `embedding.workers`), every transformers model in the process's one long-lived model worker
+ * (onnxruntime-node 1.21 must stay in one thread for the process's life: see onnx-host.ts). A remote embeddings API is
+ * I/O and stays on the main thread.
  */
 function defaultModelFor(settings: Settings['embedding']) {
-  return (config: EmbeddingConfig, setDir: string, signal?: AbortSignal): Promise<Embedder> =>
-    settings.worker && config.provider === 'bundled'
-      ? startWorkers(config, settings)
-      : createEmbedder(config, settings, { baseDir: setDir, ...(signal ? { signal } : {}) });
+  return (config: EmbeddingConfig, setDir: string, signal?: AbortSignal): Promise<Embedder> => {
+    if (settings.worker && config.provider === 'bundled') return startWorkers(config, settings);
+    if (settings.worker && config.provider === 'transformers') return onnxHost().load(config, settings, setDir);
+    return createEmbedder(config, settings, { baseDir: setDir, ...(signal ? { signal } : {}) });
+  };
 }
 
 async function startWorkers(config: EmbeddingConfig, settings: Settings['embedding']): Promise<Embedder> {

@@ -16,7 +16,7 @@
  * or two workers) running sessions at once abort the process ("Entering the V8 API without proper locking"),
  * and a second worker loading it after the first exited fails with "Module did not self-register" unless
  * the main thread imported `onnxruntime-node` first. So all TransformersEmbedders of a process must live in
- * one thread: the main thread, or one long-lived worker.
+ * one thread: the main thread (the authoring commands), or one long-lived worker (`serve`: onnx-host.ts).
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';

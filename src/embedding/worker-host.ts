@@ -33,13 +33,14 @@ export interface WorkerData {
 }
 
 /**
- * The worker's entry: the compiled .js in production; when running from the TypeScript sources
- * (vitest, tsx), a tiny bootstrap that registers tsx's loader inside the worker first.
+ * A worker running `entry` (a module of this folder): the compiled .js in production; when running
+ * from the TypeScript sources (vitest, tsx), a tiny bootstrap that registers tsx's loader inside the
+ * worker first.
  */
-function startWorker(workerData: WorkerData): Worker {
-  const js = new URL('./worker-entry.js', import.meta.url);
+export function startWorkerModule(entry: string, workerData?: unknown): Worker {
+  const js = new URL(`./${entry}.js`, import.meta.url);
   if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData });
-  const ts = new URL('./worker-entry.ts', import.meta.url).href;
+  const ts = new URL(`./${entry}.ts`, import.meta.url).href;
   // tsx is found from this file, not from the working directory (a process may run from anywhere);
   // under vitest, which has no import.meta.resolve, the working directory is the repository.
   const tsx = typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx/esm/api') : 'tsx/esm/api';
@@ -51,7 +52,7 @@ type Ready = Extract<WorkerResponse, { kind: 'ready' }>;
 
 /** Starts a worker and waits for its model to load. */
 function spawnWorker(data: WorkerData): Promise<{ worker: Worker; ready: Ready }> {
-  const worker = startWorker(data);
+  const worker = startWorkerModule('worker-entry', data);
   return new Promise((resolve, reject) => {
     const onExit = (code: number) => reject(new Error(`embedding worker exited with code ${code} while loading`));
     worker.once('error', reject);

@@ -1,0 +1,45 @@
+/**
+ * Inside the transformers model worker (onnx-host.ts): loads models on request and embeds with them.
+ * Every onnxruntime-node session of the process lives in this one thread.
+ */
+import { parentPort, threadId } from 'node:worker_threads';
+import type { Embedder } from './embedder.js';
+import type { OnnxRequest, OnnxResponse } from './onnx-host.js';
+import { createEmbedder } from './providers.js';
+
+const port = parentPort!;
+const models = new Map<number, Embedder>();
+let nextHandle = 1;
+
+function send(message: OnnxResponse, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+async function answer(request: OnnxRequest): Promise<void> {
+  const { id } = request;
+  try {
+    if (request.kind === 'load') {
+      const embedder = await createEmbedder(request.config, request.settings, { baseDir: request.baseDir });
+      const handle = nextHandle++;
+      models.set(handle, embedder);
+      send({ id, kind: 'loaded', handle, modelId: embedder.modelId, dimension: embedder.dimension, threadId });
+    } else if (request.kind === 'embed') {
+      const embedder = models.get(request.handle);
+      if (!embedder) throw new Error(`model ${request.handle} is not loaded`);
+      const vectors = await embedder.embed(request.texts);
+      const flat = new Float32Array(vectors.length * embedder.dimension);
+      vectors.forEach((v, i) => flat.set(v, i * embedder.dimension));
+      send({ id, kind: 'vectors', buffer: flat.buffer, count: vectors.length }, [flat.buffer]);
+    } else {
+      await models.get(request.handle)?.close();
+      models.delete(request.handle);
+      send({ id, kind: 'done' });
+    }
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    send({ id, kind: 'error', message: error instanceof Error ? error.message : String(error), ...(code && { code }) });
+  }
+}
+
+// Requests of different models interleave: each model's calls come one at a time (its micro-batcher).
+port.on('message', (request: OnnxRequest) => void answer(request));
