@@ -12,6 +12,7 @@ import { ERROR_CODES, RailgateError, type ErrorCode } from '../errors.js';
 import type { EmbeddingConfig } from '../rails/types.js';
 import type { Settings } from '../settings.js';
 import type { Embedder } from './embedder.js';
+import { claimOnnxRuntime } from './onnx-thread.js';
 import { startWorkerModule } from './worker-host.js';
 
 export type OnnxRequest =
@@ -36,7 +37,13 @@ export type OnnxResponse =
     }
   | { readonly id: number; readonly kind: 'vectors'; readonly buffer: ArrayBuffer; readonly count: number }
   | { readonly id: number; readonly kind: 'done' }
-  | { readonly id: number; readonly kind: 'error'; readonly message: string; readonly code?: string };
+  | {
+      readonly id: number;
+      readonly kind: 'error';
+      readonly message: string;
+      readonly code?: string;
+      readonly param?: string | null;
+    };
 
 type Pending = { resolve(response: OnnxResponse): void; reject(error: unknown): void };
 
@@ -80,6 +87,9 @@ export class OnnxHost {
   /** Stops the worker; onnxruntime-node cannot be loaded by another one in this process after it. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const { reject } of this.#pending.values())
+      reject(new RailgateError('RG_ERR_NOT_READY', 'the model worker is closed'));
+    this.#pending.clear();
     await this.#worker?.terminate();
   }
 
@@ -101,6 +111,7 @@ export class OnnxHost {
   }
 
   #start(): Worker {
+    claimOnnxRuntime('model worker');
     const worker = startWorkerModule('onnx-worker-entry');
     worker.on('message', (response: OnnxResponse) => this.#answer(response));
     const lost = (error: Error) => {
@@ -128,7 +139,7 @@ export class OnnxHost {
     // Keep the provider's own code (a missing model folder stays a config error) across the threads.
     const code =
       response.code && response.code in ERROR_CODES ? (response.code as ErrorCode) : 'RG_ERR_EMBEDDING_FAILED';
-    pending.reject(new RailgateError(code, response.message));
+    pending.reject(new RailgateError(code, response.message, response.param ? { param: response.param } : {}));
   }
 }
 

@@ -36,10 +36,17 @@ async function answer(request: OnnxRequest): Promise<void> {
       send({ id, kind: 'done' });
     }
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    send({ id, kind: 'error', message: error instanceof Error ? error.message : String(error), ...(code && { code }) });
+    const { code, param } = error as { code?: string; param?: string | null };
+    send({
+      id,
+      kind: 'error',
+      message: error instanceof Error ? error.message : String(error),
+      ...(code && { code }),
+      ...(param && { param }),
+    });
   }
 }
 
-// Requests of different models interleave: each model's calls come one at a time (its micro-batcher).
+// Calls interleave (different models, or a model's example embedding beside its messages), as they
+// would on the main thread: each inference runs whole, as onnxruntime-node runs it synchronously.
 port.on('message', (request: OnnxRequest) => void answer(request));

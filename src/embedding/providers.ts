@@ -4,6 +4,7 @@
  * and which embeddings server to call are the operator's (settings / environment).
  */
 import { RailgateError } from '../errors.js';
+import { claimOnnxRuntime } from './onnx-thread.js';
 import type { EmbeddingConfig } from '../rails/types.js';
 import type { Settings } from '../settings.js';
 import type { Embedder } from './embedder.js';
@@ -35,6 +36,7 @@ export async function createEmbedder(
       // embedding worker stays free of it (onnxruntime-node must live in one thread only).
       return (await import('./bundled.js')).BundledEmbedder.load({ threads: settings.threads });
     case 'transformers':
+      claimOnnxRuntime('main thread');
       return (await import('./transformers.js')).TransformersEmbedder.load({
         model: requireModel(config, 'Xenova/all-MiniLM-L6-v2'),
         quantized: config.quantized,

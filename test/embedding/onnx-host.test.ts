@@ -8,11 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { threadId } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { onnxHost } from '../../src/embedding/onnx-host.js';
+import { createEmbedder } from '../../src/embedding/providers.js';
 import { parseSettings } from '../../src/settings.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const settings = parseSettings({ embedding: { allowRemoteModels: false } }).embedding;
 const host = onnxHost();
+// The last test closes it; a failure before must not leave the worker running.
 afterAll(() => host.close());
 
 const norm = (v: Float32Array) => Math.hypot(...v);
@@ -55,9 +57,10 @@ describe('the transformers model worker', () => {
     );
     await first.close();
     await expect(first.embed(['hello'])).rejects.toThrow(/not loaded/);
+    // The provider's own error, code and param, as it would be on the main thread.
     await expect(
       host.load({ provider: 'transformers', model: './no-such-model', quantized: false }, settings, FIXTURES),
-    ).rejects.toThrow(/no-such-model/);
+    ).rejects.toMatchObject({ code: 'RG_ERR_CONFIG_INVALID', param: 'embedding.model', message: /no-such-model/ });
     const again = await host.load(
       { provider: 'transformers', model: './tiny-bert', quantized: false },
       settings,
@@ -65,5 +68,28 @@ describe('the transformers model worker', () => {
     );
     expect(again.threadId).toBe(first.threadId);
     expect(await again.embed(['hello'])).toHaveLength(1);
+  });
+
+  it('refuses to run transformers on the main thread too: a second thread running onnxruntime-node aborts the process', async () => {
+    await expect(
+      createEmbedder({ provider: 'transformers', model: './tiny-bert', quantized: false }, settings, {
+        baseDir: FIXTURES,
+      }),
+    ).rejects.toMatchObject({ code: 'RG_ERR_CONFIG_INVALID', message: /already run in this process's model worker/ });
+  });
+
+  it('fails the calls still waiting when it closes, and every later one', async () => {
+    const model = await host.load(
+      { provider: 'transformers', model: './tiny-bert', quantized: false },
+      settings,
+      FIXTURES,
+    );
+    const waiting = model.embed(Array.from({ length: 64 }, (_, i) => `message number ${i}`)).then(
+      () => 'answered',
+      (error: unknown) => error,
+    );
+    await host.close();
+    expect(await waiting).toMatchObject({ code: 'RG_ERR_NOT_READY' });
+    await expect(model.embed(['hello'])).rejects.toMatchObject({ code: 'RG_ERR_NOT_READY' });
   });
 });
