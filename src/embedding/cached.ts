@@ -36,7 +36,10 @@ export class CachingEmbedder implements Embedder {
     if (missing.length > 0) {
       const vectors = await this.base.embed(missing, signal);
       const fresh = new Map(missing.map((t, i) => [t, vectors[i]!]));
-      for (const [text, vector] of fresh) this.#cache.set(text, vector);
+      // A vector that is a view of its batch's buffer (from a model worker) would keep the whole batch
+      // alive as long as it is cached: the cache keeps its own copy.
+      for (const [text, vector] of fresh)
+        this.#cache.set(text, vector.byteLength === vector.buffer.byteLength ? vector : vector.slice());
       texts.forEach((t, i) => (out[i] ??= fresh.get(t)));
     }
     return out as Float32Array[];

@@ -2,6 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MicroBatcher } from '../../src/embedding/batcher.js';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import { CachingEmbedder } from '../../src/embedding/cached.js';
 import type { Embedder } from '../../src/embedding/embedder.js';
 import { WorkerEmbedder } from '../../src/embedding/worker-host.js';
 import { WorkerPool } from '../../src/embedding/worker-pool.js';
@@ -90,6 +91,16 @@ describe('model worker pool', () => {
       expect(worker.restarts).toBe(1);
     } finally {
       await worker.close();
+    }
+  });
+
+  it("caches a worker's vectors without the rest of the batch they came in (one buffer per batch)", async () => {
+    const cached = new CachingEmbedder(workers[0]!, 100);
+    const vectors = await cached.embed(questions);
+    // From the worker, each vector is a view of the batch's one buffer; the cache keeps its own bytes.
+    for (const [i, vector] of (await cached.embed(questions)).entries()) {
+      expect(vector.buffer.byteLength).toBe(vector.byteLength);
+      expect([...vector]).toEqual([...vectors[i]!]);
     }
   });
 });
