@@ -28,7 +28,10 @@ export const ERROR_CODES = {
   RG_ERR_INTERNAL: { status: 500, type: 'internal_error' },
   /** Never sent (the client is gone): marks a logged request whose client hung up first (nginx's 499). */
   RG_ERR_CLIENT_CLOSED: { status: 499, type: 'client_closed' },
-  /** A request still running when the shutdown grace ended: a 503 or a stream's last event if it can be sent, else only logged. */
+  /**
+   * A request still running when the shutdown grace ended: a 503, or a stream's last event, when it
+   * can still be sent; else only logged.
+   */
   RG_ERR_SHUTDOWN_CUT: { status: 503, type: 'service_unavailable' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

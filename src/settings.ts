@@ -96,8 +96,8 @@ const settingsSchema = z
     /** Decisions older than this many days are deleted from the log (hourly); 0 keeps them forever. */
     decisionRetentionDays: z.number().min(0).default(30),
     /**
-     * Keys clients must present (`Authorization: Bearer <key>`) on every route but /healthz, /readyz and /metrics; none: no check. Without
-     * them, anyone who can reach the port spends the upstream key.
+     * Keys clients must present (`Authorization: Bearer <key>`) on every route but /healthz, /readyz
+     * and /metrics; none: no check. Without them, anyone who can reach the port spends the upstream key.
      */
     clientApiKeys: z
       .array(secret().pipe(z.string().min(16, 'a client API key needs at least 16 characters')))

@@ -52,8 +52,8 @@ export interface StartOptions {
 /**
  * Local models run in worker threads, off the event loop: the bundled model in its own (one per
  * `embedding.workers`), every transformers model in the process's one long-lived model worker
- * (onnxruntime-node 1.21 must stay in one thread for the process's life: see onnx-host.ts). A remote embeddings API is
- * I/O and stays on the main thread.
+ * (onnxruntime-node 1.21 must stay in one thread for the process's life: see onnx-host.ts). A remote
+ * embeddings API is I/O and stays on the main thread.
  */
 function defaultModelFor(settings: Settings['embedding']) {
   return (config: EmbeddingConfig, setDir: string, signal?: AbortSignal): Promise<Embedder> => {
