@@ -148,14 +148,18 @@ export class Workbench {
 
   /**
    * The set by name, or the default one: the `defaultRailSet` setting when that set is in this folder,
-   * else a set named `default`, else the first (as the proxy picks).
+   * else a set named `default`, else the first (as the proxy picks). `folderFlag`: the command's
+   * option for a rails folder, named when `name` looks like one.
    */
-  pick(name?: string): RailSet {
+  pick(name?: string, folderFlag = '--rails'): RailSet {
     if (name !== undefined) {
       const set = this.sets.find((s) => s.name === name);
       if (!set) {
         const known = this.sets.map((s) => s.name).join(', ') || 'none';
-        throw new CommandFailure(`unknown rail set "${name}" in ${this.railsDir} (sets: ${known})`);
+        // `explain --rails ./my-rails`: a folder where a set's name goes.
+        const folder =
+          /[/\\]/.test(name) || name.startsWith('.') ? `; that looks like a folder: give it with ${folderFlag}` : '';
+        throw new CommandFailure(`unknown rail set "${name}" in ${this.railsDir} (sets: ${known})${folder}`);
       }
       return set;
     }

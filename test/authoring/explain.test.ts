@@ -51,6 +51,10 @@ describe('railgate explain', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('unknown rail set "bank"');
     expect(bad.stderr).toContain('sets: support');
+    expect(bad.stderr).not.toContain('--rails-dir');
+    const folder = await railgate(ws.dir, ['explain', 'hi', '--rails', './rails']);
+    expect(folder.stderr).toContain('unknown rail set "./rails"');
+    expect(folder.stderr).toContain('that looks like a folder: give it with --rails-dir');
   });
 
   it('finds the rails folder from the settings, and exits 2 without a message', async () => {

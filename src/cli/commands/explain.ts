@@ -40,7 +40,7 @@ export const run = defineCommand({
       throw new UsageError(`--top must be a positive integer, got "${values.top}"`);
     return withWorkbench(io, values['rails-dir'], async (workbench) => {
       // The set first: a mistyped --rails is the error to see, whatever the message's length.
-      const set = workbench.pick(values.rails);
+      const set = workbench.pick(values.rails, '--rails-dir');
       const limit = workbench.settings.limits.messageChars;
       if (message.length > limit) {
         // Exit 1, a failure: the arguments are right (no usage error, no help), but there is no decision
