@@ -38,17 +38,23 @@ describe('streaming failures', () => {
       )
       .join('');
 
-  it('ends with an error event a stream the upstream closed cleanly before the answer was over', async () => {
-    // Two pieces of text, then the end of the body: no finish_reason, no [DONE].
-    upstream.behave({
-      rawStream: Buffer.from(chunkEvents([{ content: 'Hello' }, { content: ' from a cut "finish_reason": "stop"' }])),
-    });
+  /** What the SDK reads from a stream whose upstream sends `body`: the text, and the error it raised, if any. */
+  async function sdkReads(body: string): Promise<{ text: string; failure: unknown }> {
+    upstream.behave({ rawStream: Buffer.from(body) });
     const stream = await client.chat.completions.create(askStream('which lawn mower is best for a small garden'));
     const seen: string[] = [];
     const failure = await (async () => {
       for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
     })().catch((error: unknown) => error);
-    expect(seen.join('')).toBe('Hello from a cut "finish_reason": "stop"');
+    return { text: seen.join(''), failure };
+  }
+
+  it('ends with an error event a stream the upstream closed cleanly before the answer was over', async () => {
+    // Two pieces of text, then the end of the body: no finish_reason, no [DONE].
+    const { text, failure } = await sdkReads(
+      chunkEvents([{ content: 'Hello' }, { content: ' from a cut "finish_reason": "stop"' }]),
+    );
+    expect(text).toBe('Hello from a cut "finish_reason": "stop"');
     expect(failure).toBeInstanceOf(APIError);
     expect(failure).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
   });
@@ -114,38 +120,28 @@ describe('streaming failures', () => {
   it('drops a half-written last event at a clean end: the error event stands alone and the SDK raises its code', async () => {
     const half = 'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"the';
     for (const tail of [half, `${half}\n`]) {
-      upstream.behave({ rawStream: Buffer.from(chunkEvents([{ content: 'Hello' }]) + tail) });
-      const stream = await client.chat.completions.create(askStream('which lawn mower is best for a small garden'));
-      const seen: string[] = [];
-      const failure = await (async () => {
-        for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
-      })().catch((error: unknown) => error);
-      expect(seen.join('')).toBe('Hello');
+      const { text, failure } = await sdkReads(chunkEvents([{ content: 'Hello' }]) + tail);
+      expect(text).toBe('Hello');
       expect(failure).toBeInstanceOf(APIError);
       expect(failure).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
     }
   });
 
   it('passes on a whole last event the upstream did not end with a blank line, ending it for the client', async () => {
-    for (const ending of ['data: [DONE]', 'data: [DONE]\n', chunkEvents([{ finish: 'stop' }]).trimEnd()]) {
-      upstream.behave({ rawStream: Buffer.from(chunkEvents([{ content: 'All' }, { content: ' done' }]) + ending) });
-      const stream = await client.chat.completions.create(askStream('which lawn mower is best for a small garden'));
-      const seen: string[] = [];
-      for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
-      expect(seen.join('')).toBe('All done');
-    }
+    for (const ending of ['data: [DONE]', 'data: [DONE]\n', chunkEvents([{ finish: 'stop' }]).trimEnd()])
+      expect(await sdkReads(chunkEvents([{ content: 'All' }, { content: ' done' }]) + ending)).toEqual({
+        text: 'All done',
+        failure: undefined,
+      });
     const text = await streamedText(`${chunkEvents([{ content: 'x' }])}data: [DONE]`);
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
   });
 
   it('passes on a stream that says it finished, even without the closing [DONE] some servers omit', async () => {
-    upstream.behave({
-      rawStream: Buffer.from(chunkEvents([{ content: 'All' }, { content: ' done' }, { finish: 'stop' }])),
+    expect(await sdkReads(chunkEvents([{ content: 'All' }, { content: ' done' }, { finish: 'stop' }]))).toEqual({
+      text: 'All done',
+      failure: undefined,
     });
-    const stream = await client.chat.completions.create(askStream('which lawn mower is best for a small garden'));
-    const seen: string[] = [];
-    for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
-    expect(seen.join('')).toBe('All done');
   });
 
   it('relays chunks as they arrive and cancels the upstream request when the client goes away', async () => {
