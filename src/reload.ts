@@ -13,6 +13,7 @@ import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { formatIssue, RAIL_FILE, validateRails } from './rails/load.js';
 import type { LoadOptions } from './rails/merge.js';
+import { within } from './rails/issues.js';
 import { partialReload, type PartialReload } from './rails/partial-reload.js';
 import type { RailIssue } from './rails/types.js';
 
@@ -39,7 +40,7 @@ export interface WatchOptions {
 /** What a reload's issue held back: every set, the previous version of its set, or a new set folder. */
 function notReloaded(issue: RailIssue, partial: PartialReload | undefined): string {
   if (!partial) return 'rails not reloaded';
-  const set = partial.kept.find((s) => !path.relative(s.dir, issue.file).startsWith('..'));
+  const set = partial.kept.find((s) => within(s.dir, issue.file));
   return set
     ? `rail set ${set.name} not reloaded (its previous version keeps serving)`
     : 'new rail set folder not loaded';

@@ -6,14 +6,19 @@ import path from 'node:path';
 import { RailgateError } from '../errors.js';
 import type { RailIssue } from './types.js';
 
+/** `file` is `dir` or lies under it. */
+export function within(dir: string, file: string): boolean {
+  const relative = path.relative(dir, file);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
 /**
  * A path as people read it: relative to `cwd` when it lies under it (`rails/bank/support.yml`), else
  * absolute (`/srv/rails`, not `../../srv/rails`).
  */
 export function displayPath(file: string, cwd: string = process.cwd()): string {
-  const relative = path.relative(cwd, file);
-  if (relative === '') return '.';
-  return relative.startsWith('..') || path.isAbsolute(relative) ? path.resolve(cwd, file) : relative;
+  if (!within(cwd, file)) return path.resolve(cwd, file);
+  return path.relative(cwd, file) || '.';
 }
 
 /** `rails/bank/support.yml:12:7: message`, the path as `displayPath` shows it; line 0 means the whole file or folder. */

@@ -7,6 +7,7 @@
  * new folder has issues (it may be that set, moved); nor when nothing but the broken sets changed.
  */
 import path from 'node:path';
+import { within } from './issues.js';
 import type { RailIssue, RailSet } from './types.js';
 
 export interface PartialReload {
@@ -14,12 +15,6 @@ export interface PartialReload {
   readonly sets: RailSet[];
   /** The sets whose previous version keeps serving. */
   readonly kept: RailSet[];
-}
-
-/** `file` is `dir` or lies under it. */
-function within(dir: string, file: string): boolean {
-  const relative = path.relative(dir, file);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
 /**
