@@ -44,6 +44,12 @@ export interface RelayOptions {
   readonly redact?: (events: string) => string;
 }
 
+/** An event's data: its `data:` lines joined, as the event-stream standard reads them; undefined without any. */
+function eventData(lines: readonly string[]): string | undefined {
+  const data = lines.flatMap((line) => (line.startsWith('data:') ? [line.slice(5).replace(/^ /, '')] : []));
+  return data.length > 0 ? data.join('\n') : undefined;
+}
+
 /**
  * Whether an upstream's stream said its answer was over: a `[DONE]`, an error event of its own, or a
  * finish_reason for every choice it streamed (n > 1 streams several). Read from whole events with
@@ -61,8 +67,8 @@ class AnswerEnd {
     for (const event of events.split(/\r\n\r\n|\n\n|\r\r/)) {
       const lines = event.split(/\r\n|\r|\n/);
       if (lines.some((line) => /^event: ?error$/.test(line))) this.#closed = true;
-      const data = lines.flatMap((line) => (line.startsWith('data:') ? [line.slice(5).replace(/^ /, '')] : []));
-      if (data.length > 0) this.#readData(data.join('\n'));
+      const data = eventData(lines);
+      if (data !== undefined) this.#readData(data);
     }
   }
 
@@ -103,8 +109,7 @@ class AnswerEnd {
  * half-written event and dropped, as the event-stream standard drops an event cut off by the end.
  */
 export function finalEvent(tail: string): string | undefined {
-  const lines = tail.split(/\r\n|\r|\n/);
-  const data = lines.flatMap((line) => (line.startsWith('data:') ? [line.slice(5).replace(/^ /, '')] : [])).join('\n');
+  const data = eventData(tail.split(/\r\n|\r|\n/)) ?? '';
   if (data.trim() === '') return undefined;
   if (data.trim() !== '[DONE]') {
     try {
