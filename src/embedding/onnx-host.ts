@@ -8,12 +8,13 @@
  * restarts (the log says so).
  */
 import type { Worker } from 'node:worker_threads';
-import { ERROR_CODES, RailgateError, type ErrorCode } from '../errors.js';
+import { RailgateError } from '../errors.js';
 import type { EmbeddingConfig } from '../rails/types.js';
 import type { Settings } from '../settings.js';
 import type { Embedder } from './embedder.js';
 import { claimOnnxRuntime } from './onnx-thread.js';
 import { startWorkerModule } from './worker-host.js';
+import { receivedError, unpackVectors, type PackedVectors, type WorkerError } from './worker-messages.js';
 
 export type OnnxRequest =
   | {
@@ -35,15 +36,9 @@ export type OnnxResponse =
       readonly dimension: number;
       readonly threadId: number;
     }
-  | { readonly id: number; readonly kind: 'vectors'; readonly buffer: ArrayBuffer; readonly count: number }
+  | ({ readonly id: number; readonly kind: 'vectors' } & PackedVectors)
   | { readonly id: number; readonly kind: 'done' }
-  | {
-      readonly id: number;
-      readonly kind: 'error';
-      readonly message: string;
-      readonly code?: string;
-      readonly param?: string | null;
-    };
+  | ({ readonly id: number; readonly kind: 'error' } & WorkerError);
 
 type Pending = { resolve(response: OnnxResponse): void; reject(error: unknown): void };
 
@@ -74,8 +69,7 @@ export class OnnxHost {
   async embed(handle: number, texts: readonly string[], dimension: number): Promise<Float32Array[]> {
     const reply = await this.#call({ id: 0, kind: 'embed', handle, texts });
     if (reply.kind !== 'vectors') return [];
-    const all = new Float32Array(reply.buffer);
-    return Array.from({ length: reply.count }, (_, i) => all.subarray(i * dimension, (i + 1) * dimension));
+    return unpackVectors(reply, dimension);
   }
 
   async unload(handle: number): Promise<void> {
@@ -136,10 +130,8 @@ export class OnnxHost {
     if (!pending) return;
     this.#pending.delete(response.id);
     if (response.kind !== 'error') return pending.resolve(response);
-    // Keep the provider's own code (a missing model folder stays a config error) across the threads.
-    const code =
-      response.code && response.code in ERROR_CODES ? (response.code as ErrorCode) : 'RG_ERR_EMBEDDING_FAILED';
-    pending.reject(new RailgateError(code, response.message, response.param ? { param: response.param } : {}));
+    // The provider's own code and param (a missing model folder stays a config error on embedding.model).
+    pending.reject(receivedError(response));
   }
 }
 

@@ -6,6 +6,7 @@ import { parentPort, threadId } from 'node:worker_threads';
 import type { Embedder } from './embedder.js';
 import type { OnnxRequest, OnnxResponse } from './onnx-host.js';
 import { createEmbedder } from './providers.js';
+import { packVectors, postedError } from './worker-messages.js';
 
 const port = parentPort!;
 const models = new Map<number, Embedder>();
@@ -26,24 +27,15 @@ async function answer(request: OnnxRequest): Promise<void> {
     } else if (request.kind === 'embed') {
       const embedder = models.get(request.handle);
       if (!embedder) throw new Error(`model ${request.handle} is not loaded`);
-      const vectors = await embedder.embed(request.texts);
-      const flat = new Float32Array(vectors.length * embedder.dimension);
-      vectors.forEach((v, i) => flat.set(v, i * embedder.dimension));
-      send({ id, kind: 'vectors', buffer: flat.buffer, count: vectors.length }, [flat.buffer]);
+      const packed = packVectors(await embedder.embed(request.texts), embedder.dimension);
+      send({ id, kind: 'vectors', ...packed }, [packed.buffer]);
     } else {
       await models.get(request.handle)?.close();
       models.delete(request.handle);
       send({ id, kind: 'done' });
     }
   } catch (error) {
-    const { code, param } = error as { code?: string; param?: string | null };
-    send({
-      id,
-      kind: 'error',
-      message: error instanceof Error ? error.message : String(error),
-      ...(code && { code }),
-      ...(param && { param }),
-    });
+    send({ id, kind: 'error', ...postedError(error) });
   }
 }
 

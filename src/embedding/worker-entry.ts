@@ -2,6 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Embedder } from './embedder.js';
 import { createEmbedder } from './providers.js';
+import { packVectors, postedError } from './worker-messages.js';
 import type { WorkerData, WorkerRequest, WorkerResponse } from './worker-host.js';
 
 const port = parentPort!;
@@ -32,18 +33,10 @@ port.on('message', (request: WorkerRequest) => {
       return;
     }
     try {
-      const vectors = await embedder.embed(request.texts);
-      const flat = new Float32Array(vectors.length * embedder.dimension);
-      vectors.forEach((v, i) => flat.set(v, i * embedder.dimension));
-      send({ id: request.id, kind: 'vectors', buffer: flat.buffer, count: vectors.length }, [flat.buffer]);
+      const packed = packVectors(await embedder.embed(request.texts), embedder.dimension);
+      send({ id: request.id, kind: 'vectors', ...packed }, [packed.buffer]);
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      send({
-        id: request.id,
-        kind: 'error',
-        message: error instanceof Error ? error.message : String(error),
-        ...(code && { code }),
-      });
+      send({ id: request.id, kind: 'error', ...postedError(error) });
     }
   });
 });

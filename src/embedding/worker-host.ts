@@ -5,10 +5,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ERROR_CODES, RailgateError, type ErrorCode } from '../errors.js';
+import { RailgateError } from '../errors.js';
 import type { Embedder } from './embedder.js';
 import type { EmbeddingConfig } from '../rails/types.js';
 import type { Settings } from '../settings.js';
+import { receivedError, unpackVectors, type PackedVectors, type WorkerError } from './worker-messages.js';
 
 export type WorkerRequest =
   | { readonly id: number; readonly kind: 'embed'; readonly texts: readonly string[] }
@@ -23,8 +24,8 @@ export type WorkerResponse =
       readonly threads: number;
     }
   | { readonly id: 0; readonly kind: 'failed'; readonly message: string }
-  | { readonly id: number; readonly kind: 'vectors'; readonly buffer: ArrayBuffer; readonly count: number }
-  | { readonly id: number; readonly kind: 'error'; readonly message: string; readonly code?: string }
+  | ({ readonly id: number; readonly kind: 'vectors' } & PackedVectors)
+  | ({ readonly id: number; readonly kind: 'error' } & WorkerError)
   | { readonly id: number; readonly kind: 'closed' };
 
 export interface WorkerData {
@@ -157,16 +158,9 @@ export class WorkerEmbedder implements Embedder {
     const pending = this.#pending.get(message.id);
     if (!pending) return;
     this.#pending.delete(message.id);
-    if (message.kind === 'vectors') {
-      const all = new Float32Array(message.buffer);
-      const dim = this.dimension;
-      pending.resolve(Array.from({ length: message.count }, (_, i) => all.subarray(i * dim, (i + 1) * dim)));
-    } else if (message.kind === 'error') {
-      // Keep the provider's own code (a timeout stays a 504) across the thread boundary.
-      const code =
-        message.code && message.code in ERROR_CODES ? (message.code as ErrorCode) : 'RG_ERR_EMBEDDING_FAILED';
-      pending.reject(new RailgateError(code, message.message));
-    } else pending.resolve([]);
+    if (message.kind === 'vectors') pending.resolve(unpackVectors(message, this.dimension));
+    else if (message.kind === 'error') pending.reject(receivedError(message));
+    else pending.resolve([]);
   }
 
   async close(): Promise<void> {
