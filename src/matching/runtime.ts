@@ -79,10 +79,14 @@ export class RailsRuntime implements Guard {
     const compiled = new Map<string, CompiledRailSet>();
     for (const set of sets) {
       // Same files, same bytes (embedding config included): what it compiled to still holds, so a
-      // reload re-embeds, re-indexes and refits only the sets that changed.
+      // reload re-embeds, re-indexes and refits only the sets that changed. Its load time stays when
+      // this version went live (`GET /v1/rails`), not when some other set's edit was reloaded.
       const current = this.#compiled.get(set.name);
       if (current?.set.hash === set.hash) {
-        compiled.set(set.name, Object.freeze({ ...current, set }));
+        compiled.set(
+          set.name,
+          Object.freeze({ ...current, set: Object.freeze({ ...set, loadedAt: current.set.loadedAt }) }),
+        );
         continue;
       }
       const embedder = await this.embedderFor(set.embedding, set.dir);
