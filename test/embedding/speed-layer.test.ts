@@ -10,6 +10,7 @@ import { ExampleCache } from '../../src/embedding/example-cache.js';
 import { EmbeddingStack } from '../../src/embedding/stack.js';
 import { createMetrics } from '../../src/metrics.js';
 import { parseSettings } from '../../src/settings.js';
+import { HeldModel } from '../helpers/held-model.js';
 
 /** Counts the model calls that reach the real embedder (an observer, not a stand-in). */
 class CountingEmbedder implements Embedder {
@@ -105,8 +106,12 @@ describe('micro-batching', () => {
 
   it('drops the waiting texts of a caller that gives up, and embeds everyone else', async () => {
     const counting = new CountingEmbedder(model);
-    const batcher = new MicroBatcher(counting, { windowMs: 0, maxBatch: 64, maxQueue: 100 });
+    // The first batch is held with the model while the others queue behind it.
+    const held = new HeldModel(counting);
+    const arrived = held.holdNext();
+    const batcher = new MicroBatcher(held, { windowMs: 0, maxBatch: 64, maxQueue: 100 });
     const first = batcher.embed([questions[0]!]);
+    const release = await arrived;
     const leaving = new AbortController();
     const abandoned = batcher.embed([questions[1]!, questions[2]!], leaving.signal);
     const staying = batcher.embed([questions[3]!]);
@@ -114,6 +119,7 @@ describe('micro-batching', () => {
     leaving.abort();
     await expect(abandoned).rejects.toMatchObject({ code: 'RG_ERR_CLIENT_CLOSED' });
     expect(batcher.queueDepth).toBe(1);
+    release();
     await Promise.all([first, staying]);
     expect(counting.texts).toEqual([[questions[0]], [questions[3]]]);
     // Already abandoned: nothing is queued at all.
