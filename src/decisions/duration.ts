@@ -1,7 +1,8 @@
 /**
  * `--since` values: a look-back like `30s`, `15m`, `1h`, `7d`, `2w` (counted back from `now`), or an ISO
- * date / date-time like `2024-05-01` or `2024-05-01T12:00:00Z`. A date alone means midnight UTC; a
- * date-time without an offset is local time, as in JavaScript.
+ * date / date-time like `2024-05-01` or `2024-05-01T12:00:00Z`. A date alone means midnight UTC, and a
+ * date-time without an offset is UTC too: `railgate logs` prints times in UTC, so a time copied from its
+ * output names the same instant on any machine (JavaScript would read it as local time).
  */
 const UNIT_MS = {
   ms: 1,
@@ -26,17 +27,23 @@ export function parseDuration(text: string): number {
   return Math.round(Number(match[1]) * UNIT_MS[unit]);
 }
 
-/** A `--since` value → epoch milliseconds: `now` minus a duration, or the instant an ISO date names. */
-export function parseSince(text: string, now: number): number {
+const OFFSET = /(?:Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * A `--since` (or `--until`, named by `flag`) value → epoch milliseconds: `now` minus a duration, or
+ * the instant an ISO date names.
+ */
+export function parseSince(text: string, now: number, flag = '--since'): number {
   const value = text.trim();
   if (DURATION.test(value)) return now - parseDuration(value);
   const iso = ISO_DATE.exec(value);
   if (iso) {
-    const time = Date.parse(value.replace(' ', 'T'));
+    const withTime = iso[4] !== undefined;
+    const time = Date.parse(value.replace(' ', 'T') + (withTime && !OFFSET.test(value) ? 'Z' : ''));
     if (Number.isFinite(time) && realCalendarDate(iso)) return time;
     throw new Error(`invalid date "${text}": no such day or time`);
   }
-  throw new Error(`invalid --since "${text}": use ${DURATION_EXAMPLES}, or ${DATE_EXAMPLES}`);
+  throw new Error(`invalid ${flag} "${text}": use ${DURATION_EXAMPLES}, or ${DATE_EXAMPLES}`);
 }
 
 /** Date.parse rolls 2024-02-30 over to March 1st; a reviewer who typed it made a mistake instead. */

@@ -23,6 +23,20 @@ describe('parseSince', () => {
     expect(parseSince('2025-01-14T08:15:00.250Z', NOW)).toBe(Date.UTC(2025, 0, 14, 8, 15, 0, 250));
   });
 
+  it('reads a date-time without an offset as UTC, the zone `railgate logs` prints, whatever the local zone', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      expect(new Date(Date.UTC(2025, 0, 14)).getHours()).toBe(9); // the zone did change
+      expect(parseSince('2025-01-14T08:15:00', NOW)).toBe(Date.UTC(2025, 0, 14, 8, 15));
+      expect(parseSince('2025-01-14 08:15', NOW)).toBe(Date.UTC(2025, 0, 14, 8, 15));
+      expect(parseSince('2025-01-14', NOW)).toBe(Date.UTC(2025, 0, 14));
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   it.each(['', 'yesterday', '1y', '-1h', 'h', '10', '1 hour', 'May 1', '2025/01/01'])(
     'rejects %j with the forms it accepts',
     (text) => {

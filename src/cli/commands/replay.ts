@@ -24,7 +24,7 @@ Re-decides the logged messages with the rails on disk now and lists every decisi
 (before -> after: action, intent, score), then how many changed and how many did not. A changed score
 alone is no change. Rows of a rail set that is no longer on disk are counted as skipped.
 
-  --since WHEN   30s, 15m, 1h, 7d, 2w, or an ISO date (default 7d)
+  --since WHEN   30s, 15m, 1h, 7d, 2w ago, or an ISO date (a time without an offset is UTC; default 7d)
   --db PATH      decision log (default: the \`db\` setting, RAILGATE_DB or data/railgate.db)
   --rails DIR    rails folder (default: the \`rails\` setting, RAILGATE_RAILS or ./rails)
   --set NAME     only decisions of this rail set
