@@ -102,6 +102,13 @@ describe('railgate logs', () => {
     expect(requestIds((await logs(['--db', dbPath, '--decision', 'refuse', '--since', '1h'])).out)).toEqual([
       'req_hr_refuse',
     ]);
+    // A past window: from 2h ago until 20 minutes ago, or until a time copied from the output.
+    expect(requestIds((await logs(['--db', dbPath, '--since', '2h', '--until', '20m'])).out)).toEqual(['req_billing']);
+    const printed = new Date(now - 10 * minute).toISOString().replace('Z', '');
+    expect(requestIds((await logs(['--db', dbPath, '--until', printed])).out)).toEqual([
+      'req_billing',
+      'req_old_refuse',
+    ]);
     const limited = (await logs(['--db', dbPath, '--limit', '2'])).out;
     expect(requestIds(limited)).toEqual(['req_hello', 'req_hr_refuse']);
     expect(limited).toContain('2 decisions (the newest 2; --limit N or --since for others)');
@@ -218,6 +225,8 @@ describe('railgate logs', () => {
   it.each([
     [['--endpoint', 'proxy'], /--endpoint must be one of chat, guard/],
     [['--since', 'yesterday'], /invalid --since "yesterday"/],
+    [['--until', 'soon'], /invalid --until "soon"/],
+    [['--since', '1h', '--until', '2h'], /--until \(.*\) must be after --since/],
     [['--decision', 'block'], /--decision must be one of forward, passthrough, respond, refuse/],
     [['--limit', '0'], /--limit must be a positive integer/],
     [['--limit', 'ten'], /--limit must be a positive integer/],

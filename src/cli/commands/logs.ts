@@ -25,7 +25,9 @@ Prints logged decisions, newest first.
   --reason REASON     only ${DECISION_REASONS.join(', ')}
   --request-id ID     the decision for one request (its x-request-id), or #N for log row N
   --endpoint DOOR     only chat (the proxy) or guard (the dry-run /v1/guard)
-  --since WHEN        30s, 15m, 1h, 7d, 2w, or an ISO date (2024-05-01, 2024-05-01T12:00:00Z)
+  --since WHEN        30s, 15m, 1h, 7d, 2w ago, or an ISO date (2024-05-01, 2024-05-01T12:00:00Z;
+                      a time without an offset is UTC, as printed)
+  --until WHEN        only decisions before then (same forms as --since)
   --limit N           at most N decisions (default ${DEFAULT_QUERY_LIMIT})
   --json              one JSON object per line: the full logged record (snake_case keys)
   --summary           counts per decision and intent instead of the rows
@@ -110,6 +112,7 @@ function parseOptions(args: readonly string[]) {
       'request-id': { type: 'string' },
       endpoint: { type: 'string' },
       since: { type: 'string' },
+      until: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
       summary: { type: 'boolean', default: false },
@@ -128,7 +131,13 @@ function parseOptions(args: readonly string[]) {
     if (!/^\d+$/.test(values.limit) || limit < 1 || limit > Number.MAX_SAFE_INTEGER)
       throw new Error(`--limit must be a positive integer (at most ${Number.MAX_SAFE_INTEGER}), got "${values.limit}"`);
   }
-  const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
+  const now = Date.now();
+  const since = values.since === undefined ? undefined : parseSince(values.since, now);
+  const until = values.until === undefined ? undefined : parseSince(values.until, now, '--until');
+  if (since !== undefined && until !== undefined && until <= since)
+    throw new Error(
+      `--until (${new Date(until).toISOString()}) must be after --since (${new Date(since).toISOString()})`,
+    );
   const query: DecisionQuery = {
     ...(decision !== undefined && { decision }),
     ...(values.rails !== undefined && { railSet: values.rails }),
@@ -137,6 +146,7 @@ function parseOptions(args: readonly string[]) {
     ...requestRef(values['request-id']),
     ...(endpoint !== undefined && { endpoint }),
     ...(since !== undefined && { since }),
+    ...(until !== undefined && { until }),
     ...(limit !== undefined && { limit }),
   };
   return {
