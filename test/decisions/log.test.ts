@@ -225,6 +225,29 @@ describe('DecisionLog schema', () => {
     expect(track(DecisionReader.openReadOnly(dbPath)).count()).toBe(2);
   });
 
+  it('finds one request without reading the whole log, in logs written before that index existed too', () => {
+    // A log as the first schema left it: no request-id index, version 1.
+    const old = DecisionLog.open(dbPath);
+    old.write(record({ requestId: 'req_a' }));
+    old.close();
+    const v1 = new Database(dbPath);
+    v1.exec('DROP INDEX decisions_request_id_time');
+    v1.pragma('user_version = 1');
+    v1.close();
+    // The read-only commands read it as it is (only slower) ...
+    const reader = track(DecisionReader.openReadOnly(dbPath));
+    expect(reader.query({ requestId: 'req_a' })).toHaveLength(1);
+    reader.close();
+    // ... and the proxy's next start adds the index.
+    DecisionLog.open(dbPath).close();
+    const db = track(new Database(dbPath, { readonly: true }));
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    const plan = db
+      .prepare("EXPLAIN QUERY PLAN SELECT * FROM decisions WHERE request_id = 'req_a' ORDER BY time DESC, id DESC")
+      .all() as { detail: string }[];
+    expect(plan.map((step) => step.detail).join('; ')).toMatch(/USING INDEX decisions_request_id_time/);
+  });
+
   it('refuses a log written by a newer railgate rather than guessing at its columns', () => {
     DecisionLog.open(dbPath).close();
     const db = new Database(dbPath);
