@@ -33,6 +33,11 @@ export const ERROR_CODES = {
    * can still be sent; else only logged.
    */
   RG_ERR_SHUTDOWN_CUT: { status: 503, type: 'service_unavailable' },
+  /**
+   * Never sent by railgate: marks a logged stream that the upstream ended with an error event of its
+   * own (relayed to the client as it came), which the stream's status (200) does not show.
+   */
+  RG_ERR_UPSTREAM_STREAM_ERROR: { status: 502, type: 'upstream_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -42,6 +42,8 @@ export interface RelayOptions {
   readonly expectUsage?: boolean;
   /** Masks secrets in the events passed on (an upstream's error event quoting the operator's key). */
   readonly redact?: (events: string) => string;
+  /** The upstream ended its stream with an error event of its own (passed on as it came). */
+  readonly onUpstreamError?: () => void;
 }
 
 /** An event's data: its `data:` lines joined, as the event-stream standard reads them; undefined without any. */
@@ -57,6 +59,7 @@ function eventData(lines: readonly string[]): string | undefined {
  */
 class AnswerEnd {
   #closed = false;
+  #errored = false;
   #usage = false;
   readonly #choices = new Set<number>();
   readonly #finished = new Set<number>();
@@ -66,7 +69,7 @@ class AnswerEnd {
   read(events: string): void {
     for (const event of events.split(/\r\n\r\n|\n\n|\r\r/)) {
       const lines = event.split(/\r\n|\r|\n/);
-      if (lines.some((line) => /^event: ?error$/.test(line))) this.#closed = true;
+      if (lines.some((line) => /^event: ?error$/.test(line))) this.#closed = this.#errored = true;
       const data = eventData(lines);
       if (data !== undefined) this.#readData(data);
     }
@@ -85,7 +88,7 @@ class AnswerEnd {
     }
     if (typeof parsed !== 'object' || parsed === null) return;
     // `"error": null` beside a chunk's content is no error; `"usage": null` is on every chunk but the last.
-    if (parsed.error !== undefined && parsed.error !== null) this.#closed = true;
+    if (parsed.error !== undefined && parsed.error !== null) this.#closed = this.#errored = true;
     if (typeof parsed.usage === 'object' && parsed.usage !== null) this.#usage = true;
     if (!Array.isArray(parsed.choices)) return;
     for (const choice of parsed.choices as { index?: unknown; finish_reason?: unknown }[]) {
@@ -93,6 +96,16 @@ class AnswerEnd {
       this.#choices.add(index);
       if (typeof choice?.finish_reason === 'string' && choice.finish_reason !== '') this.#finished.add(index);
     }
+  }
+
+  /** A `[DONE]` or an error event came: nothing more belongs to this answer. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The upstream's own error event came. */
+  get errored(): boolean {
+    return this.#errored;
   }
 
   get over(): boolean {
@@ -142,6 +155,10 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
         if (end > 0) {
           yield passOn(pending.subarray(0, end));
           pending = pending.subarray(end);
+          // The answer is over: the client's stream ends now, and leaving the loop cancels the upstream
+          // request (one that keeps its connection open after `[DONE]` would hold the client until
+          // the body timeout, then put a timeout error after the [DONE]).
+          if (answer.closed) break;
         }
         // Held bytes are memory and are re-copied per chunk: an event that never ends is a broken upstream.
         if (pending.length > options.maxEventBytes) {
@@ -152,8 +169,9 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
         }
       }
       // A stream that ends without a final blank line still gets its last event, if it is whole.
-      const last = pending.length > 0 ? finalEvent(pending.toString('utf8')) : undefined;
+      const last = pending.length > 0 && !answer.closed ? finalEvent(pending.toString('utf8')) : undefined;
       if (last !== undefined) yield passOn(Buffer.from(last));
+      if (answer.errored) options.onUpstreamError?.();
       if (!answer.over) yield Buffer.from(sseEvent(toOpenAIError(options.onIncomplete())));
     } catch (error) {
       const failure = options.onFailure(error);

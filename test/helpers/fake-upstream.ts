@@ -43,6 +43,8 @@ export interface FakeBehaviour {
   readonly streamAnswer?: 'json' | 'json-slowly' | 'html';
   /** Send these bytes as the whole streamed body (after the headers), instead of events. */
   readonly rawStream?: Buffer;
+  /** With `rawStream`: send it, then keep the response open (never end it). */
+  readonly holdOpen?: boolean;
   /** Answer with a call of this tool (id `call_1`) instead of text; streamed, its arguments in two pieces. */
   readonly toolCall?: { readonly name: string; readonly arguments: string };
 }
@@ -198,7 +200,8 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
       : {}),
   });
   if (behaviour.rawStream) {
-    out.end(behaviour.rawStream);
+    if (behaviour.holdOpen) void out.write(behaviour.rawStream.toString('utf8'));
+    else out.end(behaviour.rawStream);
     return;
   }
   if (behaviour.beforeFirstEvent) {

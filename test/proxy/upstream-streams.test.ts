@@ -137,6 +137,32 @@ describe('streaming failures', () => {
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
   });
 
+  it('ends the client stream at [DONE] or an error event even when the upstream keeps its connection open', async () => {
+    // Before: the client waited for the body timeout, then got a timeout error after the [DONE].
+    for (const ending of ['data: [DONE]\n\n', 'event: error\ndata: {"error":{"message":"overloaded"}}\n\n']) {
+      upstream.reset();
+      const logged = railgate.rows().length;
+      upstream.behave({ rawStream: Buffer.from(chunkEvents([{ content: 'All' }]) + ending), holdOpen: true });
+      const response = await fetch(`${railgate.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(askStream('which lawn mower is best for a small garden')),
+        signal: AbortSignal.timeout(5_000),
+      });
+      const text = await response.text();
+      expect(text.endsWith(ending)).toBe(true);
+      expect(text).not.toMatch(/RG_ERR/);
+      // The upstream request is given up, not left open.
+      await upstream.waitUntil(() => upstream.requests[0]?.closedEarly === true);
+      await expect.poll(() => railgate.rows().length).toBe(logged + 1);
+      // The upstream's own error is on record, though the stream's status was 200.
+      expect(railgate.rows().at(-1)).toMatchObject({
+        errorCode: ending.includes('error') ? 'RG_ERR_UPSTREAM_STREAM_ERROR' : null,
+        upstreamStatus: 200,
+      });
+    }
+  });
+
   it('passes on a stream that says it finished, even without the closing [DONE] some servers omit', async () => {
     expect(await sdkReads(chunkEvents([{ content: 'All' }, { content: ' done' }, { finish: 'stop' }]))).toEqual({
       text: 'All done',
