@@ -206,7 +206,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics, bodyLimit });
   const decisions = deps.metrics ? withMetrics(deps.metrics, deps.decisions) : deps.decisions;
   await app.register(guardGatePlugin, { guard: deps.guard });
-  await app.register(upstreamsPlugin, { upstreams: settings.upstreams });
+  await app.register(upstreamsPlugin, {
+    upstreams: settings.upstreams,
+    maxAnswerBytes: settings.limits.upstreamAnswerBytes,
+  });
   await app.register(healthRoutes, { detailed: settings.clientApiKeys.length === 0 });
   await app.register(railsRoutes);
   await app.register(chatRoutes, { settings, decisions, clock });

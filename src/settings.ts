@@ -20,6 +20,11 @@ import { DEFAULT_MAX_EF_SEARCH } from './matching/index-recall.js';
 
 /** Node's timers take at most 2^31 − 1 ms; a longer one fires after 1 ms, the opposite of "never". */
 const MAX_TIMER_MS = 2_147_483_647;
+/**
+ * An upstream answer read whole: 16 MiB holds any chat completion (even many choices with log
+ * probabilities run to a few MB) and bounds what one request can make railgate hold.
+ */
+export const DEFAULT_ANSWER_BYTES = 16_777_216;
 const TIMER_MESSAGE = 'must be at most 2147483647 ms (about 24.8 days), the longest timer Node can set';
 import { fromEnv, type Env } from './settings-env.js';
 
@@ -122,6 +127,8 @@ const settingsSchema = z
         messageChunks: z.number().int().positive().default(DEFAULT_MAX_CHUNKS),
         /** The most bytes one event of an upstream's stream may take (held until it is complete). */
         streamEventBytes: z.number().int().positive().default(4_194_304),
+        /** The most bytes of an upstream answer read whole (a completion, an error), after decoding. */
+        upstreamAnswerBytes: z.number().int().positive().default(DEFAULT_ANSWER_BYTES),
         /** Earlier user messages checked for `refuse` intents before a passthrough (the most recent ones). */
         earlierMessages: z.number().int().min(0).default(16),
         /** How deep a request body's JSON may nest (objects and arrays); deeper is a 400. */

@@ -31,7 +31,7 @@ export interface RelayInput {
  * Upstream headers worth passing on: rate limits and the like help clients back off correctly. Not
  * `openai-organization` or `openai-project`: they name the operator's account, not the client's.
  */
-const RELAYED = new Set(['retry-after', 'x-should-retry', 'openai-processing-ms', 'openai-version']);
+const RELAYED = new Set(['retry-after', 'retry-after-ms', 'x-should-retry', 'openai-processing-ms', 'openai-version']);
 
 function relayedHeaders(headers: UpstreamResponse['headers'], mask: (text: string) => string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -9,7 +9,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
 import { causeCodes, RailgateError } from '../errors.js';
-import type { Settings, UpstreamSettings } from '../settings.js';
+import { DEFAULT_ANSWER_BYTES, type Settings, type UpstreamSettings } from '../settings.js';
 import { maskSecret, redactPieces } from './redact-stream.js';
 
 export interface UpstreamRequest {
@@ -53,8 +53,9 @@ export function clientCredentials(headers: IncomingHttpHeaders): ClientCredentia
   };
 }
 
-/** An upstream's body, decoded: read whole, or piece by piece as it arrives. */
+/** An upstream's body, decoded: read whole (up to the answer limit), or piece by piece as it arrives. */
 export interface UpstreamBody extends AsyncIterable<Buffer> {
+  /** The whole body; RG_ERR_UPSTREAM_BAD_RESPONSE past `limits.upstreamAnswerBytes` (decoded). */
   text(): Promise<string>;
   destroy(): void;
 }
@@ -77,12 +78,17 @@ const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
  * the way may compress anyway; its body is decoded here, since what railgate relays or parses must be
  * the plain text. An encoding it cannot decode is a bad response, said as such.
  */
-function decodedBody(name: string, body: Dispatcher.ResponseData['body'], encoding: string | undefined): UpstreamBody {
+function decodedBody(
+  name: string,
+  body: Dispatcher.ResponseData['body'],
+  encoding: string | undefined,
+  maxBytes: number,
+): UpstreamBody {
   // A body that is read reports its errors to the reader (iteration, text()); one that is discarded
   // unread (destroyed while still arriving) must not raise an unhandled 'error' and end the process.
   body.on('error', () => undefined);
   const coding = encoding?.trim().toLowerCase();
-  if (!coding || coding === 'identity') return body;
+  if (!coding || coding === 'identity') return readableWhole(name, body, maxBytes);
   const decoder = DECODERS[coding];
   if (!decoder) {
     body.destroy();
@@ -92,11 +98,30 @@ function decodedBody(name: string, body: Dispatcher.ResponseData['body'], encodi
     );
   }
   // Errors of the source (an abort, a timeout) reach whoever reads the decoded stream.
-  const decoded = pipeline(body, decoder(), () => undefined) as unknown as Readable;
-  return Object.assign(decoded, {
+  return readableWhole(name, pipeline(body, decoder(), () => undefined) as unknown as Readable, maxBytes);
+}
+
+/**
+ * `stream` with a `text()` that stops at `maxBytes`: an answer read whole is held in memory, and an
+ * upstream that never ends its body (or a small gzip body that inflates to gigabytes) must not take
+ * the process's memory with it. Counted after decoding.
+ */
+function readableWhole(name: string, stream: Readable, maxBytes: number): UpstreamBody {
+  return Object.assign(stream, {
     async text(): Promise<string> {
       const pieces: Buffer[] = [];
-      for await (const piece of decoded) pieces.push(piece as Buffer);
+      let size = 0;
+      for await (const piece of stream) {
+        size += (piece as Buffer).length;
+        if (size > maxBytes) {
+          stream.destroy();
+          throw new RailgateError(
+            'RG_ERR_UPSTREAM_BAD_RESPONSE',
+            `Upstream "${name}" answered with more than ${maxBytes} bytes (limits.upstreamAnswerBytes).`,
+          );
+        }
+        pieces.push(piece as Buffer);
+      }
       return Buffer.concat(pieces).toString('utf8');
     },
   });
@@ -169,7 +194,14 @@ const MASK = '***';
 export class Upstreams {
   readonly #pools = new Map<string, Pool>();
 
-  constructor(private readonly settings: Settings['upstreams']) {}
+  /**
+   * `maxAnswerBytes`: the most an answer read whole may hold (limits.upstreamAnswerBytes); streams
+   * relayed as they arrive are not held, and not limited by it.
+   */
+  constructor(
+    private readonly settings: Settings['upstreams'],
+    private readonly maxAnswerBytes: number = DEFAULT_ANSWER_BYTES,
+  ) {}
 
   /** The settings of a named upstream, or undefined when it is not configured. */
   get(name: string): UpstreamSettings | undefined {
@@ -258,11 +290,29 @@ export class Upstreams {
         body: request.body ?? null,
         signal: request.signal,
       });
+      // undici does not follow redirects, and an API answer is never one: most often the base URL is
+      // http:// where the server wants https://, or lacks a trailing path segment.
+      if (response.statusCode >= 300 && response.statusCode < 400) {
+        response.body.on('error', () => undefined);
+        response.body.destroy();
+        const location = response.headers.location;
+        const where = Array.isArray(location) ? location[0] : location;
+        throw new RailgateError(
+          'RG_ERR_UPSTREAM_BAD_RESPONSE',
+          `Upstream "${name}" answered ${response.statusCode}, a redirect${where ? ` to ${this.redact(name, where)}` : ''}; ` +
+            'railgate does not follow redirects: set the upstream URL to where it points.',
+        );
+      }
       const encoding = response.headers['content-encoding'];
       return {
         status: response.statusCode,
         headers: response.headers,
-        body: decodedBody(name, response.body, Array.isArray(encoding) ? encoding.join(',') : encoding),
+        body: decodedBody(
+          name,
+          response.body,
+          Array.isArray(encoding) ? encoding.join(',') : encoding,
+          this.maxAnswerBytes,
+        ),
       };
     } catch (error) {
       if (isAbort(error, request.signal)) throw error;

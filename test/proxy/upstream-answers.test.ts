@@ -188,6 +188,57 @@ describe('what the upstream answers with', () => {
     expect(response.headers.get('openai-organization')).toBeNull();
   });
 
+  it('answers 502 for an answer over limits.upstreamAnswerBytes, counted after decoding', async () => {
+    // An upstream that never ends its body, or a small gzip body that inflates to gigabytes, must not
+    // take railgate's memory: before, it was read whole whatever its size.
+    const small = await buildTestApp({ upstreamUrl: upstream.url, limits: { upstreamAnswerBytes: 16_384 } });
+    try {
+      const post = () =>
+        small.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: ask('where is my order') });
+      for (const behaviour of [
+        { content: 'a'.repeat(100_000) },
+        { content: 'a'.repeat(100_000), encoding: 'gzip' as const },
+        { status: 500, errorText: 'e'.repeat(100_000) },
+      ]) {
+        upstream.behave(behaviour);
+        const response = await post();
+        expect(response.statusCode).toBe(502);
+        expect(response.json().error).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+        expect(response.json().error.message).toMatch(/more than 16384 bytes \(limits\.upstreamAnswerBytes\)/);
+      }
+      upstream.behave({ content: 'a'.repeat(10_000), encoding: 'gzip' });
+      expect((await post()).statusCode).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('answers 502 naming where an upstream redirect points, never relaying the redirect', async () => {
+    const location = 'https://api.example.com/v1/chat/completions';
+    upstream.behave({ status: 307, errorText: '{"moved":true}', headers: { location } });
+    for (const payload of [ask('where is my order'), askStream('where is my order')]) {
+      const response = await railgate.app.inject({ method: 'POST', url: '/v1/chat/completions', payload });
+      expect(response.statusCode).toBe(502);
+      expect(response.json().error).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
+      expect(response.json().error.message).toContain(`answered 307, a redirect to ${location}`);
+      expect(response.headers.location).toBeUndefined();
+    }
+    const lookup = await railgate.app.inject({ url: '/v1/models/fake-model' });
+    expect(lookup.statusCode).toBe(502);
+    expect(lookup.json().error.message).toMatch(/a redirect to/);
+  });
+
+  it("passes on a 429's retry-after-ms, which the OpenAI SDKs prefer to retry-after", async () => {
+    upstream.behave({ status: 429, headers: { 'retry-after': '2', 'retry-after-ms': '1500' } });
+    const response = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: ask('where is my order'),
+    });
+    expect(response.statusCode).toBe(429);
+    expect([response.headers['retry-after'], response.headers['retry-after-ms']]).toEqual(['2', '1500']);
+  });
+
   it('fails a stream whose upstream never ends an event, past limits.streamEventBytes', async () => {
     const small = await buildTestApp({ upstreamUrl: upstream.url, limits: { streamEventBytes: 1024 }, listen: true });
     try {

@@ -277,6 +277,26 @@ describe('/v1/models and /v1/guard', () => {
     }
   });
 
+  it('answers a model lookup whose upstream breaks off its answer with 502, not a 500', async () => {
+    // Headers, half a body, then the connection is cut.
+    const breaking = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"id":"fake-mo', () => res.socket?.destroy());
+    });
+    await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', resolve));
+    const broken = await buildTestApp({
+      upstreamUrl: `http://127.0.0.1:${(breaking.address() as AddressInfo).port}/v1`,
+    });
+    try {
+      const lookup = await broken.app.inject({ method: 'GET', url: '/v1/models/fake-model' });
+      expect([lookup.statusCode, lookup.json().error.code]).toEqual([502, 'RG_ERR_UPSTREAM_BAD_RESPONSE']);
+      expect(lookup.json().error.message).toMatch(/broke off its answer/);
+    } finally {
+      await broken.close();
+      await new Promise((resolve) => breaking.close(resolve));
+    }
+  });
+
   it('decides without calling the upstream and logs the decision as endpoint guard', async () => {
     const response = await railgate.app.inject({
       method: 'POST',

@@ -11,8 +11,8 @@ declare module 'fastify' {
 }
 
 export const upstreamsPlugin = fp(
-  async (app: FastifyInstance, options: { upstreams: Settings['upstreams'] }) => {
-    const upstreams = new Upstreams(options.upstreams);
+  async (app: FastifyInstance, options: { upstreams: Settings['upstreams']; maxAnswerBytes: number }) => {
+    const upstreams = new Upstreams(options.upstreams, options.maxAnswerBytes);
     app.decorate('upstreams', upstreams);
     app.addHook('onClose', async () => upstreams.close());
   },

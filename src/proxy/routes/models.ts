@@ -11,7 +11,7 @@ import { DEFAULT_UPSTREAM } from '../../rails/set-level.js';
 import { railSetAccess } from '../rail-set.js';
 import { unlabelledType } from '../relay.js';
 import { clientLeaving } from '../trace.js';
-import { clientCredentials } from '../upstream.js';
+import { clientCredentials, upstreamFailure } from '../upstream.js';
 
 export const modelsRoutes = fp(
   async (app: FastifyInstance, options: { clock: () => number; clientRailSets: readonly string[] }) => {
@@ -46,7 +46,14 @@ export const modelsRoutes = fp(
           client: clientCredentials(request.headers),
           signal,
         });
-        const body = app.upstreams.redact(DEFAULT_UPSTREAM, await response.body.text());
+        let text: string;
+        try {
+          text = await response.body.text();
+        } catch (error) {
+          // Broken off, stalled or undecodable: the upstream's fault (502/504), as on the chat route.
+          throw signal.aborted ? error : upstreamFailure(DEFAULT_UPSTREAM, error, 'answer');
+        }
+        const body = app.upstreams.redact(DEFAULT_UPSTREAM, text);
         const type = response.headers['content-type'];
         return reply
           .code(response.status)
