@@ -262,12 +262,15 @@ describe('secrets', () => {
       });
       expect(response.status).toBe(502);
       expect(await response.json()).toMatchObject({ error: { code: 'RG_ERR_UPSTREAM_UNREACHABLE' } });
+      // Some clients put their key in the query string (`?key=`, Gemini style): no route reads it.
+      await fetch(`${base}/v1/rails?key=sk-query-secret-1&api_key=sk-query-secret-2&sk-query-secret-3`);
     } finally {
       await secretive.close();
     }
     const log = lines.join('');
     expect(log).toContain('RG_ERR_UPSTREAM_UNREACHABLE');
-    expect(log).not.toMatch(/sk-upstream-secret-123|sk-client-secret-456|sk-client-secret-789/);
+    expect(log).toContain('"/v1/rails?key=[redacted]&api_key=[redacted]&[redacted]"');
+    expect(log).not.toMatch(/sk-upstream-secret-123|sk-client-secret-456|sk-client-secret-789|sk-query-secret/);
   });
 });
 
