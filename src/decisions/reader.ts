@@ -150,12 +150,14 @@ export class DecisionReader {
     const span = this.prepare(`SELECT MIN(time) AS first, MAX(time) AS last FROM decisions${where.sql}`).get(
       ...where.params,
     ) as { first: number | null; last: number | null };
-    const byDecision: Record<string, number> = {};
+    const counts = new Map<string, number>();
     let total = 0;
     for (const group of groups) {
-      byDecision[group.decision] = (byDecision[group.decision] ?? 0) + group.count;
+      counts.set(group.decision, (counts.get(group.decision) ?? 0) + group.count);
       total += group.count;
     }
+    // Most frequent first (then by name), as the per-intent groups are: not in the order the groups came.
+    const byDecision = Object.fromEntries([...counts].sort(([a, m], [b, n]) => n - m || (a < b ? -1 : a > b ? 1 : 0)));
     return { total, byDecision, byIntent: groups, first: span.first, last: span.last };
   }
 

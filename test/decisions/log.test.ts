@@ -365,4 +365,18 @@ describe('DecisionLog reading', () => {
     });
     expect(log.summary({ since: T0 }).byDecision).toEqual({ forward: 1, respond: 1 });
   });
+
+  it('lists the decisions most frequent first, however their intents split them', () => {
+    const log = track(DecisionLog.open(dbPath, MANUAL));
+    for (const intent of ['a', 'b', 'c'])
+      log.write(forwardedRecord({ decision: forwardedDecision({ intent, candidate: intent }) }));
+    log.write(record());
+    log.write(record());
+    log.flush();
+    // The largest group is a refusal (2), but forwards are more in all (3).
+    expect(Object.entries(log.summary().byDecision)).toEqual([
+      ['forward', 3],
+      ['refuse', 2],
+    ]);
+  });
 });
