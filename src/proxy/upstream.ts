@@ -282,13 +282,25 @@ export class Upstreams {
         if (value) headers[header] = value;
       }
     } else if (config.apiKey) headers.authorization = `Bearer ${config.apiKey}`;
+    // undici's headersTimeout starts once the request has a connection: one queued behind
+    // `connections` busy ones waited that long on top, without bound, and its timers are coarse (a
+    // 500 ms timeout fired after a second). This deadline counts from the call, on a precise timer.
+    const calling = new AbortController();
+    const leave = () => calling.abort(request.signal.reason);
+    if (request.signal.aborted) leave();
+    else request.signal.addEventListener('abort', leave, { once: true });
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      calling.abort();
+    }, config.headersTimeoutMs);
     try {
       const response = await this.#pool(config).request({
         method: request.method,
         path: `${base.pathname.replace(/\/+$/, '')}${request.path}${base.search}`,
         headers,
         body: request.body ?? null,
-        signal: request.signal,
+        signal: calling.signal,
       });
       // undici does not follow redirects, and an API answer is never one: most often the base URL is
       // http:// where the server wants https://, or lacks a trailing path segment.
@@ -315,8 +327,16 @@ export class Upstreams {
         ),
       };
     } catch (error) {
+      if (late && !request.signal.aborted)
+        throw new RailgateError(
+          'RG_ERR_UPSTREAM_TIMEOUT',
+          `Upstream "${name}" timed out waiting for the response headers (${config.headersTimeoutMs} ms, waiting for a free connection included).`,
+          { cause: error },
+        );
       if (isAbort(error, request.signal)) throw error;
       throw upstreamFailure(name, error);
+    } finally {
+      clearTimeout(deadline);
     }
   }
 

@@ -68,6 +68,34 @@ describe('upstream failures before the response', () => {
     expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_TIMEOUT' });
   });
 
+  it('counts headersTimeoutMs from the call: requests queued behind busy connections time out with the first', async () => {
+    // Before, a request waiting for one of the pool's `connections` only started its timeout once it
+    // had one: behind a hung upstream, the sixth of six waited six timeouts.
+    const pooled = await buildTestApp({
+      upstreamUrl: upstream.url,
+      upstream: { connections: 1, headersTimeoutMs: 400 },
+    });
+    try {
+      upstream.behave({ headersDelayMs: 5_000 });
+      const started = performance.now();
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          pooled.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: ask('where is my order') }),
+        ),
+      );
+      const waited = performance.now() - started;
+      for (const answer of answers) {
+        expect(answer.statusCode).toBe(504);
+        expect(answer.json().error.code).toBe('RG_ERR_UPSTREAM_TIMEOUT');
+      }
+      // Six timeouts one after another would be at least 2,400 ms (about 6 s with undici's coarse
+      // timers); all six at once, about 400 ms plus the decisions.
+      expect(waited).toBeLessThan(2_400);
+    } finally {
+      await pooled.close();
+    }
+  });
+
   // Needs python3 (Node always accepts) and Linux's way with a full accept queue (SYNs dropped).
   it.skipIf(!hasPython3 || process.platform !== 'linux')(
     'answers 504 on a connect timeout, and lets the SDK retry it: nothing was generated',
