@@ -142,6 +142,13 @@ function causeOf(error: unknown): string {
   return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
+/** An error and its causes, outermost first. */
+function errorChain(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let at: unknown = error; at instanceof Error && chain.length < 16; at = at.cause) chain.push(at);
+  return chain;
+}
+
 /** Whether a failure is the client going away (we aborted the upstream ourselves). */
 export function isAbort(error: unknown, signal: AbortSignal): boolean {
   return (
@@ -171,6 +178,13 @@ export function upstreamFailure(name: string, error: unknown, during: 'request' 
     return new RailgateError(
       'RG_ERR_UPSTREAM_BAD_RESPONSE',
       `Upstream "${name}" sent a body that does not decode: ${causeOf(error)}`,
+      { cause: error },
+    );
+  // Something answered, but not in HTTP: another service on that port, or https spoken to as http.
+  if (errorChain(error).some((e) => e.name === 'HTTPParserError'))
+    return new RailgateError(
+      'RG_ERR_UPSTREAM_BAD_RESPONSE',
+      `Upstream "${name}" answered with something that is not HTTP (check the URL's scheme and port): ${causeOf(error)}`,
       { cause: error },
     );
   // It answered, then broke off: reached, but its answer is incomplete.

@@ -5,7 +5,7 @@
  */
 import { createServer, get as httpGet } from 'node:http';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/build-app.js';
@@ -66,6 +66,25 @@ describe('upstream failures before the response', () => {
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
     expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('RG_ERR_UPSTREAM_TIMEOUT');
     expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_TIMEOUT' });
+  });
+
+  it('answers 502 RG_ERR_UPSTREAM_BAD_RESPONSE, not "unreachable", when what answers does not speak HTTP', async () => {
+    const ssh = createNetServer((socket) => socket.once('data', () => socket.end('SSH-2.0-OpenSSH_9.6\r\n')));
+    await new Promise<void>((resolve) => ssh.listen(0, '127.0.0.1', resolve));
+    const wrongPort = await buildTestApp({ upstreamUrl: `http://127.0.0.1:${(ssh.address() as AddressInfo).port}/v1` });
+    try {
+      const response = await wrongPort.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: ask('where is my order'),
+      });
+      expect(response.statusCode).toBe(502);
+      expect(response.json().error.code).toBe('RG_ERR_UPSTREAM_BAD_RESPONSE');
+      expect(response.json().error.message).toMatch(/not HTTP \(check the URL's scheme and port\)/);
+    } finally {
+      await wrongPort.close();
+      await new Promise((resolve) => ssh.close(resolve));
+    }
   });
 
   it('counts headersTimeoutMs from the call: requests queued behind busy connections time out with the first', async () => {
