@@ -28,6 +28,7 @@ describe('settings', () => {
       messages: 512,
       messageChunks: 64,
       streamEventBytes: 4_194_304,
+      upstreamAnswerBytes: 16_777_216,
       earlierMessages: 16,
       jsonDepth: 64,
       requestTimeoutMs: 30_000,
