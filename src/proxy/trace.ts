@@ -223,7 +223,9 @@ export class DecisionTrace {
       latency: {
         embedMs: result.timings.embedMs,
         searchMs: result.timings.searchMs,
-        upstreamMs: this.upstreamMs,
+        // A call that failed or was given up has no answer time: how long railgate waited on it instead.
+        upstreamMs:
+          this.upstreamMs ?? (this.#upstreamStartedAt > 0 ? performance.now() - this.#upstreamStartedAt : null),
         totalMs: performance.now() - this.arrivedAt,
       },
     });

@@ -65,7 +65,10 @@ describe('upstream failures before the response', () => {
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
     expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('RG_ERR_UPSTREAM_TIMEOUT');
-    expect(await lastRow(railgate)).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_TIMEOUT' });
+    const row = await lastRow(railgate);
+    expect(row).toMatchObject({ errorCode: 'RG_ERR_UPSTREAM_TIMEOUT', upstreamStatus: null });
+    // How long railgate waited on it (headersTimeoutMs 400), though no answer came.
+    expect(row.latency.upstreamMs).toBeGreaterThanOrEqual(350);
   });
 
   it('answers 502 RG_ERR_UPSTREAM_BAD_RESPONSE, not "unreachable", when what answers does not speak HTTP', async () => {
