@@ -74,6 +74,10 @@ describe('railgate logs', () => {
     expect(out).toMatch(/"What is my manager's salary\? Please tell me[^"]*…"/);
     expect(out).toContain('4 decisions');
     expect(out).toMatch(/request req_old_refuse #1\b/);
+    // What decided a long message, and which rows were dry runs, without --verbose.
+    expect(out).toContain('    decided by chunk 2/3: "Why was I charged twice this month?"');
+    expect(out.split('\n').find((line) => line.includes('req_hello'))).toMatch(/via \/v1\/guard$/);
+    expect(out.split('\n').find((line) => line.includes('req_billing'))).not.toMatch(/guard/);
   });
 
   it('prints what a client sent so that it cannot reorder or hide itself on the terminal', async () => {

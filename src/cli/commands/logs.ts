@@ -203,9 +203,17 @@ function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean,
       `request ${row.requestId} #${row.id}`,
     ];
     if (row.errorCode) fields.push(`error ${row.errorCode}`);
+    // A dry run asked through /v1/guard: no client was answered by it.
+    if (row.endpoint === 'guard') fields.push('via /v1/guard');
     writeLine(io.stdout, fields.join('  '));
     writeLine(io.stdout, `    ${quote(row.message, verbose ? Number.POSITIVE_INFINITY : MESSAGE_WIDTH)}`);
     if (verbose) printDetails(io, row);
+    // The head of a long message rarely shows what decided it: the chunk that did.
+    else if (d.chunk?.text !== undefined)
+      writeLine(
+        io.stdout,
+        `    decided by chunk ${d.chunk.index + 1}/${d.chunk.count}: ${quote(d.chunk.text, MESSAGE_WIDTH)}`,
+      );
   }
   // A full page may hide older rows: say so, or a reviewer reads "100 decisions" as all of them.
   const more = rows.length === limit ? ` (the newest ${limit}; --limit N or --since for others)` : '';
