@@ -185,8 +185,10 @@ ${sections.join('\n\n')}
   SIMD without fused multiply-add allows. The feed-forward layers run on the real tokens only, the
   rest on the batch padded to its longest text; so a batch is run as calls of similar lengths (15
   short questions and one long sentence: 82 ms as one call, 39 ms as two). Each call also has a fixed
-  cost of ~5.6 ms, whatever its size (~3.5 ms of it tfjs's graph execution in JavaScript; the graph
-  has a dynamic op, so tfjs's leaner synchronous \`execute\` cannot run it). Under the 16-connection
+  cost of ~5.6 ms, whatever its size (~3.5 ms of it tfjs's graph execution in JavaScript; about 1 ms
+  of that went when the graph's two data-dependent ops became inputs computed from the token counts,
+  src/embedding/bundled-graph.ts, so that tfjs's synchronous \`execute\` runs it; the per-thread
+  figures that follow were measured before). Under the 16-connection
   load, CPU per request measured thread by thread (/proc, one worker on two wasm threads): the
   model worker ~6.1 ms and its second wasm thread ~4.8 ms (partly spin-waiting between parallel
   kernels), V8's helper threads ~0.8 ms (garbage collection, compilation; a larger young generation
