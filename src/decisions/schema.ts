@@ -43,21 +43,21 @@ const MIGRATIONS: readonly ((db: Db) => void)[] = [
       CREATE INDEX decisions_rail_set_time ON decisions (rail_set, time);
     `);
   },
+];
+
+/**
+ * Indexes added since, created when missing on every open. An index changes no table, so it is no
+ * migration: an older railgate still opens a log that has it (a schema version bump would make it
+ * refuse the log after a rollback). Building one on a large existing log takes a while, once.
+ */
+const INDEXES = [
   // A reviewer's lookup of one request (`logs --request-id`, `add-example REQUEST_ID`) scanned the
-  // whole log: seconds at two million rows. Building it on a large existing log takes a while, once.
-  (db) => {
-    db.exec('CREATE INDEX decisions_request_id_time ON decisions (request_id, time)');
-  },
+  // whole log: seconds at two million rows.
+  'CREATE INDEX IF NOT EXISTS decisions_request_id_time ON decisions (request_id, time)',
 ];
 
 /** The schema version this build writes and reads. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
-/**
- * The oldest version the read-only commands read as is: the migrations after it add indexes only, so
- * `railgate logs` works on a log the proxy has not opened since the upgrade (only slower). A migration
- * that changes tables must raise it.
- */
-const READABLE_FROM = 1;
 
 export function schemaVersion(db: Db): number {
   return db.pragma('user_version', { simple: true }) as number;
@@ -78,6 +78,7 @@ export function migrate(db: Db, path: string): void {
       db.pragma(`user_version = ${version}`);
     }).immediate();
   }
+  for (const index of INDEXES) db.exec(index);
 }
 
 /** A read-only opener cannot migrate: it refuses what it cannot read rather than guessing at columns. */
@@ -85,9 +86,9 @@ export function assertReadable(db: Db, path: string): void {
   const current = schemaVersion(db);
   if (current > SCHEMA_VERSION) throw newerSchemaError(path, current);
   if (current === 0) throw new Error(`${path} is not a railgate decision log (no schema version)`);
-  if (current < READABLE_FROM) {
+  if (current < SCHEMA_VERSION) {
     throw new Error(
-      `${path} has decision log schema v${current}; this railgate reads v${READABLE_FROM} to v${SCHEMA_VERSION}. ` +
+      `${path} has decision log schema v${current}; this railgate reads v${SCHEMA_VERSION}. ` +
         'Start `railgate serve` on it once to migrate it.',
     );
   }
