@@ -94,7 +94,10 @@ export function withMetrics(metrics: Metrics, sink: DecisionSink): DecisionSink 
         metrics.upstreamResponses.inc({ rail_set: decision.railSet, status: String(record.upstreamStatus) });
       metrics.stageSeconds.observe({ stage: 'embed' }, latency.embedMs / 1000);
       metrics.stageSeconds.observe({ stage: 'search' }, latency.searchMs / 1000);
-      if (latency.upstreamMs !== null) metrics.stageSeconds.observe({ stage: 'upstream' }, latency.upstreamMs / 1000);
+      // Time to the response headers of calls that were answered: a timeout or a client that gave up
+      // while waiting (logged with how long railgate waited) is no upstream latency.
+      if (latency.upstreamMs !== null && record.upstreamStatus !== null)
+        metrics.stageSeconds.observe({ stage: 'upstream' }, latency.upstreamMs / 1000);
       metrics.stageSeconds.observe({ stage: 'total' }, latency.totalMs / 1000);
       sink.write(record);
     },
