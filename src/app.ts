@@ -101,6 +101,7 @@ function loggerOptions(logger: AppDeps['logger'], settings: Settings): false | A
       req: (request: FastifyRequest) => ({
         method: request.method,
         url: loggedUrl(request.url),
+        version: [request.headers['accept-version']].flat()[0],
         host: request.host,
         remoteAddress: request.ip,
         remotePort: request.socket?.remotePort,

@@ -92,7 +92,8 @@ export class BundledEmbedder implements Embedder {
     private readonly graph: LoadedGraph,
     private readonly tokenizer: SentencePieceTokenizer,
   ) {
-    this.window = windowLength(graph.model.weights);
+    // A graph not rewritten clips its input itself.
+    this.window = graph.synchronous ? windowLength(graph.model.weights) : Number.POSITIVE_INFINITY;
   }
 
   /** Threads the model's kernels run on. */

@@ -180,8 +180,9 @@ export function upstreamFailure(name: string, error: unknown, during: 'request' 
       `Upstream "${name}" sent a body that does not decode: ${causeOf(error)}`,
       { cause: error },
     );
-  // Something answered, but not in HTTP: another service on that port, or https spoken to as http.
-  if (errorChain(error).some((e) => e.name === 'HTTPParserError'))
+  // Before any answer, something replied but not in HTTP: another service on that port, or https
+  // spoken to as http. (Past the headers, a parser error is a broken body: below.)
+  if (during === 'request' && errorChain(error).some((e) => e.name === 'HTTPParserError'))
     return new RailgateError(
       'RG_ERR_UPSTREAM_BAD_RESPONSE',
       `Upstream "${name}" answered with something that is not HTTP (check the URL's scheme and port): ${causeOf(error)}`,
@@ -319,7 +320,7 @@ export class Upstreams {
       // undici does not follow redirects, and an API answer is never one: most often the base URL is
       // http:// where the server wants https://, or lacks a trailing path segment.
       if (response.statusCode >= 300 && response.statusCode < 400) {
-        response.body.on('error', () => undefined);
+        response.body.on('error', () => undefined); // discarded unread, as decodedBody says
         response.body.destroy();
         const location = response.headers.location;
         const where = Array.isArray(location) ? location[0] : location;

@@ -88,6 +88,28 @@ describe('upstream failures before the response', () => {
       await wrongPort.close();
       await new Promise((resolve) => ssh.close(resolve));
     }
+    // Past valid headers, a body the parser cannot read is a broken answer, not a wrong port.
+    const badChunks = createNetServer((socket) =>
+      socket.once('data', () =>
+        socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nZZZ\r\n'),
+      ),
+    );
+    await new Promise<void>((resolve) => badChunks.listen(0, '127.0.0.1', resolve));
+    const broken = await buildTestApp({
+      upstreamUrl: `http://127.0.0.1:${(badChunks.address() as AddressInfo).port}/v1`,
+    });
+    try {
+      const response = await broken.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: ask('where is my order'),
+      });
+      expect(response.statusCode).toBe(502);
+      expect(response.json().error.message).toMatch(/broke off its answer/);
+    } finally {
+      await broken.close();
+      await new Promise((resolve) => badChunks.close(resolve));
+    }
   });
 
   it('counts headersTimeoutMs from the call: requests queued behind busy connections time out with the first', async () => {

@@ -9,9 +9,9 @@ import fp from 'fastify-plugin';
 import { RailgateError } from '../../errors.js';
 import { DEFAULT_UPSTREAM } from '../../rails/set-level.js';
 import { railSetAccess } from '../rail-set.js';
-import { unlabelledType } from '../relay.js';
+import { answerText, unlabelledType } from '../relay.js';
 import { clientLeaving } from '../trace.js';
-import { clientCredentials, upstreamFailure } from '../upstream.js';
+import { clientCredentials } from '../upstream.js';
 
 export const modelsRoutes = fp(
   async (app: FastifyInstance, options: { clock: () => number; clientRailSets: readonly string[] }) => {
@@ -46,13 +46,9 @@ export const modelsRoutes = fp(
           client: clientCredentials(request.headers),
           signal,
         });
-        let text: string;
-        try {
-          text = await response.body.text();
-        } catch (error) {
-          // Broken off, stalled or undecodable: the upstream's fault (502/504), as on the chat route.
-          throw signal.aborted ? error : upstreamFailure(DEFAULT_UPSTREAM, error, 'answer');
-        }
+        // Broken off, stalled or undecodable: the upstream's fault (502/504), as on the chat route.
+        const text = await answerText(response, DEFAULT_UPSTREAM, signal, reply);
+        if (text === undefined) return undefined;
         const body = app.upstreams.redact(DEFAULT_UPSTREAM, text);
         const type = response.headers['content-type'];
         return reply
