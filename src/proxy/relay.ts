@@ -106,6 +106,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
         return isAbort(error, signal) ? undefined : failed(upstreamFailure(upstream, error, 'answer'));
       },
       onUpstreamError: () => trace.failed('RG_ERR_UPSTREAM_STREAM_ERROR'),
+      cut: () => response.body.destroy(),
       onIncomplete: () => {
         const failure = new RailgateError(
           'RG_ERR_UPSTREAM_BAD_RESPONSE',

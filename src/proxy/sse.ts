@@ -44,6 +44,11 @@ export interface RelayOptions {
   readonly redact?: (events: string) => string;
   /** The upstream ended its stream with an error event of its own (passed on as it came). */
   readonly onUpstreamError?: () => void;
+  /**
+   * Gives the source up at once (destroys the upstream body, which cancels its request); without it,
+   * the source's iterator is ended, which a source waiting for data only notices once data comes.
+   */
+  readonly cut?: () => void;
 }
 
 /** An event's data: its `data:` lines joined, as the event-stream standard reads them; undefined without any. */
@@ -145,8 +150,13 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
       const masked = options.redact?.(text) ?? text;
       return masked === text ? events : Buffer.from(masked);
     };
+    // Iterated by hand: leaving a `for await` would end the source at once, and an answer that is over
+    // gives its upstream a moment to end its body instead (below).
+    const pieces = source[Symbol.asyncIterator]();
+    let state: 'reading' | 'ended' | 'over' = 'reading';
     try {
-      for await (const piece of source) {
+      for (let next = await pieces.next(); !next.done; next = await pieces.next()) {
+        const piece = next.value;
         const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
         // Only the new bytes (and the few before them) can hold a boundary not already found.
         const from = Math.max(0, pending.length - BOUNDARY_OVERLAP);
@@ -155,10 +165,13 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
         if (end > 0) {
           yield passOn(pending.subarray(0, end));
           pending = pending.subarray(end);
-          // The answer is over: the client's stream ends now, and leaving the loop cancels the upstream
-          // request (one that keeps its connection open after `[DONE]` would hold the client until
-          // the body timeout, then put a timeout error after the [DONE]).
-          if (answer.closed) break;
+          // The answer is over: the client's stream ends now (an upstream that keeps its connection
+          // open after `[DONE]` held the client until the body timeout, then a timeout error came
+          // after the [DONE]).
+          if (answer.closed) {
+            state = 'over';
+            break;
+          }
         }
         // Held bytes are memory and are re-copied per chunk: an event that never ends is a broken upstream.
         if (pending.length > options.maxEventBytes) {
@@ -168,17 +181,46 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
           );
         }
       }
+      if (state === 'reading') state = 'ended';
       // A stream that ends without a final blank line still gets its last event, if it is whole.
       const last = pending.length > 0 && !answer.closed ? finalEvent(pending.toString('utf8')) : undefined;
       if (last !== undefined) yield passOn(Buffer.from(last));
       if (answer.errored) options.onUpstreamError?.();
       if (!answer.over) yield Buffer.from(sseEvent(toOpenAIError(options.onIncomplete())));
     } catch (error) {
+      state = 'ended'; // failed: nothing more to read
       const failure = options.onFailure(error);
       if (failure) yield Buffer.from(sseEvent(toOpenAIError(failure)));
+    } finally {
+      // Over: the upstream's last bytes (the body's end often comes in a write after `[DONE]`) are
+      // read for a moment, so its keep-alive connection is reused rather than cut. Still reading (the
+      // client left): given up now, which cancels the upstream request.
+      if (state === 'over') drainThenCut(pieces, options.cut);
+      else if (state === 'reading') cutNow(pieces, options.cut);
     }
   }
   return Readable.from(relay(), { objectMode: false });
+}
+
+/** How long an answer that is over waits for its upstream to end its body before cutting it. */
+const DRAIN_MS = 1_000;
+
+function cutNow(pieces: AsyncIterator<unknown>, cut: (() => void) | undefined): void {
+  if (cut) cut();
+  else void pieces.return?.().catch(() => undefined);
+}
+
+function drainThenCut(pieces: AsyncIterator<unknown>, cut: (() => void) | undefined): void {
+  const timer = setTimeout(() => cutNow(pieces, cut), DRAIN_MS);
+  void (async () => {
+    try {
+      while (!(await pieces.next()).done);
+    } catch {
+      // Cut, or broke off after the answer was over: nothing the client is missing.
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
 }
 
 /** A fixed list of events (a synthetic answer) as a stream payload. */

@@ -43,8 +43,8 @@ export interface FakeBehaviour {
   readonly streamAnswer?: 'json' | 'json-slowly' | 'html';
   /** Send these bytes as the whole streamed body (after the headers), instead of events. */
   readonly rawStream?: Buffer;
-  /** With `rawStream`: send it, then keep the response open (never end it). */
-  readonly holdOpen?: boolean;
+  /** With `rawStream`: send it, then end the response this much later (Infinity: never). */
+  readonly holdOpenMs?: number;
   /** Answer with a call of this tool (id `call_1`) instead of text; streamed, its arguments in two pieces. */
   readonly toolCall?: { readonly name: string; readonly arguments: string };
 }
@@ -67,6 +67,8 @@ export interface FakeUpstream {
   /** Base URL as railgate expects it: `http://127.0.0.1:<port>/v1`. */
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** TCP connections accepted so far (a keep-alive client reuses one). */
+  readonly connections: number;
   /** Applies to requests from now on (replacing the previous behaviour). */
   behave(behaviour: FakeBehaviour): void;
   reset(): void;
@@ -200,8 +202,11 @@ async function stream(res: ServerResponse, body: ChatBody, behaviour: FakeBehavi
       : {}),
   });
   if (behaviour.rawStream) {
-    if (behaviour.holdOpen) void out.write(behaviour.rawStream.toString('utf8'));
-    else out.end(behaviour.rawStream);
+    if (behaviour.holdOpenMs === undefined) out.end(behaviour.rawStream);
+    else {
+      void out.write(behaviour.rawStream.toString('utf8'));
+      if (Number.isFinite(behaviour.holdOpenMs)) setTimeout(() => out.end(''), behaviour.holdOpenMs);
+    }
     return;
   }
   if (behaviour.beforeFirstEvent) {
@@ -369,12 +374,17 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     }
   }
 
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    get connections() {
+      return connections;
+    },
     behave(next) {
       behaviour = next;
     },

@@ -142,7 +142,7 @@ describe('streaming failures', () => {
     for (const ending of ['data: [DONE]\n\n', 'event: error\ndata: {"error":{"message":"overloaded"}}\n\n']) {
       upstream.reset();
       const logged = railgate.rows().length;
-      upstream.behave({ rawStream: Buffer.from(chunkEvents([{ content: 'All' }]) + ending), holdOpen: true });
+      upstream.behave({ rawStream: Buffer.from(chunkEvents([{ content: 'All' }]) + ending), holdOpenMs: Infinity });
       const response = await fetch(`${railgate.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -161,6 +161,27 @@ describe('streaming failures', () => {
         upstreamStatus: 200,
       });
     }
+  });
+
+  it("keeps the upstream's connection for the next request when its body ends a moment after [DONE]", async () => {
+    // Servers often end the body in a write after [DONE]; cutting it at [DONE] cost a new connection
+    // (a new TLS handshake) for every streamed request.
+    const ask = async () => {
+      const response = await fetch(`${railgate.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(askStream('which lawn mower is best for a small garden')),
+      });
+      expect(await response.text()).toMatch(/data: \[DONE\]\n\n$/);
+    };
+    upstream.behave({ rawStream: Buffer.from(`${chunkEvents([{ content: 'All' }])}data: [DONE]\n\n`), holdOpenMs: 30 });
+    const before = upstream.connections;
+    await ask();
+    await upstream.waitUntil(() => upstream.requests[0]?.finished === true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await ask();
+    expect(upstream.requests).toHaveLength(2);
+    expect(upstream.connections - before).toBeLessThanOrEqual(1);
   });
 
   it('passes on a stream that says it finished, even without the closing [DONE] some servers omit', async () => {
