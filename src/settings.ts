@@ -21,8 +21,8 @@ import { DEFAULT_MAX_EF_SEARCH } from './matching/index-recall.js';
 /** Node's timers take at most 2^31 − 1 ms; a longer one fires after 1 ms, the opposite of "never". */
 const MAX_TIMER_MS = 2_147_483_647;
 /**
- * An upstream answer read whole: 16 MiB holds any chat completion (even many choices with log
- * probabilities run to a few MB) and bounds what one request can make railgate hold.
+ * An upstream answer read whole: 16 MiB holds chat completions short of many choices of long answers
+ * with `top_logprobs` (the README says to raise it then), and bounds what one request makes railgate hold.
  */
 export const DEFAULT_ANSWER_BYTES = 16_777_216;
 const TIMER_MESSAGE = 'must be at most 2147483647 ms (about 24.8 days), the longest timer Node can set';
