@@ -277,6 +277,18 @@ async function main(): Promise<void> {
       { name: `… + margin + per-intent thresholds`, match: hybrid, margin: true, perIntent: true },
       { name: `classifier, C ${classifierC}`, match: classifier, margin: false, perIntent: false },
       { name: `classifier, C ${classifierC} + margin`, match: classifier, margin: true, perIntent: false },
+      {
+        name: `classifier, C ${classifierC} × nearest similarity`,
+        match: { ...classifier, classifierScore: 'probability_similarity' },
+        margin: false,
+        perIntent: false,
+      },
+      {
+        name: `classifier, C ${classifierC} × nearest similarity, lexical ${chosen.lexical}`,
+        match: { ...classifier, classifierScore: 'probability_similarity', lexicalWeight: chosen.lexical },
+        margin: false,
+        perIntent: false,
+      },
     ];
     const results: VariantResult[] = [];
     for (const variant of variants) {
@@ -293,7 +305,7 @@ async function main(): Promise<void> {
       .map(Number)
       .filter((s) => s !== seed);
     if (seeds.length) {
-      const check = [variants[0]!, variants[9]!, variants[12]!];
+      const check = [variants[0]!, variants[9]!, variants[12]!, variants[14]!, variants[15]!];
       console.log(`\n### Other splits (seeds ${seeds.join(', ')}), same weights\n`);
       for (const s of seeds) {
         const other = await loadBanking77Split({ ...PROTOCOL, seed: s });

@@ -219,6 +219,28 @@ function centroidScorer(
 }
 
 /**
+ * Each intent's best similarity over all its examples (not only the k retrieved), blended as
+ * `match.lexical_weight` says: what `classifier_score: probability_similarity` multiplies in.
+ */
+function nearestExampleSimilarities(
+  compiled: CompiledRailSet,
+  vector: Float32Array,
+  query: SparseVector,
+): Map<string, number> {
+  const { examples, vectors, lexical } = compiled;
+  const weight = blendWeights(compiled.set).lexical;
+  const lexicalScores = weight > 0 ? lexical!.similarities(query) : undefined;
+  const best = new Map<string, number>();
+  examples.forEach((e, id) => {
+    if (e.negative) return;
+    let score = dot(vector, vectors![id]!);
+    if (lexicalScores) score = (1 - weight) * score + weight * lexicalScores[id]!;
+    if (score > (best.get(e.intent) ?? -Infinity)) best.set(e.intent, score);
+  });
+  return best;
+}
+
+/**
  * Per-intent scores from the classifier: each intent's probability, best first. A not_example vetoes
  * its intent as with similarity scoring, judged by similarities: when the message is nearer to one of
  * the intent's not_examples than to any of its examples (among the neighbours retrieved).
@@ -231,6 +253,10 @@ function classifierScores(
 ): IntentScore[] {
   const { model, intents } = compiled.classifier!;
   const probabilities = model.probabilities(vector, query);
+  if (compiled.set.match.classifierScore === 'probability_similarity') {
+    const nearest = nearestExampleSimilarities(compiled, vector, query);
+    intents.forEach((intent, k) => (probabilities[k]! *= Math.max(0, nearest.get(intent.id) ?? 0)));
+  }
   const nearest = new Map<string, { positive: number; negative: number }>();
   for (const n of neighbours) {
     const best = nearest.get(n.intent) ?? { positive: -Infinity, negative: -Infinity };

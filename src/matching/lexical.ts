@@ -106,6 +106,13 @@ export class LexicalIndex {
     return sparseDot(query, this.vectors[id]!);
   }
 
+  /** Cosine between a query vector and every document, by document id (one pass over the postings). */
+  similarities(query: SparseVector): Float64Array {
+    const scores = new Float64Array(this.size);
+    for (const [gram, w] of query) for (const [id, dw] of this.postings.get(gram) ?? []) scores[id]! += w * dw;
+    return scores;
+  }
+
   /** The k documents most similar to the query, best first; documents sharing no n-gram are left out. */
   search(query: SparseVector, k: number): SearchHit[] {
     const scores = new Float64Array(this.size);

@@ -103,6 +103,7 @@ function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
       'chunk_words',
       'scoring',
       'classifier_c',
+      'classifier_score',
       'check_earlier_messages',
     ],
     field.key,
@@ -139,6 +140,10 @@ function readMatch(r: NodeReader, field: Field): MatchConfig | undefined {
   const classifierC = optional('classifier_c', (f) => r.number(f, { min: 1e-6 }));
   if (scoring !== undefined) config = { ...config, scoring };
   if (classifierC !== undefined) config = { ...config, classifierC };
+  const classifierScore = optional('classifier_score', (f) =>
+    r.oneOf(f, ['probability', 'probability_similarity'] as const),
+  );
+  if (classifierScore !== undefined) config = { ...config, classifierScore };
   const checkEarlierMessages = optional('check_earlier_messages', (f) => r.boolean(f));
   if (checkEarlierMessages !== undefined) config = { ...config, checkEarlierMessages };
   const topK = fields.get('top_k');

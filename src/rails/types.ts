@@ -88,6 +88,13 @@ export interface MatchConfig {
   /** For `scoring: classifier`: inverse L2 regularisation strength (larger fits the examples closer). */
   readonly classifierC?: number;
   /**
+   * For `scoring: classifier`: `probability` (default) scores an intent by its probability alone;
+   * `probability_similarity` multiplies it by the message's similarity to the intent's nearest example
+   * (the `lexical_weight` blend, floored at 0), so a message must also be close to what the intent
+   * has seen, not only more like it than like the set's other intents.
+   */
+  readonly classifierScore?: 'probability' | 'probability_similarity';
+  /**
    * Whether a passthrough is vetoed when an earlier user message of the conversation (which the
    * upstream would read too) matches a `refuse` intent. Absent: true.
    */

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
+import { dot } from '../../src/embedding/embedder.js';
 import { scoreMessage } from '../../src/matching/compile.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import { loadRailSet } from '../../src/rails/load.js';
@@ -106,5 +107,87 @@ describe('match.scoring: classifier', () => {
       'rail.yml': `name: negative\nmatch: { scoring: classifier, classifier_c: 0 }\n${INTENTS}`,
     });
     await expect(loadRailSet(negative)).rejects.toThrow(/rail\.yml:2:\d+: .*classifier_c/);
+  });
+});
+
+describe('match.classifier_score: probability_similarity', () => {
+  let both: RailsRuntime;
+  beforeAll(async () => {
+    const set = await loadRailSet(
+      writeTree({
+        'rail.yml': `name: both\nmatch: { threshold: 0.3, scoring: classifier, classifier_score: probability_similarity }\non_no_match: refuse\n${INTENTS}`,
+      }),
+    );
+    both = await createGuard({ sets: [set], embedderFor: async () => embedder });
+  });
+  afterAll(() => both.close());
+
+  it("scores an intent by its probability times the message's similarity to its nearest example", async () => {
+    const message = 'the shop still has not given my money back';
+    const [vector] = await embedder.embed([message]);
+    const probabilities = scoreMessage(guard.compiled('classified'), vector!, message).scores;
+    const { scores } = scoreMessage(both.compiled('both'), vector!, message);
+    const compiled = both.compiled('both');
+    for (const s of scores) {
+      const p = probabilities.find((q) => q.intent.id === s.intent.id)!.score;
+      const nearest = Math.max(
+        ...compiled.examples.flatMap((e, id) =>
+          e.intent === s.intent.id && !e.negative ? [dot(vector!, compiled.vectors![id]!)] : [],
+        ),
+      );
+      expect(s.score).toBeCloseTo(p * Math.max(0, nearest), 6);
+    }
+    expect(scores[0]!.intent.id).toBe('refund');
+  });
+
+  it('keeps paraphrases and refuses an unrelated message the probability alone is confident about', async () => {
+    const { decision } = await both.decide('I cannot remember my password', 'both');
+    expect(decision).toMatchObject({ intent: 'password', reason: 'matched' });
+    // With five intents, some intent is the likeliest for anything: the probability alone passes 0.3.
+    const unrelated = 'what is the capital of France';
+    expect((await guard.decide(unrelated, 'classified')).decision.score).toBeGreaterThanOrEqual(0.3);
+    const { decision: refused } = await both.decide(unrelated, 'both');
+    expect(refused).toMatchObject({ intent: null, reason: 'below_threshold' });
+  });
+
+  it("blends the nearest example's similarity with the lexical one as lexical_weight says", async () => {
+    const load = (name: string, extra: string) =>
+      loadRailSet(
+        writeTree({
+          'rail.yml': `name: ${name}\nmatch: { threshold: 0.3, scoring: classifier, lexical_weight: 0.3${extra} }\non_no_match: refuse\n${INTENTS}`,
+        }),
+      );
+    const lexical = await createGuard({
+      sets: [await load('probability', ''), await load('product', ', classifier_score: probability_similarity')],
+      embedderFor: async () => embedder,
+    });
+    try {
+      const message = 'the shop still has not given my money back';
+      const [vector] = await embedder.embed([message]);
+      const probabilities = scoreMessage(lexical.compiled('probability'), vector!, message).scores;
+      const compiled = lexical.compiled('product');
+      const query = compiled.lexical!.vectorize(message);
+      for (const s of scoreMessage(compiled, vector!, message).scores) {
+        const p = probabilities.find((q) => q.intent.id === s.intent.id)!.score;
+        const nearest = Math.max(
+          ...compiled.examples.flatMap((e, id) =>
+            e.intent === s.intent.id && !e.negative
+              ? [0.7 * dot(vector!, compiled.vectors![id]!) + 0.3 * compiled.lexical!.similarity(query, id)]
+              : [],
+          ),
+        );
+        expect(s.score).toBeCloseTo(p * Math.max(0, nearest), 6);
+      }
+    } finally {
+      await lexical.close();
+    }
+  });
+
+  it('is rejected when misspelled', async () => {
+    await expect(
+      loadRailSet(
+        writeTree({ 'rail.yml': `name: bad\nmatch: { scoring: classifier, classifier_score: product }\n${INTENTS}` }),
+      ),
+    ).rejects.toThrow(/classifier_score/);
   });
 });
