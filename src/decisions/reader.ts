@@ -169,6 +169,18 @@ export class DecisionReader {
     return rows.map((row) => row.rail_set);
   }
 
+  /** The intents the log holds decisions for (of one rail set, if given), by name. */
+  intents(railSet?: string): string[] {
+    const rows = (
+      railSet === undefined
+        ? this.prepare('SELECT DISTINCT intent FROM decisions WHERE intent IS NOT NULL ORDER BY intent').all()
+        : this.prepare(
+            'SELECT DISTINCT intent FROM decisions WHERE intent IS NOT NULL AND rail_set = ? ORDER BY intent',
+          ).all(railSet)
+    ) as { intent: string }[];
+    return rows.map((row) => row.intent);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

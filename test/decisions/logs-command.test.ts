@@ -113,6 +113,12 @@ describe('railgate logs', () => {
       'req_billing',
       'req_old_refuse',
     ]);
+    // A misspelt intent matches nothing, and says what was meant.
+    const typo = await logs(['--db', dbPath, '--intent', 'biling_question']);
+    expect([typo.code, typo.out.trim()]).toEqual([0, 'no logged decisions match']);
+    expect(typo.err).toBe(
+      'railgate logs: no logged decision matched intent "biling_question"; did you mean billing_question?\n',
+    );
     const limited = (await logs(['--db', dbPath, '--limit', '2'])).out;
     expect(requestIds(limited)).toEqual(['req_hello', 'req_hr_refuse']);
     expect(limited).toContain('2 decisions (the newest 2; --limit N or --since for others)');

@@ -10,6 +10,7 @@ import { DECISION_ENDPOINTS, type DecisionQuery, type LoggedDecision } from '../
 import { DECISION_REASONS } from '../../matching/decision.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
 import { isRailgateError } from '../../errors.js';
+import { closest } from '../../rails/reader.js';
 import { quotedForTerminal, writeLine, type CliCommand, type CliIO } from '../io.js';
 import { snakeCaseKeys } from '../snake-case.js';
 import { loadSettings } from '../../settings.js';
@@ -81,7 +82,10 @@ export const run: CliCommand = async (args, io) => {
       found = rows.length;
     }
     // On stderr, so it never mixes into --json output.
-    if (found === 0) hintRailSets(io, reader, options.query.railSet);
+    if (found === 0) {
+      hintRailSets(io, reader, options.query.railSet);
+      hintIntent(io, reader, options.query.intent, options.query.railSet);
+    }
     return 0;
   } catch (error) {
     writeLine(io.stderr, `railgate logs: cannot read ${db}: ${(error as Error).message}`);
@@ -178,6 +182,18 @@ function hintRailSets(io: CliIO, reader: DecisionReader, railSet: string | undef
   writeLine(
     io.stderr,
     `railgate logs: no decision of rail set "${railSet}" is logged; the log holds ${known.length ? known.join(', ') : 'none yet'}`,
+  );
+}
+
+/** `--intent` naming no logged intent: most often a typo (`card_lots`), or an intent never matched yet. */
+function hintIntent(io: CliIO, reader: DecisionReader, intent: string | undefined, railSet: string | undefined): void {
+  if (intent === undefined) return;
+  const known = reader.intents(railSet);
+  if (known.includes(intent)) return;
+  const meant = closest(intent, known);
+  writeLine(
+    io.stderr,
+    `railgate logs: no logged decision matched intent "${intent}"${meant ? `; did you mean ${meant}?` : ''}`,
   );
 }
 
