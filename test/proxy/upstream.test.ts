@@ -28,6 +28,23 @@ async function closedPort(): Promise<number> {
 
 const hasPython3 = spawnSync('python3', ['--version']).status === 0;
 
+/** What railgate answers a chat completion with when its upstream replies these raw bytes to it. */
+async function chatAgainstRawUpstream(reply: string) {
+  const server = createNetServer((socket) => socket.once('data', () => socket.end(reply)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy = await buildTestApp({ upstreamUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` });
+  try {
+    return await proxy.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: ask('where is my order'),
+    });
+  } finally {
+    await proxy.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 /** The first line a child process prints. */
 async function firstLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -72,44 +89,16 @@ describe('upstream failures before the response', () => {
   });
 
   it('answers 502 RG_ERR_UPSTREAM_BAD_RESPONSE, not "unreachable", when what answers does not speak HTTP', async () => {
-    const ssh = createNetServer((socket) => socket.once('data', () => socket.end('SSH-2.0-OpenSSH_9.6\r\n')));
-    await new Promise<void>((resolve) => ssh.listen(0, '127.0.0.1', resolve));
-    const wrongPort = await buildTestApp({ upstreamUrl: `http://127.0.0.1:${(ssh.address() as AddressInfo).port}/v1` });
-    try {
-      const response = await wrongPort.app.inject({
-        method: 'POST',
-        url: '/v1/chat/completions',
-        payload: ask('where is my order'),
-      });
-      expect(response.statusCode).toBe(502);
-      expect(response.json().error.code).toBe('RG_ERR_UPSTREAM_BAD_RESPONSE');
-      expect(response.json().error.message).toMatch(/not HTTP \(check the URL's scheme and port\)/);
-    } finally {
-      await wrongPort.close();
-      await new Promise((resolve) => ssh.close(resolve));
-    }
+    const ssh = await chatAgainstRawUpstream('SSH-2.0-OpenSSH_9.6\r\n');
+    expect(ssh.statusCode).toBe(502);
+    expect(ssh.json().error.code).toBe('RG_ERR_UPSTREAM_BAD_RESPONSE');
+    expect(ssh.json().error.message).toMatch(/not HTTP \(check the URL's scheme and port\)/);
     // Past valid headers, a body the parser cannot read is a broken answer, not a wrong port.
-    const badChunks = createNetServer((socket) =>
-      socket.once('data', () =>
-        socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nZZZ\r\n'),
-      ),
+    const badChunks = await chatAgainstRawUpstream(
+      'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nZZZ\r\n',
     );
-    await new Promise<void>((resolve) => badChunks.listen(0, '127.0.0.1', resolve));
-    const broken = await buildTestApp({
-      upstreamUrl: `http://127.0.0.1:${(badChunks.address() as AddressInfo).port}/v1`,
-    });
-    try {
-      const response = await broken.app.inject({
-        method: 'POST',
-        url: '/v1/chat/completions',
-        payload: ask('where is my order'),
-      });
-      expect(response.statusCode).toBe(502);
-      expect(response.json().error.message).toMatch(/broke off its answer/);
-    } finally {
-      await broken.close();
-      await new Promise((resolve) => badChunks.close(resolve));
-    }
+    expect(badChunks.statusCode).toBe(502);
+    expect(badChunks.json().error.message).toMatch(/broke off its answer/);
   });
 
   it('counts headersTimeoutMs from the call: requests queued behind busy connections time out with the first', async () => {
