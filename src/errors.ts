@@ -87,12 +87,17 @@ export function toOpenAIError(error: RailgateError): OpenAIErrorBody {
   return { error: { message: clientMessage(error), type: error.type, param: error.param, code: error.code } };
 }
 
-/** The `code` of an error and of each of its causes, outermost first (undici wraps socket errors). */
+/** An error and each of its causes, outermost first (undici wraps socket errors); a cycle ends it. */
+export function causeChain(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let at: unknown = error; at instanceof Error && !chain.includes(at); at = at.cause) chain.push(at);
+  return chain;
+}
+
+/** The `code` of an error and of each of its causes, outermost first. */
 export function causeCodes(error: unknown): string[] {
-  const codes: string[] = [];
-  for (let at: unknown = error; at instanceof Error; at = at.cause) {
+  return causeChain(error).flatMap((at) => {
     const code = (at as { code?: unknown }).code;
-    if (typeof code === 'string') codes.push(code);
-  }
-  return codes;
+    return typeof code === 'string' ? [code] : [];
+  });
 }

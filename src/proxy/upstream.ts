@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
-import { causeCodes, RailgateError } from '../errors.js';
+import { causeChain, causeCodes, RailgateError } from '../errors.js';
 import { DEFAULT_ANSWER_BYTES, type Settings, type UpstreamSettings } from '../settings.js';
 import { maskSecret, redactPieces } from './redact-stream.js';
 
@@ -133,20 +133,11 @@ const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEO
 function causeOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // undici wraps socket errors; the innermost cause says what really happened (ECONNREFUSED, …).
-  let inner: unknown = error;
-  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
-  const innermost = inner as Error & { code?: string };
+  const innermost = causeChain(error).at(-1) as Error & { code?: string };
   const outer = error as Error & { code?: string };
   const message = innermost.message || outer.message;
   const code = innermost.code ?? outer.code;
   return code && !message.includes(code) ? `${message} (${code})` : message;
-}
-
-/** An error and its causes, outermost first. */
-function errorChain(error: unknown): Error[] {
-  const chain: Error[] = [];
-  for (let at: unknown = error; at instanceof Error && chain.length < 16; at = at.cause) chain.push(at);
-  return chain;
 }
 
 /** Whether a failure is the client going away (we aborted the upstream ourselves). */
@@ -182,7 +173,7 @@ export function upstreamFailure(name: string, error: unknown, during: 'request' 
     );
   // Before any answer, something replied but not in HTTP: another service on that port, or https
   // spoken to as http. (Past the headers, a parser error is a broken body: below.)
-  if (during === 'request' && errorChain(error).some((e) => e.name === 'HTTPParserError'))
+  if (during === 'request' && causeChain(error).some((e) => e.name === 'HTTPParserError'))
     return new RailgateError(
       'RG_ERR_UPSTREAM_BAD_RESPONSE',
       `Upstream "${name}" answered with something that is not HTTP (check the URL's scheme and port): ${causeOf(error)}`,
