@@ -45,10 +45,10 @@ export interface RelayOptions {
   /** The upstream ended its stream with an error event of its own (passed on as it came). */
   readonly onUpstreamError?: () => void;
   /**
-   * Gives the source up at once (destroys the upstream body, which cancels its request); without it,
-   * the source's iterator is ended, which a source waiting for data only notices once data comes.
+   * Gives the source up at once: destroys the upstream body, which cancels its request (ending its
+   * iterator would not do: a source waiting for data only notices that once data comes).
    */
-  readonly cut?: () => void;
+  readonly cut: () => void;
 }
 
 /** An event's data: its `data:` lines joined, as the event-stream standard reads them; undefined without any. */
@@ -196,7 +196,7 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
       // read for a moment, so its keep-alive connection is reused rather than cut. Still reading (the
       // client left): given up now, which cancels the upstream request.
       if (state === 'over') drainThenCut(pieces, options.cut);
-      else if (state === 'reading') cutNow(pieces, options.cut);
+      else if (state === 'reading') options.cut();
     }
   }
   return Readable.from(relay(), { objectMode: false });
@@ -205,13 +205,8 @@ export function relayEventStream(source: AsyncIterable<Buffer | string>, options
 /** How long an answer that is over waits for its upstream to end its body before cutting it. */
 const DRAIN_MS = 1_000;
 
-function cutNow(pieces: AsyncIterator<unknown>, cut: (() => void) | undefined): void {
-  if (cut) cut();
-  else void pieces.return?.().catch(() => undefined);
-}
-
-function drainThenCut(pieces: AsyncIterator<unknown>, cut: (() => void) | undefined): void {
-  const timer = setTimeout(() => cutNow(pieces, cut), DRAIN_MS);
+function drainThenCut(pieces: AsyncIterator<unknown>, cut: () => void): void {
+  const timer = setTimeout(cut, DRAIN_MS);
   void (async () => {
     try {
       while (!(await pieces.next()).done);
