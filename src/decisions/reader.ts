@@ -171,14 +171,11 @@ export class DecisionReader {
 
   /** The intents the log holds decisions for (of one rail set, if given), by name. */
   intents(railSet?: string): string[] {
-    const rows = (
-      railSet === undefined
-        ? this.prepare('SELECT DISTINCT intent FROM decisions WHERE intent IS NOT NULL ORDER BY intent').all()
-        : this.prepare(
-            'SELECT DISTINCT intent FROM decisions WHERE intent IS NOT NULL AND rail_set = ? ORDER BY intent',
-          ).all(railSet)
-    ) as { intent: string }[];
-    return rows.map((row) => row.intent);
+    const where = whereClause({ railSet });
+    const rows = this.prepare(`SELECT DISTINCT intent FROM decisions${where.sql} ORDER BY intent`).all(
+      ...where.params,
+    ) as { intent: string | null }[];
+    return rows.flatMap((row) => row.intent ?? []);
   }
 
   close(): void {
