@@ -178,6 +178,11 @@ function lexicalQuery(compiled: CompiledRailSet, text: string | undefined): Spar
   return compiled.lexical?.vectorize(text);
 }
 
+/** A similarity made of the embedding's and the lexical one, `lexicalWeight` (match.lexical_weight) of it lexical. */
+function blend(embedding: number, lexical: number, lexicalWeight: number): number {
+  return (1 - lexicalWeight) * embedding + lexicalWeight * lexical;
+}
+
 function search(compiled: CompiledRailSet, vector: Float32Array, query: SparseVector | undefined): Neighbour[] {
   const { k } = compiled.set.match;
   const hits = compiled.index.search(vector, k);
@@ -194,7 +199,7 @@ function search(compiled: CompiledRailSet, vector: Float32Array, query: SparseVe
   return [...embeddingScores]
     .map(([id, embedding]) => {
       const lex = lexical.similarity(query, id);
-      return toNeighbour(id, (1 - weight) * embedding + weight * lex, { embedding, lexical: lex });
+      return toNeighbour(id, blend(embedding, lex, weight), { embedding, lexical: lex });
     })
     .sort((a, b) => b.score - a.score)
     .slice(0, k);
@@ -214,7 +219,7 @@ function centroidScorer(
     if (!centroid) return 0;
     const embedding = dot(vector, centroid.embedding);
     if (!query || !centroid.lexical || weight <= 0) return embedding;
-    return (1 - weight) * embedding + weight * sparseDot(query, centroid.lexical);
+    return blend(embedding, sparseDot(query, centroid.lexical), weight);
   };
 }
 
@@ -234,7 +239,7 @@ function nearestExampleSimilarities(
   examples.forEach((e, id) => {
     if (e.negative) return;
     let score = dot(vector, vectors![id]!);
-    if (lexicalScores) score = (1 - weight) * score + weight * lexicalScores[id]!;
+    if (lexicalScores) score = blend(score, lexicalScores[id]!, weight);
     if (score > (best.get(e.intent) ?? -Infinity)) best.set(e.intent, score);
   });
   return best;

@@ -108,27 +108,31 @@ export class LexicalIndex {
 
   /** Cosine between a query vector and every document, by document id (one pass over the postings). */
   similarities(query: SparseVector): Float64Array {
-    const scores = new Float64Array(this.size);
-    for (const [gram, w] of query) for (const [id, dw] of this.postings.get(gram) ?? []) scores[id]! += w * dw;
-    return scores;
+    return this.#scores(query);
   }
 
   /** The k documents most similar to the query, best first; documents sharing no n-gram are left out. */
   search(query: SparseVector, k: number): SearchHit[] {
-    const scores = new Float64Array(this.size);
     const touched: number[] = [];
-    for (const [gram, w] of query) {
-      const postings = this.postings.get(gram);
-      if (!postings) continue;
-      for (const [id, dw] of postings) {
-        if (scores[id] === 0) touched.push(id);
-        scores[id]! += w * dw;
-      }
-    }
+    const scores = this.#scores(query, touched);
     return touched
       .map((id) => ({ id, score: scores[id]! }))
       .sort((a, b) => b.score - a.score || a.id - b.id)
       .slice(0, k);
+  }
+
+  /** Every document's cosine with the query; `touched` gets the ids of those sharing an n-gram with it. */
+  #scores(query: SparseVector, touched?: number[]): Float64Array {
+    const scores = new Float64Array(this.size);
+    for (const [gram, w] of query) {
+      const postings = this.postings.get(gram);
+      if (!postings) continue;
+      for (const [id, dw] of postings) {
+        if (touched && scores[id] === 0) touched.push(id);
+        scores[id]! += w * dw;
+      }
+    }
+    return scores;
   }
 
   /** The normalised mean of some documents' vectors (an intent's lexical centroid). */
