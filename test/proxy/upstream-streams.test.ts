@@ -59,13 +59,17 @@ describe('streaming failures', () => {
     expect(failure).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
   });
 
-  /** The raw text a client reads from a stream whose upstream sends `body`. */
-  async function streamedText(body: string, extra: Record<string, unknown> = {}): Promise<string> {
-    upstream.behave({ rawStream: Buffer.from(body) });
+  /**
+   * The raw text a client reads from a stream whose upstream sends `body` (and then ends its response
+   * `holdOpenMs` later, if given; Infinity: never).
+   */
+  async function streamedText(body: string, extra: Record<string, unknown> = {}, holdOpenMs?: number) {
+    upstream.behave({ rawStream: Buffer.from(body), ...(holdOpenMs !== undefined && { holdOpenMs }) });
     const response = await fetch(`${railgate.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ ...askStream('which lawn mower is best for a small garden'), ...extra }),
+      signal: AbortSignal.timeout(10_000),
     });
     return response.text();
   }
@@ -142,14 +146,7 @@ describe('streaming failures', () => {
     for (const ending of ['data: [DONE]\n\n', 'event: error\ndata: {"error":{"message":"overloaded"}}\n\n']) {
       upstream.reset();
       const logged = railgate.rows().length;
-      upstream.behave({ rawStream: Buffer.from(chunkEvents([{ content: 'All' }]) + ending), holdOpenMs: Infinity });
-      const response = await fetch(`${railgate.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(askStream('which lawn mower is best for a small garden')),
-        signal: AbortSignal.timeout(5_000),
-      });
-      const text = await response.text();
+      const text = await streamedText(chunkEvents([{ content: 'All' }]) + ending, {}, Infinity);
       expect(text.endsWith(ending)).toBe(true);
       expect(text).not.toMatch(/RG_ERR/);
       // The upstream request is given up, not left open.
@@ -166,15 +163,10 @@ describe('streaming failures', () => {
   it("keeps the upstream's connection for the next request when its body ends a moment after [DONE]", async () => {
     // Servers often end the body in a write after [DONE]; cutting it at [DONE] cost a new connection
     // (a new TLS handshake) for every streamed request.
-    const ask = async () => {
-      const response = await fetch(`${railgate.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(askStream('which lawn mower is best for a small garden')),
-      });
-      expect(await response.text()).toMatch(/data: \[DONE\]\n\n$/);
-    };
-    upstream.behave({ rawStream: Buffer.from(`${chunkEvents([{ content: 'All' }])}data: [DONE]\n\n`), holdOpenMs: 30 });
+    const ask = async () =>
+      expect(await streamedText(`${chunkEvents([{ content: 'All' }])}data: [DONE]\n\n`, {}, 30)).toMatch(
+        /data: \[DONE\]\n\n$/,
+      );
     const before = upstream.connections;
     await ask();
     await upstream.waitUntil(() => upstream.requests[0]?.finished === true);
