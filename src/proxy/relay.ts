@@ -56,7 +56,6 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
   // client is told so (`shutdownCut`), where a client gone is told nothing.
   const { signal: calling, cutByShutdown } = upstreamCallSignal(request, reply, signal);
 
-  trace.upstreamStarted();
   let response: UpstreamResponse;
   try {
     response = await upstreams.request(upstream, {
@@ -66,6 +65,7 @@ export async function relayChat(request: FastifyRequest, reply: FastifyReply, in
       stream: input.stream,
       client: clientCredentials(request.headers),
       signal: calling,
+      onSend: () => trace.upstreamStarted(),
     });
   } catch (error) {
     if (cutByShutdown()) throw shutdownCut();

@@ -225,10 +225,7 @@ export class DecisionTrace {
         searchMs: result.timings.searchMs,
         // A call that failed or was given up has no answer time: how long railgate waited on it instead.
         upstreamMs:
-          this.upstreamMs ??
-          (this.#upstreamStartedAt > 0 && this.errorCode !== 'RG_ERR_UPSTREAM_NOT_CONFIGURED'
-            ? performance.now() - this.#upstreamStartedAt
-            : null),
+          this.upstreamMs ?? (this.#upstreamStartedAt > 0 ? performance.now() - this.#upstreamStartedAt : null),
         totalMs: performance.now() - this.arrivedAt,
       },
     });

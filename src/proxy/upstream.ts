@@ -22,6 +22,8 @@ export interface UpstreamRequest {
   /** The client's credentials, forwarded only when the upstream has `forwardClientAuth`. */
   readonly client?: ClientCredentials;
   readonly signal: AbortSignal;
+  /** Called as the request is sent (not for an upstream that is not configured). */
+  readonly onSend?: () => void;
 }
 
 /**
@@ -288,6 +290,7 @@ export class Upstreams {
         if (value) headers[header] = value;
       }
     } else if (config.apiKey) headers.authorization = `Bearer ${config.apiKey}`;
+    request.onSend?.();
     // undici's headersTimeout starts once the request has a connection: one queued behind
     // `connections` busy ones waited that long on top, without bound, and its timers are coarse (a
     // 500 ms timeout fired after a second). This deadline counts from the call, on a precise timer.

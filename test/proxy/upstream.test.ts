@@ -177,6 +177,11 @@ describe('upstream failures before the response', () => {
       // The fix, in the names the operator sets.
       expect(forward.json().error.message).toMatch(/RAILGATE_UPSTREAM_URL .*upstreams\.default\.url/);
       expect(forward.headers['x-railgate-decision']).toBe('forward');
+      // No call was made, so none was waited on.
+      expect(await lastRow(alone)).toMatchObject({
+        errorCode: 'RG_ERR_UPSTREAM_NOT_CONFIGURED',
+        latency: { upstreamMs: null },
+      });
       expect((await post('which lawn mower is best for a small garden')).statusCode).toBe(503);
       const respond = await post('what are your opening hours');
       expect(respond.statusCode).toBe(200);
