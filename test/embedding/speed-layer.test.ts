@@ -10,7 +10,7 @@ import { ExampleCache } from '../../src/embedding/example-cache.js';
 import { EmbeddingStack } from '../../src/embedding/stack.js';
 import { createMetrics } from '../../src/metrics.js';
 import { parseSettings } from '../../src/settings.js';
-import { HeldModel } from '../helpers/held-model.js';
+import { GatedModel, HeldModel } from '../helpers/held-model.js';
 
 /** Counts the model calls that reach the real embedder (an observer, not a stand-in). */
 class CountingEmbedder implements Embedder {
@@ -142,6 +142,48 @@ describe('micro-batching', () => {
     // The batch already sent finishes; nothing more goes to the model, and the batcher still works.
     await expect(batcher.embed([questions[5]!])).resolves.toHaveLength(1);
     expect(counting.texts).toEqual([questions.slice(0, 2), [questions[5]]]);
+  });
+
+  it('with several model workers, gives each idle one an even share of what waits', async () => {
+    const counting = new CountingEmbedder(model);
+    const batcher = new MicroBatcher(counting, { windowMs: 1, maxBatch: 64, maxQueue: 100, concurrency: 2 });
+    const twelve = [...questions, ...questions.map((q) => `${q} Thanks.`)];
+    await Promise.all(twelve.map((q) => batcher.embed([q])));
+    // Not all twelve to one worker while the other idles.
+    expect(counting.calls).toEqual([6, 6]);
+  });
+
+  it('a free worker waits for a fair share while another call runs, and never longer than that call', async () => {
+    const gated = new GatedModel(model);
+    const batcher = new MicroBatcher(gated, { windowMs: 0, maxBatch: 64, maxQueue: 100, concurrency: 2 });
+    const long = batcher.embed(questions.slice(0, 4).flatMap((q) => [q, `${q} Thanks.`]));
+    expect(gated.calls.map((c) => c.texts.length)).toEqual([4, 4]);
+    await gated.calls[1]!.release();
+    // One worker is free and one call of 4 runs: a lone text is not worth a model call of its own yet.
+    const a = batcher.embed(['Is the branch open on Sunday?']);
+    expect(gated.calls).toHaveLength(2);
+    expect(batcher.queueDepth).toBe(1);
+    const b = batcher.embed(['Can I pay a cheque in at the post office?']);
+    expect(gated.calls[2]!.texts).toEqual([
+      'Is the branch open on Sunday?',
+      'Can I pay a cheque in at the post office?',
+    ]);
+    const c = batcher.embed(['What is my account number?']);
+    await gated.calls[2]!.release();
+    expect(gated.calls).toHaveLength(3);
+    // It goes once the call it waited beside ends.
+    await gated.calls[0]!.release();
+    expect(gated.calls[3]!.texts).toEqual(['What is my account number?']);
+    await gated.calls[3]!.release();
+    const [[va], [vc]] = await Promise.all([a, c, b, long]);
+    const alone = await model.embed(['Is the branch open on Sunday?', 'What is my account number?']);
+    for (const [vector, expected] of [
+      [va!, alone[0]!],
+      [vc!, alone[1]!],
+    ] as const) {
+      const drift = Math.max(...Array.from(vector, (v, j) => Math.abs(v - expected[j]!)));
+      expect(drift).toBeLessThan(1e-5);
+    }
   });
 
   it('sheds load with RG_ERR_OVERLOADED (503) when the queue is full, and recovers', async () => {

@@ -32,3 +32,39 @@ export class HeldModel implements Embedder {
     return this.model.close();
   }
 }
+
+/** One call that reached a GatedModel: its texts, and a way to let it through to the real model. */
+export interface GatedCall {
+  readonly texts: readonly string[];
+  /** Lets the call through; resolves once the real model has answered it. */
+  release(): Promise<void>;
+}
+
+/** The real model, except that every call waits until the test lets it through (calls in any order). */
+export class GatedModel implements Embedder {
+  readonly calls: GatedCall[] = [];
+
+  constructor(private readonly model: Embedder) {}
+  get modelId() {
+    return this.model.modelId;
+  }
+  get dimension() {
+    return this.model.dimension;
+  }
+  embed(texts: readonly string[]) {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const answered = gate.then(() => this.model.embed(texts));
+    this.calls.push({
+      texts: [...texts],
+      release: () => {
+        open();
+        return answered.then(() => undefined);
+      },
+    });
+    return answered;
+  }
+  close() {
+    return this.model.close();
+  }
+}
