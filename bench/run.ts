@@ -177,7 +177,11 @@ ${sections.join('\n\n')}
   USE lite embeds ~80–140 texts/s per core here even batched. Two ways to use more cores, both
   measured above: more model workers (\`RAILGATE_EMBED_WORKERS\`, each embedding its own batch) and
   more wasm threads per worker (\`RAILGATE_EMBED_THREADS\`, each model call split across cores, which
-  also shortens a single message). Here both share two cores with the load generator and the proxy;
+  also shortens a single message). With several workers each model call takes an even share of the
+  waiting messages, and a free worker holds a lone message for company while another call runs
+  (batcher.ts): without that, 2 of 3 calls under the 16-connection load were of a single message
+  (~22 ms each, against ~12 ms a message in a call of 8), and the same load gave ~12% fewer
+  requests/s in alternating runs. Here both set-ups share two cores with the load generator and the proxy;
   machines with cores to spare gain more, and a GPU embedding server behind the \`openai\` provider is
   the way past that. Repeated messages cost a cache lookup (+0.3–0.5 ms).
 - Where the model's time goes (a tfjs profile of one batch of 16 of these messages): matrix
