@@ -50,6 +50,10 @@ export class RailsRuntime implements Guard {
   #compiled = new Map<string, CompiledRailSet>();
   #default = '';
   readonly #embedders = new Map<string, Promise<Embedder>>();
+  /** Decisions in flight per model: a model no set uses any more is closed once its last one ends. */
+  readonly #deciding = new Map<Embedder, number>();
+  /** Models no set uses any more, waiting for their decisions in flight to end. */
+  readonly #retired = new Set<Embedder>();
 
   private constructor(private readonly options: GuardOptions) {}
 
@@ -90,10 +94,34 @@ export class RailsRuntime implements Guard {
         continue;
       }
       const embedder = await this.embedderFor(set.embedding, set.dir);
-      compiled.set(set.name, await compileRailSet(set, embedder, this.options.compile));
+      try {
+        compiled.set(set.name, await compileRailSet(set, embedder, this.options.compile));
+      } catch (error) {
+        // A model loaded for this attempt alone (a new `embedding:` block) goes with it.
+        await this.#releaseUnused();
+        throw error;
+      }
     }
     this.#compiled = compiled;
     this.#default = nextDefault;
+    await this.#releaseUnused();
+  }
+
+  /**
+   * Closes the models that no loaded set uses any more (a reload that changed or removed a set's
+   * `embedding:` block): a worker thread, a transformers session and its memory stay otherwise until
+   * the process ends, one more for every such edit. A model still deciding a request that started on
+   * the old rails is closed when that decision ends.
+   */
+  async #releaseUnused(): Promise<void> {
+    const inUse = new Set([...this.#compiled.values()].map((c) => c.embedder));
+    for (const [key, loading] of this.#embedders) {
+      const embedder = await loading.catch(() => undefined);
+      if (!embedder || inUse.has(embedder) || this.#embedders.get(key) !== loading) continue;
+      this.#embedders.delete(key);
+      if (this.#deciding.has(embedder)) this.#retired.add(embedder);
+      else await embedder.close().catch(() => undefined);
+    }
   }
 
   embedderFor(config: EmbeddingConfig, setDir: string): Promise<Embedder> {
@@ -155,6 +183,26 @@ export class RailsRuntime implements Guard {
     signal?: AbortSignal,
   ): Promise<GuardResult> {
     const compiled = this.compiled(railSet ?? this.#default);
+    const { embedder } = compiled;
+    this.#deciding.set(embedder, (this.#deciding.get(embedder) ?? 0) + 1);
+    try {
+      return await this.#decide(compiled, text, earlier, signal);
+    } finally {
+      const left = this.#deciding.get(embedder)! - 1;
+      if (left > 0) this.#deciding.set(embedder, left);
+      else {
+        this.#deciding.delete(embedder);
+        if (this.#retired.delete(embedder)) void embedder.close().catch(() => undefined);
+      }
+    }
+  }
+
+  async #decide(
+    compiled: CompiledRailSet,
+    text: string,
+    earlier: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<GuardResult> {
     const now = this.#now;
     const t0 = now();
     const last = await this.#decideText(compiled, text, compiled.maxChunks, signal);
@@ -211,6 +259,8 @@ export class RailsRuntime implements Guard {
   async close(): Promise<void> {
     const embedders = await Promise.allSettled(this.#embedders.values());
     for (const e of embedders) if (e.status === 'fulfilled') await e.value.close();
+    for (const retired of this.#retired) await retired.close().catch(() => undefined);
+    this.#retired.clear();
   }
 }
 

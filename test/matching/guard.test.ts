@@ -4,6 +4,7 @@ import type { Embedder } from '../../src/embedding/embedder.js';
 import { chunkShares, createGuard, pickChunkDecision, type RailsRuntime } from '../../src/matching/runtime.js';
 import { refusedDecision } from '../decisions/factory.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
+import { HeldModel } from '../helpers/held-model.js';
 import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
 
 const intent = makeIntent;
@@ -213,6 +214,52 @@ describe('replacing the rail sets', () => {
     expect(runtime.compiled('hours').index).not.toBe(before.hours.index);
     expect((await runtime.decide('when do you open', 'hours')).decision.intent).toBe('opening_hours');
     expect((await runtime.decide('I forgot my password', 'support')).decision.intent).toBe('password_reset');
+  });
+
+  it('closes a model no set uses any more, once the decision it is making ends', async () => {
+    /** The real model; closing it is only counted (the file's other tests share it). */
+    class Counted implements Embedder {
+      closed = 0;
+      constructor(private readonly inner: Embedder) {}
+      get modelId() {
+        return this.inner.modelId;
+      }
+      get dimension() {
+        return this.inner.dimension;
+      }
+      embed(texts: readonly string[]) {
+        return this.inner.embed(texts);
+      }
+      close() {
+        this.closed++;
+        return Promise.resolve();
+      }
+    }
+    const held = new HeldModel(embedder);
+    const [before, after] = [new Counted(held), new Counted(embedder)];
+    const runtime = await createGuard({
+      sets: [railSet('support', [password, greeting])],
+      embedderFor: async (config) => (config.quantized ? after : before),
+    });
+    const arrived = held.holdNext();
+    const deciding = runtime.decide('I forgot my password');
+    const release = await arrived;
+    // The set's embedding block changed: another model serves it from now on.
+    await runtime.replace([
+      {
+        ...railSet('support', [password, greeting]),
+        hash: 'hash-support-quantized',
+        embedding: { provider: 'bundled', model: undefined, quantized: true },
+      },
+    ]);
+    expect(before.closed).toBe(0);
+    release();
+    expect((await deciding).decision.intent).toBe('password_reset');
+    expect(before.closed).toBe(1);
+    expect((await runtime.decide('I forgot my password')).decision.intent).toBe('password_reset');
+    expect(after.closed).toBe(0);
+    await runtime.close();
+    expect([before.closed, after.closed]).toEqual([1, 1]);
   });
 
   it('keeps the default set picked at start while it is there, even when a set sorted before it arrives', async () => {
