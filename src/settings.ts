@@ -76,6 +76,12 @@ const upstreamSchema = z
      * takes minutes: the default is the OpenAI SDK's own 10 minutes.
      */
     headersTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_MESSAGE).default(600_000),
+    /**
+     * Time to the answer of a model list or lookup (`GET /v1/models`), which an upstream gives at
+     * once: one that hangs falls back to the rail sets (list) or is a 504 (lookup) after this, not
+     * after `headersTimeoutMs`, which allows for minutes of generation.
+     */
+    modelsTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_MESSAGE).default(10_000),
     /** Longest silence between body chunks. */
     bodyTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_MESSAGE).default(120_000),
     connections: z.number().int().positive().default(64),

@@ -24,6 +24,8 @@ export interface UpstreamRequest {
   readonly signal: AbortSignal;
   /** Called as the request is sent (not for an upstream that is not configured). */
   readonly onSend?: () => void;
+  /** A deadline for the response headers shorter than the upstream's `headersTimeoutMs` (a model list). */
+  readonly headersTimeoutMs?: number;
 }
 
 /**
@@ -299,10 +301,11 @@ export class Upstreams {
     if (request.signal.aborted) leave();
     else request.signal.addEventListener('abort', leave, { once: true });
     let late = false;
+    const timeoutMs = Math.min(config.headersTimeoutMs, request.headersTimeoutMs ?? Number.POSITIVE_INFINITY);
     const deadline = setTimeout(() => {
       late = true;
       calling.abort();
-    }, config.headersTimeoutMs);
+    }, timeoutMs);
     try {
       const response = await this.#pool(config).request({
         method: request.method,
@@ -339,7 +342,7 @@ export class Upstreams {
       if (late && !request.signal.aborted)
         throw new RailgateError(
           'RG_ERR_UPSTREAM_TIMEOUT',
-          `Upstream "${name}" timed out waiting for the response headers (${config.headersTimeoutMs} ms, waiting for a free connection included).`,
+          `Upstream "${name}" timed out waiting for the response headers (${timeoutMs} ms, waiting for a free connection included).`,
           { cause: error },
         );
       if (isAbort(error, request.signal)) throw error;

@@ -343,6 +343,28 @@ describe('/v1/models and /v1/guard', () => {
     }
   });
 
+  it('waits modelsTimeoutMs, not the minutes a completion may take, for a model list from a hung upstream', async () => {
+    // Accepts the request, never answers.
+    const hung = createServer(() => undefined);
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const railgate = await buildTestApp({
+      upstreamUrl: `http://127.0.0.1:${(hung.address() as AddressInfo).port}/v1`,
+      upstream: { modelsTimeoutMs: 300 },
+    });
+    try {
+      expect(railgate.settings.upstreams.default!.headersTimeoutMs).toBe(600_000);
+      const list = await railgate.app.inject({ method: 'GET', url: '/v1/models' });
+      expect([list.statusCode, list.json().data.map((m: { id: string }) => m.id)]).toEqual([200, ['shop']]);
+      const lookup = await railgate.app.inject({ method: 'GET', url: '/v1/models/fake-model' });
+      expect([lookup.statusCode, lookup.json().error.code]).toEqual([504, 'RG_ERR_UPSTREAM_TIMEOUT']);
+      expect(lookup.json().error.message).toMatch(/300 ms/);
+    } finally {
+      await railgate.close();
+      hung.closeAllConnections();
+      await new Promise((resolve) => hung.close(resolve));
+    }
+  });
+
   it('answers a model lookup whose upstream breaks off its answer with 502, not a 500', async () => {
     // Headers, half a body, then the connection is cut.
     const breaking = createServer((_req, res) => {

@@ -37,7 +37,8 @@ export const modelsRoutes = fp(
       fallback: () => unknown,
       whenDown: boolean,
     ) {
-      if (!app.upstreams.get(DEFAULT_UPSTREAM)) return fallback();
+      const upstream = app.upstreams.get(DEFAULT_UPSTREAM);
+      if (!upstream) return fallback();
       const signal = clientLeaving(request, reply);
       try {
         const response = await app.upstreams.request(DEFAULT_UPSTREAM, {
@@ -45,6 +46,7 @@ export const modelsRoutes = fp(
           path,
           client: clientCredentials(request.headers),
           signal,
+          headersTimeoutMs: upstream.modelsTimeoutMs,
         });
         // Broken off, stalled or undecodable: the upstream's fault (502/504), as on the chat route.
         const text = await answerText(response, DEFAULT_UPSTREAM, signal, reply);
