@@ -54,6 +54,8 @@ export class RailsRuntime implements Guard {
   readonly #deciding = new Map<Embedder, number>();
   /** Models no set uses any more, waiting for their decisions in flight to end. */
   readonly #retired = new Set<Embedder>();
+  /** The replacement running, if any (see replace). */
+  #replacing: Promise<void> = Promise.resolve();
 
   private constructor(private readonly options: GuardOptions) {}
 
@@ -73,8 +75,17 @@ export class RailsRuntime implements Guard {
     return this.#default;
   }
 
-  /** Compiles the given sets and swaps them in atomically; on failure the old sets keep serving. */
-  async replace(sets: readonly RailSet[], defaultRailSet = this.options.defaultRailSet): Promise<void> {
+  /**
+   * Compiles the given sets and swaps them in atomically; on failure the old sets keep serving. One
+   * replacement at a time: another's clean-up must not close a model this one is still loading.
+   */
+  replace(sets: readonly RailSet[], defaultRailSet = this.options.defaultRailSet): Promise<void> {
+    const turn = this.#replacing.then(() => this.#replace(sets, defaultRailSet));
+    this.#replacing = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async #replace(sets: readonly RailSet[], defaultRailSet: string | undefined): Promise<void> {
     // Without a configured default, the one picked at start stays while its set is there: a new set
     // folder (say `aaa/`, sorted first) must not silently become every request's policy.
     const kept = this.#default && sets.some((s) => s.name === this.#default) ? this.#default : undefined;

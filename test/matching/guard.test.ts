@@ -192,6 +192,25 @@ describe('earlier user messages', () => {
   });
 });
 
+/** The real model; closing it is only counted (the file's tests share the model). */
+class Counted implements Embedder {
+  closed = 0;
+  constructor(private readonly inner: Embedder) {}
+  get modelId() {
+    return this.inner.modelId;
+  }
+  get dimension() {
+    return this.inner.dimension;
+  }
+  embed(texts: readonly string[]) {
+    return this.inner.embed(texts);
+  }
+  close() {
+    this.closed++;
+    return Promise.resolve();
+  }
+}
+
 describe('replacing the rail sets', () => {
   it('keeps what an unchanged set compiled to and recompiles only the changed one', async () => {
     // Not closed: it shares the file's embedder, which the top-level afterAll closes.
@@ -217,24 +236,6 @@ describe('replacing the rail sets', () => {
   });
 
   it('closes a model no set uses any more, once the decision it is making ends', async () => {
-    /** The real model; closing it is only counted (the file's other tests share it). */
-    class Counted implements Embedder {
-      closed = 0;
-      constructor(private readonly inner: Embedder) {}
-      get modelId() {
-        return this.inner.modelId;
-      }
-      get dimension() {
-        return this.inner.dimension;
-      }
-      embed(texts: readonly string[]) {
-        return this.inner.embed(texts);
-      }
-      close() {
-        this.closed++;
-        return Promise.resolve();
-      }
-    }
     const held = new HeldModel(embedder);
     const [before, after] = [new Counted(held), new Counted(embedder)];
     const runtime = await createGuard({
@@ -260,6 +261,34 @@ describe('replacing the rail sets', () => {
     expect(after.closed).toBe(0);
     await runtime.close();
     expect([before.closed, after.closed]).toEqual([1, 1]);
+  });
+
+  it('runs one replacement at a time, so one never closes a model another is still loading', async () => {
+    const quantized = { provider: 'bundled', model: undefined, quantized: true } as const;
+    const loaded: Counted[] = [];
+    let loadQuantized!: () => void;
+    const quantizedLoads = new Promise<void>((resolve) => (loadQuantized = resolve));
+    const runtime = await createGuard({
+      sets: [railSet('support', [password, greeting])],
+      embedderFor: async (config) => {
+        if (config.quantized) await quantizedLoads;
+        loaded.push(new Counted(embedder));
+        return loaded.at(-1)!;
+      },
+    });
+    // The first reload switches the set to a model that takes a while to load; a second, meanwhile,
+    // switches it back.
+    const toQuantized = runtime.replace([
+      { ...railSet('support', [password, greeting]), hash: 'hash-quantized', embedding: quantized },
+    ]);
+    const back = runtime.replace([{ ...railSet('support', [password, greeting]), hash: 'hash-back' }]);
+    loadQuantized();
+    await Promise.all([toQuantized, back]);
+    // Loaded in turn: the first model, the slow one, the first again (it was closed when the slow one
+    // went live); every model but the one serving is closed, and it decides.
+    expect(loaded.map((m) => m.closed)).toEqual([1, 1, 0]);
+    expect((await runtime.decide('I forgot my password')).decision.intent).toBe('password_reset');
+    await runtime.close();
   });
 
   it('keeps the default set picked at start while it is there, even when a set sorted before it arrives', async () => {
