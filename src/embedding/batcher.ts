@@ -180,7 +180,8 @@ export class MicroBatcher implements Embedder {
       void this.#run(batch).finally(() => {
         this.#inFlight--;
         this.#inFlightTexts -= batch.length;
-        // What queued up meanwhile has waited at least one model call: send it now.
+        // What queued up meanwhile has waited at least one model call: send it now (unless it is
+        // held for company beside a call still running; see #holding).
         if (this.#waiting > 0) {
           this.#clearTimer();
           this.#pump();
