@@ -2,7 +2,8 @@
  * `npm run bench`: every benchmark in one run, written to BENCHMARKS.md with the machine noted.
  * Figures are medians of several runs; end-to-end figures are ratios against direct-to-upstream
  * measured in the same run. Nothing here is asserted: targets are reported, not enforced.
- *   BENCH_ONLY=embedding,e2e,index,startup   run a subset
+ *   BENCH_ONLY=embedding,e2e,index,startup   run a subset (BENCH_ONLY= with none rewrites BENCHMARKS.md
+ *                                            from bench/results.json, e.g. after editing its text)
  *   BENCH_RUNS=3                             runs per figure
  *   BENCH_MODELS=1,2,1x2                     end-to-end model set-ups: workers, or workers x wasm threads
  */
@@ -16,13 +17,12 @@ import { runStartupBench, startupTable, type StartupRow } from './startup-bench.
 import { DEFAULT_EF_SEARCH } from '../src/matching/vector-index.js';
 import { benchRuns, fmt } from './stats.js';
 
-const only = new Set((process.env.BENCH_ONLY ?? 'embedding,e2e,index,startup').split(','));
-const runs = benchRuns();
+const only = new Set((process.env.BENCH_ONLY ?? 'embedding,e2e,index,startup').split(',').filter(Boolean));
 const SECTIONS = ['embedding', 'e2e', 'index', 'startup'];
 const unknown = [...only].filter((name) => !SECTIONS.includes(name));
 if (unknown.length)
   throw new Error(`BENCH_ONLY: unknown ${unknown.join(', ')} (the sections are ${SECTIONS.join(', ')})`);
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
+const thisMachine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
 
 /** Figures of the last full run; a subset run (BENCH_ONLY) replaces only its own sections. */
 const RESULTS = path.resolve(import.meta.dirname, 'results.json');
@@ -36,6 +36,7 @@ interface Results {
   startup?: StartupRow;
 }
 const previous: Partial<Results> = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Results) : {};
+const runs = only.size === 0 ? (previous.runs ?? benchRuns()) : benchRuns();
 
 const embedding: EmbeddingRow[] = only.has('embedding') ? await runEmbeddingBench(runs) : (previous.embedding ?? []);
 const e2e: E2ERow[] = only.has('e2e') ? await runE2EBench(runs) : (previous.e2e ?? []);
@@ -43,7 +44,9 @@ const index: IndexRow[] = only.has('index')
   ? [...(await runIndexBench(undefined, 'uniform')), ...(await runIndexBench(undefined, 'clustered'))]
   : (previous.index ?? []);
 const startup: StartupRow | undefined = only.has('startup') ? await runStartupBench(runs) : previous.startup;
-const date = new Date().toISOString().slice(0, 10);
+// Rewriting the report from stored figures keeps the machine and date they were measured on.
+const machine = only.size === 0 ? (previous.machine ?? thisMachine) : thisMachine;
+const date = only.size === 0 ? (previous.date ?? '') : new Date().toISOString().slice(0, 10);
 writeFileSync(
   RESULTS,
   JSON.stringify({ machine, date, runs, embedding, e2e, index, startup } satisfies Results, null, 2) + '\n',
@@ -126,7 +129,9 @@ function targets(): string {
       hnsw
         ? `p99 ${fmt(hnsw.p99, 3)} ms, recall ${fmt(hnsw.recall, 3)}${widerSearch(distribution)}${servedText}`
         : 'not run',
-      hnsw && hnsw.p99 <= 1 && hnsw.recall >= 0.99,
+      // Judged on what railgate serves (the same graph and breadth, timed again after the recall
+      // check): at the edge of 1 ms, one pass can land under and the other over.
+      served ? served.p99 <= 1 && served.recall >= 0.99 : hnsw && hnsw.p99 <= 1 && hnsw.recall >= 0.99,
     ]);
   }
   rows.push([
@@ -210,7 +215,13 @@ ${sections.join('\n\n')}
   the exact scan (\`index.minRecall\` 0.99; 50 queries between the set's own vectors; "recall check"
   is its time, stored with the graph so a restart skips it): a search too narrow is widened while it
   still costs less than the exact scan, and a graph no such breadth makes good enough (uniform
-  vectors) is set aside for the exact scan, so a set is never served at low recall.
+  vectors) is set aside for the exact scan, so a set is never served at low recall. The check
+  never narrows a breadth: its queries (midpoints of neighbouring examples) are easier than these
+  (measured on the clustered 100k graph: at efSearch 16 the check finds 0.996, these queries 0.951;
+  32 gives 0.991 and p99 0.36 ms, 64 gives 1.000 and 0.49 ms). The clustered 100k target is judged
+  on the served row and sits at the edge of 1 ms on this VM (0.8–1.5 ms p99 across runs at the
+  default breadth); a large set can set \`index.efSearch: 64\` (recall 1.000 on these queries, p99
+  ~0.5 ms).
 `;
 const out = path.resolve(import.meta.dirname, '../BENCHMARKS.md');
 writeFileSync(out, report);
