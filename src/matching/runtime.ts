@@ -92,30 +92,28 @@ export class RailsRuntime implements Guard {
     // Checked first: a missing default set must fail before minutes of embedding, not after.
     const nextDefault = pickDefault(sets, defaultRailSet ?? kept);
     const compiled = new Map<string, CompiledRailSet>();
-    for (const set of sets) {
-      // Same files, same bytes (embedding config included): what it compiled to still holds, so a
-      // reload re-embeds, re-indexes and refits only the sets that changed. Its load time stays when
-      // this version went live (`GET /v1/rails`), not when some other set's edit was reloaded.
-      const current = this.#compiled.get(set.name);
-      if (current?.set.hash === set.hash) {
-        compiled.set(
-          set.name,
-          Object.freeze({ ...current, set: Object.freeze({ ...set, loadedAt: current.set.loadedAt }) }),
-        );
-        continue;
-      }
-      const embedder = await this.embedderFor(set.embedding, set.dir);
-      try {
+    try {
+      for (const set of sets) {
+        // Same files, same bytes (embedding config included): what it compiled to still holds, so a
+        // reload re-embeds, re-indexes and refits only the sets that changed. Its load time stays when
+        // this version went live (`GET /v1/rails`), not when some other set's edit was reloaded.
+        const current = this.#compiled.get(set.name);
+        if (current?.set.hash === set.hash) {
+          compiled.set(
+            set.name,
+            Object.freeze({ ...current, set: Object.freeze({ ...set, loadedAt: current.set.loadedAt }) }),
+          );
+          continue;
+        }
+        const embedder = await this.embedderFor(set.embedding, set.dir);
         compiled.set(set.name, await compileRailSet(set, embedder, this.options.compile));
-      } catch (error) {
-        // A model loaded for this attempt alone (a new `embedding:` block) goes with it.
-        await this.#releaseUnused();
-        throw error;
       }
+      this.#compiled = compiled;
+      this.#default = nextDefault;
+    } finally {
+      // After a failure too: the models loaded for this attempt alone (new `embedding:` blocks) go with it.
+      await this.#releaseUnused();
     }
-    this.#compiled = compiled;
-    this.#default = nextDefault;
-    await this.#releaseUnused();
   }
 
   /**

@@ -263,6 +263,32 @@ describe('replacing the rail sets', () => {
     expect([before.closed, after.closed]).toEqual([1, 1]);
   });
 
+  it('closes a model loaded for a replacement that failed, and keeps serving on the old one', async () => {
+    const serving = new Counted(embedder);
+    const broken = new Counted({
+      modelId: 'broken',
+      dimension: embedder.dimension,
+      embed: () => Promise.reject(new Error('the model broke')),
+      close: () => Promise.resolve(),
+    });
+    const runtime = await createGuard({
+      sets: [railSet('support', [password, greeting])],
+      embedderFor: async (config) => (config.quantized ? broken : serving),
+    });
+    await expect(
+      runtime.replace([
+        {
+          ...railSet('support', [password, greeting]),
+          hash: 'hash-support-quantized',
+          embedding: { provider: 'bundled', model: undefined, quantized: true },
+        },
+      ]),
+    ).rejects.toThrow('the model broke');
+    expect([serving.closed, broken.closed]).toEqual([0, 1]);
+    expect((await runtime.decide('I forgot my password')).decision.intent).toBe('password_reset');
+    await runtime.close();
+  });
+
   it('runs one replacement at a time, so one never closes a model another is still loading', async () => {
     const quantized = { provider: 'bundled', model: undefined, quantized: true } as const;
     const loaded: Counted[] = [];
