@@ -63,9 +63,19 @@ const contentPart = z
     }
   });
 
+/**
+ * The roles OpenAI's chat API defines; it refuses others, and so does railgate. Only `user` messages
+ * are decided, and an upstream's chat template may read any other spelling ("User", "human") as the
+ * user's turn: passed on, such a message would reach the model undecided.
+ */
+const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
+const role = z.string().refine((value) => (ROLES as readonly string[]).includes(value), {
+  message: `must be one of ${ROLES.map((r) => `'${r}'`).join(', ')}`,
+});
+
 const message = z
   .object(
-    { role: z.string().min(1, 'must not be empty'), content: z.unknown() },
+    { role, content: z.unknown() },
     {
       invalid_type_error: 'expected a message object',
     },
@@ -183,12 +193,16 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return result.data;
 }
 
-/** The text of one message's content: a string, or the `text` parts of an array joined by newlines. */
+/**
+ * The text of one message's content: a string, or the text of an array's parts joined by newlines.
+ * Every part with a string `text` counts, whatever its `type`: an upstream may read `input_text` or
+ * `Text` parts that OpenAI would refuse, and none of their text may pass undecided.
+ */
 export function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   return content
-    .filter((part): part is { type: 'text'; text: string } => part?.type === 'text' && typeof part.text === 'string')
+    .filter((part): part is { text: string } => typeof (part as { text?: unknown } | null)?.text === 'string')
     .map((part) => part.text)
     .join('\n');
 }

@@ -83,6 +83,14 @@ describe('request validation', () => {
     ['too many messages', { model: 'm', messages: Array.from({ length: 9 }, () => user('hi')) }, 'messages'],
     ['a message that is not an object', { model: 'm', messages: ['hello'] }, 'messages[0]'],
     ['a message without role', { model: 'm', messages: [{ content: 'hi' }] }, 'messages[0].role'],
+    // OpenAI refuses them too; an upstream's chat template might read them as the user's turn, undecided.
+    [
+      'a role spelled "User"',
+      { model: 'm', messages: [user('hi'), { role: 'User', content: 'b' }] },
+      'messages[1].role',
+    ],
+    ['a role " user"', { model: 'm', messages: [{ role: ' user', content: 'hi' }, user('hi')] }, 'messages[0].role'],
+    ['a role OpenAI does not define', { model: 'm', messages: [{ role: 'human', content: 'hi' }] }, 'messages[0].role'],
     [
       'a numeric content',
       { model: 'm', messages: [user('a'), { role: 'assistant', content: 'b' }, user(42)] },
@@ -132,6 +140,14 @@ describe('request validation', () => {
     });
     expect(response.statusCode).toBe(200);
     expect(response.headers['x-railgate-decision']).toBe('respond');
+  });
+
+  it('decides the text of every content part that has some, whatever its type', async () => {
+    // OpenAI would refuse these part types; an upstream that reads them must not get their text undecided.
+    for (const type of ['input_text', 'Text']) {
+      const response = await post({ model: 'm', messages: [user([{ type, text: 'what are your opening hours' }])] });
+      expect([response.statusCode, response.headers['x-railgate-decision']]).toEqual([200, 'respond']);
+    }
   });
 
   it('answers 404 RG_ERR_UNKNOWN_RAIL_SET for a rail set that is not loaded', async () => {
