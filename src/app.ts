@@ -204,6 +204,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('application/json');
   const { jsonDepth } = settings.limits;
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    // A compressed body would otherwise be read as text: "not valid UTF-8" for gzip, and a body
+    // labelled `br` but sent plain would be passed on under a label the upstream never sees.
+    const encoding = request.headers['content-encoding']?.trim();
+    if (encoding && encoding.toLowerCase() !== 'identity')
+      return done(
+        new RailgateError(
+          'RG_ERR_UNSUPPORTED_MEDIA_TYPE',
+          `A request body with Content-Encoding: ${encoding.slice(0, 64)} is not supported; send it uncompressed.`,
+        ),
+        undefined,
+      );
     const text = jsonText(body);
     if (text instanceof RailgateError) return done(text, undefined);
     request.rawBody = text;

@@ -106,7 +106,7 @@ function messagesSchema(limits: Limits) {
   return z
     .array(message, { invalid_type_error: 'expected an array of messages' })
     .min(1, 'must contain at least one message')
-    .max(limits.messages, `must contain at most ${limits.messages} messages`);
+    .max(limits.messages, `must contain at most ${limits.messages} messages, this proxy's limit (limits.messages)`);
 }
 
 function chatSchema(limits: Limits) {

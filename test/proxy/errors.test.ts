@@ -3,6 +3,7 @@
  * in OpenAI's error shape, and so do unknown routes. Readiness and internal faults: health.test.ts.
  */
 import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/build-app.js';
 import { expectError } from '../helpers/openai-error.js';
@@ -60,6 +61,34 @@ describe('request validation', () => {
   it('rejects a body over the limit with 413', async () => {
     const response = await post({ model: 'm', messages: [user('x'.repeat(5000))] });
     expectError(response, 413, 'RG_ERR_BODY_TOO_LARGE');
+    // The app's developer learns which of the proxy's settings to ask its operator about.
+    expect(response.json().error.message).toMatch(/limits\.bodyBytes, RAILGATE_BODY_LIMIT/);
+    const many = await post({ model: 'm', messages: Array.from({ length: 9 }, () => user('hi')) });
+    expect(many.json().error.message).toMatch(/at most 8 messages, this proxy's limit \(limits\.messages\)/);
+  });
+
+  it('rejects a compressed body with 415, naming its encoding', async () => {
+    const json = JSON.stringify({ model: 'm', messages: [user('what are your opening hours')] });
+    for (const [encoding, payload] of [
+      ['gzip', gzipSync(json)],
+      ['br', Buffer.from(json)], // labelled, not compressed: still not passed on under that label
+    ] as const) {
+      const response = await railgate.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        payload,
+      });
+      expectError(response, 415, 'RG_ERR_UNSUPPORTED_MEDIA_TYPE');
+      expect(response.json().error.message).toContain(`Content-Encoding: ${encoding}`);
+    }
+    const identity = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+      payload: json,
+    });
+    expect(identity.statusCode).toBe(200);
   });
 
   it('rejects bodies that are not JSON with 415', async () => {

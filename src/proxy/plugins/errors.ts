@@ -16,7 +16,11 @@ export function asRailgateError(error: unknown, bodyLimit: number): RailgateErro
   const { code, statusCode } = (error ?? {}) as Partial<FastifyError>;
   switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new RailgateError('RG_ERR_BODY_TOO_LARGE', `The request body is larger than ${bodyLimit} bytes.`);
+      // Named for the app's developer, who cannot see the proxy's settings, to ask its operator.
+      return new RailgateError(
+        'RG_ERR_BODY_TOO_LARGE',
+        `The request body is larger than ${bodyLimit} bytes, this proxy's limit (limits.bodyBytes, RAILGATE_BODY_LIMIT).`,
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new RailgateError(
         'RG_ERR_UNSUPPORTED_MEDIA_TYPE',
