@@ -5,31 +5,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MicroBatcher } from '../../src/embedding/batcher.js';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { CachingEmbedder } from '../../src/embedding/cached.js';
-import type { Embedder } from '../../src/embedding/embedder.js';
 import { ExampleCache } from '../../src/embedding/example-cache.js';
 import { EmbeddingStack } from '../../src/embedding/stack.js';
 import { createMetrics } from '../../src/metrics.js';
 import { parseSettings } from '../../src/settings.js';
 import { GatedModel, HeldModel } from '../helpers/held-model.js';
+import { WrappedModel } from '../helpers/wrapped-model.js';
 
 /** Counts the model calls that reach the real embedder (an observer, not a stand-in). */
-class CountingEmbedder implements Embedder {
+class CountingEmbedder extends WrappedModel {
   calls: number[] = [];
   /** The texts of each call. */
   texts: string[][] = [];
-  constructor(private readonly inner: Embedder) {}
-  get modelId() {
-    return this.inner.modelId;
-  }
-  get dimension() {
-    return this.inner.dimension;
-  }
-  embed(texts: readonly string[]) {
+  override embed(texts: readonly string[]) {
     this.calls.push(texts.length);
     this.texts.push([...texts]);
     return this.inner.embed(texts);
   }
-  close() {
+  override close() {
     return Promise.resolve();
   }
 }

@@ -3,24 +3,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MicroBatcher } from '../../src/embedding/batcher.js';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { CachingEmbedder } from '../../src/embedding/cached.js';
-import type { Embedder } from '../../src/embedding/embedder.js';
 import { WorkerEmbedder } from '../../src/embedding/worker-host.js';
 import { WorkerPool } from '../../src/embedding/worker-pool.js';
 import { parseSettings } from '../../src/settings.js';
+import { WrappedModel } from '../helpers/wrapped-model.js';
 
 /** Observes the real model: calls and how many ran at once. */
-class Observed implements Embedder {
+class Observed extends WrappedModel {
   calls = 0;
   running = 0;
   maxRunning = 0;
-  constructor(private readonly inner: Embedder) {}
-  get modelId() {
-    return this.inner.modelId;
-  }
-  get dimension() {
-    return this.inner.dimension;
-  }
-  async embed(texts: readonly string[]) {
+  override async embed(texts: readonly string[]) {
     this.calls++;
     this.maxRunning = Math.max(this.maxRunning, ++this.running);
     try {
@@ -28,9 +21,6 @@ class Observed implements Embedder {
     } finally {
       this.running--;
     }
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

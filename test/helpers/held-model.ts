@@ -1,35 +1,25 @@
 /** A real model whose next call can be held, to land something (a reload, a client leaving) mid-decision. */
-import type { Embedder } from '../../src/embedding/embedder.js';
+import { WrappedModel } from './wrapped-model.js';
 
 /** The real model, except that the next call waits until the test lets it through. */
-export class HeldModel implements Embedder {
+export class HeldModel extends WrappedModel {
   #gate: Promise<void> | undefined;
   #open: (() => void) | undefined;
   #arrived: (() => void) | undefined;
 
-  constructor(private readonly model: Embedder) {}
-  get modelId() {
-    return this.model.modelId;
-  }
-  get dimension() {
-    return this.model.dimension;
-  }
   /** Holds the next call; resolves once that call has arrived, with a function that lets it through. */
   holdNext(): Promise<() => void> {
     this.#gate = new Promise((resolve) => (this.#open = resolve));
     return new Promise((resolve) => (this.#arrived = () => resolve(this.#open!)));
   }
-  async embed(texts: readonly string[]) {
+  override async embed(texts: readonly string[]) {
     const gate = this.#gate;
     this.#gate = undefined;
     if (gate) {
       this.#arrived?.();
       await gate;
     }
-    return this.model.embed(texts);
-  }
-  close() {
-    return this.model.close();
+    return this.inner.embed(texts);
   }
 }
 
@@ -41,20 +31,13 @@ export interface GatedCall {
 }
 
 /** The real model, except that every call waits until the test lets it through (calls in any order). */
-export class GatedModel implements Embedder {
+export class GatedModel extends WrappedModel {
   readonly calls: GatedCall[] = [];
 
-  constructor(private readonly model: Embedder) {}
-  get modelId() {
-    return this.model.modelId;
-  }
-  get dimension() {
-    return this.model.dimension;
-  }
-  embed(texts: readonly string[]) {
+  override embed(texts: readonly string[]) {
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
-    const answered = gate.then(() => this.model.embed(texts));
+    const answered = gate.then(() => this.inner.embed(texts));
     this.calls.push({
       texts: [...texts],
       release: () => {
@@ -63,8 +46,5 @@ export class GatedModel implements Embedder {
       },
     });
     return answered;
-  }
-  close() {
-    return this.model.close();
   }
 }

@@ -5,6 +5,7 @@ import { chunkShares, createGuard, pickChunkDecision, type RailsRuntime } from '
 import { refusedDecision } from '../decisions/factory.js';
 import type { Intent, RailSet } from '../../src/rails/types.js';
 import { HeldModel } from '../helpers/held-model.js';
+import { WrappedModel } from '../helpers/wrapped-model.js';
 import { makeIntent, makeRailSet } from '../helpers/rail-set.js';
 
 const intent = makeIntent;
@@ -193,19 +194,9 @@ describe('earlier user messages', () => {
 });
 
 /** The real model; closing it is only counted (the file's tests share the model). */
-class Counted implements Embedder {
+class Counted extends WrappedModel {
   closed = 0;
-  constructor(private readonly inner: Embedder) {}
-  get modelId() {
-    return this.inner.modelId;
-  }
-  get dimension() {
-    return this.inner.dimension;
-  }
-  embed(texts: readonly string[]) {
-    return this.inner.embed(texts);
-  }
-  close() {
+  override close() {
     this.closed++;
     return Promise.resolve();
   }
