@@ -106,6 +106,11 @@ function both<A extends unknown[]>(a: (...args: A) => void, b: ((...args: A) => 
   return b ? (...args: A) => (a(...args), b(...args)) : a;
 }
 
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export async function startRailgate(settings: Settings, options: StartOptions = {}): Promise<Railgate> {
   const cwd = options.cwd ?? process.cwd();
   const resolve = (file: string) => (file === ':memory:' ? file : path.resolve(cwd, file));
@@ -157,6 +162,14 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   guard.catch(() => undefined);
   const app = await buildApp({ settings, guard, decisions: log, metrics, logger: options.logger ?? false });
   warnings.to = app.log;
+  // A blank RAILGATE_CLIENT_API_KEYS (an empty secret, a template) is no keys, as documented: said
+  // where that opens the proxy beyond this machine.
+  if (settings.clientApiKeys.length === 0 && !isLoopback(settings.host))
+    app.log.warn(
+      { host: settings.host },
+      `no client API keys are set and railgate listens on ${settings.host}: whoever reaches it spends the ` +
+        'upstream key; set RAILGATE_CLIENT_API_KEYS unless something in front of railgate checks clients',
+    );
   watchDecisionLog(metrics, () => log.stats());
 
   const railsChecks = { upstreams: Object.keys(settings.upstreams) };

@@ -346,4 +346,27 @@ describe('railgate serve arguments', () => {
     expect(io.err()).toMatch(message);
     expect(io.err()).toContain('usage: railgate serve');
   });
+
+  it('refuses to start with a misspelt setting, naming the one meant (a client key one letter short ran unguarded)', async () => {
+    const io = captureIO(tmpdir(), {
+      RAILGATE_CLIENT_API_KEY: 'client-key-0123456789abcdef',
+      RAILGATE_SOMETHING_ELSE: 'x',
+    });
+    expect(await main(['serve', '--port', '0', '--rails', 'nowhere'], io)).toBe(2);
+    expect(io.err()).toContain(
+      'railgate: RAILGATE_CLIENT_API_KEY is not a railgate setting; did you mean RAILGATE_CLIENT_API_KEYS?',
+    );
+    expect(io.err()).toContain('not started');
+    // A name like no setting's is some other tool's variable: it does not stop railgate.
+    expect(io.err()).not.toContain('RAILGATE_SOMETHING_ELSE');
+  });
+
+  it('exits 1 before opening its port when the rails folder does not exist, naming the setting', async () => {
+    const io = captureIO(tmpdir());
+    expect(await main(['serve', '--port', '0', '--rails', 'no-such-rails'], io)).toBe(1);
+    expect(io.err()).toMatch(
+      /railgate: the rails folder .*no-such-rails \(RAILGATE_RAILS, --rails or "rails"\) does not exist/,
+    );
+    expect(io.out()).toBe('');
+  });
 });

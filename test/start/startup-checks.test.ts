@@ -58,4 +58,29 @@ describe('start-up errors', () => {
     expect(warning).toContain('clientRailSets names suport, which no loaded rail set is (loaded: support)');
     expect(await warnings(['*', 'support'])).toEqual([]);
   });
+
+  it('warns when no client keys guard a proxy listening beyond this machine', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-open-'));
+    mkdirSync(path.join(root, 'rails', 'support'), { recursive: true });
+    writeFileSync(path.join(root, 'rails', 'support', 'rail.yml'), RAIL);
+    const warned = async (settings: Parameters<typeof parseSettings>[0]) => {
+      const { lines, stream } = captureLog();
+      const started = await startRailgate(
+        parseSettings({
+          rails: 'rails',
+          db: ':memory:',
+          watch: false,
+          embedding: { cacheDb: ':memory:' },
+          ...settings,
+        }),
+        { cwd: root, logger: { level: 'warn', stream } },
+      );
+      await started.close();
+      return lines.filter((line) => line.includes('no client API keys are set'));
+    };
+    const [open] = await warned({ host: '0.0.0.0' });
+    expect(open).toContain('railgate listens on 0.0.0.0: whoever reaches it spends the upstream key');
+    expect(await warned({ host: '0.0.0.0', clientApiKeys: ['client-key-0123456789abcdef'] })).toEqual([]);
+    expect(await warned({ host: '127.0.0.1' })).toEqual([]);
+  });
 });

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { defineCommand, UsageError } from '../../authoring/cli.js';
 import { LoadCancelled } from '../../errors.js';
 import { formatIssue, RailsInvalidError } from '../../rails/issues.js';
@@ -41,14 +43,31 @@ export const run = defineCommand({
     if (values.port !== undefined && (!/^\d+$/.test(values.port) || Number(values.port) > 65_535)) {
       throw new UsageError(`--port must be a port number (0 to 65535), got "${values.port}"`);
     }
+    // A misspelt setting would leave its setting at the default: RAILGATE_CLIENT_API_KEY (one letter
+    // short) would serve without client keys. Nothing starts; a name like no setting's only warns
+    // (deployment tools add their own RAILGATE_* variables).
+    const unknown = unknownVariables(io.env);
+    const misspelt = unknown.filter((variable) => variable.suggestion !== undefined);
+    if (misspelt.length > 0) {
+      for (const { name, suggestion } of misspelt)
+        writeLine(io.stderr, `railgate: ${name} is not a railgate setting; did you mean ${suggestion}?`);
+      writeLine(io.stderr, 'railgate: not started: rename the variable, or unset it');
+      return 2;
+    }
     const settings = loadSettings(withFlags(io.env, values), io.cwd);
+    // Before the port opens: a load balancer would see /healthz answer for the moment it takes to fail.
+    const railsDir = path.resolve(io.cwd, settings.rails);
+    if (!existsSync(railsDir)) {
+      writeLine(
+        io.stderr,
+        `railgate: the rails folder ${railsDir} (RAILGATE_RAILS, --rails or "rails") does not exist`,
+      );
+      return 1;
+    }
     const server = await listen(settings);
     closeOnSignals(server);
-    for (const { name, suggestion } of unknownVariables(io.env))
-      server.app.log.warn(
-        { variable: name },
-        `${name} is not a railgate setting and is ignored${suggestion ? `; did you mean ${suggestion}?` : ''}`,
-      );
+    for (const { name } of unknown)
+      server.app.log.warn({ variable: name }, `${name} is not a railgate setting and is ignored`);
     // A failed load leaves nothing to serve: exit non-zero rather than answer 503 forever.
     const failure = await server.guard.then(
       () => undefined,

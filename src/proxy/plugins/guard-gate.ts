@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { clientMessage, isRailgateError, LoadCancelled, RailgateError } from '../../errors.js';
 import type { Guard } from '../../matching/guard.js';
+import { RailsInvalidError } from '../../rails/issues.js';
 
 export class GuardGate {
   #guard: Guard | null = null;
@@ -56,7 +57,10 @@ export const guardGatePlugin = fp(
       new GuardGate(options.guard, (error) =>
         error instanceof LoadCancelled
           ? app.log.info('loading stopped: railgate is closing')
-          : app.log.error({ err: error }, 'railgate failed to load its guard'),
+          : error instanceof RailsInvalidError
+            ? // The rail author's mistakes, each with its file:line:column: no stack trace to read past.
+              app.log.error({ code: error.code, issues: error.issues }, `railgate failed to load: ${error.message}`)
+            : app.log.error({ err: error }, 'railgate failed to load its guard'),
       ),
     );
   },
