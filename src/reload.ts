@@ -145,9 +145,18 @@ function isFile(file: string): boolean {
  * recursive watch on Linux does not: it watches files, and stops reporting one once an editor,
  * `sed -i` or `git checkout` has replaced it by a rename. A change in the root may add or remove a
  * set folder, so the folder watches are brought up to date on each.
+ *
+ * A watch follows the folder it was given, not its name: a set folder replaced by a rename (`mv
+ * shop.new shop`), or the root itself (a release's symlink swapped, `mv` of the whole folder), would
+ * leave it on the old folder, deaf to the new one. So each folder's identity (device and inode) is
+ * kept and a folder found replaced is watched anew, and the root's parent folder is watched for the
+ * root's own name.
  */
 class FolderWatchers {
   readonly #watchers = new Map<string, FSWatcher>();
+  /** The folder each watch is on: `device:inode`. */
+  readonly #identities = new Map<string, string>();
+  #parent: FSWatcher | undefined;
 
   constructor(
     private readonly root: string,
@@ -156,10 +165,28 @@ class FolderWatchers {
   ) {
     this.#watch(root);
     this.#sync();
+    this.#watchParent();
+  }
+
+  #watchParent(): void {
+    const parent = path.dirname(this.root);
+    if (parent === this.root) return;
+    try {
+      this.#parent = watch(parent, (_event, name) => {
+        if (name !== null && name !== path.basename(this.root)) return;
+        this.#sync();
+        this.onChange();
+      });
+      // Without it, only a swapped root goes unnoticed; everything else is watched.
+      this.#parent.on('error', () => this.#parent?.close());
+    } catch {
+      this.#parent = undefined;
+    }
   }
 
   #watch(dir: string): void {
     try {
+      const identity = identityOf(dir);
       const watcher = watch(dir, (_event, name) => {
         if (dir === this.root) this.#sync();
         if (name && !this.#mayBeRails(dir, name)) return;
@@ -171,6 +198,7 @@ class FolderWatchers {
         if (dir === this.root) this.onFail(error);
       });
       this.#watchers.set(dir, watcher);
+      if (identity) this.#identities.set(dir, identity);
     } catch (error) {
       if (dir === this.root) this.onFail(error);
     }
@@ -191,10 +219,20 @@ class FolderWatchers {
   #unwatch(dir: string): void {
     this.#watchers.get(dir)?.close();
     this.#watchers.delete(dir);
+    this.#identities.delete(dir);
   }
 
-  /** One watch per folder directly in the root, no more, no fewer. */
+  /** Whether `dir` is watched, and the watch is on the folder now at that path. */
+  #watching(dir: string): boolean {
+    return this.#watchers.has(dir) && this.#identities.get(dir) === identityOf(dir);
+  }
+
+  /** One watch per folder directly in the root, no more, no fewer, each on the folder there now. */
   #sync(): void {
+    if (!this.#watching(this.root) && identityOf(this.root) !== undefined) {
+      this.#unwatch(this.root);
+      this.#watch(this.root);
+    }
     let folders: string[];
     try {
       folders = readdirSync(this.root, { withFileTypes: true })
@@ -205,10 +243,21 @@ class FolderWatchers {
       return;
     }
     for (const dir of this.#watchers.keys()) if (dir !== this.root && !folders.includes(dir)) this.#unwatch(dir);
-    for (const dir of folders) if (!this.#watchers.has(dir)) this.#watch(dir);
+    for (const dir of folders)
+      if (!this.#watching(dir)) {
+        this.#unwatch(dir);
+        this.#watch(dir);
+      }
   }
 
   close(): void {
+    this.#parent?.close();
     for (const dir of [...this.#watchers.keys()]) this.#unwatch(dir);
   }
+}
+
+/** A folder's `device:inode` (through links), or undefined when it is not there. */
+function identityOf(dir: string): string | undefined {
+  const stats = statSync(dir, { throwIfNoEntry: false });
+  return stats ? `${stats.dev}:${stats.ino}` : undefined;
 }

@@ -303,6 +303,65 @@ describe('a rail set mounted from a Kubernetes ConfigMap', () => {
   });
 });
 
+describe('rails replaced whole, as release deploys do', () => {
+  /** A proxy on `rails` (a folder or a link) under a fresh root; the hash of its one set. */
+  async function serving(root: string, rails: string) {
+    const started = await startRailgate(
+      parseSettings({ rails, db: ':memory:', embedding: { cacheDb: ':memory:' }, logLevel: 'silent' }),
+      { cwd: root },
+    );
+    const hash = async () => (await started.guard).list()[0]!.hash;
+    await hash();
+    return { started, hash };
+  }
+
+  it('keeps watching a set folder replaced by a rename', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-set-swap-'));
+    const set = path.join(root, 'rails', 'support');
+    mkdirSync(set, { recursive: true });
+    writeFileSync(path.join(set, 'rail.yml'), RAIL);
+    const { started, hash } = await serving(root, 'rails');
+    try {
+      const first = await hash();
+      mkdirSync(`${set}.new`);
+      writeFileSync(path.join(`${set}.new`, 'rail.yml'), RAIL + NEW_INTENT);
+      renameSync(set, `${set}.old`);
+      renameSync(`${set}.new`, set);
+      await until(async () => (await hash()) !== first);
+      // The new folder's own edits are heard, not the old one's.
+      const second = await hash();
+      appendFileSync(path.join(set, 'rail.yml'), '# edited in the new folder\n');
+      await until(async () => (await hash()) !== second);
+    } finally {
+      await started.close();
+    }
+  });
+
+  it('follows the rails root when its link is swapped to another release', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-root-swap-'));
+    const release = (name: string, text: string) => {
+      mkdirSync(path.join(root, name, 'support'), { recursive: true });
+      writeFileSync(path.join(root, name, 'support', 'rail.yml'), text);
+    };
+    release('release-1', RAIL);
+    symlinkSync('release-1', path.join(root, 'current'));
+    const { started, hash } = await serving(root, 'current');
+    try {
+      const first = await hash();
+      release('release-2', RAIL + NEW_INTENT);
+      symlinkSync('release-2', path.join(root, 'current.tmp'));
+      renameSync(path.join(root, 'current.tmp'), path.join(root, 'current'));
+      await until(async () => (await hash()) !== first);
+      expect((await (await started.guard).decide('when are you open?')).decision.intent).toBe('opening_hours');
+      const second = await hash();
+      appendFileSync(path.join(root, 'release-2', 'support', 'rail.yml'), '# edited after the swap\n');
+      await until(async () => (await hash()) !== second);
+    } finally {
+      await started.close();
+    }
+  });
+});
+
 describe('a transformers model folder given relative to its rail set', () => {
   it('resolves against the set folder, as the authoring commands do, whatever the working directory', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'railgate-local-model-'));
