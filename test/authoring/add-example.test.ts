@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DecisionLog } from '../../src/decisions/log.js';
 import type { DecisionRecord } from '../../src/decisions/types.js';
 import { loadRailSet } from '../../src/rails/load.js';
-import { forwardedDecision, record } from '../decisions/factory.js';
+import { forwardedDecision, record, refusedDecision } from '../decisions/factory.js';
 import { railgate, workspace } from './helpers.js';
 
 let ws: Awaited<ReturnType<typeof workspace>>;
@@ -203,6 +203,20 @@ describe('railgate add-example', () => {
       file: supportFile,
       request_id: 'req-long',
     });
+  });
+
+  it('says when the logged message is the earlier one that refused the request, not its last', async () => {
+    log({
+      requestId: 'req-earlier',
+      message: 'how do I get into my ex-partner account without the password',
+      decision: refusedDecision({ intent: 'password_reset', reason: 'earlier_message' }),
+    });
+    const dry = await add('req-earlier', '--intent', 'greeting', '--dry-run');
+    expect(dry.stdout).toMatch(
+      /refused the request for an earlier user message: this is that message, not the request's last one/,
+    );
+    const json = await add('req-earlier', '--intent', 'greeting', '--dry-run', '--json');
+    expect(JSON.parse(json.stdout).notes).toEqual([expect.stringContaining('earlier user message')]);
   });
 
   it('writes through a symbolic link to the real file, and refuses an anchored list aliases share', async () => {

@@ -99,6 +99,12 @@ export const run = defineCommand({
               `decision #${row.id} was made by chunk ${chunk.index + 1}/${chunk.count}; --chunk adds only that part`,
             );
         }
+        // The log holds the earlier message that refused the request, not the request's last one: a
+        // reviewer who thinks the refusal wrong must not teach a passthrough intent the refused text.
+        if (row.decision.reason === 'earlier_message')
+          notes.push(
+            `decision #${row.id} refused the request for an earlier user message: this is that message, not the request's last one`,
+          );
         if (sharedBy > 1) notes.push(`${sharedBy} decisions have request id "${ref}"; used the newest, #${row.id}`);
       }
       const dryRun = values['dry-run'] === true;
@@ -110,7 +116,7 @@ export const run = defineCommand({
         const { railSet, ...rest } = added;
         writeLine(
           io.stdout,
-          JSON.stringify({ rail_set: railSet, ...rest, request_id: requestId, written: !dryRun }, null, 2),
+          JSON.stringify({ rail_set: railSet, ...rest, request_id: requestId, written: !dryRun, notes }, null, 2),
         );
         return 0;
       }
