@@ -35,6 +35,8 @@ export interface WatchOptions {
   readonly onReload?: (result: ReloadResult) => void;
   /** What the rails are checked against besides themselves, as at start. */
   readonly load?: LoadOptions;
+  /** Watch the folder (`watch`); without, the rails reload only when `reload` is called (SIGHUP). */
+  readonly watch?: boolean;
 }
 
 /** What a reload's issue held back: every set, the previous version of its set, or a new set folder. */
@@ -122,15 +124,18 @@ export function watchRails(
     clearTimeout(timer);
     timer = setTimeout(() => void reload(), options.debounceMs ?? 150);
   };
-  const folders = new FolderWatchers(root, schedule, (error) =>
-    logger.warn({ err: error }, 'cannot watch the rails folder; hot reload is off'),
-  );
+  const folders =
+    options.watch === false
+      ? undefined
+      : new FolderWatchers(root, schedule, (error) =>
+          logger.warn({ err: error }, 'cannot watch the rails folder; hot reload is off'),
+        );
 
   return {
     reload,
     close() {
       clearTimeout(timer);
-      folders.close();
+      folders?.close();
     },
   };
 }

@@ -61,3 +61,15 @@ export function closeOnSignals(
     });
   }
 }
+
+/**
+ * SIGHUP reloads the rails, as a change the watcher saw would (a process manager's "reload"; with
+ * `watch` off, the only way to load edits without a restart). Node's default for it is to exit at
+ * once, cutting the requests in flight.
+ */
+export function reloadOnHangup(server: RunningServer): void {
+  process.on('SIGHUP', () => {
+    server.app.log.info({ signal: 'SIGHUP' }, 'reloading the rails');
+    void server.reloadRails();
+  });
+}

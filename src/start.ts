@@ -33,6 +33,11 @@ export interface Railgate {
   readonly guard: Promise<RailsRuntime>;
   /** Stops accepting requests, lets in-flight ones finish, flushes the log. */
   close(): Promise<void>;
+  /**
+   * Reloads the rails from disk now, as a watched change does (SIGHUP): resolves to whether new rails
+   * went live; false while still loading or closing.
+   */
+  reloadRails(): Promise<boolean>;
 }
 
 export interface StartOptions {
@@ -210,11 +215,12 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
         `clientRailSets names ${missing.join(', ')}, which no loaded rail set is (loaded: ${loaded.map((set) => set.name).join(', ')})`,
       );
     reportLoadedRails(metrics, () => runtime.list());
-    if (settings.watch)
-      watcher = watchRails(railsDir, runtime, app.log, {
-        load: railsChecks,
-        onReload: (result) => metrics.railsReloads.inc({ result }),
-      });
+    // Also without watching: a reload on demand (SIGHUP) goes through the same checks and swap.
+    watcher = watchRails(railsDir, runtime, app.log, {
+      load: railsChecks,
+      onReload: (result) => metrics.railsReloads.inc({ result }),
+      watch: settings.watch,
+    });
     return runtime;
   })()
     .finally(dropPrewarmed)
@@ -226,6 +232,7 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     log,
     metrics,
     guard,
+    reloadRails: () => (watcher && !closing ? watcher.reload() : Promise.resolve(false)),
     close() {
       closing = true;
       loading.abort(new LoadCancelled('railgate closed while loading'));

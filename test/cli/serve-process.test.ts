@@ -147,6 +147,28 @@ describe('railgate serve, the process', () => {
     }
   }, 60_000);
 
+  it('reloads its rails on SIGHUP, also with the watcher off, and keeps serving', async () => {
+    mkdirSync(path.join(dir, 'hup', 'orders'), { recursive: true });
+    const railFile = path.join(dir, 'hup', 'orders', 'rail.yml');
+    writeFileSync(railFile, RAIL);
+    const port = await unusedPort();
+    const { child, exited } = serve(port, { RAILGATE_RAILS: 'hup', RAILGATE_WATCH: 'false' });
+    const hash = async () =>
+      ((await (await fetch(`http://127.0.0.1:${port}/v1/rails`)).json()) as { data: { hash: string }[] }).data[0]!.hash;
+    try {
+      await ready(port);
+      const before = await hash();
+      writeFileSync(railFile, `${RAIL}    # edited, then signalled\n`);
+      child.kill('SIGHUP');
+      for (let i = 0; i < 300 && (await hash()) === before; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await hash()).not.toBe(before);
+      child.kill('SIGTERM');
+      expect(await exited).toEqual({ code: 0, signal: null });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
+
   it('exits 1 when a rail set cannot load, though another set had loaded its model, saying why at any log level', async () => {
     // The bundled model loads for `orders`; `remote` then fails: its embeddings server is down.
     mkdirSync(path.join(dir, 'rails', 'remote'), { recursive: true });

@@ -5,7 +5,7 @@ import { LoadCancelled } from '../../errors.js';
 import { formatIssue, RailsInvalidError } from '../../rails/issues.js';
 import { loadSettings, unknownVariables } from '../../settings.js';
 import { writeLine } from '../io.js';
-import { closeOnSignals, listen } from '../../server.js';
+import { closeOnSignals, listen, reloadOnHangup } from '../../server.js';
 
 const HELP = `usage: railgate serve [--rails DIR] [--port N] [--host H] [--db PATH]
 
@@ -66,6 +66,7 @@ export const run = defineCommand({
     }
     const server = await listen(settings);
     closeOnSignals(server);
+    reloadOnHangup(server);
     for (const { name } of unknown)
       server.app.log.warn({ variable: name }, `${name} is not a railgate setting and is ignored`);
     // A failed load leaves nothing to serve: exit non-zero rather than answer 503 forever.
