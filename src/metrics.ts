@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionLogStats } from './decisions/log.js';
+import { ERROR_CODES } from './errors.js';
 import type { DecisionSink } from './decisions/types.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -23,7 +24,7 @@ export interface Metrics {
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'railgate_' });
-  return {
+  const metrics = {
     registry,
     requests: new Counter({
       name: 'railgate_requests_total',
@@ -74,6 +75,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers: [registry],
     }),
   };
+  // Every series an alert may name exists from the start, at 0: a rate over a series that appears
+  // only with its first event stays empty until then (alerts would need `or vector(0)`).
+  for (const code of Object.keys(ERROR_CODES)) metrics.errors.inc({ code }, 0);
+  for (const result of ['ok', 'partial', 'failed']) metrics.railsReloads.inc({ result }, 0);
+  return metrics;
 }
 
 /**

@@ -171,3 +171,29 @@ describe('a client that leaves while its message waits for the model', () => {
     }
   });
 });
+
+describe('a client that leaves a relayed stream midway', () => {
+  it('is logged and counted once as RG_ERR_CLIENT_CLOSED, as one that left while deciding', async () => {
+    const [closed, internal] = await errorCounts();
+    upstream.behave({ chunks: ['one ', 'two ', 'three ', 'four '], chunkDelayMs: 300 });
+    try {
+      const client = new AbortController();
+      const response = await fetch(`${railgate.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'left-midstream' },
+        body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'where is my order' }] }),
+        signal: client.signal,
+      });
+      const reader = response.body!.getReader();
+      await reader.read();
+      client.abort();
+      expect(await rowFor('left-midstream')).toMatchObject({ errorCode: 'RG_ERR_CLIENT_CLOSED' });
+      await countedAfter([closed, internal]);
+      // Every hook that hears of it has had its turn: still one.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await errorCounts()).toEqual([closed + 1, internal]);
+    } finally {
+      upstream.reset();
+    }
+  });
+});

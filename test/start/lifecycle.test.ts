@@ -17,9 +17,10 @@ import { startFakeUpstream } from '../helpers/fake-upstream.js';
 import { SUPPORT_RAIL as RAIL } from './support-rail.js';
 
 /** `railgate_errors_total` by code. */
+/** The error codes counted so far (every code's series exists from the start, at 0). */
 async function countedErrors(railgate: Railgate): Promise<Record<string, number>> {
   const { values } = await railgate.metrics.errors.get();
-  return Object.fromEntries(values.map((v) => [String(v.labels.code), v.value]));
+  return Object.fromEntries(values.filter((v) => v.value > 0).map((v) => [String(v.labels.code), v.value]));
 }
 
 /** The request is logged as cut by the shutdown, and is the one error `railgate_errors_total` counts. */

@@ -99,6 +99,9 @@ describe('railgate serve wiring', () => {
     );
     expect(metrics).toMatch(/railgate_stage_duration_seconds_count\{stage="embed"\} 1/);
     expect(metrics).toContain('railgate_embed_batch_size_bucket');
+    // Series an alert names exist before their first event.
+    expect(metrics).toMatch(/^railgate_errors_total\{code="RG_ERR_UPSTREAM_TIMEOUT"\} 0$/m);
+    expect(metrics).toMatch(/^railgate_rails_reloads_total\{result="failed"\} 0$/m);
     expect(metrics).toContain('railgate_process_resident_memory_bytes');
     // The decision log's health: the row was queued or written, nothing lost.
     const logged = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
