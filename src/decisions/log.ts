@@ -24,7 +24,11 @@ export interface DecisionLogOptions {
   maxBatch?: number;
   /** Records kept while writes fail; beyond it the oldest are dropped (default 10 000). */
   maxPending?: number;
-  /** How long a write waits for another process's lock; it blocks the event loop, so keep it short (default 1000). */
+  /**
+   * How long a write waits for another process's lock (a second instance, a VACUUM, a backup). It
+   * blocks the event loop, every request with it, so it is short (default 50): a write that times
+   * out stays queued and is retried later (the final one at close waits up to 5 s).
+   */
   busyTimeoutMs?: number;
   /** Decisions older than this are deleted, at open and then hourly; omitted or 0: kept forever. */
   retentionMs?: number;
@@ -46,6 +50,8 @@ export interface DecisionLogStats {
 }
 
 const MAX_RETRY_DELAY_MS = 5_000;
+/** How long the last write, at close, waits for another process's lock. */
+const FINAL_BUSY_TIMEOUT_MS = 5_000;
 const PRUNE_EVERY_MS = 3_600_000;
 /**
  * Rows deleted per statement (a few milliseconds); the event loop runs between statements, so an
@@ -150,7 +156,7 @@ export class DecisionLog implements DecisionSink {
 
   /** Opens (creating folders, file and schema as needed) and migrates the log at `path`; `:memory:` works. */
   static open(path: string, options: DecisionLogOptions = {}): DecisionLog {
-    const busyTimeoutMs = positiveInteger('busyTimeoutMs', options.busyTimeoutMs, 1_000, 0);
+    const busyTimeoutMs = positiveInteger('busyTimeoutMs', options.busyTimeoutMs, 50, 0);
     const inMemory = path === ':memory:' || path === '';
     if (!inMemory) {
       mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -229,6 +235,12 @@ export class DecisionLog implements DecisionSink {
   /** Flushes, then closes the database. Safe to call twice. */
   close(): void {
     if (this.closed) return;
+    // Nothing waits on the event loop any more, and what is not written now is lost: wait longer.
+    try {
+      this.db.pragma(`busy_timeout = ${FINAL_BUSY_TIMEOUT_MS}`);
+    } catch {
+      // a database that cannot take it cannot take the write either: flush() says so
+    }
     this.flush();
     this.clearTimer();
     clearInterval(this.pruneTimer);

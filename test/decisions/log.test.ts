@@ -1,5 +1,7 @@
 import { existsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DecisionLog } from '../../src/decisions/log.js';
@@ -10,6 +12,7 @@ import { forwardedDecision, forwardedRecord, record, refusedDecision, T0 } from 
 import { tempDir } from './helpers.js';
 
 /** Keeps the timer out of the way: records reach the database only when a test flushes or closes. */
+const require = createRequire(import.meta.url);
 const MANUAL = { flushIntervalMs: 3_600_000, maxBatch: 1_000_000 };
 
 let dir: ReturnType<typeof tempDir>;
@@ -164,6 +167,24 @@ describe('DecisionLog writing', () => {
     expect(log.stats()).toEqual({ written: 2, pending: 0, dropped: 0, failedFlushes: 1, pruned: 0 });
     expect(log.count()).toBe(2);
     expect(seen.map((w) => w.msg)).toContain('decision log writes recovered');
+  });
+
+  it('at close, waits for another process to let go of the database rather than lose the last decisions', async () => {
+    const log = track(DecisionLog.open(dbPath, { ...MANUAL, logger: warnings().logger }));
+    log.write(record());
+    // Another process's writer (a worker thread here: this one blocks in close) holds the lock a while.
+    const holder = new Worker(
+      `const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+       const db = new Database(${JSON.stringify(dbPath)});
+       db.exec('BEGIN IMMEDIATE');
+       require('node:worker_threads').parentPort.postMessage('locked');
+       setTimeout(() => { db.exec('COMMIT'); db.close(); }, 300);`,
+      { eval: true },
+    );
+    await new Promise((resolve) => holder.once('message', resolve));
+    log.close();
+    await new Promise((resolve) => holder.once('exit', resolve));
+    expect(log.stats()).toMatchObject({ written: 1, dropped: 0 });
   });
 
   it('drops the oldest records beyond maxPending and counts them', () => {
