@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { SETTINGS_VARIABLES, parseSettings } from '../../src/settings.js';
+import { SETTINGS_VARIABLES, loadSettings, parseSettings } from '../../src/settings.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -76,5 +76,20 @@ describe('docker-compose.yml', () => {
       for (const source of sources!.split(/\s+/)) expect(existsSync(path.join(root, source)), source).toBe(true);
     }
     expect(dockerfile).toContain(`CMD ["node", "${bin}", "serve"]`);
+  });
+
+  it('starts with what it passes on when the host sets none of it (blank is unset)', () => {
+    // `${NAME:-default}` as compose resolves it with NAME unset on the host.
+    const env = Object.fromEntries(
+      Object.entries(compose.services.railgate!.environment!).map(([name, value]) => [
+        name,
+        value.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1'),
+      ]),
+    );
+    expect(Object.values(env).filter((v) => v === '').length).toBeGreaterThan(5);
+    const settings = loadSettings(env, root);
+    expect(settings.rails).toBe('/rails');
+    expect(settings.clientApiKeys).toEqual([]);
+    expect(settings.shutdownGraceMs).toBe(parseSettings({}).shutdownGraceMs);
   });
 });
