@@ -365,6 +365,26 @@ describe('/v1/models and /v1/guard', () => {
     }
   });
 
+  it('does not pass on a model list or lookup that is not JSON as a success', async () => {
+    const html = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html><body>Welcome to nginx!</body></html>');
+    });
+    await new Promise<void>((resolve) => html.listen(0, '127.0.0.1', resolve));
+    const railgate = await buildTestApp({ upstreamUrl: `http://127.0.0.1:${(html.address() as AddressInfo).port}/v1` });
+    try {
+      // The list falls back to the rail sets, as for an upstream that is down; a lookup is a 502.
+      const list = await railgate.app.inject({ method: 'GET', url: '/v1/models' });
+      expect([list.statusCode, list.json().data.map((m: { id: string }) => m.id)]).toEqual([200, ['shop']]);
+      const lookup = await railgate.app.inject({ method: 'GET', url: '/v1/models/fake-model' });
+      expect([lookup.statusCode, lookup.json().error.code]).toEqual([502, 'RG_ERR_UPSTREAM_BAD_RESPONSE']);
+      expect(lookup.json().error.message).toMatch(/not JSON/);
+    } finally {
+      await railgate.close();
+      await new Promise((resolve) => html.close(resolve));
+    }
+  });
+
   it('answers a model lookup whose upstream breaks off its answer with 502, not a 500', async () => {
     // Headers, half a body, then the connection is cut.
     const breaking = createServer((_req, res) => {

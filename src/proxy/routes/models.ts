@@ -13,6 +13,15 @@ import { answerText, unlabelledType } from '../relay.js';
 import { clientLeaving } from '../trace.js';
 import { clientCredentials } from '../upstream.js';
 
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const modelsRoutes = fp(
   async (app: FastifyInstance, options: { clock: () => number; clientRailSets: readonly string[] }) => {
     const access = railSetAccess(options.clientRailSets);
@@ -51,6 +60,13 @@ export const modelsRoutes = fp(
         // Broken off, stalled or undecodable: the upstream's fault (502/504), as on the chat route.
         const text = await answerText(response, DEFAULT_UPSTREAM, signal, reply);
         if (text === undefined) return undefined;
+        // A success that is not JSON (an HTML page from a proxy on the way, a wrong path) is no model
+        // list: relayed as a 200, the SDK fails to parse it, where chat answers it with a 502.
+        if (response.status < 300 && !isJson(text))
+          throw new RailgateError(
+            'RG_ERR_UPSTREAM_BAD_RESPONSE',
+            `Upstream "${DEFAULT_UPSTREAM}" answered GET ${path} with a body that is not JSON.`,
+          );
         const body = app.upstreams.redact(DEFAULT_UPSTREAM, text);
         const type = response.headers['content-type'];
         return reply
