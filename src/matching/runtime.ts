@@ -92,6 +92,7 @@ export class RailsRuntime implements Guard {
     // Checked first: a missing default set must fail before minutes of embedding, not after.
     const nextDefault = pickDefault(sets, defaultRailSet ?? kept);
     const compiled = new Map<string, CompiledRailSet>();
+    const fresh = new Set<string>();
     try {
       for (const set of sets) {
         // Same files, same bytes (embedding config included): what it compiled to still holds, so a
@@ -107,6 +108,14 @@ export class RailsRuntime implements Guard {
         }
         const embedder = await this.embedderFor(set.embedding, set.dir);
         compiled.set(set.name, await compileRailSet(set, embedder, this.options.compile));
+        fresh.add(set.name);
+      }
+      // A new version's load time is when it goes live, now, not when its files were read (before
+      // its new examples were embedded, minutes ago for a large edit).
+      const liveAt = new Date();
+      for (const name of fresh) {
+        const entry = compiled.get(name)!;
+        compiled.set(name, Object.freeze({ ...entry, set: Object.freeze({ ...entry.set, loadedAt: liveAt }) }));
       }
       this.#compiled = compiled;
       this.#default = nextDefault;
