@@ -14,7 +14,7 @@ import { ExampleCachedEmbedder } from '../embedding/stack.js';
 import { storedCompileOptions, type CompiledRailSet } from '../matching/compile.js';
 import { createGuard, embedderKey } from '../matching/runtime.js';
 import { displayPath, formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
-import type { EmbeddingConfig, RailSet } from '../rails/types.js';
+import type { EmbeddingConfig, RailIssue, RailSet } from '../rails/types.js';
 import { loadSettings, type Settings } from '../settings.js';
 import { writeLine, type CliCommand, type CliIO } from '../cli/io.js';
 
@@ -74,6 +74,12 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
       writeLine(io.stdout, spec.help);
       return 0;
     }
+    // A script reading --json gets JSON on stdout whatever happens: the failure, as an error object.
+    const json = (parsed.values as { json?: boolean }).json === true;
+    const failed = (error: { message: string; code?: string; issues?: readonly RailIssue[] }) => {
+      if (json) writeLine(io.stdout, JSON.stringify({ error }, null, 2));
+      return 1;
+    };
     try {
       return await spec.body(parsed as { values: ParsedValues<O>; positionals: string[] }, io);
     } catch (error) {
@@ -84,12 +90,14 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
       }
       if (error instanceof RailsInvalidError) {
         for (const issue of error.issues) writeLine(io.stderr, formatIssue(issue, io.cwd));
-        writeLine(io.stderr, `${prefix}: cannot load the rails (\`railgate check\` lists every issue)`);
-        return 1;
+        const message = 'cannot load the rails (`railgate check` lists every issue)';
+        writeLine(io.stderr, `${prefix}: ${message}`);
+        return failed({ message, code: error.code, issues: error.issues });
       }
       if (error instanceof CommandFailure || isRailgateError(error) || isExpected(error)) {
-        writeLine(io.stderr, `${prefix}: ${(error as Error).message}`);
-        return 1;
+        const { message } = error as Error;
+        writeLine(io.stderr, `${prefix}: ${message}`);
+        return failed({ message, ...(isRailgateError(error) && { code: error.code }) });
       }
       throw error;
     }

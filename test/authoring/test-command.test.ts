@@ -96,6 +96,20 @@ describe('railgate test', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('no tests in rail set: support');
     expect(run.stderr).toContain('no test cases to run');
+    // A CI step reading --json still gets JSON: the failure.
+    const json = await railgate(ws.dir, ['test', '--rails', 'rails', '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ error: { message: expect.stringContaining('no test cases to run') } });
+  });
+
+  it('with --json, prints the rails issues as JSON when the rails do not load', async () => {
+    const file = path.join(ws.rails, 'support', 'support.yml');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('action: respond', 'action: reply'));
+    const run = await railgate(ws.dir, ['test', '--rails', 'rails', '--json']);
+    expect(run.code).toBe(1);
+    const { error } = JSON.parse(run.stdout) as { error: { code: string; issues: { file: string; line: number }[] } };
+    expect(error.code).toBe('RG_ERR_RAILS_INVALID');
+    expect(error.issues[0]).toMatchObject({ file: file, line: expect.any(Number) });
   });
 
   it("reads rail-example vectors from the proxy's example cache (embedding.cacheDb)", async () => {

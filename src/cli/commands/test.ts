@@ -3,7 +3,14 @@
  * repository can gate changes in CI. Near misses (cases that pass by a hair) are listed too.
  */
 import { writeLine } from '../io.js';
-import { defineCommand, numberOption, progress, relativePath, withWorkbench } from '../../authoring/cli.js';
+import {
+  CommandFailure,
+  defineCommand,
+  numberOption,
+  progress,
+  relativePath,
+  withWorkbench,
+} from '../../authoring/cli.js';
 import { describeFailure, judgeCase, type CaseResult } from '../../authoring/rail-tests.js';
 import { scoreTexts } from '../../authoring/scored.js';
 import type { CompiledRailSet } from '../../matching/compile.js';
@@ -38,10 +45,7 @@ export const run = defineCommand({
       if (withoutTests.length)
         writeLine(io.stderr, `no tests in rail set${withoutTests.length > 1 ? 's' : ''}: ${withoutTests.join(', ')}`);
       // A rails repo's CI that runs nothing must not pass as if it had.
-      if (sets.length === 0) {
-        writeLine(io.stderr, 'railgate test: no test cases to run (add `tests:` to a rail file)');
-        return 1;
-      }
+      if (sets.length === 0) throw new CommandFailure('no test cases to run (add `tests:` to a rail file)');
       // Compiled first, each with its own embedding bar, then tested under one bar.
       const compiledSets: CompiledRailSet[] = [];
       for (const set of sets) compiledSets.push(await workbench.compile(set));
