@@ -9,6 +9,7 @@
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { RailgateError } from './errors.js';
 import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { formatIssue, RAIL_FILE, validateRails } from './rails/load.js';
@@ -75,7 +76,11 @@ export function watchRails(
     try {
       await runtime.replace(next);
     } catch (error) {
-      logger.error({ err: error }, 'rails not reloaded: building the new rails failed; the old rails keep serving');
+      // A configuration mistake (the pinned default set removed) is the operator's to read, not a stack.
+      if (error instanceof RailgateError && error.code === 'RG_ERR_CONFIG_INVALID')
+        logger.error({ code: error.code }, `rails not reloaded: ${error.message}; the old rails keep serving`);
+      else
+        logger.error({ err: error }, 'rails not reloaded: building the new rails failed; the old rails keep serving');
       return 'failed';
     }
     const rails = runtime.list();

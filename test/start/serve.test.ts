@@ -365,6 +365,44 @@ describe('rails replaced whole, as release deploys do', () => {
   });
 });
 
+describe('a reload that removes the pinned default set', () => {
+  it('keeps the old rails serving and says why in one line, without a stack trace', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-default-gone-'));
+    for (const name of ['support', 'extra']) {
+      mkdirSync(path.join(root, 'rails', name), { recursive: true });
+      writeFileSync(path.join(root, 'rails', name, 'rail.yml'), RAIL.replace('name: support', `name: ${name}`));
+    }
+    const log = captureLog();
+    const started = await startRailgate(
+      parseSettings({
+        rails: 'rails',
+        defaultRailSet: 'support',
+        db: ':memory:',
+        embedding: { cacheDb: ':memory:' },
+        logLevel: 'warn',
+      }),
+      { cwd: root, logger: { level: 'warn', stream: log.stream } },
+    );
+    try {
+      await started.guard;
+      rmSync(path.join(root, 'rails', 'support'), { recursive: true });
+      await until(async () => log.lines.some((line) => line.includes('rails not reloaded')));
+      const line = log.lines.find((l) => l.includes('rails not reloaded'))!;
+      // (JSON escapes the quotes around the set's name.)
+      expect(line).toMatch(/rails not reloaded: default rail set \\"support\\" .* is not loaded/);
+      expect(line).not.toContain('stack');
+      expect(
+        (await started.guard)
+          .list()
+          .map((s) => s.name)
+          .sort(),
+      ).toEqual(['extra', 'support']);
+    } finally {
+      await started.close();
+    }
+  });
+});
+
 describe('a transformers model folder given relative to its rail set', () => {
   it('resolves against the set folder, as the authoring commands do, whatever the working directory', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'railgate-local-model-'));
