@@ -239,12 +239,17 @@ export function clientGone(reply: FastifyReply): undefined {
   return undefined;
 }
 
-/** The type of an upstream body that came without one: JSON if it is JSON, else text (never called JSON). */
-export function unlabelledType(text: string): string {
+/** Whether `text` parses as JSON. */
+export function isJson(text: string): boolean {
   try {
     JSON.parse(text);
-    return 'application/json; charset=utf-8';
+    return true;
   } catch {
-    return 'text/plain; charset=utf-8';
+    return false;
   }
+}
+
+/** The type of an upstream body that came without one: JSON if it is JSON, else text (never called JSON). */
+export function unlabelledType(text: string): string {
+  return isJson(text) ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8';
 }

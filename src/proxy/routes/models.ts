@@ -9,18 +9,9 @@ import fp from 'fastify-plugin';
 import { RailgateError } from '../../errors.js';
 import { DEFAULT_UPSTREAM } from '../../rails/set-level.js';
 import { railSetAccess } from '../rail-set.js';
-import { answerText, unlabelledType } from '../relay.js';
+import { answerText, isJson, unlabelledType } from '../relay.js';
 import { clientLeaving } from '../trace.js';
 import { clientCredentials } from '../upstream.js';
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const modelsRoutes = fp(
   async (app: FastifyInstance, options: { clock: () => number; clientRailSets: readonly string[] }) => {
