@@ -2,7 +2,7 @@
  * `railgate serve` as an operator runs it: a real child process, signals and ports. What is checked
  * is what the process does (its exit, its answers), not what the code means to do.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -168,6 +168,45 @@ describe('railgate serve, the process', () => {
       child.kill('SIGKILL');
     }
   }, 60_000);
+
+  // `script` (util-linux) gives the process a terminal, where SIGHUP means the terminal closed.
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!hasScript)(
+    'shuts down gracefully on SIGHUP when it runs in a terminal',
+    async () => {
+      const port = await unusedPort();
+      const command = [process.execPath, '--import', TSX, path.join(ROOT, 'src/cli/bin.ts'), 'serve']
+        .map((part) => `'${part}'`)
+        .join(' ');
+      const terminal = spawn('script', ['-qfec', command, '/dev/null'], {
+        cwd: dir,
+        env: {
+          ...process.env,
+          PORT: String(port),
+          RAILGATE_RAILS: 'rails',
+          RAILGATE_DB: path.join(dir, `decisions-${port}.db`),
+          RAILGATE_EMBED_CACHE_DB: path.join(dir, 'embeddings.db'),
+          RAILGATE_LOG_LEVEL: 'warn',
+        },
+        stdio: 'ignore',
+      });
+      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+        terminal.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      let railgate = 0;
+      try {
+        await ready(port);
+        // railgate is the terminal's child; `script -e` exits with its status.
+        railgate = Number(spawnSync('pgrep', ['-P', String(terminal.pid)], { encoding: 'utf8' }).stdout.trim());
+        process.kill(railgate, 'SIGHUP');
+        expect(await exitWithin30s(exited)).toEqual({ code: 0, signal: null });
+      } finally {
+        if (railgate) spawnSync('kill', ['-KILL', String(railgate)]);
+        terminal.kill('SIGKILL');
+      }
+    },
+    60_000,
+  );
 
   it('exits 1 when a rail set cannot load, though another set had loaded its model, saying why at any log level', async () => {
     // The bundled model loads for `orders`; `remote` then fails: its embeddings server is down.

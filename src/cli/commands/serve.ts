@@ -65,8 +65,13 @@ export const run = defineCommand({
       return 1;
     }
     const server = await listen(settings);
-    closeOnSignals(server);
-    reloadOnHangup(server);
+    // In a terminal, SIGHUP means the terminal closed: shut down as on SIGTERM, rather than run on,
+    // unseen, holding the port. Elsewhere (a container, a process manager) it asks for a reload.
+    if (process.stdout.isTTY) closeOnSignals(server, ['SIGINT', 'SIGTERM', 'SIGHUP']);
+    else {
+      closeOnSignals(server);
+      reloadOnHangup(server);
+    }
     for (const { name } of unknown)
       server.app.log.warn({ variable: name }, `${name} is not a railgate setting and is ignored`);
     // A failed load leaves nothing to serve: exit non-zero rather than answer 503 forever.
