@@ -142,7 +142,11 @@ export function calibrate(
   let setThreshold: number;
   if (target.kind === 'balanced') {
     const best = Math.max(...perSet.map((c) => balancedOf(c.counts)));
-    setThreshold = middleOf(perSet.filter((c) => balancedOf(c.counts) === best)).t;
+    // A threshold the data scores as well as any other stays: moving it would change decisions on
+    // traffic for no measured gain (with a handful of items, the best range is wide).
+    const current = countOutcomes(outcomes(set, items, scored, { set: before.set, intents: kept }));
+    setThreshold =
+      balancedOf(current) >= best ? before.set : middleOf(perSet.filter((c) => balancedOf(c.counts) === best)).t;
   } else {
     const ok = perSet.find((c) => fprOf(c.counts) <= target.maxFpr);
     feasible = ok !== undefined;

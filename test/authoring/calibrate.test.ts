@@ -83,6 +83,15 @@ describe('railgate calibrate', () => {
     expect(evaluated.oos_recall).toBe(report.after.oos_recall);
   });
 
+  it('keeps a set threshold that scores as well as any other: no move without a measured gain', async () => {
+    // 0.72 scores as well as the best range's middle (0.69) on this data.
+    await writeFile(railFile, original.replace('threshold: 0.9 #', 'threshold: 0.72 #'));
+    const { code, report } = await calibrate([]);
+    expect(code).toBe(0);
+    expect(report.after.balanced).toBe(report.before.balanced);
+    expect(report.after.thresholds.set).toBe(0.72);
+  });
+
   it('prints before -> after for people', async () => {
     const run = await railgate(ws.dir, ['calibrate', '--rails', 'rails', '--data', 'calibrate.jsonl']);
     expect(run.code).toBe(0);
