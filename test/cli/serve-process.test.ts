@@ -40,11 +40,17 @@ async function freePort(): Promise<{ port: number; holder: Server }> {
   return { port: (holder.address() as { port: number }).port, holder };
 }
 
+/**
+ * `railgate serve` on `port`, from the sources. `inTerminal`: run by `script` (util-linux), which gives
+ * it a terminal and exits with its status; `child` is then `script`, railgate its child.
+ */
 function serve(
   port: number,
   env: Record<string, string> = {},
+  inTerminal = false,
 ): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }> } {
-  const child = spawn(process.execPath, ['--import', TSX, path.join(ROOT, 'src/cli/bin.ts'), 'serve'], {
+  const args = ['--import', TSX, path.join(ROOT, 'src/cli/bin.ts'), 'serve'];
+  const options = {
     cwd: dir,
     env: {
       ...process.env,
@@ -56,8 +62,13 @@ function serve(
       RAILGATE_LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  };
+  const child = inTerminal
+    ? spawn('script', ['-qfec', [process.execPath, ...args].map((part) => `'${part}'`).join(' '), '/dev/null'], {
+        ...options,
+        stdio: 'ignore',
+      })
+    : spawn(process.execPath, args, { ...options, stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -175,24 +186,7 @@ describe('railgate serve, the process', () => {
     'shuts down gracefully on SIGHUP when it runs in a terminal',
     async () => {
       const port = await unusedPort();
-      const command = [process.execPath, '--import', TSX, path.join(ROOT, 'src/cli/bin.ts'), 'serve']
-        .map((part) => `'${part}'`)
-        .join(' ');
-      const terminal = spawn('script', ['-qfec', command, '/dev/null'], {
-        cwd: dir,
-        env: {
-          ...process.env,
-          PORT: String(port),
-          RAILGATE_RAILS: 'rails',
-          RAILGATE_DB: path.join(dir, `decisions-${port}.db`),
-          RAILGATE_EMBED_CACHE_DB: path.join(dir, 'embeddings.db'),
-          RAILGATE_LOG_LEVEL: 'warn',
-        },
-        stdio: 'ignore',
-      });
-      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-        terminal.once('exit', (code, signal) => resolve({ code, signal })),
-      );
+      const { child: terminal, exited } = serve(port, {}, true);
       let railgate = 0;
       try {
         await ready(port);

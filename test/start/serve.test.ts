@@ -277,6 +277,17 @@ describe('secrets', () => {
   });
 });
 
+/** A proxy on `rails` (a folder or a link) under `root`, watching it; the hash of its one set. */
+async function serving(root: string, rails: string) {
+  const started = await startRailgate(
+    parseSettings({ rails, db: ':memory:', embedding: { cacheDb: ':memory:' }, logLevel: 'silent' }),
+    { cwd: root },
+  );
+  const hash = async () => (await started.guard).list()[0]!.hash;
+  await hash();
+  return { started, hash };
+}
+
 describe('a rail set mounted from a Kubernetes ConfigMap', () => {
   it('loads through the links and reloads when the kubelet swaps `..data`', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'railgate-configmap-'));
@@ -290,12 +301,8 @@ describe('a rail set mounted from a Kubernetes ConfigMap', () => {
     };
     publish('..2026_11_28_v1', RAIL);
     symlinkSync('..data/rail.yml', path.join(set, 'rail.yml'));
-    const mounted = await startRailgate(
-      parseSettings({ rails: 'rails', db: ':memory:', embedding: { cacheDb: ':memory:' }, logLevel: 'silent' }),
-      { cwd: root },
-    );
+    const { started: mounted, hash } = await serving(root, 'rails');
     try {
-      const hash = async () => (await (await mounted.guard).list())[0]!.hash;
       const first = await hash();
       publish('..2026_11_28_v2', RAIL + NEW_INTENT);
       await until(async () => (await hash()) !== first);
@@ -307,17 +314,6 @@ describe('a rail set mounted from a Kubernetes ConfigMap', () => {
 });
 
 describe('rails replaced whole, as release deploys do', () => {
-  /** A proxy on `rails` (a folder or a link) under a fresh root; the hash of its one set. */
-  async function serving(root: string, rails: string) {
-    const started = await startRailgate(
-      parseSettings({ rails, db: ':memory:', embedding: { cacheDb: ':memory:' }, logLevel: 'silent' }),
-      { cwd: root },
-    );
-    const hash = async () => (await started.guard).list()[0]!.hash;
-    await hash();
-    return { started, hash };
-  }
-
   it('keeps watching a set folder replaced by a rename', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'railgate-set-swap-'));
     const set = path.join(root, 'rails', 'support');
