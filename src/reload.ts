@@ -163,9 +163,8 @@ function isFile(file: string): boolean {
  * root's own name.
  */
 class FolderWatchers {
-  readonly #watchers = new Map<string, FSWatcher>();
-  /** The folder each watch is on: `device:inode`. */
-  readonly #identities = new Map<string, string>();
+  /** Each watched folder's watch, and the folder it is on (`device:inode`). */
+  readonly #watchers = new Map<string, { watcher: FSWatcher; identity: string | undefined }>();
   #parent: FSWatcher | undefined;
 
   constructor(
@@ -207,8 +206,7 @@ class FolderWatchers {
         this.#unwatch(dir);
         if (dir === this.root) this.onFail(error);
       });
-      this.#watchers.set(dir, watcher);
-      if (identity) this.#identities.set(dir, identity);
+      this.#watchers.set(dir, { watcher, identity });
     } catch (error) {
       if (dir === this.root) this.onFail(error);
     }
@@ -227,14 +225,14 @@ class FolderWatchers {
   }
 
   #unwatch(dir: string): void {
-    this.#watchers.get(dir)?.close();
+    this.#watchers.get(dir)?.watcher.close();
     this.#watchers.delete(dir);
-    this.#identities.delete(dir);
   }
 
   /** Whether `dir` is watched, and the watch is on the folder now at that path. */
   #watching(dir: string): boolean {
-    return this.#watchers.has(dir) && this.#identities.get(dir) === identityOf(dir);
+    const watched = this.#watchers.get(dir);
+    return watched !== undefined && watched.identity === identityOf(dir);
   }
 
   /** One watch per folder directly in the root, no more, no fewer, each on the folder there now. */
