@@ -63,9 +63,13 @@ function serve(
       ...env,
     },
   };
+  // `script` runs the command with $SHELL -c; dash (Debian's sh) stays as its parent unless told to
+  // `exec`, and a SIGHUP meant for railgate would end the shell instead.
+  const command = `exec ${[process.execPath, ...args].map((part) => `'${part}'`).join(' ')}`;
   const child = inTerminal
-    ? spawn('script', ['-qfec', [process.execPath, ...args].map((part) => `'${part}'`).join(' '), '/dev/null'], {
+    ? spawn('script', ['-qfec', command, '/dev/null'], {
         ...options,
+        env: { ...options.env, SHELL: '/bin/sh' },
         stdio: 'ignore',
       })
     : spawn(process.execPath, args, { ...options, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -192,6 +196,8 @@ describe('railgate serve, the process', () => {
         await ready(port);
         // railgate is the terminal's child; `script -e` exits with its status.
         railgate = Number(spawnSync('pgrep', ['-P', String(terminal.pid)], { encoding: 'utf8' }).stdout.trim());
+        const commandLine = spawnSync('ps', ['-o', 'args=', '-p', String(railgate)], { encoding: 'utf8' }).stdout;
+        expect(commandLine).toContain('src/cli/bin.ts');
         process.kill(railgate, 'SIGHUP');
         expect(await exitWithin30s(exited)).toEqual({ code: 0, signal: null });
       } finally {
