@@ -1,13 +1,28 @@
 /** `railgate eval`'s report for a terminal: the headline rates, per-intent figures, confusions and the sweep. */
 import { percent, similarity, table } from './cli.js';
-import type { EvalReport } from './metrics.js';
+import type { EvalReport, Mistake } from './metrics.js';
 import { closest } from '../rails/reader.js';
 
 function fraction(part: number, whole: number): string {
   return `${part}/${whole}`;
 }
 
-export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
+/** The message, on one line and cut to `width` characters, quoted. */
+function quoted(text: string, width = 60): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return JSON.stringify(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
+}
+
+function describeMistake(m: Mistake): string {
+  const expected = m.expected === null ? 'nothing' : m.expected;
+  const got =
+    m.matched !== null
+      ? `matched ${m.matched} (${similarity(m.score)})`
+      : `matched nothing (best ${m.candidate ?? 'none'} ${similarity(m.score)})`;
+  return `line ${m.line}: ${quoted(m.text)} expected ${expected}, ${got}`;
+}
+
+export function renderEvalReport(r: EvalReport, maxConfusions = 10, maxMistakes = 10): string[] {
   const correct = Math.round((r.in_scope_accuracy ?? 0) * r.n_in_scope);
   const top1 = Math.round((r.top1_accuracy ?? 0) * r.n_in_scope);
   const rejected = Math.round((r.oos_recall ?? 0) * r.n_oos);
@@ -46,6 +61,18 @@ export function renderEvalReport(r: EvalReport, maxConfusions = 10): string[] {
   if (r.confusions.length === 0) lines.push('  none');
   for (const c of r.confusions.slice(0, maxConfusions))
     lines.push(`  ${c.expected} -> ${c.got}: ${c.count} (${c.matched} matched the wrong intent)`);
+
+  if (maxMistakes > 0) {
+    const shown = Math.min(maxMistakes, r.mistakes.length);
+    lines.push(
+      '',
+      r.mistakes.length > shown
+        ? `wrong decisions (first ${shown} of ${r.mistakes.length}; --mistakes N shows more, --json lists all):`
+        : `wrong decisions (${r.mistakes.length}):`,
+    );
+    if (r.mistakes.length === 0) lines.push('  none');
+    for (const m of r.mistakes.slice(0, shown)) lines.push(`  ${describeMistake(m)}`);
+  }
 
   const best = Math.max(...r.sweep.map((s) => s.balanced ?? -1));
   const ownThresholds = r.per_intent.some((i) => i.threshold !== r.threshold);

@@ -18,6 +18,8 @@ export interface Outcome {
   readonly matched: string | null;
   /** The best intent, thresholds aside. */
   readonly candidate: string | null;
+  /** The best intent's score. */
+  readonly score: number;
 }
 
 export interface Rates {
@@ -47,6 +49,20 @@ export interface Confusion {
   readonly matched: number;
 }
 
+/** An item decided otherwise than its label says, where it is in the data file. */
+export interface Mistake {
+  readonly line: number;
+  readonly text: string;
+  readonly label: string;
+  /** The intent it should have matched, or null when it must match nothing. */
+  readonly expected: string | null;
+  /** The intent it matched, or null when it matched nothing. */
+  readonly matched: string | null;
+  /** The best intent, thresholds aside, and its score: why it matched, or how far it fell short. */
+  readonly candidate: string | null;
+  readonly score: number;
+}
+
 export interface SweepRow extends Rates {
   readonly threshold: number;
 }
@@ -66,6 +82,8 @@ export interface EvalReport extends Rates {
   /** Labels that are not intent ids (read as out of scope), with counts: catches typos. */
   readonly oos_labels: Record<string, number>;
   readonly sweep: SweepRow[];
+  /** Every item decided otherwise than its label says, in file order: what to look at next. */
+  readonly mistakes: Mistake[];
 }
 
 /** The item's expected intent: its label when that names an intent of the set, else null. */
@@ -81,7 +99,12 @@ export function outcomes(
 ): Outcome[] {
   return items.map((item, i) => {
     const decision = decideScored(set, scored[i]!, plan);
-    return { expected: expectedIntent(set, item.label), matched: decision.intent, candidate: decision.candidate };
+    return {
+      expected: expectedIntent(set, item.label),
+      matched: decision.intent,
+      candidate: decision.candidate,
+      score: decision.score,
+    };
   });
 }
 
@@ -199,6 +222,11 @@ export function evaluate(
     ),
     oos_labels: oosLabels,
     sweep: sweep(set, items, scored, plan),
+    mistakes: list.flatMap((o, i) => {
+      if (o.matched === o.expected) return [];
+      const { line, text, label } = items[i]!;
+      return [{ line, text, label, expected: o.expected, matched: o.matched, candidate: o.candidate, score: o.score }];
+    }),
   };
 }
 

@@ -62,6 +62,38 @@ describe('railgate eval', () => {
     expect(run.stdout).toMatch(/0\.50\s+75\.0%\s+50\.0%\s+62\.5%\s+\(current\)/);
   });
 
+  it('lists the items it decided wrongly, by file line, with what matched and the score', async () => {
+    const report = await evalJson(['--data', 'labelled.jsonl']);
+    expect(report.mistakes).toEqual([
+      expect.objectContaining({ line: 5, text: 'Good morning', label: 'password_reset', matched: 'greeting' }),
+      expect.objectContaining({ line: 7, text: 'Hi there', label: 'oos', expected: null, matched: 'greeting' }),
+    ]);
+    const data = [
+      { text: 'Hello', label: 'greeting' },
+      { text: 'What is the capital of France?', label: 'greeting' },
+      { text: 'Hi there', label: 'nothing' },
+    ];
+    await writeFile(path.join(ws.dir, 'missed.jsonl'), data.map((d) => JSON.stringify(d)).join('\n'));
+    const [missed] = (await evalJson(['--data', 'missed.jsonl'])).mistakes;
+    expect(missed).toMatchObject({ line: 2, expected: 'greeting', matched: null });
+    expect(missed!.score).toBeLessThan(0.5);
+
+    const text = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'missed.jsonl']);
+    expect(text.stdout).toContain('wrong decisions (2):');
+    expect(text.stdout).toMatch(
+      /line 2: "What is the capital of France\?" expected greeting, matched nothing \(best \w+ 0\.\d{3}\)/,
+    );
+    expect(text.stdout).toMatch(/line 3: "Hi there" expected nothing, matched greeting \(1\.000\)/);
+    const first = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'missed.jsonl', '--mistakes', '1']);
+    expect(first.stdout).toContain('wrong decisions (first 1 of 2; --mistakes N shows more, --json lists all):');
+    expect(first.stdout).not.toContain('line 3:');
+    const none = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'missed.jsonl', '--mistakes', '0']);
+    expect(none.stdout).not.toContain('wrong decisions');
+    const bad = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'missed.jsonl', '--mistakes', 'all']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--mistakes must be a number');
+  });
+
   it('names the intent a label that is not one probably meant, so a typo is not counted out of scope unseen', async () => {
     const data = [
       { text: 'hello there', label: 'greetng' },
