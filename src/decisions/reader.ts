@@ -16,8 +16,16 @@ export interface DecisionSummary {
   readonly total: number;
   /** Rows per action (forward, passthrough, respond, refuse). */
   readonly byDecision: Readonly<Record<string, number>>;
-  /** Rows per (action, intent), most frequent first; `intent: null` is "nothing matched". */
-  readonly byIntent: readonly { readonly decision: string; readonly intent: string | null; readonly count: number }[];
+  /**
+   * Rows per (action, rail set, intent), most frequent first; `intent: null` is "nothing matched". By
+   * set too: two sets may share an intent id (`jailbreak`) and mean different things by it.
+   */
+  readonly byIntent: readonly {
+    readonly decision: string;
+    readonly railSet: string;
+    readonly intent: string | null;
+    readonly count: number;
+  }[];
   /** Epoch ms of the oldest and newest row counted, null when none. */
   readonly first: number | null;
   readonly last: number | null;
@@ -43,6 +51,12 @@ function whereClause(q: DecisionQuery): { sql: string; params: Param[] } {
   add('endpoint = ?', q.endpoint);
   add('time >= ?', q.since);
   add('time < ?', q.until);
+  // instr, not LIKE: a `%` or `_` in the text means itself.
+  add('instr(lower(message), lower(?)) > 0', q.text);
+  if (q.before !== undefined) {
+    terms.push('(time < ? OR (time = ? AND id < ?))');
+    params.push(q.before.time, q.before.time, q.before.id);
+  }
   return { sql: terms.length ? ` WHERE ${terms.join(' AND ')}` : '', params };
 }
 
@@ -144,9 +158,9 @@ export class DecisionReader {
   summary(q: DecisionQuery = {}): DecisionSummary {
     const where = whereClause(q);
     const groups = this.prepare(
-      `SELECT decision, intent, COUNT(*) AS count FROM decisions${where.sql}
-       GROUP BY decision, intent ORDER BY count DESC, decision, intent`,
-    ).all(...where.params) as { decision: string; intent: string | null; count: number }[];
+      `SELECT decision, rail_set AS railSet, intent, COUNT(*) AS count FROM decisions${where.sql}
+       GROUP BY decision, rail_set, intent ORDER BY count DESC, decision, rail_set, intent`,
+    ).all(...where.params) as { decision: string; railSet: string; intent: string | null; count: number }[];
     const span = this.prepare(`SELECT MIN(time) AS first, MAX(time) AS last FROM decisions${where.sql}`).get(
       ...where.params,
     ) as { first: number | null; last: number | null };

@@ -44,6 +44,13 @@ export interface DecisionQuery {
   readonly id?: number;
   /** Only requests through this door: the proxy (`chat`) or the dry-run `/v1/guard`. */
   readonly endpoint?: DecisionEndpoint;
+  /** Only messages containing this text (ASCII letters in any case). */
+  readonly text?: string;
+  /**
+   * Only rows older than this one in the newest-first order (`time`, then `id`): the next page after
+   * it. A time alone cannot say it: many rows share a millisecond under load.
+   */
+  readonly before?: { readonly time: number; readonly id: number };
   readonly limit?: number;
 }
 

@@ -325,6 +325,26 @@ describe('DecisionLog reading', () => {
     expect(log.get(99)).toBeUndefined();
   });
 
+  it('pages on after a row, rows sharing its millisecond included, and finds messages by their text', () => {
+    const log = track(DecisionLog.open(dbPath, MANUAL));
+    // Under load many rows share a millisecond: a page that ends inside them must not skip the rest.
+    for (let i = 0; i < 7; i++)
+      log.write(record({ time: T0 + (i < 5 ? 0 : 1), requestId: `r${i}`, message: `m ${i}%` }));
+    log.flush();
+    const pages: string[][] = [];
+    let before: { time: number; id: number } | undefined;
+    for (;;) {
+      const page = log.query({ limit: 3, ...(before && { before }) });
+      if (page.length === 0) break;
+      pages.push(page.map((row) => row.requestId));
+      before = { time: page.at(-1)!.time, id: page.at(-1)!.id };
+    }
+    expect(pages).toEqual([['r6', 'r5', 'r4'], ['r3', 'r2', 'r1'], ['r0']]);
+    expect(log.query({ text: 'M 3%' }).map((row) => row.requestId)).toEqual(['r3']);
+    // `%` and `_` mean themselves, not LIKE's wildcards.
+    expect(log.query({ text: '_' })).toEqual([]);
+  });
+
   it('lists newest first and filters by decision, rail set, intent, request and time', () => {
     const log = seeded();
     const ids = (q: Parameters<DecisionLog['query']>[0]) => log.query(q).map((row) => row.requestId);
@@ -371,15 +391,17 @@ describe('DecisionLog reading', () => {
     );
   });
 
-  it('summarises counts per decision and per intent', () => {
+  it('summarises counts per decision and per rail set and intent', () => {
     const log = seeded();
     expect(log.summary()).toEqual({
       total: 5,
       byDecision: { refuse: 2, forward: 2, respond: 1 },
+      // The two refusals are of two sets: one line each, not one "refuse (no match) 2".
       byIntent: [
-        { decision: 'forward', intent: 'billing_question', count: 2 },
-        { decision: 'refuse', intent: null, count: 2 },
-        { decision: 'respond', intent: 'greeting', count: 1 },
+        { decision: 'forward', railSet: 'support', intent: 'billing_question', count: 2 },
+        { decision: 'refuse', railSet: 'hr', intent: null, count: 1 },
+        { decision: 'refuse', railSet: 'support', intent: null, count: 1 },
+        { decision: 'respond', railSet: 'support', intent: 'greeting', count: 1 },
       ],
       first: T0 - 3 * 3_600_000,
       last: T0 + 3_600_000,

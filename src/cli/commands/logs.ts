@@ -21,7 +21,7 @@ Prints logged decisions, newest first.
 
   --db PATH           decision log (default: $RAILGATE_DB, the config file's db, or data/railgate.db)
   --decision ACTION   only ${INTENT_ACTIONS.join(', ')}
-  --rails SET         only this rail set
+  --rails SET         only this rail set (also --set SET)
   --intent ID         only decisions that matched this intent
   --reason REASON     only ${DECISION_REASONS.join(', ')}
   --request-id ID     the decision for one request (its x-request-id), or #N for log row N
@@ -29,10 +29,12 @@ Prints logged decisions, newest first.
   --since WHEN        30s, 15m, 1h, 7d, 2w ago, or an ISO date (2024-05-01, 2024-05-01T12:00:00Z;
                       a time without an offset is UTC, as printed)
   --until WHEN        only decisions before then (same forms as --since)
+  --text TEXT         only messages containing TEXT (ASCII letters in any case)
   --limit N           at most N decisions (default ${DEFAULT_QUERY_LIMIT})
+  --before #N         the next page: decisions logged before row N (as the last page's end says)
   --json              one JSON object per line: the full logged record (snake_case keys)
-  --summary           counts per decision and intent instead of the rows
-  -v, --verbose       the whole message, top neighbours, latency and upstream status
+  --summary           counts per decision, and per decision, rail set and intent, instead of the rows
+  -v, --verbose       the whole message as logged, top neighbours, latency and upstream status
   -h, --help          this help`;
 
 /** Longest message shown on the summary line; --verbose and --json give it whole. */
@@ -53,32 +55,46 @@ export const run: CliCommand = async (args, io) => {
     writeLine(io.stdout, HELP);
     return 0;
   }
+  const { json } = options;
+  // A script reading --json gets JSON on stdout whatever happens, as from the other commands.
+  const failed = (error: { message: string; code?: string }): number => {
+    writeLine(io.stderr, `railgate logs: ${error.message}`);
+    if (json) writeLine(io.stdout, JSON.stringify({ error }));
+    return 1;
+  };
   let db: string;
   try {
     db = logPath(options.db, io);
   } catch (error) {
     // A bad config file is no usage error: the options were right, as `check` and `explain` say.
     if (!isRailgateError(error)) throw error;
-    writeLine(io.stderr, `railgate logs: ${error.message}`);
-    return 1;
+    return failed({ message: error.message, code: error.code });
   }
   let reader: DecisionReader;
   try {
     reader = DecisionReader.openReadOnly(db);
   } catch (error) {
-    writeLine(io.stderr, `railgate logs: ${(error as Error).message}`);
-    return 1;
+    return failed({ message: (error as Error).message });
   }
   try {
+    let query = options.query;
+    if (options.before !== undefined) {
+      const row = reader.get(options.before);
+      if (row === undefined) return failed({ message: `--before: no row #${options.before} in ${db}` });
+      query = { ...query, before: { time: row.time, id: row.id } };
+    }
     let found: number;
     if (options.summary) {
-      const summary = reader.summary(options.query);
-      printSummary(io, summary, options.json);
+      const summary = reader.summary(query);
+      printSummary(io, summary, json);
       found = summary.total;
     } else {
-      const rows = reader.query(options.query);
-      if (options.json) for (const row of rows) writeLine(io.stdout, JSON.stringify(snakeCaseKeys(row)));
-      else printRows(io, rows, options.verbose, options.query.limit ?? DEFAULT_QUERY_LIMIT);
+      const limit = query.limit ?? DEFAULT_QUERY_LIMIT;
+      // One row past the page says whether there are more, without counting them all.
+      const page = reader.query({ ...query, limit: Math.min(limit + 1, Number.MAX_SAFE_INTEGER) });
+      const rows = page.slice(0, limit);
+      if (json) for (const row of rows) writeLine(io.stdout, JSON.stringify(snakeCaseKeys(row)));
+      else printRows(io, rows, options.verbose, page.length > limit);
       found = rows.length;
     }
     // On stderr, so it never mixes into --json output.
@@ -88,8 +104,7 @@ export const run: CliCommand = async (args, io) => {
     }
     return 0;
   } catch (error) {
-    writeLine(io.stderr, `railgate logs: cannot read ${db}: ${(error as Error).message}`);
-    return 1;
+    return failed({ message: `cannot read ${db}: ${(error as Error).message}` });
   } finally {
     reader.close();
   }
@@ -111,6 +126,7 @@ function parseOptions(args: readonly string[]) {
       db: { type: 'string' },
       decision: { type: 'string' },
       rails: { type: 'string' },
+      set: { type: 'string' },
       intent: { type: 'string' },
       reason: { type: 'string' },
       'request-id': { type: 'string' },
@@ -118,6 +134,8 @@ function parseOptions(args: readonly string[]) {
       since: { type: 'string' },
       until: { type: 'string' },
       limit: { type: 'string' },
+      text: { type: 'string' },
+      before: { type: 'string' },
       json: { type: 'boolean', default: false },
       summary: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
@@ -135,6 +153,17 @@ function parseOptions(args: readonly string[]) {
     if (!/^\d+$/.test(values.limit) || limit < 1 || limit > Number.MAX_SAFE_INTEGER)
       throw new Error(`--limit must be a positive integer (at most ${Number.MAX_SAFE_INTEGER}), got "${values.limit}"`);
   }
+  // The replay and add-example commands name a rail set --set (their --rails is a folder): take both.
+  if (values.rails !== undefined && values.set !== undefined && values.rails !== values.set)
+    throw new Error(`--rails and --set name the same filter (a rail set); got "${values.rails}" and "${values.set}"`);
+  const railSet = values.rails ?? values.set;
+  let before: number | undefined;
+  if (values.before !== undefined) {
+    const row = /^#?(\d+)$/.exec(values.before)?.[1];
+    if (row === undefined) throw new Error(`--before takes a log row as #N, got "${values.before}"`);
+    before = Number(row);
+  }
+  if (values.text === '') throw new Error('--text must not be empty');
   const now = Date.now();
   const since = values.since === undefined ? undefined : parseSince(values.since, now);
   const until = values.until === undefined ? undefined : parseSince(values.until, now, '--until');
@@ -144,18 +173,20 @@ function parseOptions(args: readonly string[]) {
     );
   const query: DecisionQuery = {
     ...(decision !== undefined && { decision }),
-    ...(values.rails !== undefined && { railSet: values.rails }),
+    ...(railSet !== undefined && { railSet }),
     ...(values.intent !== undefined && { intent: values.intent }),
     ...(reason !== undefined && { reason }),
     ...requestRef(values['request-id']),
     ...(endpoint !== undefined && { endpoint }),
     ...(since !== undefined && { since }),
     ...(until !== undefined && { until }),
+    ...(values.text !== undefined && { text: values.text }),
     ...(limit !== undefined && { limit }),
   };
   return {
     db: values.db,
     query,
+    before,
     json: values.json,
     summary: values.summary,
     verbose: values.verbose,
@@ -197,7 +228,7 @@ function hintIntent(io: CliIO, reader: DecisionReader, intent: string | undefine
   );
 }
 
-function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean, limit: number): void {
+function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean, more: boolean): void {
   if (rows.length === 0) {
     writeLine(io.stdout, 'no logged decisions match');
     return;
@@ -219,10 +250,13 @@ function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean,
       `request ${row.requestId} #${row.id}`,
     ];
     if (row.errorCode) fields.push(`error ${row.errorCode}`);
+    // An upstream that failed the request (a 500, a 429) must not read as a passthrough that worked.
+    else if (row.upstreamStatus !== null && row.upstreamStatus >= 400) fields.push(`upstream ${row.upstreamStatus}`);
     // A dry run asked through /v1/guard: no client was answered by it.
     if (row.endpoint === 'guard') fields.push('via /v1/guard');
     writeLine(io.stdout, fields.join('  '));
-    writeLine(io.stdout, `    ${quote(row.message, verbose ? Number.POSITIVE_INFINITY : MESSAGE_WIDTH)}`);
+    // Verbose: the message as logged, its line breaks escaped, not folded (add-example takes it so).
+    writeLine(io.stdout, `    ${verbose ? quotedForTerminal(row.message) : quote(row.message, MESSAGE_WIDTH)}`);
     if (verbose) printDetails(io, row);
     // The head of a long message rarely shows what decided it: the chunk that did.
     else if (d.chunk?.text !== undefined)
@@ -231,9 +265,10 @@ function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: boolean,
         `    decided by chunk ${d.chunk.index + 1}/${d.chunk.count}: ${quote(d.chunk.text, MESSAGE_WIDTH)}`,
       );
   }
-  // A full page may hide older rows: say so, or a reviewer reads "100 decisions" as all of them.
-  const more = rows.length === limit ? ` (the newest ${limit}; --limit N or --since for others)` : '';
-  writeLine(io.stdout, `${rows.length} decision${rows.length === 1 ? '' : 's'}${more}`);
+  // Older rows left out: say so, or a reviewer reads "100 decisions" as all of them, and say how to
+  // page on (by row: a time alone skips the rows sharing the last one's millisecond).
+  const next = more ? `; older ones: add --before '#${rows.at(-1)!.id}'` : '';
+  writeLine(io.stdout, `${rows.length} decision${rows.length === 1 ? '' : 's'}${next}`);
 }
 
 function printDetails(io: CliIO, row: LoggedDecision): void {
@@ -271,10 +306,14 @@ function printSummary(io: CliIO, summary: DecisionSummary, json: boolean): void 
   for (const [decision, count] of Object.entries(summary.byDecision)) {
     writeLine(io.stdout, `  ${decision.padEnd(11)}  ${String(count).padStart(8)}  ${percent(count, summary.total)}`);
   }
-  writeLine(io.stdout, 'by intent:');
+  writeLine(io.stdout, 'by rail set and intent:');
+  const setWidth = Math.max(...summary.byIntent.map((group) => group.railSet.length));
   for (const group of summary.byIntent) {
     const intent = group.intent ?? '(no match)';
-    writeLine(io.stdout, `  ${group.decision.padEnd(11)}  ${intent.padEnd(24)}  ${String(group.count).padStart(8)}`);
+    writeLine(
+      io.stdout,
+      `  ${group.decision.padEnd(11)}  ${group.railSet.padEnd(setWidth)}  ${intent.padEnd(24)}  ${String(group.count).padStart(8)}`,
+    );
   }
 }
 
