@@ -3,6 +3,7 @@
  * the 0 / 1 / 2 exit-code convention, loading rails and compiling a set through the Guard runtime (the
  * serving code path), and a progress bar on stderr when a person is watching.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -148,9 +149,17 @@ export class Workbench {
   }
 
   /** Loads every set under `railsDir` (default: the `rails` setting). Throws RailsInvalidError. */
-  static async open(io: CliIO, railsDir?: string): Promise<Workbench> {
+  static async open(io: CliIO, railsDir?: string, flags: RailFlags = FOLDER_AND_SET): Promise<Workbench> {
     const settings = settingsOf(io);
     const dir = path.resolve(io.cwd, railsDir ?? settings.rails);
+    // A set's name given for the folder (`logs` takes `--rails bank`): say which flag names a set.
+    if (railsDir !== undefined && !existsSync(dir) && !/[/\\]/.test(railsDir)) {
+      if (existsSync(path.resolve(io.cwd, settings.rails, railsDir)))
+        throw new UsageError(
+          `${flags.folder} names the rails folder, and there is no folder "${railsDir}"; ` +
+            `for the rail set ${railsDir} in ${settings.rails}, use ${flags.set} ${railsDir}`,
+        );
+    }
     return new Workbench(settings, dir, await loadRails(dir), io);
   }
 
@@ -230,13 +239,21 @@ export class Workbench {
   }
 }
 
+/** The command's flags for a rails folder and for one set in it, named in its messages. */
+export interface RailFlags {
+  readonly folder: string;
+  readonly set: string;
+}
+const FOLDER_AND_SET: RailFlags = { folder: '--rails', set: '--set' };
+
 /** Runs `work` with an opened workbench and always closes it (model handles, worker threads). */
 export async function withWorkbench<T>(
   io: CliIO,
   railsDir: string | undefined,
   work: (w: Workbench) => Promise<T>,
+  flags?: RailFlags,
 ): Promise<T> {
-  const workbench = await Workbench.open(io, railsDir);
+  const workbench = await Workbench.open(io, railsDir, flags);
   try {
     return await work(workbench);
   } finally {

@@ -139,6 +139,23 @@ describe('railgate replay', () => {
     const folder = await railgate(ws.dir, ['replay', '--db', 'data', '--rails', 'rails']);
     expect(folder.code).toBe(1);
     expect(folder.stderr).toBe(`railgate replay: ${path.join(ws.dir, 'data')} is a folder, not a decision log file\n`);
+    // A script reading --json gets the failure as JSON.
+    const json = await railgate(ws.dir, ['replay', '--db', 'nope.db', '--rails', 'rails', '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({
+      error: { message: `no decision log at ${path.join(ws.dir, 'nope.db')}` },
+    });
+  });
+
+  it('says to name a set with --set when --rails names one instead of the folder, as logs takes it', async () => {
+    const run = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'support'], { RAILGATE_RAILS: 'rails' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      'railgate replay: --rails names the rails folder, and there is no folder "support"; for the rail set support in rails, use --set support',
+    );
+    const explain = await railgate(ws.dir, ['explain', 'hello', '--rails-dir', 'support'], { RAILGATE_RAILS: 'rails' });
+    expect(explain.code).toBe(2);
+    expect(explain.stderr).toContain('use --rails support');
   });
 
   it('exits 2 on a --limit past 2^53 - 1, which would not be the number typed', async () => {

@@ -38,25 +38,30 @@ export const run = defineCommand({
     const top = values.top === undefined ? 5 : Number(values.top);
     if (!Number.isInteger(top) || top < 1)
       throw new UsageError(`--top must be a positive integer, got "${values.top}"`);
-    return withWorkbench(io, values['rails-dir'], async (workbench) => {
-      // The set first: a mistyped --rails is the error to see, whatever the message's length.
-      const set = workbench.pick(values.rails, '--rails-dir');
-      const limit = workbench.settings.limits.messageChars;
-      if (message.length > limit) {
-        // Exit 1, a failure: the arguments are right (no usage error, no help), but there is no decision
-        // to show, as the proxy decides nothing either; exit 0 would pass off an error as a decision.
-        const error = lastMessageTooLong(message.length, limit, 'messages[0].content');
-        throw new CommandFailure(
-          `the message is ${message.length} characters, over limits.messageChars (${limit}): the proxy decides ` +
-            `nothing and answers ${error.statusCode} ${error.code} ("${error.message}")`,
-        );
-      }
-      const compiled = await workbench.compile(set);
-      const scored = await scoreText(compiled, message);
-      const explanation = explainScored(message, decideScored(compiled.set, scored), scored);
-      if (values.json) writeLine(io.stdout, JSON.stringify(snakeCaseKeys(explanation), null, 2));
-      else for (const line of renderExplanation(explanation, top)) writeLine(io.stdout, line);
-      return 0;
-    });
+    return withWorkbench(
+      io,
+      values['rails-dir'],
+      async (workbench) => {
+        // The set first: a mistyped --rails is the error to see, whatever the message's length.
+        const set = workbench.pick(values.rails, '--rails-dir');
+        const limit = workbench.settings.limits.messageChars;
+        if (message.length > limit) {
+          // Exit 1, a failure: the arguments are right (no usage error, no help), but there is no decision
+          // to show, as the proxy decides nothing either; exit 0 would pass off an error as a decision.
+          const error = lastMessageTooLong(message.length, limit, 'messages[0].content');
+          throw new CommandFailure(
+            `the message is ${message.length} characters, over limits.messageChars (${limit}): the proxy decides ` +
+              `nothing and answers ${error.statusCode} ${error.code} ("${error.message}")`,
+          );
+        }
+        const compiled = await workbench.compile(set);
+        const scored = await scoreText(compiled, message);
+        const explanation = explainScored(message, decideScored(compiled.set, scored), scored);
+        if (values.json) writeLine(io.stdout, JSON.stringify(snakeCaseKeys(explanation), null, 2));
+        else for (const line of renderExplanation(explanation, top)) writeLine(io.stdout, line);
+        return 0;
+      },
+      { folder: '--rails-dir', set: '--rails' },
+    );
   },
 });

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { quotedForTerminal, writeLine } from '../io.js';
 import {
+  CommandFailure,
   defineCommand,
   numberOption,
   progress,
@@ -83,8 +84,7 @@ export const run = defineCommand({
       try {
         reader = DecisionReader.openReadOnly(dbPath);
       } catch (error) {
-        writeLine(io.stderr, `railgate replay: ${(error as Error).message}`);
-        return 1;
+        throw new CommandFailure((error as Error).message);
       }
       try {
         const query = { since, ...(values.set && { railSet: values.set }), ...(limit !== undefined && { limit }) };
