@@ -199,12 +199,25 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
  * `Text` parts that OpenAI would refuse, and none of their text may pass undecided.
  */
 export function contentText(content: unknown): string {
-  if (typeof content === 'string') return content;
+  if (typeof content === 'string') return wellFormed(content);
   if (!Array.isArray(content)) return '';
-  return content
-    .filter((part): part is { text: string } => typeof (part as { text?: unknown } | null)?.text === 'string')
-    .map((part) => part.text)
-    .join('\n');
+  return wellFormed(
+    content
+      .filter((part): part is { text: string } => typeof (part as { text?: unknown } | null)?.text === 'string')
+      .map((part) => part.text)
+      .join('\n'),
+  );
+}
+
+/** A UTF-16 surrogate without its other half (`"\ud800"` in the JSON): no character at all. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * The text with each lone surrogate read as U+FFFD, as any UTF-8 reader of it (the upstream, the
+ * decision log) reads it: the text decided is then the text logged, replayed and turned into examples.
+ */
+function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
 /**
@@ -289,7 +302,7 @@ export function createRequestParsers(limits: Limits) {
             { param: 'input' },
           );
         }
-        return { text: parsed.input, earlier: [], railSet: parsed.rails };
+        return { text: wellFormed(parsed.input), earlier: [], railSet: parsed.rails };
       }
       if (!parsed.messages) {
         throw new RailgateError(

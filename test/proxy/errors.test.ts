@@ -179,6 +179,22 @@ describe('request validation', () => {
     }
   });
 
+  it('decides and logs a lone surrogate as the U+FFFD a UTF-8 reader of the log reads it as', async () => {
+    // JSON may escape half of a surrogate pair; SQLite stores text as UTF-8, which has no such thing.
+    const body = Buffer.from(
+      '{"model":"m","messages":[{"role":"user","content":"what are your opening hours \\ud800"}]}',
+    );
+    const response = await post(body, { 'content-type': 'application/json' });
+    expect(response.statusCode).toBe(200);
+    const row = railgate.rows().find((r) => r.requestId === response.headers['x-request-id']);
+    expect(row?.message).toBe('what are your opening hours \uFFFD');
+    // A whole pair is a character, kept.
+    const pair = await post({ model: 'm', messages: [user('what are your opening hours 😀')] });
+    expect(railgate.rows().find((r) => r.requestId === pair.headers['x-request-id'])?.message).toBe(
+      'what are your opening hours 😀',
+    );
+  });
+
   it('answers 404 RG_ERR_UNKNOWN_RAIL_SET for a rail set that is not loaded', async () => {
     const counted = await railgate.errorCount('RG_ERR_NOT_FOUND');
     const unknownSets = await railgate.errorCount('RG_ERR_UNKNOWN_RAIL_SET');
