@@ -62,10 +62,34 @@ describe('splitting long messages into chunks', () => {
     expect(few.join(' ')).toContain('line 199 status ok');
   });
 
-  it('adds single sentences after the windows only while there is room', () => {
-    const text = Array.from({ length: 12 }, (_, i) => `This is sentence number ${i} of the message.`).join(' ');
+  it('keeps every sentence on its own when the budget is short, widening the windows instead', () => {
+    const sentences = Array.from({ length: 12 }, (_, i) => `This is sentence number ${i} of the message.`);
+    const text = sentences.join(' ');
     const all = splitIntoChunks(text);
     const capped = splitIntoChunks(text, DEFAULT_CHUNK_WORDS, all.length - 3);
-    expect(capped).toEqual(all.slice(0, all.length - 3));
+    expect(capped.length).toBeLessThanOrEqual(all.length - 3);
+    // A request buried late in the text is still seen undiluted...
+    for (const s of sentences) expect(capped).toContain(s);
+    // ...and the windows, fewer and wider, still cover it all, in order.
+    const windows = capped.slice(0, capped.length - sentences.length);
+    expect(windows.length).toBeGreaterThan(0);
+    for (const s of sentences) expect(windows.some((w) => w.includes(s))).toBe(true);
+    // With more sentences than the budget, the widest windows come first, then sentences while there is room.
+    const few = splitIntoChunks(text, DEFAULT_CHUNK_WORDS, 5);
+    expect(few.length).toBe(5);
+    for (const s of sentences) expect(few.some((c) => c.includes(s))).toBe(true);
+  });
+
+  it('ends sentences after closing quotes and at line breaks, whatever runs of spaces or quotes lie between', () => {
+    const spaces = `${sentence('A', 40)}${' '.repeat(2_000)}tail words here`;
+    expect(splitIntoChunks(spaces, 30).at(-1)).toBe('tail words here');
+    const quotes = `He said "stop.${'"'.repeat(2_000)} ${sentence('B', 40)}`;
+    expect(splitIntoChunks(quotes, 30)).toContain(sentence('B', 40).split(' ').slice(0, 30).join(' '));
+    // Closing quotes and brackets after the end mark still end the sentence; a line break always does.
+    const text = `${sentence('C', 20)}") ${sentence('D', 20)}\n${sentence('E', 5).slice(0, -1)}\n  ${sentence('F', 5)}`;
+    const chunks = splitIntoChunks(text, 25);
+    expect(chunks).toContain(`${sentence('C', 20)}")`);
+    expect(chunks).toContain(sentence('D', 20));
+    expect(chunks).toContain(sentence('E', 5).slice(0, -1));
   });
 });
