@@ -6,6 +6,7 @@
  * included), `decideFromScores`, and `pickChunkDecision` for long messages.
  */
 import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from '../matching/chunk.js';
+import { foldForMatching } from '../matching/fold.js';
 import { scoreMessage, type CompiledRailSet } from '../matching/compile.js';
 import type { Decision, Neighbour } from '../matching/decision.js';
 import { pickChunkDecision } from '../matching/runtime.js';
@@ -62,7 +63,7 @@ export async function scoreTexts(
   for (let start = 0; start < texts.length; start += EMBED_BATCH) {
     const batch = texts
       .slice(start, start + EMBED_BATCH)
-      .map((text) => splitIntoChunks(text, chunkWords, compiled.maxChunks));
+      .map((text) => splitIntoChunks(foldForMatching(text), chunkWords, compiled.maxChunks));
     const vectors = await compiled.embedder.embed(batch.flat());
     let next = 0;
     for (const chunks of batch) {

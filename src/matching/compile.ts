@@ -13,6 +13,7 @@ import { scoreIntents, decideFromScores, type IntentScore } from './score.js';
 import type { IntentClassifier } from './classifier.js';
 import { loadOrFitClassifier } from './classifier-store.js';
 import { buildIndex } from './index-store.js';
+import { foldForMatching } from './fold.js';
 import type { IndexOptions, VectorIndex } from './vector-index.js';
 
 interface IndexedExample {
@@ -86,7 +87,8 @@ export async function compileRailSet(
     ...intent.examples.map((text) => ({ intent: intent.id, text, negative: false })),
     ...intent.notExamples.map((text) => ({ intent: intent.id, text, negative: true })),
   ]);
-  const texts = examples.map((e) => e.text);
+  // Read as messages are (fold.ts); `examples` keep the text as written, for explanations.
+  const texts = examples.map((e) => foldForMatching(e.text));
   const onProgress =
     options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
   // embedBulk uses the persistent example cache where the embedder has one.

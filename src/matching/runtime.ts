@@ -7,6 +7,7 @@ import type { Embedder } from '../embedding/embedder.js';
 import type { EmbeddingConfig, RailSet } from '../rails/types.js';
 import { compileRailSet, decideVector, type CompileOptions, type CompiledRailSet } from './compile.js';
 import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from './chunk.js';
+import { foldForMatching } from './fold.js';
 import type { Decision } from './decision.js';
 import type { Guard, GuardResult, LoadedRailSetInfo } from './guard.js';
 
@@ -236,7 +237,10 @@ export class RailsRuntime implements Guard {
     // One chunk budget for all earlier messages together: a client writes its history, and 16 long
     // ones must not cost the model 16 times what the longest last message may.
     const caps = chunkShares(
-      earlier.map((t) => splitIntoChunks(t, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, Infinity).length),
+      earlier.map(
+        (t) =>
+          splitIntoChunks(foldForMatching(t), compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, Infinity).length,
+      ),
       compiled.maxChunks,
     );
     const before = await Promise.all(
@@ -255,13 +259,14 @@ export class RailsRuntime implements Guard {
     signal: AbortSignal | undefined,
   ): Promise<{ decision: Decision; embedMs: number }> {
     const now = this.#now;
-    const chunks = splitIntoChunks(text, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, maxChunks);
+    const folded = foldForMatching(text);
+    const chunks = splitIntoChunks(folded, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, maxChunks);
     const t0 = now();
     const vectors = await compiled.embedder.embed(chunks, signal);
     const embedMs = now() - t0;
     const decision =
       chunks.length === 1
-        ? decideVector(compiled, vectors[0]!, null, text)
+        ? decideVector(compiled, vectors[0]!, null, folded)
         : pickChunkDecision(
             chunks.map((chunk, index) =>
               decideVector(compiled, vectors[index]!, { index, count: chunks.length, text: chunk }, chunk),
