@@ -208,6 +208,17 @@ describe('message cache', () => {
     expect(text).toContain('railgate_embed_cache_lookups_total{result="miss"} 1');
   });
 
+  it('caches long texts too, by digest, never taking one for another that differs at its end', async () => {
+    const counting = new CountingEmbedder(model);
+    const cached = new CachingEmbedder(counting, 10);
+    const long = 'I lost my debit card on the train this morning. '.repeat(20);
+    const [first] = await cached.embed([long]);
+    const [again] = await cached.embed([long, `${long}!`]);
+    expect(again).toBe(first);
+    // The second is a miss of its own: the model is asked for it, and only for it.
+    expect(counting.texts).toEqual([[long], [`${long}!`]]);
+  });
+
   it('evicts the least recently used entry beyond its capacity', async () => {
     const counting = new CountingEmbedder(model);
     const cached = new CachingEmbedder(counting, 2);
