@@ -137,11 +137,27 @@ const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEO
 function causeOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // undici wraps socket errors; the innermost cause says what really happened (ECONNREFUSED, …).
-  const innermost = causeChain(error).at(-1) as Error & { code?: string };
+  const innermost = causeChain(error).at(-1) as Error & { code?: string; syscall?: string };
   const outer = error as Error & { code?: string };
-  const message = innermost.message || outer.message;
   const code = innermost.code ?? outer.code;
+  // A system error's message names the address it tried ("connect ECONNREFUSED 10.0.3.7:8000"): the
+  // client is told what failed, and the log line (its cause) keeps where.
+  if (innermost.syscall && code) return `${innermost.syscall} ${code}`;
+  const message = innermost.message || outer.message;
   return code && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+/**
+ * Where a redirect points, as a client may see it: without its query, which may carry a key (an
+ * upstream URL with `?key=…` is redirected with it).
+ */
+function redirectTarget(location: string, base: URL): string {
+  try {
+    const target = new URL(location, base);
+    return `${target.origin}${target.pathname}${target.search ? '?…' : ''}`;
+  } catch {
+    return 'an address that is not a URL';
+  }
 }
 
 /** Whether a failure is the client going away (we aborted the upstream ourselves). */
@@ -323,7 +339,7 @@ export class Upstreams {
         const where = Array.isArray(location) ? location[0] : location;
         throw new RailgateError(
           'RG_ERR_UPSTREAM_BAD_RESPONSE',
-          `Upstream "${name}" answered ${response.statusCode}, a redirect${where ? ` to ${this.redact(name, where)}` : ''}; ` +
+          `Upstream "${name}" answered ${response.statusCode}, a redirect${where ? ` to ${this.redact(name, redirectTarget(where, base))}` : ''}; ` +
             'railgate does not follow redirects: set the upstream URL to where it points.',
         );
       }

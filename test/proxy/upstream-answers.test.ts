@@ -226,6 +226,15 @@ describe('what the upstream answers with', () => {
     const lookup = await railgate.app.inject({ url: '/v1/models/fake-model' });
     expect(lookup.statusCode).toBe(502);
     expect(lookup.json().error.message).toMatch(/a redirect to/);
+    // A key in the URL's query (an upstream set up as `…/v1?key=…`) comes back in the redirect: not told.
+    upstream.behave({ status: 301, headers: { location: `${location}?key=sk-query-secret-42` } });
+    const keyed = await railgate.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: ask('where is my order'),
+    });
+    expect(keyed.json().error.message).toContain(`a redirect to ${location}?…;`);
+    expect(keyed.body).not.toContain('sk-query-secret-42');
   });
 
   it("passes on a 429's retry-after-ms, which the OpenAI SDKs prefer to retry-after", async () => {
