@@ -194,19 +194,28 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 /**
+ * The keys of a content part that hold text a model reads: `text` in any part (an upstream may read
+ * `input_text` or `Text` parts that OpenAI would refuse), and `refusal` and `thinking`, which vLLM's
+ * chat templates read as text too, whatever role they come in.
+ */
+const TEXT_KEYS = ['text', 'refusal', 'thinking'] as const;
+
+/**
  * The text of one message's content: a string, or the text of an array's parts joined by newlines.
- * Every part with a string `text` counts, whatever its `type`: an upstream may read `input_text` or
- * `Text` parts that OpenAI would refuse, and none of their text may pass undecided.
+ * No text an upstream may read passes undecided.
  */
 export function contentText(content: unknown): string {
   if (typeof content === 'string') return wellFormed(content);
   if (!Array.isArray(content)) return '';
-  return wellFormed(
-    content
-      .filter((part): part is { text: string } => typeof (part as { text?: unknown } | null)?.text === 'string')
-      .map((part) => part.text)
-      .join('\n'),
-  );
+  const texts: string[] = [];
+  for (const part of content as unknown[]) {
+    if (typeof part !== 'object' || part === null) continue;
+    for (const key of TEXT_KEYS) {
+      const text = (part as Record<string, unknown>)[key];
+      if (typeof text === 'string') texts.push(text);
+    }
+  }
+  return wellFormed(texts.join('\n'));
 }
 
 /** A UTF-16 surrogate without its other half (`"\ud800"` in the JSON): no character at all. */

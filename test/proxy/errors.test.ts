@@ -177,6 +177,14 @@ describe('request validation', () => {
       const response = await post({ model: 'm', messages: [user([{ type, text: 'what are your opening hours' }])] });
       expect([response.statusCode, response.headers['x-railgate-decision']]).toEqual([200, 'respond']);
     }
+    // vLLM's templates read `refusal` and `thinking` parts as text as well.
+    for (const type of ['refusal', 'thinking']) {
+      const response = await post({
+        model: 'm',
+        messages: [user([{ type, [type]: 'what are your opening hours' }])],
+      });
+      expect([response.statusCode, response.headers['x-railgate-decision']]).toEqual([200, 'respond']);
+    }
   });
 
   it('decides and logs a lone surrogate as the U+FFFD a UTF-8 reader of the log reads it as', async () => {
