@@ -31,6 +31,7 @@ const ENV_SETTINGS: readonly (readonly [env: string, setting: string, read: EnvR
   ['RAILGATE_CLIENT_API_KEYS', 'clientApiKeys', 'list'],
   ['RAILGATE_TRUST_PROXY', 'trustProxy', 'boolean'],
   ['RAILGATE_CORS_ORIGINS', 'corsOrigins', 'list'],
+  ['RAILGATE_DECISION_DETAILS', 'decisionDetails', 'string'],
   ['RAILGATE_REQUEST_TIMEOUT_MS', 'limits.requestTimeoutMs', 'number'],
   ['RAILGATE_UPSTREAM_URL', 'upstreams.default.url', 'string'],
   ['RAILGATE_UPSTREAM_API_KEY', 'upstreams.default.apiKey', 'string'],

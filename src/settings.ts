@@ -17,6 +17,7 @@ import {
   DEFAULT_MIN_RECALL,
 } from './matching/vector-index.js';
 import { DEFAULT_MAX_EF_SEARCH } from './matching/index-recall.js';
+import { DECISION_DETAILS } from './proxy/decision-view.js';
 
 /** Node's timers take at most 2^31 − 1 ms; a longer one fires after 1 ms, the opposite of "never". */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -120,6 +121,11 @@ const settingsSchema = z
     corsOrigins: z
       .array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'an origin is scheme://host[:port] with no path, or *'))
       .default([]),
+    /**
+     * What clients are shown of a decision: `full` (scores, runner-up, nearest rail examples) or
+     * `brief` (decision, intent, reason); see proxy/decision-view.ts. The decision log keeps it all.
+     */
+    decisionDetails: z.enum(DECISION_DETAILS).default('full'),
     /** Behind a reverse proxy: take the client address from X-Forwarded-For (fastify's trustProxy). */
     trustProxy: z.boolean().default(false),
     /** Named upstreams; a rail set picks one with `upstream:` (default `default`). */

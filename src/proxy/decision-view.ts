@@ -7,22 +7,37 @@ import type { Decision } from '../matching/decision.js';
 /** Neighbours shown to clients; the full list stays in the decision log. */
 const NEIGHBOURS_SHOWN = 5;
 
-export interface RailgateView {
+/**
+ * How much of a decision clients are shown (setting `decisionDetails`). `full`: scores, runner-up,
+ * the nearest rail examples, for app developers tuning against railgate. `brief`: what was decided
+ * and why in a word, for clients facing the public, to whom scores are a gauge for rewording a
+ * refused request until it passes and the examples are the rails' own text. The log keeps it all.
+ */
+export const DECISION_DETAILS = ['full', 'brief'] as const;
+export type DecisionDetails = (typeof DECISION_DETAILS)[number];
+
+/** The `railgate` object with `decisionDetails: brief`. */
+export interface BriefRailgateView {
   readonly decision: Decision['action'];
   readonly intent: string | null;
   readonly reason: Decision['reason'];
+  readonly rail_set: string;
+  readonly request_id: string;
+  /** With reason `earlier_message`: the index in `messages` of the user message that refused it. */
+  readonly earlier_message_index: number | null;
+}
+
+export type RailgateView = BriefRailgateView | FullRailgateView;
+
+export interface FullRailgateView extends BriefRailgateView {
   readonly score: number;
   readonly threshold: number;
   readonly candidate: string | null;
   readonly runner_up: { readonly intent: string; readonly score: number } | null;
   readonly margin: number | null;
-  readonly rail_set: string;
   readonly rails_hash: string;
-  readonly request_id: string;
   readonly neighbours: readonly { intent: string; example: string; score: number; negative: boolean }[];
   readonly chunk: Decision['chunk'];
-  /** With reason `earlier_message`: the index in `messages` of the user message that refused it. */
-  readonly earlier_message_index: number | null;
 }
 
 /** Four decimals: enough to compare with a threshold, short enough to read. */
@@ -30,7 +45,21 @@ export function round4(value: number): number {
   return Math.round(value * 10_000) / 10_000;
 }
 
-export function decisionView(decision: Decision, requestId: string, earlierIndex: number | null = null): RailgateView {
+export function decisionView(
+  decision: Decision,
+  requestId: string,
+  earlierIndex: number | null = null,
+  details: DecisionDetails = 'full',
+): RailgateView {
+  if (details === 'brief')
+    return {
+      decision: decision.action,
+      intent: decision.intent,
+      reason: decision.reason,
+      rail_set: decision.railSet,
+      request_id: requestId,
+      earlier_message_index: earlierIndex,
+    };
   return {
     decision: decision.action,
     intent: decision.intent,
@@ -54,11 +83,11 @@ export function decisionView(decision: Decision, requestId: string, earlierIndex
   };
 }
 
-export function decisionHeaders(decision: Decision): Record<string, string> {
+export function decisionHeaders(decision: Decision, details: DecisionDetails = 'full'): Record<string, string> {
   return {
     'x-railgate-decision': decision.action,
     'x-railgate-intent': decision.intent ?? 'none',
-    'x-railgate-score': decision.score.toFixed(4),
+    ...(details === 'full' && { 'x-railgate-score': decision.score.toFixed(4) }),
     'x-railgate-rails': decision.railSet,
   };
 }

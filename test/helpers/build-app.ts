@@ -44,6 +44,8 @@ export interface TestAppOptions {
   readonly clientRailSets?: readonly string[];
   /** Web origins allowed to call from a browser (`corsOrigins`). */
   readonly corsOrigins?: readonly string[];
+  /** What clients are shown of a decision (`decisionDetails`). */
+  readonly decisionDetails?: 'full' | 'brief';
   /** Replaces the real guard (e.g. a promise that never resolves, to test readiness). */
   readonly guard?: Promise<Guard>;
   /** Listen on 127.0.0.1, port 0, and report the URL. */
@@ -77,6 +79,7 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     clientRailSets: [...(options.clientRailSets ?? [])],
     corsOrigins: [...(options.corsOrigins ?? [])],
     ...(options.defaultRailSet ? { defaultRailSet: options.defaultRailSet } : {}),
+    ...(options.decisionDetails ? { decisionDetails: options.decisionDetails } : {}),
     upstreams: options.upstreamUrl
       ? { default: { url: options.upstreamUrl, apiKey: options.apiKey ?? 'sk-upstream-test', ...options.upstream } }
       : {},

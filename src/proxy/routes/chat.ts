@@ -158,8 +158,9 @@ export const chatRoutes = fp(
         request,
         reply,
       );
-      const view = decisionView(decision, request.id, earlierIndex);
-      reply.headers(decisionHeaders(decision));
+      const details = options.settings.decisionDetails;
+      const view = decisionView(decision, request.id, earlierIndex, details);
+      reply.headers(decisionHeaders(decision, details));
 
       if (decision.action === 'respond' || decision.action === 'refuse') {
         const answer = cannedAnswer(decision, set);

@@ -37,7 +37,8 @@ export const guardRoutes = fp(
         request,
         reply,
       );
-      reply.headers(decisionHeaders(decision));
+      const details = options.settings.decisionDetails;
+      reply.headers(decisionHeaders(decision, details));
 
       // What the proxy would do with this message: answer with a canned text, or send a vetted prompt.
       const intent = set.intents.find((i) => i.id === decision.intent);
@@ -51,7 +52,7 @@ export const guardRoutes = fp(
       };
       return {
         object: 'railgate.decision',
-        railgate: decisionView(decision, request.id, earlierIndex),
+        railgate: decisionView(decision, request.id, earlierIndex, details),
         ...outcome,
       };
     });
