@@ -52,20 +52,36 @@ function unmixer(text: string): (word: string) => string {
     let allLookAlikes = true;
     for (const char of word) {
       const latin = LOOK_ALIKES.get(char);
-      if (latin === undefined) allLookAlikes = false;
+      // A mark on a look-alike (Cyrillic ӧ is о and a diaeresis) goes with it, dropped after.
+      if (latin === undefined && !MARK.test(char)) allLookAlikes = false;
       out += latin ?? char;
     }
     return LATIN.test(word) || (mostlyLatin && allLookAlikes) ? out : word;
   };
 }
 
+const MARK = /\p{M}/u;
+
+/**
+ * Unicode tag characters (U+E0020–E007E) mirror ASCII, invisibly: a model reading them reads the
+ * hidden text ("ASCII smuggling"), so matching reads it too.
+ */
+const TAGS = /[\u{E0020}-\u{E007E}]/gu;
+const untagged = (tag: string): string => String.fromCodePoint(tag.codePointAt(0)! - 0xe0000);
+
 /**
  * The text as matching reads it: compatibility forms unified (full-width letters, ligatures, as
- * NFKC does), invisible characters dropped, accents on Latin letters dropped, look-alike letters in
- * mixed-script words made Latin. A text that would fold to nothing is matched as it is.
+ * NFKC does), tag characters read as the ASCII they mirror, invisible characters dropped, accents on
+ * Latin letters dropped, look-alike letters in mixed-script words made Latin. Folding a folded text
+ * changes nothing. A text that would fold to nothing is matched as it is.
  */
 export function foldForMatching(text: string): string {
-  const bare = text.normalize('NFKD').replace(INVISIBLE, '').replace(MARKS_ON_LATIN, '');
-  const folded = bare.replace(WORD, unmixer(bare)).normalize('NFC');
+  let decomposed = text.normalize('NFKD');
+  // A few compatibility characters expand many-fold (U+FDFA is 18 characters): 32,000 of them would
+  // be matched as 576,000 after the length limit was checked. Such a text keeps them as they are.
+  if (decomposed.length > 2 * text.length) decomposed = text.normalize('NFD');
+  const bare = decomposed.replace(TAGS, untagged).replace(INVISIBLE, '').replace(MARKS_ON_LATIN, '');
+  // Look-alikes made Latin may carry marks of their own (ӧ): dropped as on any Latin letter.
+  const folded = bare.replace(WORD, unmixer(bare)).replace(MARKS_ON_LATIN, '').normalize('NFC');
   return folded.trim() === '' ? text : folded;
 }

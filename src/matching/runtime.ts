@@ -224,7 +224,7 @@ export class RailsRuntime implements Guard {
   ): Promise<GuardResult> {
     const now = this.#now;
     const t0 = now();
-    const last = await this.#decideText(compiled, text, compiled.maxChunks, signal);
+    const last = await this.#decideText(compiled, foldForMatching(text), compiled.maxChunks, signal);
     let embedMs = last.embedMs;
     const result = (decision: Decision, vetoedBy?: number): GuardResult => ({
       decision,
@@ -236,15 +236,13 @@ export class RailsRuntime implements Guard {
     if (last.decision.action !== 'passthrough' || !checksEarlier || earlier.length === 0) return result(last.decision);
     // One chunk budget for all earlier messages together: a client writes its history, and 16 long
     // ones must not cost the model 16 times what the longest last message may.
+    const folded = earlier.map(foldForMatching);
     const caps = chunkShares(
-      earlier.map(
-        (t) =>
-          splitIntoChunks(foldForMatching(t), compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, Infinity).length,
-      ),
+      folded.map((t) => splitIntoChunks(t, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, Infinity).length),
       compiled.maxChunks,
     );
     const before = await Promise.all(
-      earlier.map((t, i) => (caps[i]! > 0 ? this.#decideText(compiled, t, caps[i]!, signal) : undefined)),
+      folded.map((t, i) => (caps[i]! > 0 ? this.#decideText(compiled, t, caps[i]!, signal) : undefined)),
     );
     embedMs += Math.max(0, ...before.map((d) => d?.embedMs ?? 0));
     const veto = before.findLastIndex((d) => d?.decision.action === 'refuse' && d.decision.intent !== null);
@@ -254,12 +252,12 @@ export class RailsRuntime implements Guard {
 
   async #decideText(
     compiled: CompiledRailSet,
-    text: string,
+    /** The text as matching reads it (foldForMatching). */
+    folded: string,
     maxChunks: number,
     signal: AbortSignal | undefined,
   ): Promise<{ decision: Decision; embedMs: number }> {
     const now = this.#now;
-    const folded = foldForMatching(text);
     const chunks = splitIntoChunks(folded, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, maxChunks);
     const t0 = now();
     const vectors = await compiled.embedder.embed(chunks, signal);

@@ -24,6 +24,10 @@ const DISGUISES: Record<string, (text: string) => string> = {
   'an accent on every letter': (t) => [...t].map((c) => (c === ' ' ? c : `${c}\u0301`)).join(''),
   'Cyrillic о а р е for the Latin letters': (t) =>
     t.replace(/o/g, 'о').replace(/a/g, 'а').replace(/p/g, 'р').replace(/e/g, 'е'),
+  'Cyrillic and Greek look-alikes with accents of their own': (t) =>
+    t.replace(/o/g, 'ӧ').replace(/a/g, 'ά').replace(/e/g, 'ё'),
+  'invisible tag characters that mirror its ASCII': (t) =>
+    [...t].map((c) => String.fromCodePoint(0xe0000 + c.codePointAt(0)!)).join(''),
   'full-width letters': (t) =>
     [...t].map((c) => (c === ' ' ? c : String.fromCodePoint(c.codePointAt(0)! + 0xfee0))).join(''),
 };
@@ -40,8 +44,18 @@ beforeAll(async () => {
 afterAll(() => guard.close());
 
 describe('disguised text', () => {
-  it('is read as the plain text it shows', () => {
-    for (const [how, disguise] of Object.entries(DISGUISES)) expect(foldForMatching(disguise(PLAIN)), how).toBe(PLAIN);
+  it('is read as the plain text it shows, and folding it again changes nothing', () => {
+    for (const [how, disguise] of Object.entries(DISGUISES)) {
+      expect(foldForMatching(disguise(PLAIN)), how).toBe(PLAIN);
+      expect(foldForMatching(foldForMatching(disguise(PLAIN))), how).toBe(PLAIN);
+    }
+  });
+
+  it('is never matched as a text many times longer than the one whose length was checked', () => {
+    // U+FDFA decomposes to 18 characters: 32,000 of them within limits.messageChars would be 576,000.
+    const text = '\ufdfa'.repeat(32_000);
+    expect(foldForMatching(text).length).toBe(text.length);
+    expect(foldForMatching('ﬁne ﬁsh')).toBe('fine fish');
   });
 
   it.each(Object.keys(DISGUISES))('with %s, is refused as the plain request is', async (how) => {
