@@ -72,14 +72,21 @@ function sentences(text: string, maxWords: number): string[][] {
 }
 
 /**
+ * The widest window the bundled model reads whole: it reads 128 tokens, about 90 words of English, and
+ * the rest of a longer text changes nothing in its vector.
+ */
+export const MODEL_READ_WORDS = 90;
+
+/**
  * The chunks of a text: the sentence windows in order, then the sentences not already a window on
  * their own. A text of at most `maxWords` words is one chunk (returned as is); `maxWords` ≤ 0 turns
  * chunking off. At most `maxChunks` chunks. When both do not fit, every sentence on its own comes
- * first, if they all fit beside at least one window: a request buried in a long text is most often
- * one sentence, and inside a window its neighbours dilute it. The windows are then made wider until
- * they fit in what is left (the whole text stays covered, more coarsely, for a request spread over
- * sentences). A text with more sentences than `maxChunks` gets the wider windows, and single
- * sentences, in order, while there is room.
+ * first, while there are fewer sentences than `maxChunks`: a request buried in a long text is most
+ * often one sentence, and inside a window its neighbours dilute it. The windows are then made wider,
+ * up to what the model reads whole, to fit in what is left; past that, as many of them as fit are
+ * kept, spread over the text (a request spread over sentences is then looked for in part of it). A
+ * text of `maxChunks` sentences or more gets windows made wider until they fit, and single sentences,
+ * in order, while there is room.
  */
 export function splitIntoChunks(
   text: string,
@@ -91,9 +98,20 @@ export function splitIntoChunks(
   const parts = sentences(text, maxWords);
   const singles = [...new Set(parts.map((p) => p.join(' ')))];
   let windows = sentenceWindows(parts, maxWords);
-  const room = windows.length + singles.length <= budget || singles.length >= budget ? budget : budget - singles.length;
-  for (let width = maxWords * 2; windows.length > room; width *= 2)
-    windows = sentenceWindows(sentences(text, width), width);
+  if (windows.length + singles.length > budget) {
+    if (singles.length < budget) {
+      const room = budget - singles.length;
+      const widest = Math.max(maxWords, MODEL_READ_WORDS);
+      for (let width = maxWords; windows.length > room && width < widest;) {
+        width = Math.min(width * 2, widest);
+        windows = sentenceWindows(sentences(text, width), width);
+      }
+      windows = spread(windows, room);
+    } else {
+      for (let width = maxWords * 2; windows.length > budget; width *= 2)
+        windows = sentenceWindows(sentences(text, width), width);
+    }
+  }
   const chunks = [...windows];
   const seen = new Set(chunks);
   for (const sentence of singles) {
@@ -103,6 +121,12 @@ export function splitIntoChunks(
     chunks.push(sentence);
   }
   return chunks;
+}
+
+/** At most `count` of `items`, evenly spaced, in order. */
+function spread<T>(items: readonly T[], count: number): T[] {
+  if (items.length <= count) return [...items];
+  return Array.from({ length: count }, (_, i) => items[Math.floor((i * items.length) / count)]!);
 }
 
 function sentenceWindows(parts: readonly string[][], maxWords: number): string[] {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CHUNK_WORDS, DEFAULT_MAX_CHUNKS, splitIntoChunks } from '../../src/matching/chunk.js';
+import {
+  DEFAULT_CHUNK_WORDS,
+  DEFAULT_MAX_CHUNKS,
+  MODEL_READ_WORDS,
+  splitIntoChunks,
+} from '../../src/matching/chunk.js';
 
 const wordCount = (text: string) => text.split(/\s+/).filter(Boolean).length;
 /** A sentence of `n` words, numbered so that tests can tell sentences apart. */
@@ -74,6 +79,16 @@ describe('splitting long messages into chunks', () => {
     const windows = capped.slice(0, capped.length - sentences.length);
     expect(windows.length).toBeGreaterThan(0);
     for (const s of sentences) expect(windows.some((w) => w.includes(s))).toBe(true);
+    // Windows never grow past what the model reads whole: past it, fewer are kept, spread over the text.
+    const many = Array.from(
+      { length: 60 },
+      (_, i) => `This is sentence ${i} with exactly twelve words in it right now.`,
+    );
+    const tight = splitIntoChunks(many.join(' '));
+    for (const s of many) expect(tight).toContain(s);
+    const wide = tight.filter((c) => !many.includes(c));
+    expect(wide.length).toBeGreaterThan(0);
+    for (const w of wide) expect(wordCount(w)).toBeLessThanOrEqual(MODEL_READ_WORDS);
     // With more sentences than the budget, the widest windows come first, then sentences while there is room.
     const few = splitIntoChunks(text, DEFAULT_CHUNK_WORDS, 5);
     expect(few.length).toBe(5);
