@@ -2,15 +2,16 @@
 import { percent, similarity, table } from './cli.js';
 import type { EvalReport, Mistake } from './metrics.js';
 import { closest } from '../rails/reader.js';
+import { quotedForTerminal } from '../cli/io.js';
 
 function fraction(part: number, whole: number): string {
   return `${part}/${whole}`;
 }
 
-/** The message, on one line and cut to `width` characters, quoted. */
+/** The message, on one line and cut to `width` characters, quoted with control characters escaped. */
 function quoted(text: string, width = 60): string {
   const flat = text.replace(/\s+/g, ' ').trim();
-  return JSON.stringify(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
+  return quotedForTerminal(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
 }
 
 function describeMistake(m: Mistake): string {

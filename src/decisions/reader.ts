@@ -54,8 +54,10 @@ function whereClause(q: DecisionQuery): { sql: string; params: Param[] } {
   // instr, not LIKE: a `%` or `_` in the text means itself.
   add('instr(lower(message), lower(?)) > 0', q.text);
   if (q.before !== undefined) {
-    terms.push('(time < ? OR (time = ? AND id < ?))');
-    params.push(q.before.time, q.before.time, q.before.id);
+    // A row value: SQLite searches the (time, id) order from the cursor down, where the same test
+    // spelt with OR scanned every newer row first (tens of ms a page on a million rows).
+    terms.push('(time, id) < (?, ?)');
+    params.push(q.before.time, q.before.id);
   }
   return { sql: terms.length ? ` WHERE ${terms.join(' AND ')}` : '', params };
 }

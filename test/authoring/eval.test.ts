@@ -92,6 +92,16 @@ describe('railgate eval', () => {
     const bad = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'missed.jsonl', '--mistakes', 'all']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--mistakes must be a number');
+    const half = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'missed.jsonl', '--mistakes', '0.5']);
+    expect([half.code, half.stderr.split('\n')[0]]).toEqual([
+      2,
+      'railgate eval: --mistakes must be a whole number, got "0.5"',
+    ]);
+    // Data is often logged traffic: a control character in it is shown escaped, never sent to the terminal.
+    await writeFile(path.join(ws.dir, 'rtl.jsonl'), JSON.stringify({ text: 'Hi \u202e there', label: 'oos' }));
+    const rtl = await railgate(ws.dir, ['eval', '--rails', 'rails', '--data', 'rtl.jsonl']);
+    expect(rtl.stdout).not.toContain('\u202e');
+    expect(rtl.stdout).toMatch(/line 1: "Hi \\u202e there" expected nothing, matched greeting/);
   });
 
   it('names the intent a label that is not one probably meant, so a typo is not counted out of scope unseen', async () => {

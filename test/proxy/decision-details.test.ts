@@ -56,6 +56,20 @@ describe('decisionDetails: brief', () => {
     });
     expect(Object.keys(guard.json().railgate).sort()).toEqual(BRIEF_KEYS);
     expect(guard.headers['x-railgate-score']).toBeUndefined();
+    // A forward intent's vetted prompt is rail text too.
+    const forward = await brief.app.inject({
+      method: 'POST',
+      url: '/v1/guard',
+      payload: { input: 'where is my order' },
+    });
+    expect(forward.json()).toMatchObject({ railgate: { decision: 'forward' } });
+    expect(forward.json()).not.toHaveProperty('prompt');
+    const fullForward = await full.app.inject({
+      method: 'POST',
+      url: '/v1/guard',
+      payload: { input: 'where is my order' },
+    });
+    expect(fullForward.json().prompt).toEqual(expect.any(Array));
   });
 
   it('is off by default: app developers see scores and the nearest examples', async () => {

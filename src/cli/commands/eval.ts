@@ -3,7 +3,7 @@
  * computed from one embedding pass.
  */
 import { writeLine } from '../io.js';
-import { defineCommand, numberOption } from '../../authoring/cli.js';
+import { defineCommand, numberOption, UsageError } from '../../authoring/cli.js';
 import { renderEvalReport } from '../../authoring/eval-report.js';
 import { LABELLED_DATA_FLAGS, labelledDataFile, withLabelledScores } from '../../authoring/labelled.js';
 import { evaluate } from '../../authoring/metrics.js';
@@ -35,10 +35,12 @@ export const run = defineCommand({
   body: async ({ values }, io) => {
     const data = labelledDataFile(values);
     const mistakes = numberOption('mistakes', values.mistakes, 10, 0);
+    if (!Number.isInteger(mistakes))
+      throw new UsageError(`--mistakes must be a whole number, got "${values.mistakes}"`);
     return withLabelledScores(io, values, data, async (compiled, { items, scored }) => {
       const report = evaluate(compiled.set, items, scored, thresholdsOf(compiled.set));
       if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
-      else for (const line of renderEvalReport(report, 10, Math.floor(mistakes))) writeLine(io.stdout, line);
+      else for (const line of renderEvalReport(report, 10, mistakes)) writeLine(io.stdout, line);
       return 0;
     });
   },

@@ -45,10 +45,13 @@ export const guardRoutes = fp(
       const cannedText =
         decision.action === 'respond' || decision.action === 'refuse' ? cannedAnswer(decision, set).content : null;
       const forwarded = decision.action === 'forward' && intent ? intent : undefined;
+      // The vetted prompt is rail text: a brief view leaves it (and its model) out, as it does the examples.
       const outcome = {
         message: cannedText,
-        prompt: forwarded ? renderPrompt(forwarded, input.text) : null,
-        model: forwarded?.model ?? null,
+        ...(details === 'full' && {
+          prompt: forwarded ? renderPrompt(forwarded, input.text) : null,
+          model: forwarded?.model ?? null,
+        }),
       };
       return {
         object: 'railgate.decision',
