@@ -9,8 +9,11 @@
  * same text; the decision log keeps the message as sent, so a reviewer sees the disguise.
  */
 
-/** Characters that show nothing: zero-width spaces and joiners, soft hyphens, BOMs, bidi controls… */
-const INVISIBLE = /\p{Default_Ignorable_Code_Point}/gu;
+/**
+ * Characters that show nothing: zero-width spaces and joiners, soft hyphens, BOMs, bidi controls,
+ * every other format character (U+FFF9, U+0600…), and the Braille blank, which looks like a space.
+ */
+const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\p{Cf}\u2800]/gu;
 
 /**
  * Combining marks on Latin letters (after decomposition: é is e + ´). Only on Latin: in Devanagari or
@@ -18,46 +21,79 @@ const INVISIBLE = /\p{Default_Ignorable_Code_Point}/gu;
  */
 const MARKS_ON_LATIN = /(?<=\p{Script=Latin})\p{M}+/gu;
 
+/** Combining marks on no letter at all (after a space, a digit, punctuation, or first): noise. */
+const DETACHED_MARKS = /(?<=^|[^\p{L}\p{M}])\p{M}+/gu;
+
 /** A word: letters, marks and digits (a disguised word mixes scripts within one). */
 const WORD = /[\p{L}\p{M}\p{N}]+/gu;
 const LATIN = /\p{Script=Latin}/u;
-const CYRILLIC_OR_GREEK = /[\p{Script=Cyrillic}\p{Script=Greek}]/u;
+/** Scripts with letters drawn like Latin ones. */
+const LOOK_ALIKE_SCRIPTS = /[\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Armenian}\p{Script=Cherokee}]/u;
 
-/** Cyrillic and Greek letters drawn like Latin ones. */
+/** Cyrillic, Greek, Armenian and Cherokee letters drawn like Latin ones. */
 // prettier-ignore
 const LOOK_ALIKES: ReadonlyMap<string, string> = new Map(
   Object.entries({
     // Cyrillic
-    а: 'a', е: 'e', о: 'o', р: 'p', с: 'c', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', ԁ: 'd', һ: 'h', ӏ: 'l', ԛ: 'q', ԝ: 'w',
+    а: 'a', е: 'e', о: 'o', р: 'p', с: 'c', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', ԁ: 'd', һ: 'h', ӏ: 'l', ԛ: 'q', ԝ: 'w', ҽ: 'e',
     А: 'A', В: 'B', Е: 'E', К: 'K', М: 'M', Н: 'H', О: 'O', Р: 'P', С: 'C', Т: 'T', Х: 'X', У: 'Y', І: 'I', Ј: 'J', Ѕ: 'S',
     // Greek
-    α: 'a', ο: 'o', ρ: 'p', ν: 'v', ι: 'i', κ: 'k', υ: 'u',
+    α: 'a', ο: 'o', ρ: 'p', ν: 'v', ι: 'i', κ: 'k', υ: 'u', ε: 'e', τ: 't',
     Α: 'A', Β: 'B', Ε: 'E', Ζ: 'Z', Η: 'H', Ι: 'I', Κ: 'K', Μ: 'M', Ν: 'N', Ο: 'O', Ρ: 'P', Τ: 'T', Υ: 'Y', Χ: 'X',
+    // Armenian
+    օ: 'o', հ: 'h', ս: 'u', ո: 'n', ց: 'g', զ: 'q', ա: 'w', ւ: 'l', Տ: 'S', Օ: 'O', Ս: 'U',
+    // Cherokee
+    Ꭺ: 'A', Ᏼ: 'B', Ꮯ: 'C', Ꭰ: 'D', Ꭼ: 'E', Ꮐ: 'G', Ꮋ: 'H', Ꭻ: 'J', Ꮶ: 'K', Ꮮ: 'L', Ꮇ: 'M', Ꮲ: 'P', Ꮪ: 'S', Ꭲ: 'T', Ꮩ: 'V', Ꮃ: 'W', Ꮓ: 'Z',
   }),
 );
 
-const LATIN_LETTERS = /\p{Script=Latin}/gu;
-const CYRILLIC_OR_GREEK_LETTERS = /[\p{Script=Cyrillic}\p{Script=Greek}]/gu;
+/** Latin letters drawn like others: small capitals and phonetic letters, never a word's own spelling. */
+// prettier-ignore
+const LATIN_LOOK_ALIKES: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    ᴀ: 'a', ʙ: 'b', ᴄ: 'c', ᴅ: 'd', ᴇ: 'e', ꜰ: 'f', ɢ: 'g', ʜ: 'h', ɪ: 'i', ᴊ: 'j', ᴋ: 'k', ʟ: 'l', ᴍ: 'm', ɴ: 'n',
+    ᴏ: 'o', ᴘ: 'p', ʀ: 'r', ꜱ: 's', ᴛ: 't', ᴜ: 'u', ᴠ: 'v', ᴡ: 'w', ʏ: 'y', ᴢ: 'z', ɑ: 'a', ɵ: 'o', ı: 'i', ɡ: 'g',
+  }),
+);
 
 /**
- * Look-alikes made Latin in a word that mixes Latin with Cyrillic or Greek letters, and, in a text
- * mostly in Latin letters, in a word made of look-alikes only ("а" for "a"). Russian or Greek text is
- * not a disguise: its words are left alone.
+ * Look-alikes made Latin in a word that mixes Latin with look-alike scripts, and, in a text with any
+ * Latin letter, in a word made of look-alikes only ("а" for "a"). Russian or Greek text is not a
+ * disguise: its words are left alone. A word whose case flips back and forth (`hOw`, `BuIlD`) is
+ * lower-cased, as a disguise too.
  */
 function unmixer(text: string): (word: string) => string {
-  const mostlyLatin = (text.match(LATIN_LETTERS)?.length ?? 0) > (text.match(CYRILLIC_OR_GREEK_LETTERS)?.length ?? 0);
+  const anyLatin = LATIN.test(text);
   return (word) => {
-    if (!CYRILLIC_OR_GREEK.test(word)) return word;
     let out = '';
     let allLookAlikes = true;
+    let foreign = false;
     for (const char of word) {
-      const latin = LOOK_ALIKES.get(char);
+      const latin = LATIN_LOOK_ALIKES.get(char) ?? LOOK_ALIKES.get(char);
+      if (LOOK_ALIKE_SCRIPTS.test(char)) foreign = true;
       // A mark on a look-alike (Cyrillic ӧ is о and a diaeresis) goes with it, dropped after.
       if (latin === undefined && !MARK.test(char)) allLookAlikes = false;
       out += latin ?? char;
     }
-    return LATIN.test(word) || (mostlyLatin && allLookAlikes) ? out : word;
+    const unmixed = !foreign || LATIN.test(word) || (anyLatin && allLookAlikes) ? out : word;
+    return caseFlips(unmixed) >= 2 ? unmixed.toLowerCase() : unmixed;
   };
+}
+
+const UPPER = /\p{Lu}/u;
+const LOWER = /\p{Ll}/u;
+
+/** How often a word's letters switch between upper and lower case (`McDonald` 3, `HOW` 0, `Hello` 1). */
+function caseFlips(word: string): number {
+  let flips = 0;
+  let last: boolean | undefined;
+  for (const char of word) {
+    const upper = UPPER.test(char) ? true : LOWER.test(char) ? false : undefined;
+    if (upper === undefined) continue;
+    if (last !== undefined && upper !== last) flips++;
+    last = upper;
+  }
+  return flips;
 }
 
 const MARK = /\p{M}/u;
@@ -80,7 +116,11 @@ export function foldForMatching(text: string): string {
   // A few compatibility characters expand many-fold (U+FDFA is 18 characters): 32,000 of them would
   // be matched as 576,000 after the length limit was checked. Such a text keeps them as they are.
   if (decomposed.length > 2 * text.length) decomposed = text.normalize('NFD');
-  const bare = decomposed.replace(TAGS, untagged).replace(INVISIBLE, '').replace(MARKS_ON_LATIN, '');
+  const bare = decomposed
+    .replace(TAGS, untagged)
+    .replace(INVISIBLE, '')
+    .replace(MARKS_ON_LATIN, '')
+    .replace(DETACHED_MARKS, '');
   // Look-alikes made Latin may carry marks of their own (ӧ): dropped as on any Latin letter.
   const folded = bare.replace(WORD, unmixer(bare)).replace(MARKS_ON_LATIN, '').normalize('NFC');
   return folded.trim() === '' ? text : folded;

@@ -12,9 +12,9 @@ const sentence = (label: string, n: number) =>
   Array.from({ length: n }, (_, i) => (i === 0 ? label : `w${i}`)).join(' ') + '.';
 
 describe('splitting long messages into chunks', () => {
-  it('keeps a message of up to chunk_words words whole, exactly as written', () => {
-    const text = '  Hello there!\nHow do I reset my password?  ';
-    expect(splitIntoChunks(text)).toEqual([text]);
+  it('keeps a message of up to chunk_words words whole, its white space made single spaces', () => {
+    const text = '  Hello there!\nHow do I\t\treset my    password?  ';
+    expect(splitIntoChunks(text)).toEqual(['Hello there! How do I reset my password?']);
     const long = Array.from({ length: DEFAULT_CHUNK_WORDS }, () => 'word').join(' ');
     expect(splitIntoChunks(long)).toEqual([long]);
   });
@@ -51,7 +51,7 @@ describe('splitting long messages into chunks', () => {
   it('treats line breaks as sentence ends and turns chunking off with 0', () => {
     const text = Array.from({ length: 8 }, (_, i) => `line ${i} has a few words in it`).join('\n');
     expect(splitIntoChunks(text, 20).every((c) => !c.includes('\n'))).toBe(true);
-    expect(splitIntoChunks(text, 0)).toEqual([text]);
+    expect(splitIntoChunks(text, 0)).toEqual([text.replace(/\n/g, ' ')]);
   });
 
   it('bounds a long paste to limits.messageChunks chunks that still cover every word', () => {
