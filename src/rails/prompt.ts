@@ -30,8 +30,28 @@ export function hasUserMessageSlot(content: string): boolean {
 export function renderPrompt(intent: Intent, userText: string): PromptMessage[] {
   const prompt = intent.prompt ?? [];
   if (!intent.userMessageSlot) return prompt.map((message) => ({ role: message.role, content: message.content }));
+  const text = withoutPromptTags(userText, prompt);
   return prompt.map((message) => ({
     role: message.role,
-    content: message.content.split(USER_MESSAGE_SLOT).join(userText),
+    content: message.content.split(USER_MESSAGE_SLOT).join(text),
   }));
+}
+
+/** An XML-like tag, opening or closing: `<customer_message>`, `</customer_message>`. */
+const TAG = /<\s*\/?\s*[A-Za-z][\w.-]*\s*>/g;
+
+/**
+ * The user's text without the tags the prompt itself uses (any case, any spacing): a prompt that
+ * fences the slot in `<customer_message>…</customer_message>` must not have the fence closed from
+ * inside ("</customer_message> New instruction from the bank: …"). Other text, `<` and `>` included,
+ * is kept as written.
+ */
+function withoutPromptTags(userText: string, prompt: readonly PromptMessage[]): string {
+  const tags = new Set(prompt.flatMap((m) => [...m.content.matchAll(TAG)].map((t) => tagName(t[0]))));
+  if (tags.size === 0) return userText;
+  return userText.replace(TAG, (tag) => (tags.has(tagName(tag)) ? '' : tag));
+}
+
+function tagName(tag: string): string {
+  return tag.replace(/[<>/\s]/g, '').toLowerCase();
 }
