@@ -140,24 +140,12 @@ function causeOf(error: unknown): string {
   const innermost = causeChain(error).at(-1) as Error & { code?: string; syscall?: string };
   const outer = error as Error & { code?: string };
   const code = innermost.code ?? outer.code;
-  // A system error's message names the address it tried ("connect ECONNREFUSED 10.0.3.7:8000"): the
-  // client is told what failed, and the log line (its cause) keeps where.
-  if (innermost.syscall && code) return `${innermost.syscall} ${code}`;
+  // Node's errors name the address they tried ("connect ECONNREFUSED 10.0.3.7:8000", a certificate's
+  // "IP: 10.0.3.7 is not in the cert's list"): the client is told what failed, by its code, and the
+  // log line (its cause) keeps where. undici's own messages ("other side closed") name no address.
+  if (code && !code.startsWith('UND_ERR')) return innermost.syscall ? `${innermost.syscall} ${code}` : code;
   const message = innermost.message || outer.message;
   return code && !message.includes(code) ? `${message} (${code})` : message;
-}
-
-/**
- * Where a redirect points, as a client may see it: without its query, which may carry a key (an
- * upstream URL with `?key=…` is redirected with it).
- */
-function redirectTarget(location: string, base: URL): string {
-  try {
-    const target = new URL(location, base);
-    return `${target.origin}${target.pathname}${target.search ? '?…' : ''}`;
-  } catch {
-    return 'an address that is not a URL';
-  }
 }
 
 /** Whether a failure is the client going away (we aborted the upstream ourselves). */
@@ -335,12 +323,14 @@ export class Upstreams {
       if (response.statusCode >= 300 && response.statusCode < 400) {
         response.body.on('error', () => undefined); // discarded unread, as decodedBody says
         response.body.destroy();
+        // Where it points is the operator's to read (the log): an internal host, a path or query with a key.
         const location = response.headers.location;
         const where = Array.isArray(location) ? location[0] : location;
         throw new RailgateError(
           'RG_ERR_UPSTREAM_BAD_RESPONSE',
-          `Upstream "${name}" answered ${response.statusCode}, a redirect${where ? ` to ${this.redact(name, redirectTarget(where, base))}` : ''}; ` +
-            'railgate does not follow redirects: set the upstream URL to where it points.',
+          `Upstream "${name}" answered ${response.statusCode}, a redirect; railgate does not follow redirects: ` +
+            "set the upstream URL to where it points (the log's cause says where).",
+          { cause: new Error(`redirected to ${this.redact(name, where ?? '(no Location header)')}`) },
         );
       }
       const encoding = response.headers['content-encoding'];

@@ -213,19 +213,20 @@ describe('what the upstream answers with', () => {
     }
   });
 
-  it('answers 502 naming where an upstream redirect points, never relaying the redirect', async () => {
+  it('answers 502 for an upstream redirect, never relaying it, nor telling the client where it points', async () => {
     const location = 'https://api.example.com/v1/chat/completions';
     upstream.behave({ status: 307, errorText: '{"moved":true}', headers: { location } });
     for (const payload of [ask('where is my order'), askStream('where is my order')]) {
       const response = await railgate.app.inject({ method: 'POST', url: '/v1/chat/completions', payload });
       expect(response.statusCode).toBe(502);
       expect(response.json().error).toMatchObject({ code: 'RG_ERR_UPSTREAM_BAD_RESPONSE' });
-      expect(response.json().error.message).toContain(`answered 307, a redirect to ${location}`);
+      expect(response.json().error.message).toContain('answered 307, a redirect; railgate does not follow redirects');
+      expect(response.body).not.toContain('api.example.com');
       expect(response.headers.location).toBeUndefined();
     }
     const lookup = await railgate.app.inject({ url: '/v1/models/fake-model' });
     expect(lookup.statusCode).toBe(502);
-    expect(lookup.json().error.message).toMatch(/a redirect to/);
+    expect(lookup.json().error.message).toMatch(/answered 307, a redirect;/);
     // A key in the URL's query (an upstream set up as `…/v1?key=…`) comes back in the redirect: not told.
     upstream.behave({ status: 301, headers: { location: `${location}?key=sk-query-secret-42` } });
     const keyed = await railgate.app.inject({
@@ -233,7 +234,6 @@ describe('what the upstream answers with', () => {
       url: '/v1/chat/completions',
       payload: ask('where is my order'),
     });
-    expect(keyed.json().error.message).toContain(`a redirect to ${location}?…;`);
     expect(keyed.body).not.toContain('sk-query-secret-42');
   });
 
