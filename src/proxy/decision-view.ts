@@ -16,11 +16,21 @@ const NEIGHBOURS_SHOWN = 5;
 export const DECISION_DETAILS = ['full', 'brief'] as const;
 export type DecisionDetails = (typeof DECISION_DETAILS)[number];
 
+/**
+ * The reasons a brief view gives. Why nothing matched (`below_threshold`, `low_margin` for a close
+ * runner-up, `not_example` for a near-miss) says how close a refused request came: all are `no_match`.
+ */
+export type BriefReason = Exclude<Decision['reason'], 'below_threshold' | 'low_margin' | 'not_example'> | 'no_match';
+
+function briefReason(reason: Decision['reason']): BriefReason {
+  return reason === 'below_threshold' || reason === 'low_margin' || reason === 'not_example' ? 'no_match' : reason;
+}
+
 /** The `railgate` object with `decisionDetails: brief`. */
 export interface BriefRailgateView {
   readonly decision: Decision['action'];
   readonly intent: string | null;
-  readonly reason: Decision['reason'];
+  readonly reason: BriefReason;
   readonly rail_set: string;
   readonly request_id: string;
   /** With reason `earlier_message`: the index in `messages` of the user message that refused it. */
@@ -29,7 +39,8 @@ export interface BriefRailgateView {
 
 export type RailgateView = BriefRailgateView | FullRailgateView;
 
-export interface FullRailgateView extends BriefRailgateView {
+export interface FullRailgateView extends Omit<BriefRailgateView, 'reason'> {
+  readonly reason: Decision['reason'];
   readonly score: number;
   readonly threshold: number;
   readonly candidate: string | null;
@@ -55,7 +66,7 @@ export function decisionView(
     return {
       decision: decision.action,
       intent: decision.intent,
-      reason: decision.reason,
+      reason: briefReason(decision.reason),
       rail_set: decision.railSet,
       request_id: requestId,
       earlier_message_index: earlierIndex,

@@ -45,6 +45,16 @@ describe('decisionDetails: brief', () => {
     expect(row.decision.score).toBeGreaterThan(0);
   });
 
+  it('says only no_match of why nothing matched, not how close it came', async () => {
+    const [briefly, fully] = await Promise.all(
+      [brief, full].map((app) =>
+        app.app.inject({ method: 'POST', url: '/v1/guard', payload: { input: 'tell me about the weather on mars' } }),
+      ),
+    );
+    expect(fully!.json().railgate.reason).toMatch(/^(below_threshold|low_margin|not_example)$/);
+    expect(briefly!.json().railgate).toMatchObject({ decision: 'refuse', intent: null, reason: 'no_match' });
+  });
+
   it('is brief in a stream and through /v1/guard too', async () => {
     const chunks = await collect(await client.chat.completions.create({ ...refused, stream: true }));
     const streamed = chunks.map((c) => (c as unknown as RailgateField).railgate).find(Boolean);
