@@ -229,6 +229,8 @@ function wellFormed(text: string): string {
   return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
+const NOTHING_TO_DECIDE = /^[\p{P}\p{Z}\s]*$/u;
+
 /**
  * The text of the user messages before the last one, oldest first, without empty ones: what a
  * passthrough sends upstream besides the last message. The most recent ones only, as many as
@@ -242,10 +244,14 @@ function earlierUserMessages(
 ): EarlierMessage[] {
   const users = messages.flatMap((m, index) => (m.role === 'user' ? [{ index, text: contentText(m.content) }] : []));
   const kept: EarlierMessage[] = [];
+  const seen = new Set<string>();
   let chars = 0;
   for (const message of users.slice(0, -1).reverse()) {
     if (kept.length >= limits.earlierMessages) break;
-    if (message.text.trim() === '') continue;
+    // Messages of only punctuation and space, and repeats, would decide nothing new: they do not count
+    // against the limit (16 turns of " . " pushed a refused request out of the checked history).
+    if (NOTHING_TO_DECIDE.test(message.text) || seen.has(message.text)) continue;
+    seen.add(message.text);
     chars += message.text.length;
     if (chars > limits.messageChars) break;
     kept.push(message);
