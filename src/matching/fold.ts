@@ -106,6 +106,18 @@ const TAGS = /[\u{E0020}-\u{E007E}]/gu;
 const untagged = (tag: string): string => String.fromCodePoint(tag.codePointAt(0)! - 0xe0000);
 
 /**
+ * Letters in boxes and circles that compatibility forms leave as symbols: squared, negative circled and
+ * negative squared capitals (U+1F130–1F189), and the regional indicators of flags (U+1F1E6–1F1FF),
+ * which a model reads as the letters they show.
+ */
+const ENCLOSED_LETTERS = /[\u{1F130}-\u{1F149}\u{1F150}-\u{1F169}\u{1F170}-\u{1F189}\u{1F1E6}-\u{1F1FF}]/gu;
+function unenclosed(char: string): string {
+  const code = char.codePointAt(0)!;
+  const first = code >= 0x1f1e6 ? 0x1f1e6 : code >= 0x1f170 ? 0x1f170 : code >= 0x1f150 ? 0x1f150 : 0x1f130;
+  return String.fromCharCode(0x41 + code - first);
+}
+
+/**
  * The text as matching reads it: compatibility forms unified (full-width letters, ligatures, as
  * NFKC does), tag characters read as the ASCII they mirror, invisible characters dropped, accents on
  * Latin letters dropped, look-alike letters in mixed-script words made Latin. Folding a folded text
@@ -118,6 +130,7 @@ export function foldForMatching(text: string): string {
   if (decomposed.length > 2 * text.length) decomposed = text.normalize('NFD');
   const bare = decomposed
     .replace(TAGS, untagged)
+    .replace(ENCLOSED_LETTERS, unenclosed)
     .replace(INVISIBLE, '')
     .replace(MARKS_ON_LATIN, '')
     .replace(DETACHED_MARKS, '');
