@@ -87,8 +87,9 @@ export async function compileRailSet(
     ...intent.examples.map((text) => ({ intent: intent.id, text, negative: false })),
     ...intent.notExamples.map((text) => ({ intent: intent.id, text, negative: true })),
   ]);
-  // Read as messages are (fold.ts); `examples` keep the text as written, for explanations.
-  const texts = examples.map((e) => foldForMatching(e.text));
+  // Read as messages are (folded, single-spaced: fold.ts, chunk.ts); `examples` keep the text as
+  // written, for explanations.
+  const texts = examples.map((e) => foldForMatching(e.text).replace(/\s+/gu, ' ').trim());
   const onProgress =
     options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
   // embedBulk uses the persistent example cache where the embedder has one.
