@@ -119,9 +119,10 @@ function unenclosed(char: string): string {
 
 /**
  * The text as matching reads it: compatibility forms unified (full-width letters, ligatures, as
- * NFKC does), tag characters read as the ASCII they mirror, invisible characters dropped, accents on
- * Latin letters dropped, look-alike letters in mixed-script words made Latin. Folding a folded text
- * changes nothing. A text that would fold to nothing is matched as it is.
+ * NFKC does), tag characters and boxed letters read as the letters they show, invisible characters
+ * dropped, combining marks on Latin letters or on no letter dropped, look-alike letters made Latin
+ * (unmixer), words whose case flips lower-cased. Folding a folded text changes nothing. A text that
+ * would fold to nothing is matched as it is.
  */
 export function foldForMatching(text: string): string {
   let decomposed = text.normalize('NFKD');
