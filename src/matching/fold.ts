@@ -75,9 +75,35 @@ function unmixer(text: string): (word: string) => string {
       if (latin === undefined && !MARK.test(char)) allLookAlikes = false;
       out += latin ?? char;
     }
-    const unmixed = !foreign || LATIN.test(word) || (anyLatin && allLookAlikes) ? out : word;
+    const unmixed = (!foreign || LATIN.test(word) || (anyLatin && allLookAlikes) ? out : word).replace(
+      LEET_DIGITS,
+      unleet,
+    );
     return caseFlips(unmixed) >= 2 ? unmixed.toLowerCase() : unmixed;
   };
+}
+
+/**
+ * Digits standing for letters inside a word (`b0mb`, `p4ssw0rd`, `h4ck`): only between letters, so
+ * `mp3`, `2fa`, `covid19` and `1337` keep theirs.
+ */
+const LEET_DIGITS = /(?<=\p{L})[013457]+(?=\p{L})/gu;
+const LEET: Readonly<Record<string, string>> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't' };
+const unleet = (digits: string): string => [...digits].map((d) => LEET[d] ?? d).join('');
+
+/**
+ * Three or more single letters set apart by one kind of separator, a space, dot, hyphen or underscore
+ * (`b o m b`, `p.i.p.e`): one word, as a reader reads them. Each step takes a separator and a letter,
+ * so the pattern cannot backtrack far.
+ */
+const SPELLED_OUT = /(?<![\p{L}\p{N}])\p{L}([ ._-])\p{L}(?:\1\p{L})+(?![\p{L}\p{N}])/gu;
+/** Words of one letter that start a spelled-out run as words of their own ("a b o m b"). */
+const ONE_LETTER_WORDS = new Set(['a', 'A', 'I']);
+function joined(run: string, separator: string): string {
+  const letters = run.split(separator);
+  if (separator === ' ' && letters.length >= 4 && ONE_LETTER_WORDS.has(letters[0]!))
+    return `${letters[0]} ${letters.slice(1).join('')}`;
+  return letters.join('');
 }
 
 const UPPER = /\p{Lu}/u;
@@ -134,7 +160,8 @@ export function foldForMatching(text: string): string {
     .replace(ENCLOSED_LETTERS, unenclosed)
     .replace(INVISIBLE, '')
     .replace(MARKS_ON_LATIN, '')
-    .replace(DETACHED_MARKS, '');
+    .replace(DETACHED_MARKS, '')
+    .replace(SPELLED_OUT, joined);
   // Look-alikes made Latin may carry marks of their own (ӧ): dropped as on any Latin letter.
   const folded = bare.replace(WORD, unmixer(bare)).replace(MARKS_ON_LATIN, '').normalize('NFC');
   return folded.trim() === '' ? text : folded;
