@@ -84,7 +84,7 @@ export const MODEL_READ_WORDS = 90;
 
 /**
  * The chunks of a text: the sentence windows in order, then the sentences not already a window on
- * their own. A text of at most `maxWords` words is one chunk (returned as is); `maxWords` ≤ 0 turns
+ * their own. A text of at most `maxWords` words is one chunk (single-spaced); `maxWords` ≤ 0 turns
  * chunking off. At most `maxChunks` chunks. When both do not fit, every sentence on its own comes
  * first, while there are fewer sentences than `maxChunks`: a request buried in a long text is most
  * often one sentence, and inside a window its neighbours dilute it. The windows are then made wider,
