@@ -59,7 +59,7 @@ const LATIN_LOOK_ALIKES: ReadonlyMap<string, string> = new Map(
 /**
  * Look-alikes made Latin in a word that mixes Latin with look-alike scripts, and, in a text with any
  * Latin letter, in a word made of look-alikes only ("а" for "a"). Russian or Greek text is not a
- * disguise: its words are left alone. A word whose case flips back and forth (`hOw`, `BuIlD`) is
+ * disguise: its words are left alone. A word whose case is not a word's (`hOw`, `BuIlD`, `dO`) is
  * lower-cased, as a disguise too.
  */
 function unmixer(text: string): (word: string) => string {
@@ -79,7 +79,7 @@ function unmixer(text: string): (word: string) => string {
       LEET_DIGITS,
       unleet,
     );
-    return caseFlips(unmixed) >= 2 ? unmixed.toLowerCase() : unmixed;
+    return oddlyCased(unmixed) ? unmixed.toLowerCase() : unmixed;
   };
 }
 
@@ -109,17 +109,22 @@ function joined(run: string, separator: string): string {
 const UPPER = /\p{Lu}/u;
 const LOWER = /\p{Ll}/u;
 
-/** How often a word's letters switch between upper and lower case (`McDonald` 3, `HOW` 0, `Hello` 1). */
-function caseFlips(word: string): number {
+/**
+ * Whether a word's case is not a word's: a capital after a small letter (`dO`, `hoMe`, `iPhone`), or
+ * case flipping more than once (`BuIlD`). `Hello`, `HOW` and `hello` are words as written.
+ */
+function oddlyCased(word: string): boolean {
   let flips = 0;
   let last: boolean | undefined;
   for (const char of word) {
     const upper = UPPER.test(char) ? true : LOWER.test(char) ? false : undefined;
     if (upper === undefined) continue;
-    if (last !== undefined && upper !== last) flips++;
+    if (last !== undefined && upper !== last) {
+      if (upper || ++flips >= 2) return true;
+    }
     last = upper;
   }
-  return flips;
+  return false;
 }
 
 const MARK = /\p{M}/u;
