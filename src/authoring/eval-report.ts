@@ -2,16 +2,10 @@
 import { percent, similarity, table } from './cli.js';
 import type { EvalReport, Mistake } from './metrics.js';
 import { closest } from '../rails/reader.js';
-import { quotedForTerminal } from '../cli/io.js';
+import { quotedLine } from '../cli/io.js';
 
 function fraction(part: number, whole: number): string {
   return `${part}/${whole}`;
-}
-
-/** The message, on one line and cut to `width` characters, quoted with control characters escaped. */
-function quoted(text: string, width = 60): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return quotedForTerminal(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
 }
 
 function describeMistake(m: Mistake): string {
@@ -20,7 +14,7 @@ function describeMistake(m: Mistake): string {
     m.matched !== null
       ? `matched ${m.matched} (${similarity(m.score)})`
       : `matched nothing (best ${m.candidate ?? 'none'} ${similarity(m.score)})`;
-  return `line ${m.line}: ${quoted(m.text)} expected ${expected}, ${got}`;
+  return `line ${m.line}: ${quotedLine(m.text, 60)} expected ${expected}, ${got}`;
 }
 
 export function renderEvalReport(r: EvalReport, maxConfusions = 10, maxMistakes = 10): string[] {

@@ -31,3 +31,12 @@ export function quotedForTerminal(text: string): string {
     (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
   );
 }
+
+/**
+ * A message for a report's line: white space made single spaces (a newline must not break the
+ * layout), cut at `width` characters, and quoted as quotedForTerminal does.
+ */
+export function quotedLine(text: string, width: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return quotedForTerminal(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
+}

@@ -1,7 +1,7 @@
 /** How `railgate logs` prints logged decisions for people: one row each, details, or a summary. */
 import type { DecisionSummary } from '../../decisions/reader.js';
 import type { LoggedDecision } from '../../decisions/types.js';
-import { quotedForTerminal, writeLine, type CliIO } from '../io.js';
+import { quotedForTerminal, quotedLine, writeLine, type CliIO } from '../io.js';
 import { snakeCaseKeys } from '../snake-case.js';
 
 /** Longest message shown on the summary line; --verbose and --json give it whole. */
@@ -36,13 +36,13 @@ export function printRows(io: CliIO, rows: readonly LoggedDecision[], verbose: b
     if (row.endpoint === 'guard') fields.push('via /v1/guard');
     writeLine(io.stdout, fields.join('  '));
     // Verbose: the message as logged, its line breaks escaped, not folded (add-example takes it so).
-    writeLine(io.stdout, `    ${verbose ? quotedForTerminal(row.message) : quote(row.message, MESSAGE_WIDTH)}`);
+    writeLine(io.stdout, `    ${verbose ? quotedForTerminal(row.message) : quotedLine(row.message, MESSAGE_WIDTH)}`);
     if (verbose) printDetails(io, row);
     // The head of a long message rarely shows what decided it: the chunk that did.
     else if (d.chunk?.text !== undefined)
       writeLine(
         io.stdout,
-        `    decided by chunk ${d.chunk.index + 1}/${d.chunk.count}: ${quote(d.chunk.text, MESSAGE_WIDTH)}`,
+        `    decided by chunk ${d.chunk.index + 1}/${d.chunk.count}: ${quotedLine(d.chunk.text, MESSAGE_WIDTH)}`,
       );
   }
   // Older rows left out: say so, or a reviewer reads "100 decisions" as all of them, and say how to
@@ -56,7 +56,7 @@ function printDetails(io: CliIO, row: LoggedDecision): void {
   for (const n of d.neighbours.slice(0, TOP_NEIGHBOURS)) {
     writeLine(
       io.stdout,
-      `      ${score(n.score)}  ${n.intent}${n.negative ? ' (not example)' : ''}  ${quote(n.example, 80)}`,
+      `      ${score(n.score)}  ${n.intent}${n.negative ? ' (not example)' : ''}  ${quotedLine(n.example, 80)}`,
     );
   }
   const l = row.latency;
@@ -113,10 +113,4 @@ function ms(value: number | null): string {
 
 function percent(part: number, total: number): string {
   return `${((100 * part) / total).toFixed(1).padStart(5)}%`;
-}
-
-/** One line, quoted, cut at `width` characters: newlines in a message must not break the layout. */
-function quote(text: string, width: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return quotedForTerminal(flat.length > width ? `${flat.slice(0, width - 1)}…` : flat);
 }

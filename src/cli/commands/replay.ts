@@ -3,7 +3,7 @@
  * would change, so a rails edit can be judged on real traffic before it ships.
  */
 import path from 'node:path';
-import { quotedForTerminal, writeLine } from '../io.js';
+import { quotedLine, writeLine } from '../io.js';
 import {
   CommandFailure,
   defineCommand,
@@ -41,11 +41,6 @@ function describe(d: DecisionBrief): string {
 }
 
 const MESSAGE_WIDTH = 80;
-
-function shorten(message: string): string {
-  const flat = message.replace(/\s+/g, ' ').trim();
-  return flat.length > MESSAGE_WIDTH ? `${flat.slice(0, MESSAGE_WIDTH - 1)}…` : flat;
-}
 
 export const run = defineCommand({
   name: 'replay',
@@ -110,7 +105,7 @@ export const run = defineCommand({
         for (const c of summary.changes) {
           writeLine(
             io.stdout,
-            `#${c.id} ${new Date(c.time).toISOString()} [${c.rail_set}] ${quotedForTerminal(shorten(c.message))}`,
+            `#${c.id} ${new Date(c.time).toISOString()} [${c.rail_set}] ${quotedLine(c.message, MESSAGE_WIDTH)}`,
           );
           writeLine(io.stdout, `  ${describe(c.before)} -> ${describe(c.after)}`);
         }
