@@ -48,6 +48,16 @@ function splitSentences(text: string): string[] {
   return out;
 }
 
+/**
+ * The text with its white space made single spaces, as the model is given a chunk: runs of spaces,
+ * tabs or line breaks between the words are read by the model as text of their own and dilute the
+ * words (20 spaces: 0.63 → 0.27). A text of white space only stays as it is.
+ */
+export function singleSpaced(text: string): string {
+  const flat = text.replace(/\s+/gu, ' ').trim();
+  return flat === '' ? text : flat;
+}
+
 function words(text: string): string[] {
   return text.split(/\s+/u).filter((w) => w.length > 0);
 }
@@ -98,12 +108,7 @@ export function splitIntoChunks(
   maxWords: number = DEFAULT_CHUNK_WORDS,
   maxChunks: number = DEFAULT_MAX_CHUNKS,
 ): string[] {
-  if (maxWords <= 0 || words(text).length <= maxWords) {
-    // One chunk, its white space made single spaces: runs of spaces, tabs or line breaks between the
-    // words are read by the model as text of their own and dilute the words (20 spaces: 0.63 → 0.27).
-    const flat = text.replace(/\s+/gu, ' ').trim();
-    return [flat === '' ? text : flat];
-  }
+  if (maxWords <= 0 || words(text).length <= maxWords) return [singleSpaced(text)];
   const budget = Math.max(1, maxChunks);
   const whole = sentenceWords(text);
   const parts = sentences(whole, maxWords);

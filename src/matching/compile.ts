@@ -4,7 +4,7 @@
  * centroid per intent). Nothing here runs per request except the search and the scoring.
  */
 import path from 'node:path';
-import { DEFAULT_MAX_CHUNKS } from './chunk.js';
+import { DEFAULT_MAX_CHUNKS, singleSpaced } from './chunk.js';
 import { dot, readNothing, type Embedder } from '../embedding/embedder.js';
 import type { Intent, RailSet } from '../rails/types.js';
 import type { Decision, Neighbour } from './decision.js';
@@ -89,7 +89,7 @@ export async function compileRailSet(
   ]);
   // Read as messages are (folded, single-spaced: fold.ts, chunk.ts); `examples` keep the text as
   // written, for explanations.
-  const texts = examples.map((e) => foldForMatching(e.text).replace(/\s+/gu, ' ').trim());
+  const texts = examples.map((e) => singleSpaced(foldForMatching(e.text)));
   const onProgress =
     options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
   // embedBulk uses the persistent example cache where the embedder has one.
