@@ -2,12 +2,11 @@
  * Batch decisions for the authoring commands. Texts are embedded in batches and searched once; the
  * neighbours and per-intent scores are kept, so a threshold sweep or a calibration re-decides
  * thousands of messages without re-embedding. Every decision still comes from the serving code:
- * the same chunking (`splitIntoChunks`), scoring (`scoreMessage`: lexical and centroid blends
+ * the same folding and chunking (`foldForMatching`, `chunksOf`), scoring (`scoreMessage`: lexical and centroid blends
  * included), `decideFromScores`, and `pickChunkDecision` for long messages.
  */
-import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from '../matching/chunk.js';
 import { foldForMatching } from '../matching/fold.js';
-import { scoreMessage, type CompiledRailSet } from '../matching/compile.js';
+import { chunksOf, scoreMessage, type CompiledRailSet } from '../matching/compile.js';
 import type { Decision, Neighbour } from '../matching/decision.js';
 import { pickChunkDecision } from '../matching/runtime.js';
 import { decideFromScores, type IntentScore } from '../matching/score.js';
@@ -58,12 +57,9 @@ export async function scoreTexts(
   texts: readonly string[],
   onProgress?: (done: number) => void,
 ): Promise<ScoredText[]> {
-  const chunkWords = compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS;
   const scored: ScoredText[] = [];
   for (let start = 0; start < texts.length; start += EMBED_BATCH) {
-    const batch = texts
-      .slice(start, start + EMBED_BATCH)
-      .map((text) => splitIntoChunks(foldForMatching(text), chunkWords, compiled.maxChunks));
+    const batch = texts.slice(start, start + EMBED_BATCH).map((text) => chunksOf(compiled, foldForMatching(text)));
     const vectors = await compiled.embedder.embed(batch.flat());
     let next = 0;
     for (const chunks of batch) {

@@ -4,7 +4,7 @@
  * centroid per intent). Nothing here runs per request except the search and the scoring.
  */
 import path from 'node:path';
-import { DEFAULT_MAX_CHUNKS, singleSpaced } from './chunk.js';
+import { DEFAULT_CHUNK_WORDS, DEFAULT_MAX_CHUNKS, singleSpaced, splitIntoChunks } from './chunk.js';
 import { dot, readNothing, type Embedder } from '../embedding/embedder.js';
 import type { Intent, RailSet } from '../rails/types.js';
 import type { Decision, Neighbour } from './decision.js';
@@ -170,6 +170,15 @@ function missingText(compiled: CompiledRailSet): Error {
  */
 export function searchNeighbours(compiled: CompiledRailSet, vector: Float32Array, text?: string): Neighbour[] {
   return search(compiled, vector, lexicalQuery(compiled, text));
+}
+
+/**
+ * The chunks the model is given for a message already folded (foldForMatching): split at the set's
+ * `chunk_words`, at most `maxChunks` of them (the set's limit unless a share of it is given). The
+ * proxy and the authoring commands both chunk through here.
+ */
+export function chunksOf(compiled: CompiledRailSet, folded: string, maxChunks = compiled.maxChunks): string[] {
+  return splitIntoChunks(folded, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, maxChunks);
 }
 
 /** The message's lexical vector when the set blends lexical similarity or classifies; throws without `text`. */

@@ -5,8 +5,7 @@
 import { RailgateError } from '../errors.js';
 import type { Embedder } from '../embedding/embedder.js';
 import type { EmbeddingConfig, RailSet } from '../rails/types.js';
-import { compileRailSet, decideVector, type CompileOptions, type CompiledRailSet } from './compile.js';
-import { DEFAULT_CHUNK_WORDS, splitIntoChunks } from './chunk.js';
+import { chunksOf, compileRailSet, decideVector, type CompileOptions, type CompiledRailSet } from './compile.js';
 import { foldForMatching } from './fold.js';
 import type { Decision } from './decision.js';
 import type { Guard, GuardResult, LoadedRailSetInfo } from './guard.js';
@@ -238,7 +237,7 @@ export class RailsRuntime implements Guard {
     // ones must not cost the model 16 times what the longest last message may.
     const folded = earlier.map(foldForMatching);
     const caps = chunkShares(
-      folded.map((t) => splitIntoChunks(t, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, Infinity).length),
+      folded.map((t) => chunksOf(compiled, t, Infinity).length),
       compiled.maxChunks,
     );
     const before = await Promise.all(
@@ -258,7 +257,7 @@ export class RailsRuntime implements Guard {
     signal: AbortSignal | undefined,
   ): Promise<{ decision: Decision; embedMs: number }> {
     const now = this.#now;
-    const chunks = splitIntoChunks(folded, compiled.set.match.chunkWords ?? DEFAULT_CHUNK_WORDS, maxChunks);
+    const chunks = chunksOf(compiled, folded, maxChunks);
     const t0 = now();
     const vectors = await compiled.embedder.embed(chunks, signal);
     const embedMs = now() - t0;
