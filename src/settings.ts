@@ -193,8 +193,9 @@ const settingsSchema = z
         efConstruction: z.number().int().positive().default(DEFAULT_EF_CONSTRUCTION),
         efSearch: z.number().int().positive().default(DEFAULT_EF_SEARCH),
         /**
-         * A graph is checked once against the exact scan on the set's own vectors: its search widened
-         * (doubling efSearch, at most maxEfSearch) until recall@10 reaches minRecall, else not used.
+         * A graph is checked once against the exact scan as it is built, with some of the set's own
+         * vectors held out of it as queries: its search widened (doubling efSearch, at most
+         * maxEfSearch) until recall@10 reaches minRecall, else not used.
          */
         minRecall: z.number().min(0).max(1).default(DEFAULT_MIN_RECALL),
         maxEfSearch: z.number().int().positive().default(DEFAULT_MAX_EF_SEARCH),

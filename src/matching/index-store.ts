@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { checkGraph, recallCheckOf, type RecallCheck, type RecallVerdict } from './index-recall.js';
+import { buildCheckedGraph, recallCheckOf, type RecallCheck, type RecallVerdict } from './index-recall.js';
 import { replaceStoredFile, storedFileName } from './stored-files.js';
 import { DEFAULT_EXACT_BELOW, ExactIndex, HnswIndex, type IndexOptions, type VectorIndex } from './vector-index.js';
 
@@ -22,7 +22,7 @@ function graphHash(vectors: readonly Float32Array[], options: IndexOptions): str
   return hash.digest('hex').slice(0, 32);
 }
 
-const CHECK_METHOD = 'near-midpoints, ties count';
+const CHECK_METHOD = 'held-out examples, ties count';
 
 /** The check's settings, stored with its verdict: a verdict is reused only for the same ones. */
 interface CheckedFor extends RecallCheck {
@@ -58,8 +58,10 @@ function settle(graph: HnswIndex, vectors: readonly Float32Array[], dimension: n
  * Exact search below `exactBelow` vectors; above, an HNSW graph, read from `graphDir` when a file
  * for these very vectors is there, otherwise built and then written there (replacing the set's
  * older graph files). A damaged or unreadable file is rebuilt, never trusted. A graph's recall on
- * the set's own vectors is checked once (index-recall.ts) and the verdict kept beside the graph: a
- * graph that cannot reach `minRecall` is not used, the set is searched exactly.
+ * the set's own vectors is checked as it is built (index-recall.ts) and the verdict kept beside the
+ * graph: a graph that cannot reach `minRecall` is not used, the set is searched exactly. A stored
+ * graph without a verdict for these check settings is rebuilt: a graph can only be checked fairly
+ * while some of its vectors are still left out of it.
  */
 export async function buildIndex(
   name: string,
@@ -69,28 +71,29 @@ export async function buildIndex(
 ): Promise<VectorIndex> {
   if (vectors.length < (options.exactBelow ?? DEFAULT_EXACT_BELOW)) return new ExactIndex(vectors, dimension);
   const checkedFor: CheckedFor = { method: CHECK_METHOD, ...recallCheckOf(options) };
-  const check = (graph: HnswIndex) => checkGraph(graph, vectors, options);
   if (!options.graphDir) {
-    const graph = HnswIndex.build(vectors, dimension, options);
-    return settle(graph, vectors, dimension, check(graph));
+    const { graph, verdict } = buildCheckedGraph(vectors, dimension, options);
+    return settle(graph, vectors, dimension, verdict);
   }
 
   const hash = graphHash(vectors, options);
   const file = path.join(options.graphDir, storedFileName(name, hash, 'hnsw'));
   const verdictFile = path.join(options.graphDir, storedFileName(name, hash, 'recall'));
-  const keepVerdict = (verdict: RecallVerdict) =>
-    replaceStoredFile(options.graphDir!, name, hash, 'recall', (partial) =>
-      writeFile(partial, JSON.stringify({ ...verdict, for: checkedFor } satisfies StoredVerdict)),
-    );
-  const known = checkedFor.minRecall > 0 ? await readVerdict(verdictFile, checkedFor) : undefined;
+  const wantsCheck = checkedFor.minRecall > 0;
+  const known = wantsCheck ? await readVerdict(verdictFile, checkedFor) : undefined;
   // A set no graph serves well is searched exactly: its stored graph is not even read.
   if (known?.efSearch === null) return new ExactIndex(vectors, dimension, known);
+  if (known || !wantsCheck) {
+    const stored = await HnswIndex.read(file, vectors.length, dimension, options);
+    if (stored) return settle(stored, vectors, dimension, known);
+  }
 
-  const stored = await HnswIndex.read(file, vectors.length, dimension, options);
-  const graph = stored ?? HnswIndex.build(vectors, dimension, options);
-  if (!stored) await replaceStoredFile(options.graphDir, name, hash, 'hnsw', (partial) => graph.write(partial));
-  if (known) return settle(graph, vectors, dimension, known);
-  const verdict = check(graph);
-  if (verdict) await keepVerdict(verdict);
+  const { graph, verdict } = buildCheckedGraph(vectors, dimension, options);
+  await replaceStoredFile(options.graphDir, name, hash, 'hnsw', (partial) => graph.write(partial));
+  if (verdict) {
+    await replaceStoredFile(options.graphDir, name, hash, 'recall', (partial) =>
+      writeFile(partial, JSON.stringify({ ...verdict, for: checkedFor } satisfies StoredVerdict)),
+    );
+  }
   return settle(graph, vectors, dimension, verdict);
 }

@@ -107,7 +107,16 @@ export class HnswIndex implements VectorIndex {
     readonly fromDisk: boolean,
   ) {}
 
-  static build(vectors: readonly Float32Array[], dimension: number, options: IndexOptions = {}): HnswIndex {
+  /**
+   * A graph with room for all `vectors`, holding all but those in `except` (the recall check's
+   * held-out ones, index-recall.ts), which `add` puts in after.
+   */
+  static build(
+    vectors: readonly Float32Array[],
+    dimension: number,
+    options: IndexOptions = {},
+    except: ReadonlySet<number> = new Set(),
+  ): HnswIndex {
     // Inner product on unit vectors is cosine similarity, without hnswlib re-normalising every vector.
     const graph = new hnswlib.HierarchicalNSW('ip', dimension);
     graph.initIndex(
@@ -116,9 +125,14 @@ export class HnswIndex implements VectorIndex {
       options.efConstruction ?? DEFAULT_EF_CONSTRUCTION,
       42,
     );
-    vectors.forEach((v, i) => graph.addPoint(Array.from(v), i));
+    vectors.forEach((v, i) => except.has(i) || graph.addPoint(Array.from(v), i));
     graph.setEf(options.efSearch ?? DEFAULT_EF_SEARCH);
     return new HnswIndex(graph, vectors.length, dimension, false);
+  }
+
+  /** Puts the vectors `build` left out into the graph. */
+  add(vectors: readonly Float32Array[], ids: readonly number[]): void {
+    for (const id of ids) this.graph.addPoint(Array.from(vectors[id]!), id);
   }
 
   /**
