@@ -313,6 +313,38 @@ describe('a rail set mounted from a Kubernetes ConfigMap', () => {
   });
 });
 
+describe('a rail file that is a link to a file outside the rails', () => {
+  it('reloads when the file it points to is edited, and follows the link when it is pointed elsewhere', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-linked-file-'));
+    const shared = path.join(root, 'shared');
+    const set = path.join(root, 'rails', 'support');
+    mkdirSync(shared);
+    mkdirSync(set, { recursive: true });
+    writeFileSync(path.join(shared, 'support.yml'), RAIL);
+    symlinkSync(path.join(shared, 'support.yml'), path.join(set, 'rail.yml'));
+    const { started, hash } = await serving(root, 'rails');
+    try {
+      const first = await hash();
+      // As `sed -i` and editors save: a new file renamed over the target.
+      writeFileSync(path.join(shared, 'support.yml.tmp'), RAIL + NEW_INTENT);
+      renameSync(path.join(shared, 'support.yml.tmp'), path.join(shared, 'support.yml'));
+      await until(async () => (await hash()) !== first);
+      expect((await (await started.guard).decide('when are you open?')).decision.intent).toBe('opening_hours');
+
+      // Pointed at another file elsewhere: that file's edits are heard, the old one's no longer matter.
+      const elsewhere = mkdtempSync(path.join(tmpdir(), 'railgate-linked-file-2-'));
+      writeFileSync(path.join(elsewhere, 'support.yml'), RAIL);
+      rmSync(path.join(set, 'rail.yml'));
+      symlinkSync(path.join(elsewhere, 'support.yml'), path.join(set, 'rail.yml'));
+      await until(async () => (await hash()) === first);
+      appendFileSync(path.join(elsewhere, 'support.yml'), NEW_INTENT);
+      await until(async () => (await hash()) !== first);
+    } finally {
+      await started.close();
+    }
+  });
+});
+
 describe('rails replaced whole, as release deploys do', () => {
   it('keeps watching a set folder replaced by a rename', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'railgate-set-swap-'));
