@@ -8,6 +8,8 @@
  * - `balanced`: maximise (in-scope accuracy + out-of-scope recall) / 2
  * - `fpr=X`: the lowest set threshold whose out-of-scope false-match rate is at most X; per intent, the
  *   best in-scope accuracy that keeps the overall rate at most X
+ *
+ * Thresholds the data scores no better than the current ones are not proposed: nothing moves.
  */
 import type { RailSet } from '../rails/types.js';
 import type { LabelledItem } from './dataset.js';
@@ -138,7 +140,6 @@ export function calibrate(
     t,
     counts: countOutcomes(outcomes(set, items, scored, { set: t, intents: kept })),
   }));
-  let feasible = true;
   let setThreshold: number;
   if (target.kind === 'balanced') {
     const best = Math.max(...perSet.map((c) => balancedOf(c.counts)));
@@ -149,7 +150,6 @@ export function calibrate(
       balancedOf(current) >= best ? before.set : middleOf(perSet.filter((c) => balancedOf(c.counts) === best)).t;
   } else {
     const ok = perSet.find((c) => fprOf(c.counts) <= target.maxFpr);
-    feasible = ok !== undefined;
     setThreshold = ok?.t ?? perSet.reduce((a, b) => (fprOf(b.counts) < fprOf(a.counts) ? b : a)).t;
   }
 
@@ -177,18 +177,28 @@ export function calibrate(
     const value = (c: Counts): number =>
       target.kind === 'balanced' ? balancedOf(c) : fprOf(c) <= target.maxFpr ? accuracyOf(c) : -1;
     const bestValue = Math.max(...tried.map((c) => value(c.counts)));
-    // Among equals, stay nearest the set threshold: few labelled items do not justify a bigger move.
+    // Among equals, stay nearest the intent's threshold now (its own, else the set's): few labelled
+    // items do not justify a bigger move, and a hand-set threshold the data cannot fault stays.
+    const anchor = before.intents.get(id) ?? setThreshold;
     const best = tried
       .filter((c) => value(c.counts) === bestValue)
-      .reduce((a, b) => (Math.abs(b.t - setThreshold) < Math.abs(a.t - setThreshold) ? b : a));
+      .reduce((a, b) => (Math.abs(b.t - anchor) < Math.abs(a.t - anchor) ? b : a));
     if (bestValue < 0) continue;
     if (best.t !== setThreshold || before.intents.has(id)) intents.set(id, best.t);
     counts = best.counts;
     current = replaceAt(current, affected, best.changed);
   }
 
-  const after: ThresholdPlan = { set: setThreshold, intents };
-  const afterCounts = countOutcomes(outcomes(set, items, scored, after));
+  // No move without a measured gain: thresholds the data scores no better than the current ones would
+  // change decisions on traffic for nothing (with a handful of items, many plans tie).
+  const proposed: ThresholdPlan = { set: setThreshold, intents };
+  const proposedCounts = countOutcomes(outcomes(set, items, scored, proposed));
+  const score = (c: Counts): number =>
+    target.kind === 'balanced' ? balancedOf(c) : fprOf(c) <= target.maxFpr ? 1 + accuracyOf(c) : -fprOf(c);
+  const gains = score(proposedCounts) > score(beforeCounts);
+  const after = gains ? proposed : before;
+  const afterCounts = gains ? proposedCounts : beforeCounts;
+  const feasible = target.kind === 'balanced' || fprOf(afterCounts) <= target.maxFpr;
   return {
     target: describeTarget(target),
     before: { plan: before, figures: figuresOf(beforeCounts) },

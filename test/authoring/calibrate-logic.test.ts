@@ -86,6 +86,39 @@ describe('calibrate', () => {
     expect(result.after.figures.oos_false_match_rate).toBe(0);
   });
 
+  it('moves nothing the data cannot fault: hand-set thresholds that score best stay, for either target', () => {
+    // 0.72 and a's 0.55 already decide every item right; 0.75 (the middle of the best range) and
+    // 0.71 (the lowest with no false match) score the same, so moving there gains nothing measured.
+    const tuned: RailSet = {
+      ...set,
+      match: { ...set.match, threshold: 0.72 },
+      intents: [{ ...intent('a'), threshold: 0.55 }, intent('b')],
+    };
+    for (const target of ['balanced', 'fpr=0']) {
+      const result = calibrate(tuned, items, scored, parseTarget(target));
+      expect(result.after.plan).toEqual(result.before.plan);
+      expect(result.after.plan).toEqual({ set: 0.72, intents: new Map([['a', 0.55]]) });
+      expect(result.feasible).toBe(true);
+      expect(result.intents.filter((i) => i.before !== i.after)).toEqual([]);
+    }
+    // Every intent with a threshold of its own, the set's left at 0.5: still nothing to gain.
+    const own: RailSet = {
+      ...set,
+      intents: [
+        { ...intent('a'), threshold: 0.55 },
+        { ...intent('b'), threshold: 0.71 },
+      ],
+    };
+    const result = calibrate(own, items, scored, parseTarget('balanced'));
+    expect(result.after.plan).toEqual({
+      set: 0.5,
+      intents: new Map([
+        ['a', 0.55],
+        ['b', 0.71],
+      ]),
+    });
+  });
+
   it('keeps the set threshold for intents with too few labelled items', () => {
     const result = calibrate(set, items, scored, parseTarget('balanced'), { minSupport: 6 });
     expect(result.intents.every((i) => !i.calibrated)).toBe(true);

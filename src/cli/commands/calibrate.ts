@@ -18,6 +18,7 @@ their own threshold or follow the set's). Prints the figures before -> after.
   --target balanced     maximise (in-scope accuracy + out-of-scope recall) / 2 (default)
   --target fpr=X        the lowest set threshold whose out-of-scope false-match rate is <= X; per intent,
                         the best accuracy that keeps the rate <= X
+  Thresholds the data scores no better than the current ones are not proposed: nothing moves.
   --write               write the thresholds into the rail files where they are defined (comments kept)
   --data FILE           labelled data (.jsonl / .csv); labels that are not intent ids mean "must not match"
   --rails DIR           rails folder (default: the \`rails\` setting, RAILGATE_RAILS or ./rails)
