@@ -239,14 +239,20 @@ export async function validateRails(
 
   const results = await Promise.all(folders.map((dir) => readSet(dir, options)));
   const issues = results.flatMap((r) => r.issues);
+  // Two sets of one name: the one in the folder of that name keeps it, else the first in folder order.
+  // A folder copied from a set with its name left unchanged is the one at fault, wherever it sorts.
+  const owner = new Map<string, string>();
+  const ownsByFolder = (set: RailSet) => path.basename(set.dir) === set.name;
+  for (const { set } of [...results].sort(
+    (a, b) => Number(!!b.set && ownsByFolder(b.set)) - Number(!!a.set && ownsByFolder(a.set)),
+  ))
+    if (set && !owner.has(set.name)) owner.set(set.name, set.dir);
   const sets: RailSet[] = [];
-  const byName = new Map<string, string>();
   results.forEach((result, i) => {
     const set = result.set;
     if (!set) return;
-    const other = byName.get(set.name);
-    if (other === undefined) {
-      byName.set(set.name, set.dir);
+    const other = owner.get(set.name)!;
+    if (other === set.dir) {
       sets.push(set);
       return;
     }

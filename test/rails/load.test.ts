@@ -218,6 +218,22 @@ describe('finding sets under a rails root', () => {
     ]);
   });
 
+  it('blames the folder not named after the set, even where it sorts first: a copy whose name was left', async () => {
+    const root = writeTree({
+      'aa/rail.yml': ['intents:', ...VALID_INTENT, 'name: bank'],
+      'bank/rail.yml': ['intents:', ...VALID_INTENT],
+      'shop/rail.yml': ['intents:', ...VALID_INTENT],
+    });
+    const { sets, issues } = await validateRails(root);
+    expect(sets.map((s) => [s.name, path.basename(s.dir)])).toEqual([
+      ['bank', 'bank'],
+      ['shop', 'shop'],
+    ]);
+    expect(issues.map((i) => formatIssue(i, root))).toEqual([
+      'aa/rail.yml:6:1: rail set name "bank" is already used by the set in folder bank/',
+    ]);
+  });
+
   it('validateRails returns the valid sets next to the issues of invalid ones, without throwing', async () => {
     const root = writeTree({
       'good/rail.yml': ['intents:', ...VALID_INTENT],
