@@ -17,7 +17,7 @@ import { createGuard, embedderKey } from '../matching/runtime.js';
 import { displayPath, formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
 import type { EmbeddingConfig, RailIssue, RailSet } from '../rails/types.js';
 import { loadSettings, type Settings } from '../settings.js';
-import { writeLine, type CliCommand, type CliIO } from '../cli/io.js';
+import { usageErrorAsJson, writeLine, type CliCommand, type CliIO } from '../cli/io.js';
 
 /** Bad arguments: the command prints its help and exits 2. */
 export class UsageError extends Error {
@@ -69,6 +69,7 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
     } catch (error) {
       writeLine(io.stderr, `${prefix}: ${(error as Error).message}\n`);
       writeLine(io.stderr, spec.help);
+      usageErrorAsJson(io, args, (error as Error).message);
       return 2;
     }
     if ((parsed.values as { help?: boolean }).help) {
@@ -87,6 +88,7 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
       if (error instanceof UsageError) {
         writeLine(io.stderr, `${prefix}: ${error.message}\n`);
         writeLine(io.stderr, spec.help);
+        usageErrorAsJson(io, args, error.message);
         return 2;
       }
       if (error instanceof RailsInvalidError) {

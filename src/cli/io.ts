@@ -18,6 +18,16 @@ export function writeLine(stream: NodeJS.WritableStream, line = ''): void {
 }
 
 /**
+ * A usage error (exit 2) as JSON on stdout when the arguments ask for `--json` (read from the raw
+ * arguments: they may be what failed to parse), so a script reading JSON reads JSON whatever happens.
+ */
+export function usageErrorAsJson(io: CliIO, args: readonly string[], message: string): void {
+  const end = args.indexOf('--');
+  if ((end === -1 ? args : args.slice(0, end)).includes('--json'))
+    writeLine(io.stdout, JSON.stringify({ error: { message } }, null, 2));
+}
+
+/**
  * Text from the decision log (what clients sent) as a JSON string literal that is safe on a terminal:
  * JSON escapes C0 controls; this also escapes C1 controls, bidirectional overrides and other invisible
  * format characters, which would reorder or hide what a reviewer reads. The zero-width joiner is

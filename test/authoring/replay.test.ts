@@ -169,12 +169,14 @@ describe('railgate replay', () => {
     }
   });
 
-  it('exits 2 on a --set that is not on disk, naming the sets that are', async () => {
+  it('fails on a --set that is not on disk, naming the sets that are, as the other commands do', async () => {
     const run = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--set', 'nosuch']);
-    expect(run.code).toBe(2);
+    expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain('railgate replay: --set: no rail set "nosuch" in rails (sets: support)');
-    expect(run.stderr).toContain('usage: railgate replay');
+    const json = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--set', 'nosuch', '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ error: { message: expect.stringContaining('no rail set "nosuch"') } });
     // A set that is on disk still replays its own rows only.
     const own = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--set', 'support', '--json']);
     expect(own.code).toBe(0);

@@ -28,6 +28,26 @@ describe('railgate', () => {
     expect(typo.err).toContain('unknown command "tset"; did you mean test?');
   });
 
+  it('a usage error under --json is JSON on stdout too, whichever command and however it failed', async () => {
+    const cases = [
+      [['check', '--bogus', '--json'], 'Unknown option'],
+      [['logs', '--since', '1x', '--json'], '1x'],
+      [['replay', '--since', '1x', '--json'], '1x'],
+      [['eval', '--json', '--bogus'], 'Unknown option'],
+      [['calibrate', '--data', 'x.jsonl', '--target', 'fpr=2', '--json'], 'fpr=2'],
+    ] as const;
+    for (const [args, says] of cases) {
+      const run = await railgate(...args);
+      expect(run.code, args.join(' ')).toBe(2);
+      const printed = JSON.parse(run.out) as { error: { message: string } };
+      expect(printed.error.message).toContain(says);
+      expect(run.err).toContain(printed.error.message);
+    }
+    // Without --json, stdout stays empty; a `--json` after `--` is an argument, not the flag.
+    expect((await railgate('check', '--bogus')).out).toBe('');
+    expect((await railgate('check', '--bogus', '--', '--json')).out).toBe('');
+  });
+
   it('lists the commands, and an unknown one is a usage error (exit 2)', async () => {
     expect((await railgate('help')).out).toMatch(/^ {2}add-example +add a logged message/m);
     const unknown = await railgate('serv');

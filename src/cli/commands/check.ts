@@ -8,7 +8,7 @@ import { isRailgateError } from '../../errors.js';
 import { displayPath, formatIssue, validateRails } from '../../rails/load.js';
 import type { RailSet } from '../../rails/types.js';
 import { loadSettings } from '../../settings.js';
-import { writeLine, type CliCommand } from '../io.js';
+import { usageErrorAsJson, writeLine, type CliCommand } from '../io.js';
 
 const HELP = `usage: railgate check [--rails DIR] [--json]
 
@@ -55,6 +55,7 @@ export const run: CliCommand = async (args, io) => {
   } catch (error) {
     writeLine(io.stderr, `railgate check: ${(error as Error).message}`);
     writeLine(io.stderr, HELP);
+    usageErrorAsJson(io, args, (error as Error).message);
     return 2;
   }
   if (values.help) {

@@ -11,7 +11,7 @@ import { DECISION_REASONS } from '../../matching/decision.js';
 import { INTENT_ACTIONS } from '../../rails/types.js';
 import { isRailgateError } from '../../errors.js';
 import { closest } from '../../rails/reader.js';
-import { writeLine, type CliCommand, type CliIO } from '../io.js';
+import { usageErrorAsJson, writeLine, type CliCommand, type CliIO } from '../io.js';
 import { printRows, printSummary } from './logs-view.js';
 import { snakeCaseKeys } from '../snake-case.js';
 import { loadSettings } from '../../settings.js';
@@ -46,6 +46,7 @@ export const run: CliCommand = async (args, io) => {
     // Anything wrong with the arguments (unknown flag, bad --since or --limit) is a usage error.
     writeLine(io.stderr, `railgate logs: ${(error as Error).message}`);
     writeLine(io.stderr, 'run `railgate logs --help` for the options');
+    usageErrorAsJson(io, args, (error as Error).message);
     return 2;
   }
   if (options === 'help') {

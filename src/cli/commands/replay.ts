@@ -70,7 +70,7 @@ export const run = defineCommand({
       // Only a set on disk can be re-decided: another name is a typo, not "0 replayed".
       if (values.set !== undefined && !workbench.sets.some((s) => s.name === values.set)) {
         const known = workbench.sets.map((s) => s.name).join(', ') || 'none';
-        throw new UsageError(
+        throw new CommandFailure(
           `--set: no rail set "${values.set}" in ${relativePath(io, workbench.railsDir)} (sets: ${known})`,
         );
       }
