@@ -177,7 +177,10 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
     );
   watchDecisionLog(metrics, () => log.stats());
 
-  const railsChecks = { upstreams: Object.keys(settings.upstreams) };
+  const railsChecks = {
+    upstreams: Object.keys(settings.upstreams),
+    embeddingsServer: settings.embedding.openaiUrl !== undefined,
+  };
   (async () => {
     const sets = await loadRails(railsDir, railsChecks);
     // Rails that never use the bundled model let go of the warm one now, not after they compile.

@@ -41,6 +41,11 @@ export function normalizeExample(text: string): string {
 export interface LoadOptions {
   /** The configured upstreams' names: a set's `upstream` must be one of them (unchecked when absent). */
   readonly upstreams?: readonly string[];
+  /**
+   * Whether an OpenAI-compatible embeddings server is configured (`embedding.openaiUrl`), which a set
+   * embedding with `provider: openai` needs (unchecked when absent).
+   */
+  readonly embeddingsServer?: boolean;
 }
 
 /**
@@ -87,9 +92,20 @@ export function mergeSet(
   }
   checkExamples(contributions, issues);
   // An `embedding` block that did not parse says nothing of the model: no guess that it is the bundled one.
-  const embeddingGiven = setKeyLocation(contributions, 'embedding') !== undefined;
-  const provider = setLevel.embedding?.provider ?? (embeddingGiven ? undefined : DEFAULT_EMBEDDING.provider);
+  const embeddingLocation = setKeyLocation(contributions, 'embedding');
+  const provider =
+    setLevel.embedding?.provider ?? (embeddingLocation !== undefined ? undefined : DEFAULT_EMBEDDING.provider);
   if (provider === 'bundled') checkReadable(contributions, issues);
+  // Said here, at the set's `embedding` key, so that a reload keeps this set's previous version
+  // while the other sets' edits go live, rather than failing whole when the model cannot be made.
+  if (provider === 'openai' && options.embeddingsServer === false && embeddingLocation)
+    issues.push(
+      issueAt(
+        embeddingLocation,
+        'embedding provider "openai" needs the embeddings server URL, and none is configured: set ' +
+          'RAILGATE_EMBEDDINGS_URL (or embedding.openaiUrl in the config file), e.g. https://api.openai.com/v1',
+      ),
+    );
   const matchLocation = setKeyLocation(contributions, 'match');
   if (complete && setLevel.match?.scoring === 'classifier' && intents.length < 2 && matchLocation)
     issues.push(

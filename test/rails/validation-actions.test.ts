@@ -126,6 +126,19 @@ describe('actions', () => {
     ).toEqual([]);
   });
 
+  it('names an openai embedding set where no embeddings server is configured, at its embedding key', async () => {
+    const files = {
+      'rail.yml': ['intents:', ...VALID_INTENT],
+      'model.yml': ['embedding:', '  provider: openai', '  model: text-embedding-3-small'],
+    };
+    expect(await issuesOf(files, { embeddingsServer: false })).toEqual([
+      'model.yml:1:1: embedding provider "openai" needs the embeddings server URL, and none is configured: set ' +
+        'RAILGATE_EMBEDDINGS_URL (or embedding.openaiUrl in the config file), e.g. https://api.openai.com/v1',
+    ]);
+    expect(await issuesOf(files, { embeddingsServer: true })).toEqual([]);
+    expect(await issuesOf(files)).toEqual([]);
+  });
+
   it('says at the embedding key what a provider lacks, or what does nothing for it', async () => {
     const issues = await issuesOf({
       'rail.yml': [

@@ -192,6 +192,37 @@ describe('railgate serve wiring', () => {
     await until(async () => !(await sets()).some((s) => s.name === 'extra'));
   });
 
+  it('keeps the previous version of a set that asks for an embeddings server none is configured for', async () => {
+    const sets = async () =>
+      ((await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string; hash: string }[] }).data;
+    const extra = path.join(dir, 'rails', 'extra2');
+    const third = path.join(dir, 'rails', 'extra3');
+    try {
+      mkdirSync(extra);
+      writeFileSync(path.join(extra, 'rail.yml'), RAIL.replace('name: support', 'name: extra2'));
+      await until(async () => (await sets()).some((s) => s.name === 'extra2'));
+      const extraHash = async () => (await sets()).find((s) => s.name === 'extra2')?.hash;
+      const before = await extraHash();
+      writeFileSync(path.join(extra, 'model.yml'), 'embedding:\n  provider: openai\n  model: text-embedding-3-small\n');
+      // Another set's edit in the same reload goes live; extra2 keeps serving as it was, and says where.
+      mkdirSync(third);
+      writeFileSync(path.join(third, 'rail.yml'), RAIL.replace('name: support', 'name: extra3'));
+      await until(async () => (await sets()).some((s) => s.name === 'extra3'));
+      expect(await extraHash()).toBe(before);
+      expect(
+        logLines.some((l) =>
+          /rail set extra2 not reloaded \(its previous version keeps serving\): .*model\.yml:1:1: embedding provider \\"openai\\" needs the embeddings server URL/.test(
+            l,
+          ),
+        ),
+      ).toBe(true);
+    } finally {
+      rmSync(extra, { recursive: true, force: true });
+      rmSync(third, { recursive: true, force: true });
+    }
+    await until(async () => !(await sets()).some((s) => s.name === 'extra2' || s.name === 'extra3'));
+  });
+
   it('flushes every decision to SQLite on close, tagged with the rails hash that decided', async () => {
     const hash = await railsHash();
     await railgate.close();
