@@ -1,8 +1,8 @@
 /**
- * Which folders hot reload watches (reload.ts): the rails root, its set folders, and the folders of
- * linked rail files' targets, kept up to date as folders come, go and are replaced.
+ * What hot reload watches (reload.ts): the rails root, its set folders, and the rail files that are
+ * links, kept up to date as folders come, go and are replaced.
  */
-import { readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readdirSync, statSync, unwatchFile, watch, watchFile, type FSWatcher, type Stats } from 'node:fs';
 import path from 'node:path';
 import { RAIL_FILE } from './load.js';
 
@@ -24,14 +24,16 @@ function isFile(file: string): boolean {
  * root's own name.
  *
  * A rail file that is a link to a file elsewhere (an intents file shared by several sets, a checkout
- * kept outside the rails folder) changes where it points to, which no watch in the rails hears: the
- * folder of each link's target is watched too, for the target's name.
+ * kept outside the rails folder) changes where it points to, which no watch in the rails hears. Each
+ * such link is polled (`stat` through the whole chain of links, every LINK_POLL_MS): a folder watch on
+ * the target's folder would miss a link further along the chain re-pointed, that folder replaced by a
+ * rename, or the target deleted and written again.
  */
 export class FolderWatchers {
   /** Each watched folder's watch, and the folder it is on (`device:inode`). */
   readonly #watchers = new Map<string, { watcher: FSWatcher; identity: string | undefined }>();
-  /** Folders outside the rails holding linked rail files' targets: their watch, and the targets' names. */
-  readonly #targets = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
+  /** The rail files that are links, each polled while it is there. */
+  readonly #links = new Map<string, (current: Stats, previous: Stats) => void>();
   #parent: FSWatcher | undefined;
 
   constructor(
@@ -46,7 +48,7 @@ export class FolderWatchers {
 
   /** A change heard: the links' targets may have moved too. */
   #changed(): void {
-    this.#syncLinkTargets();
+    this.#syncLinks();
     this.onChange();
   }
 
@@ -97,40 +99,28 @@ export class FolderWatchers {
     return dir === this.root && !isFile(path.join(dir, name));
   }
 
-  /** One watch per folder outside the watched ones that holds a linked rail file's target. */
-  #syncLinkTargets(): void {
-    const wanted = new Map<string, Set<string>>();
-    for (const dir of this.#watchers.keys()) {
-      for (const target of linkedRailFiles(dir)) {
-        const folder = path.dirname(target);
-        if (this.#watchers.has(folder)) continue;
-        const names = wanted.get(folder) ?? new Set<string>();
-        wanted.set(folder, names.add(path.basename(target)));
-      }
+  /** One poll per rail file that is a link, in the watched folders. */
+  #syncLinks(): void {
+    const links = new Set([...this.#watchers.keys()].flatMap(railFileLinks));
+    for (const [link, listener] of this.#links) {
+      if (links.has(link)) continue;
+      unwatchFile(link, listener);
+      this.#links.delete(link);
     }
-    for (const [folder, watched] of this.#targets) {
-      if (wanted.has(folder)) continue;
-      watched.watcher.close();
-      this.#targets.delete(folder);
-    }
-    for (const [folder, names] of wanted) {
-      const known = this.#targets.get(folder);
-      if (known) {
-        known.names = names;
-        continue;
-      }
-      try {
-        const watcher = watch(folder, (_event, name) => {
-          if (name === null || this.#targets.get(folder)?.names.has(name)) this.#changed();
-        });
-        watcher.on('error', () => {
-          watcher.close();
-          this.#targets.delete(folder);
-        });
-        this.#targets.set(folder, { watcher, names });
-      } catch {
-        // A target folder that cannot be watched: its links' edits reload on SIGHUP.
-      }
+    for (const link of links) {
+      if (this.#links.has(link)) continue;
+      // What `stat` sees through the links changes when the file is edited, replaced or re-pointed.
+      const listener = (current: Stats, previous: Stats) => {
+        if (
+          current.ino !== previous.ino ||
+          current.dev !== previous.dev ||
+          current.mtimeMs !== previous.mtimeMs ||
+          current.size !== previous.size
+        )
+          this.#changed();
+      };
+      watchFile(link, { interval: LINK_POLL_MS, persistent: false }, listener);
+      this.#links.set(link, listener);
     }
   }
 
@@ -166,29 +156,26 @@ export class FolderWatchers {
         this.#unwatch(dir);
         this.#watch(dir);
       }
-    this.#syncLinkTargets();
+    this.#syncLinks();
   }
 
   close(): void {
     this.#parent?.close();
     for (const dir of [...this.#watchers.keys()]) this.#unwatch(dir);
-    for (const { watcher } of this.#targets.values()) watcher.close();
-    this.#targets.clear();
+    for (const [link, listener] of this.#links) unwatchFile(link, listener);
+    this.#links.clear();
   }
 }
 
-/** Where the rail files in `dir` that are links point to, resolved (links to missing files left out). */
-function linkedRailFiles(dir: string): string[] {
+/** How often a rail file that is a link is checked for a change behind it. */
+export const LINK_POLL_MS = 500;
+
+/** The rail files in `dir` that are links (dotfiles aside). */
+function railFileLinks(dir: string): string[] {
   try {
     return readdirSync(dir, { withFileTypes: true })
       .filter((entry) => entry.isSymbolicLink() && !entry.name.startsWith('.') && RAIL_FILE.test(entry.name))
-      .flatMap((entry) => {
-        try {
-          return [realpathSync(path.join(dir, entry.name))];
-        } catch {
-          return [];
-        }
-      });
+      .map((entry) => path.join(dir, entry.name));
   } catch {
     return [];
   }

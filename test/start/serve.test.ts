@@ -345,31 +345,46 @@ describe('a rail set mounted from a Kubernetes ConfigMap', () => {
 });
 
 describe('a rail file that is a link to a file outside the rails', () => {
-  it('reloads when the file it points to is edited, and follows the link when it is pointed elsewhere', async () => {
+  it('reloads on any change behind the link: the file edited, its folder or a link on the way swapped, the file re-created', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'railgate-linked-file-'));
     const shared = path.join(root, 'shared');
     const set = path.join(root, 'rails', 'support');
     mkdirSync(shared);
     mkdirSync(set, { recursive: true });
-    writeFileSync(path.join(shared, 'support.yml'), RAIL);
-    symlinkSync(path.join(shared, 'support.yml'), path.join(set, 'rail.yml'));
+    // rails/support/rail.yml -> shared/current.yml -> shared/v1.yml
+    writeFileSync(path.join(shared, 'v1.yml'), RAIL);
+    symlinkSync('v1.yml', path.join(shared, 'current.yml'));
+    symlinkSync(path.join(shared, 'current.yml'), path.join(set, 'rail.yml'));
     const { started, hash } = await serving(root, 'rails');
+    const changes = async (change: () => void) => {
+      const before = await hash();
+      change();
+      await until(async () => (await hash()) !== before);
+    };
     try {
-      const first = await hash();
-      // As `sed -i` and editors save: a new file renamed over the target.
-      writeFileSync(path.join(shared, 'support.yml.tmp'), RAIL + NEW_INTENT);
-      renameSync(path.join(shared, 'support.yml.tmp'), path.join(shared, 'support.yml'));
-      await until(async () => (await hash()) !== first);
+      // The file behind the links saved as editors and `sed -i` do: a new file renamed over it.
+      await changes(() => {
+        writeFileSync(path.join(shared, 'v1.yml.tmp'), RAIL + NEW_INTENT);
+        renameSync(path.join(shared, 'v1.yml.tmp'), path.join(shared, 'v1.yml'));
+      });
       expect((await (await started.guard).decide('when are you open?')).decision.intent).toBe('opening_hours');
-
-      // Pointed at another file elsewhere: that file's edits are heard, the old one's no longer matter.
-      const elsewhere = mkdtempSync(path.join(tmpdir(), 'railgate-linked-file-2-'));
-      writeFileSync(path.join(elsewhere, 'support.yml'), RAIL);
-      rmSync(path.join(set, 'rail.yml'));
-      symlinkSync(path.join(elsewhere, 'support.yml'), path.join(set, 'rail.yml'));
-      await until(async () => (await hash()) === first);
-      appendFileSync(path.join(elsewhere, 'support.yml'), NEW_INTENT);
-      await until(async () => (await hash()) !== first);
+      // The link in the middle re-pointed (`ln -sfn`: a new link renamed over it).
+      writeFileSync(path.join(shared, 'v2.yml'), RAIL);
+      await changes(() => {
+        symlinkSync('v2.yml', path.join(shared, 'next.yml'));
+        renameSync(path.join(shared, 'next.yml'), path.join(shared, 'current.yml'));
+      });
+      // The whole folder replaced by a rename, as a deploy does.
+      cpSync(shared, `${shared}.new`, { recursive: true, verbatimSymlinks: true });
+      appendFileSync(path.join(`${shared}.new`, 'v2.yml'), NEW_INTENT);
+      await changes(() => {
+        renameSync(shared, `${shared}.old`);
+        renameSync(`${shared}.new`, shared);
+      });
+      // The file deleted (the set keeps its previous version meanwhile), then written again.
+      rmSync(path.join(shared, 'v2.yml'));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await changes(() => writeFileSync(path.join(shared, 'v2.yml'), RAIL));
     } finally {
       await started.close();
     }
