@@ -97,6 +97,12 @@ function balancedOf(counts: Counts): number {
   return ratesOf(counts).balanced ?? 0;
 }
 
+/**
+ * Scores are ratios of counts: two plans that decide as well can differ in the last bit (2/3 as
+ * 0.666…6 and 0.666…7). Below this difference, scores are equal.
+ */
+const EQUAL_WITHIN = 1e-9;
+
 /** The middle of the best candidates: a plateau's centre is further from both cliffs than its edge. */
 function middleOf<T>(list: readonly T[]): T {
   return list[Math.floor((list.length - 1) / 2)]!;
@@ -147,7 +153,9 @@ export function calibrate(
     // traffic for no measured gain (with a handful of items, the best range is wide).
     const current = countOutcomes(outcomes(set, items, scored, { set: before.set, intents: kept }));
     setThreshold =
-      balancedOf(current) >= best ? before.set : middleOf(perSet.filter((c) => balancedOf(c.counts) === best)).t;
+      balancedOf(current) >= best - EQUAL_WITHIN
+        ? before.set
+        : middleOf(perSet.filter((c) => balancedOf(c.counts) >= best - EQUAL_WITHIN)).t;
   } else {
     const ok = perSet.find((c) => fprOf(c.counts) <= target.maxFpr);
     setThreshold = ok?.t ?? perSet.reduce((a, b) => (fprOf(b.counts) < fprOf(a.counts) ? b : a)).t;
@@ -162,7 +170,10 @@ export function calibrate(
     const affected = deciding.flatMap((d, j) => (d.includes(id) ? [j] : []));
     const base = { ...counts };
     for (const j of affected) addOutcome(base, current[j]!, -1);
-    const tried = grid.map((t) => {
+    // The intent's own threshold is a candidate even off the grid, so that a tie can keep it.
+    const own = before.intents.get(id);
+    const candidates = own === undefined || grid.includes(own) ? grid : [...grid, own].sort((a, b) => a - b);
+    const tried = candidates.map((t) => {
       const plan = { set: setThreshold, intents: new Map(intents).set(id, t) };
       const changed = outcomes(
         set,
@@ -179,9 +190,9 @@ export function calibrate(
     const bestValue = Math.max(...tried.map((c) => value(c.counts)));
     // Among equals, stay nearest the intent's threshold now (its own, else the set's): few labelled
     // items do not justify a bigger move, and a hand-set threshold the data cannot fault stays.
-    const anchor = before.intents.get(id) ?? setThreshold;
+    const anchor = own ?? setThreshold;
     const best = tried
-      .filter((c) => value(c.counts) === bestValue)
+      .filter((c) => value(c.counts) >= bestValue - EQUAL_WITHIN)
       .reduce((a, b) => (Math.abs(b.t - anchor) < Math.abs(a.t - anchor) ? b : a));
     if (bestValue < 0) continue;
     if (best.t !== setThreshold || before.intents.has(id)) intents.set(id, best.t);
@@ -195,7 +206,7 @@ export function calibrate(
   const proposedCounts = countOutcomes(outcomes(set, items, scored, proposed));
   const score = (c: Counts): number =>
     target.kind === 'balanced' ? balancedOf(c) : fprOf(c) <= target.maxFpr ? 1 + accuracyOf(c) : -fprOf(c);
-  const gains = score(proposedCounts) > score(beforeCounts);
+  const gains = score(proposedCounts) > score(beforeCounts) + EQUAL_WITHIN;
   const after = gains ? proposed : before;
   const afterCounts = gains ? proposedCounts : beforeCounts;
   const feasible = target.kind === 'balanced' || fprOf(afterCounts) <= target.maxFpr;

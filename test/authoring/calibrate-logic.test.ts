@@ -119,6 +119,32 @@ describe('calibrate', () => {
     });
   });
 
+  it('reads scores equal to the last bit as equal: 2/2 + 2/6 is no worse than 1/2 + 5/6', () => {
+    // At 0.55 both in-scope items match and 2 of 6 out-of-scope ones are rejected; at 0.81-0.90, 1 and
+    // 5. Both balance to 2/3, which floating point writes 0.666…6 and 0.666…7.
+    const few = [
+      ...[0.6, 0.9].map((score) => item('a', 'a', score)),
+      ...[0.3, 0.4, 0.6, 0.7, 0.8, 0.95].map((score) => item('oos', 'b', score)),
+    ];
+    const at055: RailSet = { ...set, match: { ...set.match, threshold: 0.55 } };
+    const result = calibrate(
+      at055,
+      few.map((d) => d.item),
+      few.map((d) => d.scored),
+      parseTarget('balanced'),
+      { minSupport: 99 },
+    );
+    expect(result.after.plan.set).toBe(0.55);
+  });
+
+  it('keeps an own threshold off the grid when only another threshold gains', () => {
+    // a's 0.515 decides its items as well as 0.51 or 0.55 would; the set threshold's move is the gain.
+    const offGrid: RailSet = { ...set, intents: [{ ...intent('a'), threshold: 0.515 }, intent('b')] };
+    const result = calibrate(offGrid, items, scored, parseTarget('balanced'));
+    expect(result.after.plan.set).not.toBe(0.5);
+    expect(result.after.plan.intents.get('a')).toBe(0.515);
+  });
+
   it('keeps the set threshold for intents with too few labelled items', () => {
     const result = calibrate(set, items, scored, parseTarget('balanced'), { minSupport: 6 });
     expect(result.intents.every((i) => !i.calibrated)).toBe(true);
