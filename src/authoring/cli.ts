@@ -69,7 +69,7 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
     } catch (error) {
       writeLine(io.stderr, `${prefix}: ${(error as Error).message}\n`);
       writeLine(io.stderr, spec.help);
-      usageErrorAsJson(io, args, (error as Error).message);
+      usageErrorAsJson(io, args, (error as Error).message, { options: spec.options });
       return 2;
     }
     if ((parsed.values as { help?: boolean }).help) {
@@ -88,7 +88,7 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): CliComma
       if (error instanceof UsageError) {
         writeLine(io.stderr, `${prefix}: ${error.message}\n`);
         writeLine(io.stderr, spec.help);
-        usageErrorAsJson(io, args, error.message);
+        usageErrorAsJson(io, args, error.message, { options: spec.options });
         return 2;
       }
       if (error instanceof RailsInvalidError) {

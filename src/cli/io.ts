@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** What a CLI command may touch: its output streams and environment, injected so tests capture them. */
 export interface CliIO {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -18,13 +20,31 @@ export function writeLine(stream: NodeJS.WritableStream, line = ''): void {
 }
 
 /**
- * A usage error (exit 2) as JSON on stdout when the arguments ask for `--json` (read from the raw
- * arguments: they may be what failed to parse), so a script reading JSON reads JSON whatever happens.
+ * A usage error (exit 2) as JSON on stdout when the arguments ask for `--json`, so a script reading
+ * JSON reads JSON whatever happens. The arguments may be what failed to parse: they are read again
+ * leniently with the command's `options` (so `--text --json` is a text, not the flag); without them,
+ * any `--json` before `--` counts. `oneLine` for a command whose --json output is one object per line.
  */
-export function usageErrorAsJson(io: CliIO, args: readonly string[], message: string): void {
-  const end = args.indexOf('--');
-  if ((end === -1 ? args : args.slice(0, end)).includes('--json'))
-    writeLine(io.stdout, JSON.stringify({ error: { message } }, null, 2));
+export function usageErrorAsJson(
+  io: CliIO,
+  args: readonly string[],
+  message: string,
+  how: { readonly options?: NonNullable<ParseArgsConfig['options']>; readonly oneLine?: boolean } = {},
+): void {
+  if (asksForJson(args, how.options))
+    writeLine(io.stdout, JSON.stringify({ error: { message } }, null, how.oneLine ? undefined : 2));
+}
+
+function asksForJson(args: readonly string[], options: ParseArgsConfig['options']): boolean {
+  if (!options) {
+    const end = args.indexOf('--');
+    return (end === -1 ? args : args.slice(0, end)).includes('--json');
+  }
+  try {
+    return parseArgs({ args: [...args], options, strict: false, allowPositionals: true }).values.json === true;
+  } catch {
+    return false;
+  }
 }
 
 /**

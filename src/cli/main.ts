@@ -3,7 +3,7 @@
  * demand, so `railgate check` never pays for the model or the HTTP stack.
  */
 import { createRequire } from 'node:module';
-import { processIO, writeLine, type CliCommand, type CliIO } from './io.js';
+import { processIO, usageErrorAsJson, writeLine, type CliCommand, type CliIO } from './io.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
   serve: { summary: 'start the proxy', load: () => import('./commands/serve.js') },
@@ -50,8 +50,12 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     // Loaded here only: the suggestion's module brings the YAML parser, which most commands never need.
     const { closest } = await import('../rails/reader.js');
     const meant = closest(name, Object.keys(COMMANDS));
-    writeLine(io.stderr, `railgate: unknown command "${name}"${meant ? `; did you mean ${meant}?` : ''}`);
-    usage(io);
+    const message = `unknown command "${name}"${meant ? `; did you mean ${meant}?` : ''}`;
+    writeLine(io.stderr, `railgate: ${message}`);
+    if (rest.includes('--json')) {
+      usage({ ...io, stdout: io.stderr });
+      usageErrorAsJson(io, rest, message);
+    } else usage(io);
     return 2;
   }
   const { run } = await command.load();

@@ -43,9 +43,17 @@ describe('railgate', () => {
       expect(printed.error.message).toContain(says);
       expect(run.err).toContain(printed.error.message);
     }
-    // Without --json, stdout stays empty; a `--json` after `--` is an argument, not the flag.
+    // Without --json, stdout stays empty; a `--json` after `--`, or as another flag's value, is not the flag.
     expect((await railgate('check', '--bogus')).out).toBe('');
     expect((await railgate('check', '--bogus', '--', '--json')).out).toBe('');
+    expect((await railgate('add-example', '--text', '--json', '--intent', 'x')).out).toBe('');
+    // logs --json prints one object per line, its usage error too.
+    expect((await railgate('logs', '--since', '1x', '--json')).out.trimEnd().split('\n')).toHaveLength(1);
+    // An unknown command asked for JSON: the error on stdout, the command list on stderr.
+    const unknown = await railgate('tset', '--json');
+    expect(unknown.code).toBe(2);
+    expect(JSON.parse(unknown.out)).toEqual({ error: { message: 'unknown command "tset"; did you mean test?' } });
+    expect(unknown.err).toContain('usage: railgate <command>');
   });
 
   it('lists the commands, and an unknown one is a usage error (exit 2)', async () => {

@@ -43,19 +43,25 @@ function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
 
+const CHECK_OPTIONS = {
+  rails: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export const run: CliCommand = async (args, io) => {
   let values: { rails?: string; json?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...args],
-      options: { rails: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: CHECK_OPTIONS,
       strict: true,
       allowPositionals: false,
     }));
   } catch (error) {
     writeLine(io.stderr, `railgate check: ${(error as Error).message}`);
     writeLine(io.stderr, HELP);
-    usageErrorAsJson(io, args, (error as Error).message);
+    usageErrorAsJson(io, args, (error as Error).message, { options: CHECK_OPTIONS });
     return 2;
   }
   if (values.help) {

@@ -46,7 +46,7 @@ export const run: CliCommand = async (args, io) => {
     // Anything wrong with the arguments (unknown flag, bad --since or --limit) is a usage error.
     writeLine(io.stderr, `railgate logs: ${(error as Error).message}`);
     writeLine(io.stderr, 'run `railgate logs --help` for the options');
-    usageErrorAsJson(io, args, (error as Error).message);
+    usageErrorAsJson(io, args, (error as Error).message, { options: LOGS_OPTIONS, oneLine: true });
     return 2;
   }
   if (options === 'help') {
@@ -115,30 +115,32 @@ function requestRef(ref: string | undefined): Pick<DecisionQuery, 'requestId' | 
   return row === undefined ? { requestId: ref } : { id: Number(row) };
 }
 
+const LOGS_OPTIONS = {
+  db: { type: 'string' },
+  decision: { type: 'string' },
+  rails: { type: 'string' },
+  set: { type: 'string' },
+  intent: { type: 'string' },
+  reason: { type: 'string' },
+  'request-id': { type: 'string' },
+  endpoint: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  limit: { type: 'string' },
+  text: { type: 'string' },
+  before: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  summary: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 function parseOptions(args: readonly string[]) {
   const { values } = parseArgs({
     args: [...args],
     strict: true,
     allowPositionals: false,
-    options: {
-      db: { type: 'string' },
-      decision: { type: 'string' },
-      rails: { type: 'string' },
-      set: { type: 'string' },
-      intent: { type: 'string' },
-      reason: { type: 'string' },
-      'request-id': { type: 'string' },
-      endpoint: { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      limit: { type: 'string' },
-      text: { type: 'string' },
-      before: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      summary: { type: 'boolean', default: false },
-      verbose: { type: 'boolean', short: 'v', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+    options: LOGS_OPTIONS,
   });
   if (values.help) return 'help' as const;
   const decision = oneOf('decision', values.decision, INTENT_ACTIONS);
