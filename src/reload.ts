@@ -60,11 +60,14 @@ export function watchRails(
   let again = false;
 
   const reloadOnce = async (): Promise<ReloadResult> => {
-    const { sets, issues } = await validateRails(root, options.load);
+    const serving = runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
+    const { sets, issues } = await validateRails(root, {
+      ...options.load,
+      serving: new Map(serving.map((set) => [set.name, set.dir])),
+    });
     let next = sets;
     let kept: string[] = [];
     if (issues.length > 0) {
-      const serving = runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
       const partial = partialReload(path.resolve(root), serving, sets, issues);
       for (const issue of issues) logger.error({ issue }, `${notReloaded(issue, partial)}: ${formatIssue(issue)}`);
       if (!partial) return 'failed';

@@ -239,13 +239,13 @@ export async function validateRails(
 
   const results = await Promise.all(folders.map((dir) => readSet(dir, options)));
   const issues = results.flatMap((r) => r.issues);
-  // Two sets of one name: the one in the folder of that name keeps it, else the first in folder order.
-  // A folder copied from a set with its name left unchanged is the one at fault, wherever it sorts.
+  // Two sets of one name: the one serving under it keeps it (on a reload), else the one in the folder
+  // of that name, else the first in folder order. A folder copied from a set with its name left
+  // unchanged is the one at fault, wherever it sorts.
+  const rank = (set: RailSet | undefined) =>
+    !set ? 0 : options.serving?.get(set.name) === set.dir ? 2 : path.basename(set.dir) === set.name ? 1 : 0;
   const owner = new Map<string, string>();
-  const ownsByFolder = (set: RailSet) => path.basename(set.dir) === set.name;
-  for (const { set } of [...results].sort(
-    (a, b) => Number(!!b.set && ownsByFolder(b.set)) - Number(!!a.set && ownsByFolder(a.set)),
-  ))
+  for (const { set } of [...results].sort((a, b) => rank(b.set) - rank(a.set)))
     if (set && !owner.has(set.name)) owner.set(set.name, set.dir);
   const sets: RailSet[] = [];
   results.forEach((result, i) => {
@@ -256,8 +256,17 @@ export async function validateRails(
       sets.push(set);
       return;
     }
-    const message = `rail set name "${set.name}" is already used by the set in folder ${path.relative(absolute, other) || '.'}${path.sep}`;
-    issues.push(result.nameLocation ? issueAt(result.nameLocation, message) : issueForPath(folders[i]!, message));
+    const used = `is already used by the set in folder ${path.relative(absolute, other) || '.'}${path.sep}`;
+    // A name taken from the folder is pinned on the set's first file, so a reload can tell which set
+    // it is (a folder-wide issue cannot be told apart from the rails folder's own).
+    issues.push(
+      result.nameLocation
+        ? issueAt(result.nameLocation, `rail set name "${set.name}" ${used}`)
+        : issueForPath(
+            set.files[0] ?? folders[i]!,
+            `rail set name "${set.name}" (the folder's name) ${used}; give this set a \`name\``,
+          ),
+    );
   });
   return { sets, issues: sortIssues(issues) };
 }

@@ -46,6 +46,11 @@ export interface LoadOptions {
    * embedding with `provider: openai` needs (unchecked when absent).
    */
   readonly embeddingsServer?: boolean;
+  /**
+   * The folders of the sets serving now, by set name (a reload's): where two folders claim one name,
+   * the set serving under it keeps it and the other is the one reported.
+   */
+  readonly serving?: ReadonlyMap<string, string>;
 }
 
 /**

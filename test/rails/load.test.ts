@@ -234,6 +234,19 @@ describe('finding sets under a rails root', () => {
     ]);
   });
 
+  it('on a reload, the set serving under a name keeps it, even against the folder named after it', async () => {
+    const root = writeTree({
+      'aa/rail.yml': ['intents:', ...VALID_INTENT, 'name: bank'],
+      'bank/rail.yml': ['intents:', ...VALID_INTENT],
+    });
+    const serving = new Map([['bank', path.join(root, 'aa')]]);
+    const { sets, issues } = await validateRails(root, { serving });
+    expect(sets.map((s) => path.basename(s.dir))).toEqual(['aa']);
+    expect(issues.map((i) => formatIssue(i, root))).toEqual([
+      'bank/rail.yml: rail set name "bank" (the folder\'s name) is already used by the set in folder aa/; give this set a `name`',
+    ]);
+  });
+
   it('validateRails returns the valid sets next to the issues of invalid ones, without throwing', async () => {
     const root = writeTree({
       'good/rail.yml': ['intents:', ...VALID_INTENT],
