@@ -14,7 +14,7 @@ import { createEmbedder } from '../embedding/providers.js';
 import { ExampleCachedEmbedder } from '../embedding/stack.js';
 import { storedCompileOptions, type CompiledRailSet } from '../matching/compile.js';
 import { createGuard, embedderKey } from '../matching/runtime.js';
-import { displayPath, formatIssue, loadRails, RailsInvalidError } from '../rails/load.js';
+import { displayPath, formatIssue, RailsInvalidError, validateRails } from '../rails/load.js';
 import type { EmbeddingConfig, RailIssue, RailSet } from '../rails/types.js';
 import { loadSettings, type Settings } from '../settings.js';
 import { usageErrorAsJson, writeLine, type CliCommand, type CliIO } from '../cli/io.js';
@@ -143,14 +143,21 @@ export class Workbench {
   private constructor(
     readonly settings: Settings,
     readonly railsDir: string,
-    readonly sets: readonly RailSet[],
+    /** The sets that validated; with `issues`, some did not. */
+    readonly valid: readonly RailSet[],
+    /** Issues of sets that did not validate (railgate check lists them). */
+    private readonly issues: readonly RailIssue[],
     private readonly io: CliIO,
   ) {
     const file = settings.embedding.cacheDb;
     this.#cacheDb = file === ':memory:' ? file : path.resolve(io.cwd, file);
   }
 
-  /** Loads every set under `railsDir` (default: the `rails` setting). Throws RailsInvalidError. */
+  /**
+   * Loads every set under `railsDir` (default: the `rails` setting). Throws RailsInvalidError when no
+   * set validates; a set that does can be picked by name while another has issues (another team's
+   * edit in progress), but `sets` and the default set need every set valid.
+   */
   static async open(io: CliIO, railsDir?: string, flags: RailFlags = FOLDER_AND_SET): Promise<Workbench> {
     const settings = settingsOf(io);
     const dir = path.resolve(io.cwd, railsDir ?? settings.rails);
@@ -162,7 +169,15 @@ export class Workbench {
             `for the rail set ${railsDir} in ${settings.rails}, use ${flags.set} ${railsDir}`,
         );
     }
-    return new Workbench(settings, dir, await loadRails(dir), io);
+    const { sets, issues } = await validateRails(dir);
+    if (sets.length === 0 && issues.length > 0) throw new RailsInvalidError(issues);
+    return new Workbench(settings, dir, sets, issues, io);
+  }
+
+  /** Every set: all of them must be valid (what `test` without `--set`, or `replay`, work on). */
+  get sets(): readonly RailSet[] {
+    if (this.issues.length > 0) throw new RailsInvalidError(this.issues);
+    return this.valid;
   }
 
   /**
@@ -172,9 +187,18 @@ export class Workbench {
    */
   pick(name?: string, folderFlag = '--rails'): RailSet {
     if (name !== undefined) {
-      const set = this.sets.find((s) => s.name === name);
+      const set = this.valid.find((s) => s.name === name);
+      if (set && this.issues.length > 0) {
+        const others = new Set(this.issues.map((issue) => displayPath(issue.file, this.io.cwd)));
+        writeLine(
+          this.io.stderr,
+          `note: other rail sets have issues (${[...others].join(', ')}; railgate check lists them); ${name} is valid`,
+        );
+      }
       if (!set) {
-        const known = this.sets.map((s) => s.name).join(', ') || 'none';
+        // The set may be the one with issues, its name unreadable: those are the error to see.
+        if (this.issues.length > 0) throw new RailsInvalidError(this.issues);
+        const known = this.valid.map((s) => s.name).join(', ') || 'none';
         // `explain --rails ./my-rails`: a folder where a set's name goes.
         const folder =
           /[/\\]/.test(name) || name.startsWith('.') ? `; that looks like a folder: give it with ${folderFlag}` : '';

@@ -1,4 +1,4 @@
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -124,6 +124,24 @@ describe('railgate test', () => {
     expect(cached.code).toBe(1);
     const uncached = await railgate(ws.dir, ['test', '--rails', 'rails'], { RAILGATE_EMBED_CACHE_DB: ':memory:' });
     expect(uncached.code).toBe(0);
+  });
+
+  it("tests one named set while another team's set is broken, saying so; all sets still need all valid", async () => {
+    await mkdir(path.join(ws.rails, 'drafts'));
+    await writeFile(path.join(ws.rails, 'drafts', 'rail.yml'), 'intents:\n  - id: x\n    action: reply\n');
+    const one = await railgate(ws.dir, ['test', '--rails', 'rails', '--set', 'support']);
+    expect(one.code).toBe(0);
+    expect(one.stdout.trimEnd().split('\n').at(-1)).toBe('3 passed, 0 failed');
+    expect(one.stderr).toContain(
+      'note: other rail sets have issues (rails/drafts/rail.yml; railgate check lists them)',
+    );
+    const all = await railgate(ws.dir, ['test', '--rails', 'rails']);
+    expect(all.code).toBe(1);
+    expect(all.stderr).toMatch(/drafts\/rail\.yml:3:13: .*reply/);
+    // The broken set itself named: its issues are what to see.
+    const broken = await railgate(ws.dir, ['test', '--rails', 'rails', '--set', 'drafts']);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/drafts\/rail\.yml:3:13: /);
   });
 
   it('exits 2 on a bad option and 1 on invalid rails', async () => {
