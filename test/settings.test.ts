@@ -38,7 +38,7 @@ describe('settings', () => {
       exactBelow: 20_000,
       m: 16,
       efConstruction: 200,
-      efSearch: 128,
+      efSearch: 64,
       minRecall: 0.99,
       maxEfSearch: 1_024,
     });

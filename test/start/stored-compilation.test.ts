@@ -103,7 +103,7 @@ describe('stored graphs and classifiers across restarts', () => {
   it('the first start builds and stores the graph, the next reads it and decides the same', async () => {
     const first = await startAndAsk(3);
     // The graph's recall check (against the exact scan) is shown, and its verdict stored with the graph.
-    const checked = { ef_search: 128, recall: 1 };
+    const checked = { ef_search: 64, recall: 1 };
     expect(first).toMatchObject({
       index: { kind: 'hnsw', vectors: 6, from_disk: false, hnsw_check: checked },
       intent: 'password_reset',
