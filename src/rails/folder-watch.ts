@@ -2,7 +2,7 @@
  * What hot reload watches (reload.ts): the rails root, its set folders, and the rail files that are
  * links, kept up to date as folders come, go and are replaced.
  */
-import { readdirSync, statSync, unwatchFile, watch, watchFile, type FSWatcher, type Stats } from 'node:fs';
+import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { RAIL_FILE } from './load.js';
 
@@ -32,8 +32,9 @@ function isFile(file: string): boolean {
 export class FolderWatchers {
   /** Each watched folder's watch, and the folder it is on (`device:inode`). */
   readonly #watchers = new Map<string, { watcher: FSWatcher; identity: string | undefined }>();
-  /** The rail files that are links, each polled while it is there. */
-  readonly #links = new Map<string, (current: Stats, previous: Stats) => void>();
+  /** The rail files that are links, and what `stat` saw through each when last polled. */
+  readonly #links = new Map<string, string | undefined>();
+  #poll: NodeJS.Timeout | undefined;
   #parent: FSWatcher | undefined;
 
   constructor(
@@ -99,29 +100,29 @@ export class FolderWatchers {
     return dir === this.root && !isFile(path.join(dir, name));
   }
 
-  /** One poll per rail file that is a link, in the watched folders. */
+  /**
+   * Polls every rail file that is a link in the watched folders. What a link leads to is taken when
+   * the link is first seen (not at the first poll: an edit in between would be the baseline).
+   */
   #syncLinks(): void {
     const links = new Set([...this.#watchers.keys()].flatMap(railFileLinks));
-    for (const [link, listener] of this.#links) {
-      if (links.has(link)) continue;
-      unwatchFile(link, listener);
-      this.#links.delete(link);
+    for (const link of this.#links.keys()) if (!links.has(link)) this.#links.delete(link);
+    for (const link of links) if (!this.#links.has(link)) this.#links.set(link, fileVersion(link));
+    if (this.#links.size === 0) {
+      clearInterval(this.#poll);
+      this.#poll = undefined;
+    } else this.#poll ??= setInterval(() => this.#pollLinks(), LINK_POLL_MS).unref();
+  }
+
+  #pollLinks(): void {
+    let changed = false;
+    for (const [link, seen] of this.#links) {
+      const now = fileVersion(link);
+      if (now === seen) continue;
+      this.#links.set(link, now);
+      changed = true;
     }
-    for (const link of links) {
-      if (this.#links.has(link)) continue;
-      // What `stat` sees through the links changes when the file is edited, replaced or re-pointed.
-      const listener = (current: Stats, previous: Stats) => {
-        if (
-          current.ino !== previous.ino ||
-          current.dev !== previous.dev ||
-          current.mtimeMs !== previous.mtimeMs ||
-          current.size !== previous.size
-        )
-          this.#changed();
-      };
-      watchFile(link, { interval: LINK_POLL_MS, persistent: false }, listener);
-      this.#links.set(link, listener);
-    }
+    if (changed) this.#changed();
   }
 
   #unwatch(dir: string): void {
@@ -162,13 +163,27 @@ export class FolderWatchers {
   close(): void {
     this.#parent?.close();
     for (const dir of [...this.#watchers.keys()]) this.#unwatch(dir);
-    for (const [link, listener] of this.#links) unwatchFile(link, listener);
+    clearInterval(this.#poll);
     this.#links.clear();
   }
 }
 
 /** How often a rail file that is a link is checked for a change behind it. */
 export const LINK_POLL_MS = 500;
+
+/**
+ * What `stat` sees through a link (the whole chain): it changes when the file behind it is edited,
+ * replaced, deleted or re-created, or a link on the way is re-pointed. Undefined while it dangles.
+ */
+function fileVersion(file: string): string | undefined {
+  try {
+    const stats = statSync(file, { throwIfNoEntry: false });
+    return stats ? `${stats.dev}:${stats.ino}:${stats.mtimeMs}:${stats.size}` : undefined;
+  } catch (error) {
+    // A loop of links, a folder on the way not readable: a state of its own, left when it is mended.
+    return `unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
+}
 
 /** The rail files in `dir` that are links (dotfiles aside). */
 function railFileLinks(dir: string): string[] {
