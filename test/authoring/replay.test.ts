@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replay, type ReplaySummary } from '../../src/authoring/replay.js';
@@ -181,5 +181,22 @@ describe('railgate replay', () => {
     const own = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--set', 'support', '--json']);
     expect(own.code).toBe(0);
     expect(JSON.parse(own.stdout)).toMatchObject({ replayed: 3, skipped: {} });
+  });
+
+  it('replays the set named while another has issues; every set needs every set valid', async () => {
+    const drafts = path.join(ws.rails, 'drafts');
+    await mkdir(drafts);
+    await writeFile(path.join(drafts, 'rail.yml'), 'intents:\n  - id: x\n    action: reply\n');
+    try {
+      const one = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails', '--set', 'support', '--json']);
+      expect(one.code).toBe(0);
+      expect(JSON.parse(one.stdout)).toMatchObject({ replayed: 3 });
+      expect(one.stderr).toContain('note: other rail sets have issues (rails/drafts/rail.yml');
+      const all = await railgate(ws.dir, ['replay', '--db', db, '--rails', 'rails']);
+      expect(all.code).toBe(1);
+      expect(all.stderr).toMatch(/drafts\/rail\.yml:3:13: /);
+    } finally {
+      await rm(drafts, { recursive: true, force: true });
+    }
   });
 });

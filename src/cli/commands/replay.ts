@@ -67,13 +67,15 @@ export const run = defineCommand({
       throw new UsageError(`--limit must be a whole number, got "${values.limit}"`);
 
     return withWorkbench(io, values.rails, async (workbench) => {
-      // Only a set on disk can be re-decided: another name is a typo, not "0 replayed".
-      if (values.set !== undefined && !workbench.sets.some((s) => s.name === values.set)) {
+      // Only a set on disk can be re-decided: another name is a typo, not "0 replayed". One set named
+      // is replayed while another has issues, as the other commands work on one named set.
+      if (values.set !== undefined && !workbench.valid.some((s) => s.name === values.set)) {
         const known = workbench.sets.map((s) => s.name).join(', ') || 'none';
         throw new CommandFailure(
           `--set: no rail set "${values.set}" in ${relativePath(io, workbench.railsDir)} (sets: ${known})`,
         );
       }
+      const sets = values.set === undefined ? workbench.sets : [workbench.pick(values.set)];
       const dbPath = path.resolve(io.cwd, values.db ?? workbench.settings.db);
       let reader: DecisionReader;
       try {
@@ -89,7 +91,7 @@ export const run = defineCommand({
           compiledFor: (name) => {
             let entry = compiled.get(name);
             if (!entry) {
-              const set = workbench.sets.find((s) => s.name === name);
+              const set = sets.find((s) => s.name === name);
               entry = set ? workbench.compile(set, { progress: false }) : Promise.resolve(undefined);
               compiled.set(name, entry);
             }
