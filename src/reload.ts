@@ -138,6 +138,14 @@ export function watchRails(
       : new FolderWatchers(root, schedule, (error) =>
           logger.warn({ err: error }, 'cannot watch the rails folder; hot reload is off'),
         );
+  // An edit made after the rails were read, while they compiled and before this watch began, was
+  // heard by no one: when the rails on disk are not the ones serving, reload now.
+  if (folders)
+    void validateRails(root, options.load).then(({ sets, issues }) => {
+      const serving = new Map(runtime.list().map((set) => [set.name, set.hash]));
+      const differ = sets.length !== serving.size || sets.some((set) => serving.get(set.name) !== set.hash);
+      if (issues.length > 0 || differ) schedule();
+    }, schedule);
 
   return {
     reload,
