@@ -50,6 +50,9 @@ export class FolderWatchers {
   /** A change heard: the links' targets may have moved too. */
   #changed(): void {
     this.#syncLinks();
+    // The reload this schedules reads the files as they are now: the next poll must not hear the same
+    // change again (a ConfigMap's `..data` swap, heard by its folder's watch, reloaded twice).
+    for (const link of this.#links.keys()) this.#links.set(link, fileVersion(link));
     this.onChange();
   }
 
@@ -178,7 +181,9 @@ export const LINK_POLL_MS = 500;
 function fileVersion(file: string): string | undefined {
   try {
     const stats = statSync(file, { throwIfNoEntry: false });
-    return stats ? `${stats.dev}:${stats.ino}:${stats.mtimeMs}:${stats.size}` : undefined;
+    // ctime too: an edit of the same length within the file system's mtime tick (1-2 s on some
+    // network file systems), or with the mtime put back, still changes it.
+    return stats ? `${stats.dev}:${stats.ino}:${stats.mtimeMs}:${stats.ctimeMs}:${stats.size}` : undefined;
   } catch (error) {
     // A loop of links, a folder on the way not readable: a state of its own, left when it is mended.
     return `unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;

@@ -2,6 +2,7 @@
  * The whole product as `railgate serve` wires it: worker-thread model, persistent example cache,
  * decision log, metrics and the rails watcher, against YAML rails in a temporary folder.
  */
+import { execFileSync } from 'node:child_process';
 import {
   appendFileSync,
   cpSync,
@@ -10,6 +11,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -338,6 +340,10 @@ describe('a rail set mounted from a Kubernetes ConfigMap', () => {
       publish('..2026_11_28_v2', RAIL + NEW_INTENT);
       await until(async () => (await hash()) !== first);
       expect((await (await mounted.guard).decide('when are you open?')).decision.intent).toBe('opening_hours');
+      // Once: the folder's watch heard the swap, and the poll of the linked file must not hear it again.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const reloads = (await mounted.metrics.railsReloads.get()).values.find((v) => v.labels.result === 'ok');
+      expect(reloads?.value).toBe(1);
     } finally {
       await mounted.close();
     }
@@ -385,6 +391,14 @@ describe('a rail file that is a link to a file outside the rails', () => {
       rmSync(path.join(shared, 'v2.yml'));
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       await changes(() => writeFileSync(path.join(shared, 'v2.yml'), RAIL));
+      // Edited in place to the same length, its mtime as before (a file system's coarse mtime tick).
+      const target = path.join(shared, 'v2.yml');
+      const { mtimeNs } = statSync(target, { bigint: true });
+      const stamp = `@${mtimeNs / 1_000_000_000n}.${String(mtimeNs % 1_000_000_000n).padStart(9, '0')}`;
+      await changes(() => {
+        writeFileSync(target, RAIL.replace('Hello from support!', 'Hullo from support!'));
+        execFileSync('touch', ['-m', '-d', stamp, target]);
+      });
     } finally {
       await started.close();
     }
