@@ -54,6 +54,10 @@ describe('railgate add-example', () => {
     expect(run.stdout).toContain(
       'added to examples of intent password_reset (rail set support) at rails/support/support.yml:20',
     );
+    // What to run next names the set: it runs while another set has issues, as add-example did.
+    expect(run.stdout).toContain(
+      'next: railgate test --rails rails --set support; railgate replay --rails rails --set support --since 7d',
+    );
     const set = await loadRailSet(path.join(ws.rails, 'support'));
     expect(set.intents.find((i) => i.id === 'password_reset')?.examples).toContain(
       'my password stopped working after the update',

@@ -131,7 +131,11 @@ export const run = defineCommand({
         return 0;
       }
       const rails = relativePath(io, workbench.railsDir);
-      writeLine(io.stdout, `next: railgate test --rails ${rails}; railgate replay --rails ${rails} --since 7d`);
+      const set = `--set ${added.railSet}`;
+      writeLine(
+        io.stdout,
+        `next: railgate test --rails ${rails} ${set}; railgate replay --rails ${rails} ${set} --since 7d`,
+      );
       return 0;
     });
   },
