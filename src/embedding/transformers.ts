@@ -18,12 +18,12 @@
  * the main thread imported `onnxruntime-node` first. So all TransformersEmbedders of a process must live in
  * one thread: the main thread (the authoring commands), or one long-lived worker (`serve`: onnx-host.ts).
  */
-import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline, type FeatureExtractionPipeline, type PretrainedModelOptions } from '@huggingface/transformers';
 import { RailgateError } from '../errors.js';
 import { normalizeInPlace, type Embedder } from './embedder.js';
 import { lengthGroups } from './length-groups.js';
+import { HUB_ID, isDirectory, missingModelFolder } from './model-location.js';
 
 export interface TransformersEmbedderOptions {
   /** Hub id (`owner/name`) or a local model folder (absolute, or relative to `baseDir`). */
@@ -39,9 +39,6 @@ export interface TransformersEmbedderOptions {
   /** What relative local paths are resolved against; defaults to the working directory. */
   baseDir?: string;
 }
-
-/** Hub ids as transformers.js recognises them: `name` or `owner/name`. */
-const HUB_ID = /^(?:[\w.-]+\/)?[\w.-]{1,96}$/;
 
 export const PROBE_TEXT = 'dimension probe';
 
@@ -83,10 +80,6 @@ const loadFeatureExtraction = pipeline as (
   options: PretrainedModelOptions,
 ) => Promise<FeatureExtractionPipeline>;
 
-function isDirectory(candidate: string): boolean {
-  return existsSync(candidate) && statSync(candidate).isDirectory();
-}
-
 /** Where the model comes from: a folder on disk, or the hub (through the cache). */
 function locateModel(
   options: TransformersEmbedderOptions,
@@ -98,14 +91,8 @@ function locateModel(
     const inLocalModels = path.resolve(options.localModelPath, model);
     if (isDirectory(inLocalModels)) return { kind: 'local', dir: inLocalModels };
   }
-  const looksLikePath = path.isAbsolute(model) || model.startsWith('.') || model.startsWith('~');
-  if (looksLikePath || !HUB_ID.test(model) || model.includes('..') || model.includes('--')) {
-    throw new RailgateError(
-      'RG_ERR_CONFIG_INVALID',
-      `embedding model folder not found: ${resolved} (a local model needs config.json, tokenizer.json and onnx/model.onnx)`,
-      { param: 'embedding.model' },
-    );
-  }
+  const missing = missingModelFolder(model, options.baseDir ?? process.cwd());
+  if (missing) throw new RailgateError('RG_ERR_CONFIG_INVALID', missing, { param: 'embedding.model' });
   return { kind: 'hub', id: model };
 }
 

@@ -109,7 +109,7 @@ async function readSet(dir: string, options: LoadOptions = {}): Promise<SetResul
     contributions.push(readRailFile(source));
   }
 
-  const { body, issues: setIssues } = mergeSet(path.basename(dir), contributions, complete, options);
+  const { body, issues: setIssues } = mergeSet(dir, contributions, complete, options);
   issues.push(...setIssues);
   const nameLocation = setKeyLocation(contributions, 'name');
   if (!body || issues.length > 0) return { set: undefined, issues, nameLocation };

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { issueAt } from './positions.js';
 import { closest } from './reader.js';
 import { bundledReadsNothing } from '../embedding/bundled-vocabulary.js';
+import { missingModelFolder } from '../embedding/model-location.js';
 import type { FileContribution, LocatedText } from './schema.js';
 import {
   DEFAULT_EMBEDDING,
@@ -54,11 +55,12 @@ export interface LoadOptions {
 }
 
 /**
- * Merges the files of one set. `complete` is false when some file could not be read at all (YAML syntax
- * error): then checks that need every intent id are skipped rather than reporting false alarms.
+ * Merges the files of one set, in folder `dir` (its name unless it gives one; what a model folder is
+ * relative to). `complete` is false when some file could not be read at all (YAML syntax error): then
+ * checks that need every intent id are skipped rather than reporting false alarms.
  */
 export function mergeSet(
-  dirName: string,
+  dir: string,
   contributions: readonly FileContribution[],
   complete: boolean,
   options: LoadOptions = {},
@@ -111,6 +113,10 @@ export function mergeSet(
           'RAILGATE_EMBEDDINGS_URL (or embedding.openaiUrl in the config file), e.g. https://api.openai.com/v1',
       ),
     );
+  // A model folder that is not there (a path, not a hub id), relative to the set's folder.
+  const model = setLevel.embedding?.model;
+  const missing = provider === 'transformers' && model !== undefined ? missingModelFolder(model, dir) : undefined;
+  if (missing && embeddingLocation) issues.push(issueAt(embeddingLocation, missing));
   const matchLocation = setKeyLocation(contributions, 'match');
   if (complete && setLevel.match?.scoring === 'classifier' && intents.length < 2 && matchLocation)
     issues.push(
@@ -137,7 +143,7 @@ export function mergeSet(
   return {
     issues,
     body: {
-      name: setLevel.name ?? dirName,
+      name: setLevel.name ?? path.basename(dir),
       description: setLevel.description,
       embedding: setLevel.embedding ?? DEFAULT_EMBEDDING,
       match: setLevel.match ?? DEFAULT_MATCH,

@@ -139,6 +139,20 @@ describe('actions', () => {
     expect(await issuesOf(files)).toEqual([]);
   });
 
+  it('names a transformers model folder that is not there, relative to the set, at the embedding key', async () => {
+    const files = (model: string) => ({
+      'rail.yml': ['intents:', ...VALID_INTENT],
+      'model.yml': ['embedding:', '  provider: transformers', `  model: ${model}`],
+    });
+    const [issue] = await issuesOf(files('./models/minilm'));
+    expect(issue).toMatch(
+      /^model\.yml:1:1: embedding model folder not found: .*[/\\]models[/\\]minilm \(a local model needs/,
+    );
+    // A hub id cannot be told missing before it is fetched; a folder that is there is fine.
+    expect(await issuesOf(files('Xenova/all-MiniLM-L6-v2'))).toEqual([]);
+    expect(await issuesOf({ ...files('./models'), 'models/.keep': [''] })).toEqual([]);
+  });
+
   it('says at the embedding key what a provider lacks, or what does nothing for it', async () => {
     const issues = await issuesOf({
       'rail.yml': [
