@@ -40,9 +40,13 @@ let railgate: Railgate;
 let url: string;
 let logLines: string[] = [];
 
+/** The sets GET /v1/rails lists, by name and hash. */
+async function loadedSets(): Promise<{ name: string; hash: string }[]> {
+  return ((await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string; hash: string }[] }).data;
+}
+
 async function railsHash(): Promise<string> {
-  const body = (await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string; hash: string }[] };
-  return body.data.find((s) => s.name === 'support')!.hash;
+  return (await loadedSets()).find((s) => s.name === 'support')!.hash;
 }
 
 async function until(predicate: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -175,12 +179,10 @@ describe('railgate serve wiring', () => {
 
   it("serves another set's valid change while the broken set keeps its previous version", async () => {
     const before = await railsHash();
-    const sets = async () =>
-      ((await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string; hash: string }[] }).data;
     const extra = path.join(dir, 'rails', 'extra');
     mkdirSync(extra);
     writeFileSync(path.join(extra, 'rail.yml'), RAIL.replace('name: support', 'name: extra'));
-    await until(async () => (await sets()).some((s) => s.name === 'extra'));
+    await until(async () => (await loadedSets()).some((s) => s.name === 'extra'));
     // support's file still holds the invalid edit of the test before: its old version serves on.
     expect(await railsHash()).toBe(before);
     expect(
@@ -191,25 +193,23 @@ describe('railgate serve wiring', () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/^railgate_rails_reloads_total\{result="partial"\} [1-9]/m);
     rmSync(extra, { recursive: true });
-    await until(async () => !(await sets()).some((s) => s.name === 'extra'));
+    await until(async () => !(await loadedSets()).some((s) => s.name === 'extra'));
   });
 
   it('keeps the previous version of a set that asks for an embeddings server none is configured for', async () => {
-    const sets = async () =>
-      ((await (await fetch(`${url}/v1/rails`)).json()) as { data: { name: string; hash: string }[] }).data;
     const extra = path.join(dir, 'rails', 'extra2');
     const third = path.join(dir, 'rails', 'extra3');
     try {
       mkdirSync(extra);
       writeFileSync(path.join(extra, 'rail.yml'), RAIL.replace('name: support', 'name: extra2'));
-      await until(async () => (await sets()).some((s) => s.name === 'extra2'));
-      const extraHash = async () => (await sets()).find((s) => s.name === 'extra2')?.hash;
+      await until(async () => (await loadedSets()).some((s) => s.name === 'extra2'));
+      const extraHash = async () => (await loadedSets()).find((s) => s.name === 'extra2')?.hash;
       const before = await extraHash();
       writeFileSync(path.join(extra, 'model.yml'), 'embedding:\n  provider: openai\n  model: text-embedding-3-small\n');
       // Another set's edit in the same reload goes live; extra2 keeps serving as it was, and says where.
       mkdirSync(third);
       writeFileSync(path.join(third, 'rail.yml'), RAIL.replace('name: support', 'name: extra3'));
-      await until(async () => (await sets()).some((s) => s.name === 'extra3'));
+      await until(async () => (await loadedSets()).some((s) => s.name === 'extra3'));
       expect(await extraHash()).toBe(before);
       expect(
         logLines.some((l) =>
@@ -222,7 +222,7 @@ describe('railgate serve wiring', () => {
       rmSync(extra, { recursive: true, force: true });
       rmSync(third, { recursive: true, force: true });
     }
-    await until(async () => !(await sets()).some((s) => s.name === 'extra2' || s.name === 'extra3'));
+    await until(async () => !(await loadedSets()).some((s) => s.name === 'extra2' || s.name === 'extra3'));
   });
 
   it('flushes every decision to SQLite on close, tagged with the rails hash that decided', async () => {
