@@ -1,7 +1,8 @@
 /** Shared by `eval` and `calibrate`: their data flags, and labelled data scored against one compiled rail set. */
 import type { CompiledRailSet } from '../matching/compile.js';
 import type { CliIO } from '../cli/io.js';
-import { progress, UsageError, withWorkbench } from './cli.js';
+import { progress, UsageError } from './cli.js';
+import { withWorkbench } from './workbench.js';
 import { readLabelledData, type DataOptions, type LabelledItem } from './dataset.js';
 import { scoreTexts, type ScoredText } from './scored.js';
 import path from 'node:path';

@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { quotedForTerminal, writeLine } from '../io.js';
-import { CommandFailure, defineCommand, relativePath, UsageError, withWorkbench } from '../../authoring/cli.js';
+import { CommandFailure, defineCommand, relativePath, UsageError } from '../../authoring/cli.js';
+import { withWorkbench } from '../../authoring/workbench.js';
 import { addExample } from '../../authoring/yaml-examples.js';
 import { DecisionReader } from '../../decisions/reader.js';
 import type { LoggedDecision } from '../../decisions/types.js';

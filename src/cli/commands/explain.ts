@@ -4,7 +4,8 @@
  */
 import { writeLine } from '../io.js';
 import { snakeCaseKeys } from '../snake-case.js';
-import { CommandFailure, defineCommand, UsageError, withWorkbench } from '../../authoring/cli.js';
+import { CommandFailure, defineCommand, UsageError } from '../../authoring/cli.js';
+import { withWorkbench } from '../../authoring/workbench.js';
 import { lastMessageTooLong } from '../../proxy/chat-request.js';
 import { explainScored, renderExplanation } from '../../authoring/explain.js';
 import { decideScored, scoreText } from '../../authoring/scored.js';

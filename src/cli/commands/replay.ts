@@ -12,8 +12,8 @@ import {
   relativePath,
   similarity,
   UsageError,
-  withWorkbench,
 } from '../../authoring/cli.js';
+import { withWorkbench } from '../../authoring/workbench.js';
 import { replay, type DecisionBrief } from '../../authoring/replay.js';
 import { parseSince } from '../../decisions/duration.js';
 import { DecisionReader } from '../../decisions/reader.js';

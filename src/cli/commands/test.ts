@@ -3,14 +3,8 @@
  * repository can gate changes in CI. Near misses (cases that pass by a hair) are listed too.
  */
 import { writeLine } from '../io.js';
-import {
-  CommandFailure,
-  defineCommand,
-  numberOption,
-  progress,
-  relativePath,
-  withWorkbench,
-} from '../../authoring/cli.js';
+import { CommandFailure, defineCommand, numberOption, progress, relativePath } from '../../authoring/cli.js';
+import { withWorkbench } from '../../authoring/workbench.js';
 import { describeFailure, judgeCase, type CaseResult } from '../../authoring/rail-tests.js';
 import { scoreTexts } from '../../authoring/scored.js';
 import type { CompiledRailSet } from '../../matching/compile.js';
