@@ -41,7 +41,8 @@ export interface RecallVerdict {
  * over the set (the same every time), at most half of it. A held-out example is to the graph what a
  * new message is: a point from the set's own distribution that no link leads to. Querying with
  * points already in the graph, or with midpoints of linked neighbours, flatters it: on 20,000 evenly
- * spread 32-d vectors such queries found all true neighbours at a breadth where new points found 63%.
+ * spread 32-d vectors, midpoints found 99% of their true neighbours at a breadth where new points
+ * found 94%; held-out vectors found 93%.
  */
 export function heldOutSample(size: number): number[] {
   const count = Math.min(RECALL_SAMPLE, Math.floor(size / 2));
