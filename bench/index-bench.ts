@@ -113,10 +113,10 @@ export async function runIndexBench(
     const hnsw = HnswIndex.build(vectors, DIM, options, new Set(heldOut));
     let hnswBuild = performance.now() - start;
     start = performance.now();
-    const verdict = checkHeldOut(hnsw, vectors, heldOut, options);
+    const verdict = await checkHeldOut(hnsw, vectors, heldOut, options);
     const checkMs = performance.now() - start;
     start = performance.now();
-    hnsw.add(vectors, heldOut);
+    await hnsw.add(vectors, heldOut);
     hnswBuild += performance.now() - start;
     const graphFile = path.join(await mkdtemp(path.join(tmpdir(), 'railgate-bench-')), 'graph.hnsw');
     await hnsw.write(graphFile);

@@ -4,7 +4,14 @@
  * breadth gets a wider one, and a set whose vectors no affordable breadth serves (vectors spread
  * evenly in many dimensions defeat any graph) is searched exactly instead of approximately.
  */
-import { DEFAULT_EF_SEARCH, DEFAULT_M, DEFAULT_MIN_RECALL, HnswIndex, type IndexOptions } from './vector-index.js';
+import {
+  DEFAULT_EF_SEARCH,
+  DEFAULT_M,
+  DEFAULT_MIN_RECALL,
+  HnswIndex,
+  inSlices,
+  type IndexOptions,
+} from './vector-index.js';
 
 /** Queries the check runs: 50 × 10 neighbours resolve recall to about ±0.005 near 0.99. */
 const RECALL_SAMPLE = 50;
@@ -49,25 +56,28 @@ export function heldOutSample(size: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.floor(((i + 0.5) * size) / count));
 }
 
-/** The `k` vectors most similar to `query` but those in `skip`, by a plain scan: their ids, and the k-th best score. */
-function exactNeighbours(
+/**
+ * The `k` vectors most similar to `query` but those in `skip`, by a plain scan (in slices: at 100,000
+ * vectors each query is some 50 million multiplications): their ids, and the k-th best score.
+ */
+async function exactNeighbours(
   vectors: readonly Float32Array[],
   skip: ReadonlySet<number>,
   query: Float32Array,
   k: number,
-): { ids: Set<number>; kth: number } {
+): Promise<{ ids: Set<number>; kth: number }> {
   const best: { id: number; score: number }[] = [];
-  for (let id = 0; id < vectors.length; id++) {
-    if (skip.has(id)) continue;
+  await inSlices(vectors.length, (id) => {
+    if (skip.has(id)) return;
     const v = vectors[id]!;
     let score = 0;
     for (let d = 0; d < query.length; d++) score += query[d]! * v[d]!;
-    if (best.length === k && score <= best[k - 1]!.score) continue;
+    if (best.length === k && score <= best[k - 1]!.score) return;
     let at = best.length < k ? best.length : k - 1;
     while (at > 0 && best[at - 1]!.score < score) at--;
     best.splice(at, 0, { id, score });
     if (best.length > k) best.pop();
-  }
+  });
   return { ids: new Set(best.map((hit) => hit.id)), kth: best.at(-1)!.score };
 }
 
@@ -79,18 +89,19 @@ const TIE = 1e-5;
  * least `minRecall` of the true 10 nearest neighbours of the `heldOut` vectors, which the graph must
  * not hold (heldOutSample). Leaves the graph searching at the breadth it returns.
  */
-export function tuneSearchBreadth(
+export async function tuneSearchBreadth(
   graph: TunableIndex,
   vectors: readonly Float32Array[],
   heldOut: readonly number[],
   breadth: { readonly efSearch: number; readonly maxEfSearch: number; readonly minRecall: number },
-): RecallVerdict {
+): Promise<RecallVerdict> {
   const { efSearch, maxEfSearch, minRecall } = breadth;
   const skip = new Set(heldOut);
   const k = Math.min(RECALL_K, vectors.length - skip.size);
   if (k <= 0 || heldOut.length === 0) return { efSearch, recall: 1 };
   const queries = heldOut.map((id) => vectors[id]!);
-  const truths = queries.map((query) => exactNeighbours(vectors, skip, query, k));
+  const truths: { ids: Set<number>; kth: number }[] = [];
+  for (const query of queries) truths.push(await exactNeighbours(vectors, skip, query, k));
   let ef = efSearch;
   for (;;) {
     graph.setEfSearch(ef);
@@ -128,17 +139,17 @@ export function recallCheckOf(options: IndexOptions): RecallCheck {
  * without the check's held-out vectors, checked with them as queries (searching at most as wide as
  * still beats the exact scan), and then given them, so the graph served holds every vector.
  */
-export function buildCheckedGraph(
+export async function buildCheckedGraph(
   vectors: readonly Float32Array[],
   dimension: number,
   options: IndexOptions,
-): { graph: HnswIndex; verdict?: RecallVerdict } {
+): Promise<{ graph: HnswIndex; verdict?: RecallVerdict }> {
   const check = recallCheckOf(options);
-  if (check.minRecall <= 0) return { graph: HnswIndex.build(vectors, dimension, options) };
+  if (check.minRecall <= 0) return { graph: await HnswIndex.create(vectors, dimension, options) };
   const heldOut = heldOutSample(vectors.length);
-  const graph = HnswIndex.build(vectors, dimension, options, new Set(heldOut));
-  const verdict = checkHeldOut(graph, vectors, heldOut, options);
-  graph.add(vectors, heldOut);
+  const graph = await HnswIndex.create(vectors, dimension, options, new Set(heldOut));
+  const verdict = await checkHeldOut(graph, vectors, heldOut, options);
+  await graph.add(vectors, heldOut);
   return { graph, verdict };
 }
 
@@ -146,12 +157,12 @@ export function buildCheckedGraph(
  * The recall check of a graph built with `options` over `vectors` but the `heldOut` ones, searching
  * at most as wide as still beats the exact scan.
  */
-export function checkHeldOut(
+export async function checkHeldOut(
   graph: TunableIndex,
   vectors: readonly Float32Array[],
   heldOut: readonly number[],
   options: IndexOptions,
-): RecallVerdict {
+): Promise<RecallVerdict> {
   const check = recallCheckOf(options);
   const widest = affordableEfSearch(vectors.length, options.m ?? DEFAULT_M, check.efSearch, check.maxEfSearch);
   return tuneSearchBreadth(graph, vectors, heldOut, { ...check, maxEfSearch: widest });

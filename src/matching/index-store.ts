@@ -51,7 +51,7 @@ async function readVerdict(file: string, wanted: CheckedFor): Promise<RecallVerd
 /** The graph, at the breadth its recall check chose, or the exact scan when no breadth served. */
 function settle(graph: HnswIndex, vectors: readonly Float32Array[], dimension: number, verdict?: RecallVerdict) {
   if (!verdict) return graph;
-  return verdict.efSearch === null ? new ExactIndex(vectors, dimension, verdict) : graph.checked(verdict);
+  return verdict.efSearch === null ? ExactIndex.create(vectors, dimension, verdict) : graph.checked(verdict);
 }
 
 /**
@@ -69,10 +69,10 @@ export async function buildIndex(
   dimension: number,
   options: IndexOptions = {},
 ): Promise<VectorIndex> {
-  if (vectors.length < (options.exactBelow ?? DEFAULT_EXACT_BELOW)) return new ExactIndex(vectors, dimension);
+  if (vectors.length < (options.exactBelow ?? DEFAULT_EXACT_BELOW)) return ExactIndex.create(vectors, dimension);
   const checkedFor: CheckedFor = { method: CHECK_METHOD, ...recallCheckOf(options) };
   if (!options.graphDir) {
-    const { graph, verdict } = buildCheckedGraph(vectors, dimension, options);
+    const { graph, verdict } = await buildCheckedGraph(vectors, dimension, options);
     return settle(graph, vectors, dimension, verdict);
   }
 
@@ -82,13 +82,13 @@ export async function buildIndex(
   const wantsCheck = checkedFor.minRecall > 0;
   const known = wantsCheck ? await readVerdict(verdictFile, checkedFor) : undefined;
   // A set no graph serves well is searched exactly: its stored graph is not even read.
-  if (known?.efSearch === null) return new ExactIndex(vectors, dimension, known);
+  if (known?.efSearch === null) return ExactIndex.create(vectors, dimension, known);
   if (known || !wantsCheck) {
     const stored = await HnswIndex.read(file, vectors.length, dimension, options);
     if (stored) return settle(stored, vectors, dimension, known);
   }
 
-  const { graph, verdict } = buildCheckedGraph(vectors, dimension, options);
+  const { graph, verdict } = await buildCheckedGraph(vectors, dimension, options);
   await replaceStoredFile(options.graphDir, name, hash, 'hnsw', (partial) => graph.write(partial));
   if (verdict) {
     await replaceStoredFile(options.graphDir, name, hash, 'recall', (partial) =>

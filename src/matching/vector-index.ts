@@ -2,8 +2,27 @@
  * Nearest-neighbour search over unit vectors by cosine similarity: an exact native scan for rail sets
  * up to tens of thousands of examples (always exact, nothing to build), hnswlib's HNSW graph above.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import hnswlib from 'hnswlib-node';
 import type { RecallVerdict } from './index-recall.js';
+
+/** How long index building may hold the event loop before letting requests and timers run. */
+const SLICE_MS = 10;
+
+/**
+ * Runs `step` for 0 … count − 1, letting the event loop run every SLICE_MS: a rail set's index is
+ * built while the proxy serves (a hot reload), and adding 10,000 vectors to hnswlib takes about a
+ * second (each vector crosses into the addon value by value), a 100,000-vector graph minutes.
+ */
+export async function inSlices(count: number, step: (i: number) => void): Promise<void> {
+  let since = performance.now();
+  for (let i = 0; i < count; i++) {
+    step(i);
+    if (performance.now() - since < SLICE_MS) continue;
+    await yieldToEventLoop();
+    since = performance.now();
+  }
+}
 
 export interface SearchHit {
   /** Position of the vector in the array the index was built from. */
@@ -85,15 +104,28 @@ export class ExactIndex implements VectorIndex {
   readonly size: number;
   private readonly scan: hnswlib.BruteforceSearch;
 
+  /** Built at once, holding the event loop for as long as that takes (`create` does not). */
   constructor(
     vectors: readonly Float32Array[],
     readonly dimension: number,
     readonly hnswCheck?: RecallVerdict,
+    fill: 'now' | 'later' = 'now',
   ) {
     this.size = vectors.length;
     this.scan = new hnswlib.BruteforceSearch('ip', dimension);
     this.scan.initIndex(Math.max(1, vectors.length));
-    vectors.forEach((v, i) => this.scan.addPoint(Array.from(v), i));
+    if (fill === 'now') vectors.forEach((v, i) => this.scan.addPoint(Array.from(v), i));
+  }
+
+  /** Built in slices between which the event loop runs (inSlices). */
+  static async create(
+    vectors: readonly Float32Array[],
+    dimension: number,
+    hnswCheck?: RecallVerdict,
+  ): Promise<ExactIndex> {
+    const index = new ExactIndex(vectors, dimension, hnswCheck, 'later');
+    await inSlices(vectors.length, (i) => index.scan.addPoint(Array.from(vectors[i]!), i));
+    return index;
   }
 
   search(query: Float32Array, k: number): SearchHit[] {
@@ -122,22 +154,34 @@ export class HnswIndex implements VectorIndex {
     options: IndexOptions = {},
     except: ReadonlySet<number> = new Set(),
   ): HnswIndex {
-    // Inner product on unit vectors is cosine similarity, without hnswlib re-normalising every vector.
-    const graph = new hnswlib.HierarchicalNSW('ip', dimension);
-    graph.initIndex(
-      Math.max(1, vectors.length),
-      options.m ?? DEFAULT_M,
-      options.efConstruction ?? DEFAULT_EF_CONSTRUCTION,
-      42,
-    );
-    vectors.forEach((v, i) => except.has(i) || graph.addPoint(Array.from(v), i));
-    graph.setEf(options.efSearch ?? DEFAULT_EF_SEARCH);
-    return new HnswIndex(graph, vectors.length, dimension, false);
+    const index = HnswIndex.#empty(vectors.length, dimension, options);
+    vectors.forEach((v, i) => except.has(i) || index.graph.addPoint(Array.from(v), i));
+    return index;
   }
 
-  /** Puts the vectors `build` left out into the graph. */
-  add(vectors: readonly Float32Array[], ids: readonly number[]): void {
-    for (const id of ids) this.graph.addPoint(Array.from(vectors[id]!), id);
+  /** `build` in slices between which the event loop runs (inSlices). */
+  static async create(
+    vectors: readonly Float32Array[],
+    dimension: number,
+    options: IndexOptions = {},
+    except: ReadonlySet<number> = new Set(),
+  ): Promise<HnswIndex> {
+    const index = HnswIndex.#empty(vectors.length, dimension, options);
+    await inSlices(vectors.length, (i) => except.has(i) || index.graph.addPoint(Array.from(vectors[i]!), i));
+    return index;
+  }
+
+  static #empty(size: number, dimension: number, options: IndexOptions): HnswIndex {
+    // Inner product on unit vectors is cosine similarity, without hnswlib re-normalising every vector.
+    const graph = new hnswlib.HierarchicalNSW('ip', dimension);
+    graph.initIndex(Math.max(1, size), options.m ?? DEFAULT_M, options.efConstruction ?? DEFAULT_EF_CONSTRUCTION, 42);
+    graph.setEf(options.efSearch ?? DEFAULT_EF_SEARCH);
+    return new HnswIndex(graph, size, dimension, false);
+  }
+
+  /** Puts the vectors `build` or `create` left out into the graph, in slices. */
+  async add(vectors: readonly Float32Array[], ids: readonly number[]): Promise<void> {
+    await inSlices(ids.length, (i) => this.graph.addPoint(Array.from(vectors[ids[i]!]!), ids[i]!));
   }
 
   /**
