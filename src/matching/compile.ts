@@ -14,7 +14,7 @@ import type { IntentClassifier } from './classifier.js';
 import { loadOrFitClassifier } from './classifier-store.js';
 import { buildIndex } from './index-store.js';
 import { foldForMatching } from './fold.js';
-import type { IndexOptions, VectorIndex } from './vector-index.js';
+import { inSlices, type IndexOptions, type VectorIndex } from './vector-index.js';
 
 interface IndexedExample {
   readonly intent: string;
@@ -89,7 +89,8 @@ export async function compileRailSet(
   ]);
   // Read as messages are (folded, single-spaced: fold.ts, chunk.ts); `examples` keep the text as
   // written, for explanations.
-  const texts = examples.map((e) => singleSpaced(foldForMatching(e.text)));
+  const texts: string[] = [];
+  await inSlices(examples.length, (i) => void texts.push(singleSpaced(foldForMatching(examples[i]!.text))));
   const onProgress =
     options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
   // embedBulk uses the persistent example cache where the embedder has one.
@@ -99,9 +100,9 @@ export async function compileRailSet(
   const weights = blendWeights(set);
   const classify = set.match.scoring === 'classifier';
   // The classifier reads character n-grams too, blended or not.
-  const lexical = weights.lexical > 0 || classify ? new LexicalIndex(texts) : undefined;
+  const lexical = weights.lexical > 0 || classify ? await LexicalIndex.create(texts) : undefined;
   const centroids =
-    weights.centroid > 0 ? buildCentroids(set, examples, vectors, embedder.dimension, lexical) : undefined;
+    weights.centroid > 0 ? await buildCentroids(set, examples, vectors, embedder.dimension, lexical) : undefined;
   const classifier = classify
     ? await fitClassifier(set, examples, vectors, lexical!, options.classifierDir)
     : undefined;
@@ -137,22 +138,26 @@ async function fitClassifier(
   return { model, intents: set.intents, fromDisk };
 }
 
-function buildCentroids(
+/** Each intent's centroid, intent by intent in slices (inSlices): a large set builds them while the proxy serves. */
+async function buildCentroids(
   set: RailSet,
   examples: readonly IndexedExample[],
   vectors: readonly Float32Array[],
   dimension: number,
   lexical: LexicalIndex | undefined,
-): Map<string, IntentCentroid> {
+): Promise<Map<string, IntentCentroid>> {
+  const idsOf = new Map<string, number[]>(set.intents.map((intent) => [intent.id, []]));
+  examples.forEach((e, id) => e.negative || idsOf.get(e.intent)?.push(id));
   const centroids = new Map<string, IntentCentroid>();
-  for (const intent of set.intents) {
-    const ids = examples.flatMap((e, id) => (e.intent === intent.id && !e.negative ? [id] : []));
+  await inSlices(set.intents.length, (k) => {
+    const intent = set.intents[k]!;
+    const ids = idsOf.get(intent.id)!;
     const sum = new Float32Array(dimension);
     for (const id of ids) vectors[id]!.forEach((x, i) => (sum[i]! += x));
     const norm = Math.sqrt(dot(sum, sum));
     if (norm > 0) for (let i = 0; i < dimension; i++) sum[i]! /= norm;
     centroids.set(intent.id, { embedding: sum, lexical: lexical?.centroid(ids) });
-  }
+  });
   return centroids;
 }
 

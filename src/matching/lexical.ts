@@ -5,7 +5,7 @@
  * embedding similarity by `match.lexical_weight` (see compile.ts). Built per rail set at load, from the
  * set's own examples, so it needs no vocabulary or download.
  */
-import type { SearchHit } from './vector-index.js';
+import { inSlices, type SearchHit } from './vector-index.js';
 
 /** Character n-grams of 3 to 5 characters, taken inside each word padded with spaces. */
 export const NGRAM_MIN = 3;
@@ -54,6 +54,16 @@ export function sparseDot(a: SparseVector, b: SparseVector): number {
   return sum;
 }
 
+/** Sublinear term frequency × idf, unit length. N-grams no document has carry no weight. */
+function weighed(counts: ReadonlyMap<string, number>, idf: ReadonlyMap<string, number>): Map<string, number> {
+  const weights = new Map<string, number>();
+  for (const [gram, count] of counts) {
+    const weight = idf.get(gram);
+    if (weight !== undefined) weights.set(gram, (1 + Math.log(count)) * weight);
+  }
+  return normalize(weights);
+}
+
 /** TF-IDF over a fixed set of documents (a rail set's examples), with an inverted index for search. */
 export class LexicalIndex {
   readonly size: number;
@@ -62,39 +72,45 @@ export class LexicalIndex {
   /** n-gram → [document id, weight] pairs. */
   private readonly postings: ReadonlyMap<string, readonly (readonly [number, number])[]>;
 
-  constructor(texts: readonly string[]) {
-    this.size = texts.length;
-    const counts = texts.map((t) => charNgrams(t));
+  private constructor(
+    idf: ReadonlyMap<string, number>,
+    vectors: readonly SparseVector[],
+    postings: ReadonlyMap<string, readonly (readonly [number, number])[]>,
+  ) {
+    this.size = vectors.length;
+    this.idf = idf;
+    this.vectors = vectors;
+    this.postings = postings;
+  }
+
+  /**
+   * The index of `texts`, built in slices between which the event loop runs (inSlices): 10,000
+   * examples take most of a second, and a hot reload builds them while the proxy serves.
+   */
+  static async create(texts: readonly string[]): Promise<LexicalIndex> {
+    const counts: Map<string, number>[] = [];
+    await inSlices(texts.length, (i) => void counts.push(charNgrams(texts[i]!)));
     const df = new Map<string, number>();
     for (const c of counts) for (const gram of c.keys()) df.set(gram, (df.get(gram) ?? 0) + 1);
     // Smoothed idf (as in scikit-learn): an n-gram in every document still weighs a little.
     const idf = new Map<string, number>();
     for (const [gram, n] of df) idf.set(gram, Math.log((1 + texts.length) / (1 + n)) + 1);
-    this.idf = idf;
-    this.vectors = counts.map((c) => this.weigh(c));
+    const vectors: SparseVector[] = [];
     const postings = new Map<string, [number, number][]>();
-    this.vectors.forEach((vector, id) => {
+    await inSlices(counts.length, (id) => {
+      const vector = weighed(counts[id]!, idf);
+      vectors.push(vector);
       for (const [gram, w] of vector) {
         const list = postings.get(gram);
         if (list) list.push([id, w]);
         else postings.set(gram, [[id, w]]);
       }
     });
-    this.postings = postings;
-  }
-
-  /** Sublinear term frequency × idf, unit length. N-grams no document has carry no weight. */
-  private weigh(counts: ReadonlyMap<string, number>): Map<string, number> {
-    const weights = new Map<string, number>();
-    for (const [gram, count] of counts) {
-      const idf = this.idf.get(gram);
-      if (idf !== undefined) weights.set(gram, (1 + Math.log(count)) * idf);
-    }
-    return normalize(weights);
+    return new LexicalIndex(idf, vectors, postings);
   }
 
   vectorize(text: string): SparseVector {
-    return this.weigh(charNgrams(text));
+    return weighed(charNgrams(text), this.idf);
   }
 
   vectorOf(id: number): SparseVector {

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { dot } from '../../src/embedding/embedder.js';
+import { LexicalIndex } from '../../src/matching/lexical.js';
 import { createGuard, type RailsRuntime } from '../../src/matching/runtime.js';
 import { loadRailSet } from '../../src/rails/load.js';
 import type { Intent, MatchConfig, RailSet } from '../../src/rails/types.js';
@@ -135,5 +136,21 @@ describe('the options in a rail file', () => {
       ],
     });
     await expect(loadRailSet(setDir)).rejects.toThrow(/rail\.yml:3:\d+: .*lexical_weight/);
+  });
+});
+
+describe('building the lexical index while the proxy serves', () => {
+  it('lets timers run between slices, and indexes every example as a whole build would', async () => {
+    const texts = Array.from({ length: 6_000 }, (_, i) => `how do I move money to account number ${i} today`);
+    const order: string[] = [];
+    const timer = new Promise<void>((resolve) => setTimeout(() => resolve(void order.push('timer')), 1));
+    const built = LexicalIndex.create(texts).then((index) => {
+      order.push('built');
+      return index;
+    });
+    const [, index] = await Promise.all([timer, built]);
+    expect(order).toEqual(['timer', 'built']);
+    expect(index.size).toBe(6_000);
+    expect(index.search(index.vectorize('account number 4242 today'), 1)[0]!.id).toBe(4_242);
   });
 });
