@@ -12,7 +12,7 @@ import { RailgateError } from './errors.js';
 import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { FolderWatchers } from './rails/folder-watch.js';
-import { formatIssue, validateRails } from './rails/load.js';
+import { formatIssue, railsDiffer, validateRails } from './rails/load.js';
 import type { LoadOptions } from './rails/merge.js';
 import { within } from './rails/issues.js';
 import { partialReload, type PartialReload } from './rails/partial-reload.js';
@@ -140,12 +140,10 @@ export function watchRails(
         );
   // An edit made after the rails were read, while they compiled and before this watch began, was
   // heard by no one: when the rails on disk are not the ones serving, reload now.
-  if (folders)
-    void validateRails(root, options.load).then(({ sets, issues }) => {
-      const serving = new Map(runtime.list().map((set) => [set.name, set.hash]));
-      const differ = sets.length !== serving.size || sets.some((set) => serving.get(set.name) !== set.hash);
-      if (issues.length > 0 || differ) schedule();
-    }, schedule);
+  if (folders) {
+    const serving = runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
+    void railsDiffer(root, serving).then((differ) => differ && schedule(), schedule);
+  }
 
   return {
     reload,

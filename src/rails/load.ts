@@ -203,6 +203,24 @@ async function setFolders(root: string): Promise<{ folders: string[]; issue?: Ra
   };
 }
 
+/**
+ * Whether the rails under `root` differ from `sets` (the sets serving): another set folder, or a set
+ * whose files are not those it was read from (by the hash `readSet` gives). Reads the files, parses
+ * nothing: a cheap check that the rails on disk are still the ones serving.
+ */
+export async function railsDiffer(root: string, sets: readonly RailSet[]): Promise<boolean> {
+  const { folders, issue } = await setFolders(path.resolve(root));
+  if (issue || folders.length !== sets.length) return true;
+  const hashOf = new Map(sets.map((set) => [set.dir, set.hash]));
+  for (const dir of folders) {
+    const contents = await Promise.all(
+      (await railFilesIn(dir)).map(async (file) => ({ name: path.basename(file), bytes: await readFile(file) })),
+    );
+    if (hashOf.get(dir) !== hashFiles(contents)) return true;
+  }
+  return false;
+}
+
 /** Every set under `root` and every issue found; never throws for invalid rails. */
 export async function validateRails(
   root: string,
