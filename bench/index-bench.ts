@@ -94,7 +94,7 @@ export async function runIndexBench(
   for (const size of sizes) {
     const vectors = randomUnitVectors(size, size, distribution);
     let start = performance.now();
-    const exact = new ExactIndex(vectors, DIM);
+    const exact = await ExactIndex.create(vectors, DIM);
     const exactBuild = performance.now() - start;
     const exactRun = timeSearches(exact, queries);
     rows.push({
@@ -110,7 +110,7 @@ export async function runIndexBench(
     const options = efSearch ? { efSearch } : {};
     const heldOut = heldOutSample(size);
     start = performance.now();
-    const hnsw = HnswIndex.build(vectors, DIM, options, new Set(heldOut));
+    const hnsw = await HnswIndex.create(vectors, DIM, options, new Set(heldOut));
     let hnswBuild = performance.now() - start;
     start = performance.now();
     const verdict = await checkHeldOut(hnsw, vectors, heldOut, options);

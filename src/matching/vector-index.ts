@@ -104,17 +104,14 @@ export class ExactIndex implements VectorIndex {
   readonly size: number;
   private readonly scan: hnswlib.BruteforceSearch;
 
-  /** Built at once, holding the event loop for as long as that takes (`create` does not). */
-  constructor(
+  private constructor(
     vectors: readonly Float32Array[],
     readonly dimension: number,
     readonly hnswCheck?: RecallVerdict,
-    fill: 'now' | 'later' = 'now',
   ) {
     this.size = vectors.length;
     this.scan = new hnswlib.BruteforceSearch('ip', dimension);
     this.scan.initIndex(Math.max(1, vectors.length));
-    if (fill === 'now') vectors.forEach((v, i) => this.scan.addPoint(Array.from(v), i));
   }
 
   /** Built in slices between which the event loop runs (inSlices). */
@@ -123,7 +120,7 @@ export class ExactIndex implements VectorIndex {
     dimension: number,
     hnswCheck?: RecallVerdict,
   ): Promise<ExactIndex> {
-    const index = new ExactIndex(vectors, dimension, hnswCheck, 'later');
+    const index = new ExactIndex(vectors, dimension, hnswCheck);
     await inSlices(vectors.length, (i) => index.scan.addPoint(Array.from(vectors[i]!), i));
     return index;
   }
@@ -146,40 +143,29 @@ export class HnswIndex implements VectorIndex {
 
   /**
    * A graph with room for all `vectors`, holding all but those in `except` (the recall check's
-   * held-out ones, index-recall.ts), which `add` puts in after.
+   * held-out ones, index-recall.ts), which `add` puts in after; built in slices between which the
+   * event loop runs (inSlices).
    */
-  static build(
-    vectors: readonly Float32Array[],
-    dimension: number,
-    options: IndexOptions = {},
-    except: ReadonlySet<number> = new Set(),
-  ): HnswIndex {
-    const index = HnswIndex.#empty(vectors.length, dimension, options);
-    vectors.forEach((v, i) => except.has(i) || index.graph.addPoint(Array.from(v), i));
-    return index;
-  }
-
-  /** `build` in slices between which the event loop runs (inSlices). */
   static async create(
     vectors: readonly Float32Array[],
     dimension: number,
     options: IndexOptions = {},
     except: ReadonlySet<number> = new Set(),
   ): Promise<HnswIndex> {
-    const index = HnswIndex.#empty(vectors.length, dimension, options);
-    await inSlices(vectors.length, (i) => except.has(i) || index.graph.addPoint(Array.from(vectors[i]!), i));
-    return index;
-  }
-
-  static #empty(size: number, dimension: number, options: IndexOptions): HnswIndex {
     // Inner product on unit vectors is cosine similarity, without hnswlib re-normalising every vector.
     const graph = new hnswlib.HierarchicalNSW('ip', dimension);
-    graph.initIndex(Math.max(1, size), options.m ?? DEFAULT_M, options.efConstruction ?? DEFAULT_EF_CONSTRUCTION, 42);
+    graph.initIndex(
+      Math.max(1, vectors.length),
+      options.m ?? DEFAULT_M,
+      options.efConstruction ?? DEFAULT_EF_CONSTRUCTION,
+      42,
+    );
     graph.setEf(options.efSearch ?? DEFAULT_EF_SEARCH);
-    return new HnswIndex(graph, size, dimension, false);
+    await inSlices(vectors.length, (i) => except.has(i) || graph.addPoint(Array.from(vectors[i]!), i));
+    return new HnswIndex(graph, vectors.length, dimension, false);
   }
 
-  /** Puts the vectors `build` or `create` left out into the graph, in slices. */
+  /** Puts the vectors `create` left out into the graph, in slices. */
   async add(vectors: readonly Float32Array[], ids: readonly number[]): Promise<void> {
     await inSlices(ids.length, (i) => this.graph.addPoint(Array.from(vectors[ids[i]!]!), ids[i]!));
   }

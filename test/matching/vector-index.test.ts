@@ -23,20 +23,20 @@ const graphFiles = async (graphDir: string, all = false) =>
   (await readdir(graphDir)).filter((f) => all || f.endsWith('.hnsw')).sort();
 
 describe('vector index', () => {
-  it('exact search returns the k most similar vectors, best first, with cosine scores', () => {
+  it('exact search returns the k most similar vectors, best first, with cosine scores', async () => {
     const vectors = seededVectors(500, 32);
-    const index = new ExactIndex(vectors, 32);
+    const index = await ExactIndex.create(vectors, 32);
     const hits = index.search(vectors[17]!, 5);
     expect(hits).toHaveLength(5);
     expect(hits[0]).toEqual({ id: 17, score: expect.closeTo(1, 5) });
     for (let i = 1; i < hits.length; i++) expect(hits[i]!.score).toBeLessThanOrEqual(hits[i - 1]!.score);
   });
 
-  it('hnsw agrees with exact search (recall@10 ≥ 0.99) and reports the same similarities', () => {
+  it('hnsw agrees with exact search (recall@10 ≥ 0.99) and reports the same similarities', async () => {
     const vectors = seededVectors(3_000, 48, 7);
     const queries = seededVectors(100, 48, 99);
-    const exact = new ExactIndex(vectors, 48);
-    const hnsw = HnswIndex.build(vectors, 48, { efSearch: 128 });
+    const exact = await ExactIndex.create(vectors, 48);
+    const hnsw = await HnswIndex.create(vectors, 48, { efSearch: 128 });
     let found = 0;
     for (const q of queries) {
       const truth = new Set(exact.search(q, 10).map((h) => h.id));
@@ -53,7 +53,7 @@ describe('vector index', () => {
     const hnsw = await buildIndex('s', vectors, 8, { exactBelow: 10 });
     expect(hnsw.kind).toBe('hnsw');
     expect(hnsw.search(vectors[0]!, 500)).toHaveLength(50);
-    expect(new ExactIndex([], 8).search(vectors[0]!, 3)).toEqual([]);
+    expect((await ExactIndex.create([], 8)).search(vectors[0]!, 3)).toEqual([]);
   });
 });
 
@@ -130,8 +130,8 @@ describe("an HNSW graph's recall check", () => {
   afterEach(() => dir && rm(dir, { recursive: true, force: true }));
 
   /** Recall@10 of `index` against the exact scan, on queries it was not checked with. */
-  function recallOn(index: VectorIndex, vectors: Float32Array[], dim: number): number {
-    const exact = new ExactIndex(vectors, dim);
+  async function recallOn(index: VectorIndex, vectors: Float32Array[], dim: number): Promise<number> {
+    const exact = await ExactIndex.create(vectors, dim);
     const queries = seededVectors(100, dim, 1234);
     let found = 0;
     for (const q of queries) {
@@ -145,14 +145,16 @@ describe("an HNSW graph's recall check", () => {
     const vectors = seededVectors(3_000, 16, 7);
     const narrow = { exactBelow: 100, m: 8, efSearch: 1 };
     // Unchecked, the narrow search misses many true neighbours.
-    expect(recallOn(await buildIndex('s', vectors, 16, { ...narrow, minRecall: 0 }), vectors, 16)).toBeLessThan(0.9);
+    expect(await recallOn(await buildIndex('s', vectors, 16, { ...narrow, minRecall: 0 }), vectors, 16)).toBeLessThan(
+      0.9,
+    );
 
     const index = await buildIndex('s', vectors, 16, narrow);
     expect(index.kind).toBe('hnsw');
     expect(index.hnswCheck).toEqual({ efSearch: expect.any(Number), recall: expect.any(Number) });
     expect(index.hnswCheck!.efSearch).toBeGreaterThan(1);
     expect(index.hnswCheck!.recall).toBeGreaterThanOrEqual(0.99);
-    expect(recallOn(index, vectors, 16)).toBeGreaterThanOrEqual(0.97);
+    expect(await recallOn(index, vectors, 16)).toBeGreaterThanOrEqual(0.97);
   });
 
   it('is measured with queries the graph has not seen: a graph that finds too few of their neighbours is not served', async () => {
@@ -161,7 +163,7 @@ describe("an HNSW graph's recall check", () => {
     // queries between vectors already in the graph, it found 99.8% at 64, and was served there.
     const vectors = seededVectors(10_000, 48, 7);
     const index = await buildIndex('s', vectors, 48, { exactBelow: 100 });
-    expect(recallOn(index, vectors, 48)).toBeGreaterThanOrEqual(0.99);
+    expect(await recallOn(index, vectors, 48)).toBeGreaterThanOrEqual(0.99);
     expect(index.kind).toBe('exact');
     expect(index.hnswCheck!.recall).toBeLessThan(0.99);
   });
@@ -173,7 +175,7 @@ describe("an HNSW graph's recall check", () => {
     expect(index.kind).toBe('exact');
     expect(index.hnswCheck!.efSearch).toBeNull();
     expect(index.hnswCheck!.recall).toBeLessThan(0.99);
-    expect(recallOn(index, vectors, 48)).toBe(1);
+    expect(await recallOn(index, vectors, 48)).toBe(1);
   });
 
   it('does not widen a search past what the exact scan costs: such a set is searched exactly', async () => {
