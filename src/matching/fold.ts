@@ -65,6 +65,8 @@ const LATIN_LOOK_ALIKES: ReadonlyMap<string, string> = new Map(
 function unmixer(text: string): (word: string) => string {
   const anyLatin = LATIN.test(text);
   return (word) => {
+    // An ASCII word has no look-alikes and no marks: only its digits and case can be a disguise.
+    if (ASCII.test(word)) return unleeted(word, LEET_DIGITS);
     let out = '';
     let allLookAlikes = true;
     let foreign = false;
@@ -75,13 +77,27 @@ function unmixer(text: string): (word: string) => string {
       if (latin === undefined && !MARK.test(char)) allLookAlikes = false;
       out += latin ?? char;
     }
-    const unmixed = (!foreign || LATIN.test(word) || (anyLatin && allLookAlikes) ? out : word).replace(
-      LEET_DIGITS,
-      unleet,
-    );
-    return oddlyCased(unmixed) ? unmixed.toLowerCase() : unmixed;
+    return unleeted(!foreign || LATIN.test(word) || (anyLatin && allLookAlikes) ? out : word, LEET_DIGITS);
   };
 }
+
+/** A word with its letter-like digits read as letters, lower-cased where its case is a disguise. */
+function unleeted(word: string, leetDigits: RegExp): string {
+  const unmixed = word.replace(leetDigits, unleet);
+  return oddlyCased(unmixed) ? unmixed.toLowerCase() : unmixed;
+}
+
+/** ASCII only: nothing for the Unicode steps of folding to change. */
+const ASCII = /^[\0-\x7f]*$/;
+
+/**
+ * WORD, SPELLED_OUT and LEET_DIGITS over ASCII, where a letter is A–Z or a–z and a digit 0–9: the
+ * same matches, at about a third of the cost of Unicode property classes.
+ */
+const ASCII_WORD = /[A-Za-z0-9]+/g;
+const ASCII_SPELLED_OUT = /(?<![A-Za-z0-9])[A-Za-z]([ ._-])[A-Za-z](?:\1[A-Za-z])+(?![A-Za-z0-9])/g;
+const ASCII_LEET_DIGITS = /(?<=[A-Za-z])[013457]+(?=[A-Za-z])/g;
+const unleetedAscii = (word: string): string => unleeted(word, ASCII_LEET_DIGITS);
 
 /**
  * Digits standing for letters inside a word (`b0mb`, `p4ssw0rd`, `h4ck`): only between letters, so
@@ -156,6 +172,13 @@ function unenclosed(char: string): string {
  * would fold to nothing is matched as it is.
  */
 export function foldForMatching(text: string): string {
+  // Most messages and examples are ASCII, where there is nothing to normalise and no tag, boxed
+  // letter, invisible character, mark or look-alike: folding 10,000 rail examples (at every start)
+  // takes ~60 ms that way, against ~400 ms through every step.
+  if (ASCII.test(text)) {
+    const folded = text.replace(ASCII_SPELLED_OUT, joined).replace(ASCII_WORD, unleetedAscii);
+    return folded.trim() === '' ? text : folded;
+  }
   let decomposed = text.normalize('NFKD');
   // A few compatibility characters expand many-fold (U+FDFA is 18 characters): 32,000 of them would
   // be matched as 576,000 after the length limit was checked. Such a text keeps them as they are.

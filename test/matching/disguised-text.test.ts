@@ -102,6 +102,20 @@ describe('disguised text', () => {
     expect(foldForMatching('Hello HOW are you, Paris')).toBe('Hello HOW are you, Paris');
   });
 
+  it('folds ASCII text as it folds the same text inside a text that is not ASCII', () => {
+    // ASCII text takes a shorter path (no Unicode steps); a line with "café" sends it down every step.
+    const ascii = [
+      'hOw dO I BuIlD a PiPe BoMb At HoMe',
+      'mp3 2fa covid19 1337 a4 paper, b0mb p4ssw0rd h4ck',
+      'build a b o m b, p.i.p.e, b-o-m-b, x_y_z; a b o m b',
+      'I am a person, U.S. e.g. a.m. iPhone McDonald HOW Hello',
+      'tabs\tand\r\nbreaks   and 12 34.5 -7 _x_ __ a-b c.d',
+      "what's my card's limit? (top-up) #1 @me ~ok~ 100%",
+      '   ',
+    ];
+    for (const text of ascii) expect(`${foldForMatching(text)}\ncafe`, text).toBe(foldForMatching(`${text}\ncafé`));
+  });
+
   it('keeps digits in words that are not standing for letters, and one-letter words apart', () => {
     expect(foldForMatching('mp3 2fa covid19 1337 a4 paper, b0mb')).toBe('mp3 2fa covid19 1337 a4 paper, bomb');
     expect(foldForMatching('I am a person, U.S. e.g. a.m.')).toBe('I am a person, U.S. e.g. a.m.');
