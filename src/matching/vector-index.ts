@@ -5,6 +5,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import hnswlib from 'hnswlib-node';
 import type { RecallVerdict } from './index-recall.js';
+import { scanFromFile } from './scan-file.js';
 
 /** How long index building may hold the event loop before letting requests and timers run. */
 const SLICE_MS = 10;
@@ -97,32 +98,36 @@ function searchInnerProduct(
   return neighbors.map((id, i) => ({ id, score: 1 - distances[i]! })).sort((a, b) => b.score - a.score);
 }
 
+/**
+ * From this many vectors on, an exact scan is filled from a file (scan-file.ts, ~20 ms for 10,000)
+ * rather than vector by vector (~110 µs each).
+ */
+const FILL_FROM_FILE_FROM = 256;
+
 /** Exact search: hnswlib's native brute-force scan (SIMD), about 9× faster than a JavaScript loop. */
 export class ExactIndex implements VectorIndex {
   readonly kind = 'exact';
   readonly fromDisk = false;
-  readonly size: number;
-  private readonly scan: hnswlib.BruteforceSearch;
 
   private constructor(
-    vectors: readonly Float32Array[],
+    private readonly scan: hnswlib.BruteforceSearch,
+    readonly size: number,
     readonly dimension: number,
     readonly hnswCheck?: RecallVerdict,
-  ) {
-    this.size = vectors.length;
-    this.scan = new hnswlib.BruteforceSearch('ip', dimension);
-    this.scan.initIndex(Math.max(1, vectors.length));
-  }
+  ) {}
 
-  /** Built in slices between which the event loop runs (inSlices). */
+  /** Filled from a file, or else vector by vector in slices between which the event loop runs (inSlices). */
   static async create(
     vectors: readonly Float32Array[],
     dimension: number,
     hnswCheck?: RecallVerdict,
   ): Promise<ExactIndex> {
-    const index = new ExactIndex(vectors, dimension, hnswCheck);
-    await inSlices(vectors.length, (i) => index.scan.addPoint(Array.from(vectors[i]!), i));
-    return index;
+    const read = vectors.length >= FILL_FROM_FILE_FROM ? await scanFromFile(vectors, dimension) : undefined;
+    if (read) return new ExactIndex(read, vectors.length, dimension, hnswCheck);
+    const scan = new hnswlib.BruteforceSearch('ip', dimension);
+    scan.initIndex(Math.max(1, vectors.length));
+    await inSlices(vectors.length, (i) => scan.addPoint(Array.from(vectors[i]!), i));
+    return new ExactIndex(scan, vectors.length, dimension, hnswCheck);
   }
 
   search(query: Float32Array, k: number): SearchHit[] {

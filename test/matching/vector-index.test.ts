@@ -18,6 +18,15 @@ function seededVectors(count: number, dim: number, seed = 1): Float32Array[] {
   return Array.from({ length: count }, () => normalizeInPlace(Float32Array.from({ length: dim }, random)));
 }
 
+/** The k most similar vectors by a plain JavaScript scan: what an exact index must answer. */
+function scanned(vectors: readonly Float32Array[], query: Float32Array, k: number) {
+  const dot = (v: Float32Array) => v.reduce((sum, x, i) => sum + x * query[i]!, 0);
+  return vectors
+    .map((v, id) => ({ id, score: dot(v) }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k);
+}
+
 /** The graph files (and, with `all`, the recall verdicts beside them) in a graph folder, sorted. */
 const graphFiles = async (graphDir: string, all = false) =>
   (await readdir(graphDir)).filter((f) => all || f.endsWith('.hnsw')).sort();
@@ -30,6 +39,27 @@ describe('vector index', () => {
     expect(hits).toHaveLength(5);
     expect(hits[0]).toEqual({ id: 17, score: expect.closeTo(1, 5) });
     for (let i = 1; i < hits.length; i++) expect(hits[i]!.score).toBeLessThanOrEqual(hits[i - 1]!.score);
+  });
+
+  it('exact search answers as a plain scan does, also where no temporary file can be written', async () => {
+    // A large exact index is filled from a temporary file in hnswlib's layout (scan-file.ts); where
+    // the temporary folder cannot be written, vector by vector: the same answers either way.
+    const vectors = seededVectors(1_000, 64, 3);
+    const fromFile = await ExactIndex.create(vectors, 64);
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = path.join(tmpdir(), 'railgate-no-such-folder', 'deeper');
+    const byVector = await ExactIndex.create(vectors, 64).finally(() => {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    });
+    for (const query of seededVectors(20, 64, 4)) {
+      const truth = scanned(vectors, query, 10);
+      for (const index of [fromFile, byVector]) {
+        const hits = index.search(query, 10);
+        expect(hits.map((h) => h.id)).toEqual(truth.map((h) => h.id));
+        hits.forEach((hit, i) => expect(hit.score).toBeCloseTo(truth[i]!.score, 5));
+      }
+    }
   });
 
   it('hnsw agrees with exact search (recall@10 ≥ 0.99) and reports the same similarities', async () => {
