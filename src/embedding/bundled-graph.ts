@@ -9,7 +9,7 @@
  * rest. The vectors are the same to the bit (test/embedding/bundled.test.ts compares the two graphs).
  */
 import type { Tensor } from '@tensorflow/tfjs-core';
-import * as tf from '@tensorflow/tfjs-core';
+import { tf } from './tfjs.js';
 
 const ENCODER = 'module_apply_default/Encoder_en/KonaTransformer/';
 /** The positions of the sparse input that fit the window: `[n, 1]`, indices into `values`. */

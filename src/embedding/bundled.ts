@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { io, Tensor } from '@tensorflow/tfjs-core';
+import { tf, tfConverter, tfWasm } from './tfjs.js';
 import { normalizeInPlace, type Embedder } from './embedder.js';
 import { bundledTokenizer } from './bundled-vocabulary.js';
 import type { SentencePieceTokenizer } from './sentencepiece.js';
@@ -28,7 +28,7 @@ const CALL_COST_POSITIONS = 40;
 
 interface ModelJson {
   modelTopology: { node?: { name: string; op: string; input?: string[] }[] };
-  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  weightsManifest: { paths: string[]; weights: io.WeightsManifestEntry[] }[];
 }
 
 let backendReady: Promise<void> | undefined;
@@ -40,7 +40,7 @@ let backendReady: Promise<void> | undefined;
 function initWasmBackend(threads: number): Promise<void> {
   backendReady ??= initWithThreads(threads, async () => {
     const wasmFile = require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm');
-    setWasmPaths(path.dirname(wasmFile) + path.sep);
+    tfWasm.setWasmPaths(path.dirname(wasmFile) + path.sep);
     if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
     await tf.ready();
   });
@@ -71,7 +71,7 @@ export async function loadBundledGraph(asShipped = false): Promise<LoadedGraph> 
   const all = Buffer.concat(shards);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
   const rewritten = asShipped ? undefined : withTokenInputs(manifest.modelTopology);
-  const model = await loadGraphModel({
+  const model = await tfConverter.loadGraphModel({
     load: async () => ({
       modelTopology: rewritten ?? manifest.modelTopology,
       weightSpecs: manifest.weightsManifest.flatMap((group) => group.weights),
@@ -139,7 +139,7 @@ export class BundledEmbedder implements Embedder {
         ids.push(id);
       });
     });
-    const inputs: Record<string, tf.Tensor> = {
+    const inputs: Record<string, Tensor> = {
       indices: tf.tensor2d(positions, [ids.length, 2], 'int32'),
       values: tf.tensor1d(ids, 'int32'),
       ...(this.graph.synchronous ? tokenPositions(padded) : {}),
@@ -147,7 +147,7 @@ export class BundledEmbedder implements Embedder {
     try {
       const output = (
         this.graph.synchronous ? this.graph.model.execute(inputs) : await this.graph.model.executeAsync(inputs)
-      ) as tf.Tensor;
+      ) as Tensor;
       const data = (await output.data()) as Float32Array;
       output.dispose();
       return data;

@@ -10,8 +10,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
-import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { tf, tfWasm } from './tfjs.js';
 
 /** tfjs builds its wasm thread pool with this many workers; its XNNPACK pool never grows past it. */
 export const MAX_WASM_THREADS = 8;
@@ -28,7 +27,7 @@ export async function initWithThreads(threads: number, initBackend: () => Promis
   if (!existsSync(PTHREAD_WORKER)) return singleThreaded(`${PTHREAD_WORKER} is missing`, initBackend);
   const count = Math.min(threads, MAX_WASM_THREADS);
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-  setThreadsCount(count);
+  tfWasm.setThreadsCount(count);
   const createObjectURL = URL.createObjectURL;
   const cpus = os.cpus;
   // tfjs's worker script arrives as a JavaScript Blob; every thread worker starts from our file instead.
@@ -85,7 +84,7 @@ export function wasmPoolWorkers(): number {
 
 function singleThreaded(reason: string, initBackend: () => Promise<void>): Promise<void> {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-  setThreadsCount(1);
+  tfWasm.setThreadsCount(1);
   process.emitWarning(`wasm threads unavailable (${reason}); the bundled model computes on one thread`, {
     code: 'RG_WASM_THREADS',
   });
@@ -94,5 +93,5 @@ function singleThreaded(reason: string, initBackend: () => Promise<void>): Promi
 
 /** Threads the wasm backend computes with (1 for the single-threaded build). */
 export function wasmThreads(): number {
-  return Math.max(1, getThreadsCount());
+  return Math.max(1, tfWasm.getThreadsCount());
 }
