@@ -13,7 +13,7 @@ import type { EmbeddingConfig } from '../rails/types.js';
 import type { Settings } from '../settings.js';
 import type { Embedder } from './embedder.js';
 import { claimOnnxRuntime } from './onnx-thread.js';
-import { startWorkerModule } from './worker-host.js';
+import { startWorkerModule } from '../worker-module.js';
 import { receivedError, unpackVectors, type PackedVectors, type WorkerError } from './worker-messages.js';
 
 export type OnnxRequest =
@@ -106,7 +106,7 @@ export class OnnxHost {
 
   #start(): Worker {
     claimOnnxRuntime('model worker');
-    const worker = startWorkerModule('onnx-worker-entry');
+    const worker = startWorkerModule(import.meta.url, 'onnx-worker-entry');
     worker.on('message', (response: OnnxResponse) => this.#answer(response));
     const lost = (error: Error) => {
       if (this.#lost || this.#closed) return;

@@ -2,10 +2,9 @@
  * Runs an embedder in a worker thread, so that the CPU-heavy model call never blocks the event loop:
  * health checks, streaming relays and cached requests stay fast while a batch is being embedded.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { RailgateError } from '../errors.js';
+import { startWorkerModule } from '../worker-module.js';
 import type { Embedder } from './embedder.js';
 import type { EmbeddingConfig } from '../rails/types.js';
 import type { Settings } from '../settings.js';
@@ -33,27 +32,11 @@ export interface WorkerData {
   readonly settings: Settings['embedding'];
 }
 
-/**
- * A worker running `entry` (a module of this folder): the compiled .js in production; when running
- * from the TypeScript sources (vitest, tsx), a tiny bootstrap that registers tsx's loader inside the
- * worker first.
- */
-export function startWorkerModule(entry: string, workerData?: unknown): Worker {
-  const js = new URL(`./${entry}.js`, import.meta.url);
-  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData });
-  const ts = new URL(`./${entry}.ts`, import.meta.url).href;
-  // tsx is found from this file, not from the working directory (a process may run from anywhere);
-  // under vitest, which has no import.meta.resolve, the working directory is the repository.
-  const tsx = typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx/esm/api') : 'tsx/esm/api';
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
-
 type Ready = Extract<WorkerResponse, { kind: 'ready' }>;
 
 /** Starts a worker and waits for its model to load. */
 function spawnWorker(data: WorkerData): Promise<{ worker: Worker; ready: Ready }> {
-  const worker = startWorkerModule('worker-entry', data);
+  const worker = startWorkerModule(import.meta.url, 'worker-entry', data);
   return new Promise((resolve, reject) => {
     const onExit = (code: number) => reject(new Error(`embedding worker exited with code ${code} while loading`));
     worker.once('error', reject);
