@@ -12,7 +12,8 @@ import { RailgateError } from './errors.js';
 import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { FolderWatchers } from './rails/folder-watch.js';
-import { formatIssue, railsDiffer, validateRails } from './rails/load.js';
+import { formatIssue, railsDiffer } from './rails/load.js';
+import { validateRailsOffThread } from './rails/validate-off-thread.js';
 import type { LoadOptions } from './rails/merge.js';
 import { within } from './rails/issues.js';
 import { partialReload, type PartialReload } from './rails/partial-reload.js';
@@ -61,7 +62,8 @@ export function watchRails(
 
   const reloadOnce = async (): Promise<ReloadResult> => {
     const serving = runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
-    const { sets, issues } = await validateRails(root, {
+    // Off the event loop: a big rail file's parse would stall every request meanwhile.
+    const { sets, issues } = await validateRailsOffThread(root, {
       ...options.load,
       serving: new Map(serving.map((set) => [set.name, set.dir])),
     });
