@@ -177,12 +177,17 @@ ${sections.join('\n\n')}
 
 - The machine is a shared 2-vCPU VM: the same single-message embedding measured 9–20 ms p50 across
   runs during one day. Compare figures within one run (as the direct-vs-railgate ratios do), not
-  across runs. The index and start-up sections were re-run on their own on 2026-11-29, a slow day
-  for this VM (first start with 10,000 examples 120 s against 72 s in the last full run; the exact
-  100k scan 22.9 ms p50 against 11.0): the cached restart measured 3.77 s there, against 1.46 s in
-  the last full run. That day's changes to start-up (index and n-gram building in slices) were
-  checked by an alternating in-process A/B of the commit before them and after, 3 starts each
-  from the same example cache: 2.5-3.0 s both.
+  across runs. The index and start-up sections were re-run on their own on 2026-11-29, slow days
+  for this VM (first start with 10,000 examples 115 s against 72 s in the last full run; the exact
+  100k scan 21–29 ms p50 against 11.0). The cached restart measured 3.77 s on the first of them;
+  2.06 s here, after three cuts to the proxy's start-up found by profiling it (CPU profiles of the
+  main thread and the model worker): the exact scan is filled from one file in hnswlib's layout
+  instead of vector by vector through N-API (1.1 s of the main thread for 10,000 vectors → ~30 ms;
+  the exact rows' build column), the model worker requires tfjs rather than importing it (Node's
+  ESM loader scanned its multi-megabyte CommonJS files first: ~0.5 s of the worker's start-up CPU
+  on a busy core), and ASCII text is folded for matching without the Unicode steps (10,000
+  examples ~400 → ~130 ms). What is left on the main thread: loading modules (~0.7 s), parsing the
+  set's one 10,000-line YAML file (~0.6 s), reading the cached vectors (~0.25 s).
 - Distinct messages are bounded by the model: one model call on one wasm thread uses one core, and
   USE lite embeds ~80–140 texts/s per core here even batched. Two ways to use more cores, both
   measured above: more model workers (\`RAILGATE_EMBED_WORKERS\`, each embedding its own batch) and
@@ -213,7 +218,8 @@ ${sections.join('\n\n')}
   (rows with a larger efSearch) raise it slowly while costing more than the exact scan: on such data
   the exact scan is the right index. On clustered vectors, closer to real sentence embeddings, the
   default breadth reaches recall 1.000 within ~1 ms. Rail sets below 20,000 examples use the
-  exact (native brute-force) scan, which needs no build at start-up. Larger sets build their HNSW
+  exact (native brute-force) scan, which needs no graph: its vectors are written to a temporary file
+  in hnswlib's layout and read in natively (the exact rows' build column). Larger sets build their HNSW
   graph once and store it beside the example cache ("read stored"): a restart with unchanged examples
   reads a 100k-example graph in a fraction of a second instead of rebuilding it for minutes.
 - "served" rows: what railgate actually searches with. A new graph's recall is checked once against
@@ -229,9 +235,10 @@ ${sections.join('\n\n')}
   efSearch 16 to 256: within 0.05 where recall is low, within 0.01 near 0.99). The default breadth
   is 64 (it was 128): on clustered 100k vectors of three spreads it found all of these queries' true
   neighbours (32: 0.991-0.999) in about two thirds of 128's time. The clustered 100k target is judged
-  on the served row, and its p99 follows this VM's speed of the day: the index section here was
-  measured on a slow one (the exact 100k scan took 22.9 ms p50, 11.0 ms in the previous full run);
-  a standalone run of the same vectors and queries earlier that day gave p50 0.45 ms, p99 0.64 ms.
+  on the served row, and its p99 follows this VM's speed of the day: the previous re-run of this
+  section (exact 100k scan 22.9 ms p50) measured p99 1.17 ms, this one (21.0 ms) 0.93 ms, a
+  standalone run of the same vectors and queries 0.64 ms; about 0.1 ms of each search is hnswlib-node
+  reading the query vector element by element through N-API.
 `;
 const out = path.resolve(import.meta.dirname, '../BENCHMARKS.md');
 writeFileSync(out, report);
