@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import hnswlib from 'hnswlib-node';
 
-/** hnswlib's `size_t`: its counts and labels are 64-bit, little-endian on the platforms Node ships for. */
+/**
+ * hnswlib's `size_t`: its counts and labels, written 64-bit little-endian as on x64 and arm64;
+ * elsewhere the read-back check fails and the scan is filled vector by vector.
+ */
 const SIZE_T = 8;
 /** Vectors per write: ~2 MB at 512 dims. */
 const VECTORS_PER_WRITE = 1024;
@@ -21,13 +24,19 @@ const VECTORS_PER_WRITE = 1024;
  */
 async function writeScanFile(file: string, vectors: readonly Float32Array[], dimension: number): Promise<void> {
   const perVector = dimension * 4 + SIZE_T;
+  // A short vector would take the next one's values (vector by vector, hnswlib refuses it).
+  if (vectors.some((vector) => vector.length !== dimension)) throw new RangeError('a vector of another dimension');
   const handle = await open(file, 'w');
+  // One write may take less than it is given: hnswlib would read what is missing as garbage.
+  const writeAll = async (bytes: Buffer) => {
+    for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at)).bytesWritten;
+  };
   try {
     const header = Buffer.alloc(3 * SIZE_T);
     header.writeBigUInt64LE(BigInt(vectors.length), 0);
     header.writeBigUInt64LE(BigInt(perVector), SIZE_T);
     header.writeBigUInt64LE(BigInt(vectors.length), 2 * SIZE_T);
-    await handle.write(header);
+    await writeAll(header);
     for (let from = 0; from < vectors.length; from += VECTORS_PER_WRITE) {
       const batch = vectors.slice(from, from + VECTORS_PER_WRITE);
       const bytes = Buffer.alloc(batch.length * perVector);
@@ -35,7 +44,7 @@ async function writeScanFile(file: string, vectors: readonly Float32Array[], dim
         bytes.set(new Uint8Array(vector.buffer, vector.byteOffset, dimension * 4), i * perVector);
         bytes.writeBigUInt64LE(BigInt(from + i), i * perVector + dimension * 4);
       });
-      await handle.write(bytes);
+      await writeAll(bytes);
     }
   } finally {
     await handle.close();
@@ -62,14 +71,17 @@ function holds(scan: hnswlib.BruteforceSearch, vectors: readonly Float32Array[])
     const [id, distance] = [neighbors[0], distances[0]];
     if (id === undefined || distance === undefined || !(id >= 0 && id < vectors.length)) return false;
     const self = dot(query, query);
-    return Math.abs(1 - distance - self) < 1e-4 && Math.abs(dot(vectors[id]!, query) - self) < 1e-4;
+    const tolerance = 1e-4 * Math.max(1, Math.abs(self));
+    return Math.abs(1 - distance - self) < tolerance && Math.abs(dot(vectors[id]!, query) - self) < tolerance;
   });
 }
 
 /**
  * An 'ip' exact scan holding `vectors` (labels 0 … n − 1), read from a temporary file; undefined when
  * that cannot be done here (no writable temporary folder, a layout this hnswlib does not read): the
- * caller then adds the vectors one by one.
+ * caller then adds the vectors one by one. The file is as large as the vectors (~200 MB for
+ * 100,000 of 512 dims) for as long as it is read. hnswlib keeps no label map for a scan it reads:
+ * search it, never remove or replace points in it.
  */
 export async function scanFromFile(
   vectors: readonly Float32Array[],

@@ -62,6 +62,15 @@ describe('vector index', () => {
     }
   });
 
+  it('refuses a vector of another dimension rather than reading its neighbour into it', async () => {
+    const vectors = seededVectors(300, 64, 5);
+    const shared = new Float32Array(300 * 64);
+    vectors.forEach((v, i) => shared.set(v, i * 64));
+    // A view one value short: the file's layout would take its missing value from the next vector.
+    const views = vectors.map((_, i) => shared.subarray(i * 64, i * 64 + (i === 10 ? 63 : 64)));
+    await expect(ExactIndex.create(views, 64)).rejects.toThrow();
+  });
+
   it('hnsw agrees with exact search (recall@10 ≥ 0.99) and reports the same similarities', async () => {
     const vectors = seededVectors(3_000, 48, 7);
     const queries = seededVectors(100, 48, 99);
