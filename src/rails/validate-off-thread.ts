@@ -17,6 +17,8 @@ export interface Validated {
 export function validateRailsOffThread(root: string, options: LoadOptions = {}): Promise<Validated> {
   return new Promise((resolve, reject) => {
     const worker = startWorkerModule(import.meta.url, 'validate-worker', { root, options });
+    // A shutdown does not wait for a reload's reading to finish.
+    worker.unref();
     worker.once('message', ({ sets, issues }: Validated) => resolve({ sets: sets.map(deepFreeze), issues }));
     worker.once('error', reject);
     // Settled already when it answered; otherwise it died without a word (out of memory, terminated).
