@@ -4,6 +4,7 @@
  * breadth gets a wider one, and a set whose vectors no affordable breadth serves (vectors spread
  * evenly in many dimensions defeat any graph) is searched exactly instead of approximately.
  */
+import { dot } from '../embedding/embedder.js';
 import {
   DEFAULT_EF_SEARCH,
   DEFAULT_M,
@@ -69,9 +70,7 @@ async function exactNeighbours(
   const best: { id: number; score: number }[] = [];
   await inSlices(vectors.length, (id) => {
     if (skip.has(id)) return;
-    const v = vectors[id]!;
-    let score = 0;
-    for (let d = 0; d < query.length; d++) score += query[d]! * v[d]!;
+    const score = dot(query, vectors[id]!);
     if (best.length === k && score <= best[k - 1]!.score) return;
     let at = best.length < k ? best.length : k - 1;
     while (at > 0 && best[at - 1]!.score < score) at--;

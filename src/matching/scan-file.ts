@@ -9,6 +9,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import hnswlib from 'hnswlib-node';
+import { dot } from '../embedding/embedder.js';
 
 /**
  * hnswlib's `size_t`: its counts and labels, written 64-bit little-endian as on x64 and arm64;
@@ -49,12 +50,6 @@ async function writeScanFile(file: string, vectors: readonly Float32Array[], dim
   } finally {
     await handle.close();
   }
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
 }
 
 /**
