@@ -60,8 +60,11 @@ export function watchRails(
   let running: Promise<boolean> = Promise.resolve(true);
   let again = false;
 
+  /** The rail sets serving now. */
+  const servingSets = () => runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
+
   const reloadOnce = async (): Promise<ReloadResult> => {
-    const serving = runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
+    const serving = servingSets();
     // Off the event loop: a big rail file's parse would stall every request meanwhile.
     const { sets, issues } = await validateRailsOffThread(root, {
       ...options.load,
@@ -142,10 +145,7 @@ export function watchRails(
         );
   // An edit made after the rails were read, while they compiled and before this watch began, was
   // heard by no one: when the rails on disk are not the ones serving, reload now.
-  if (folders) {
-    const serving = runtime.list().flatMap((info) => runtime.railSet(info.name) ?? []);
-    void railsDiffer(root, serving).then((differ) => differ && schedule(), schedule);
-  }
+  if (folders) void railsDiffer(root, servingSets()).then((differ) => differ && schedule(), schedule);
 
   return {
     reload,
