@@ -35,7 +35,8 @@ export function usageErrorAsJson(
     writeLine(io.stdout, JSON.stringify({ error: { message } }, null, how.oneLine ? undefined : 2));
 }
 
-function asksForJson(args: readonly string[], options: ParseArgsConfig['options']): boolean {
+/** Whether `args` ask for `--json`, read with the command's `options` (any `--json` before `--` without). */
+export function asksForJson(args: readonly string[], options?: ParseArgsConfig['options']): boolean {
   if (!options) {
     const end = args.indexOf('--');
     return (end === -1 ? args : args.slice(0, end)).includes('--json');

@@ -3,7 +3,7 @@
  * demand, so `railgate check` never pays for the model or the HTTP stack.
  */
 import { createRequire } from 'node:module';
-import { processIO, usageErrorAsJson, writeLine, type CliCommand, type CliIO } from './io.js';
+import { asksForJson, processIO, usageErrorAsJson, writeLine, type CliCommand, type CliIO } from './io.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
   serve: { summary: 'start the proxy', load: () => import('./commands/serve.js') },
@@ -52,7 +52,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     const meant = closest(name, Object.keys(COMMANDS));
     const message = `unknown command "${name}"${meant ? `; did you mean ${meant}?` : ''}`;
     writeLine(io.stderr, `railgate: ${message}`);
-    if (rest.includes('--json')) {
+    if (asksForJson(rest)) {
       usage({ ...io, stdout: io.stderr });
       usageErrorAsJson(io, rest, message);
     } else usage(io);
