@@ -111,6 +111,10 @@ describe('disguised text', () => {
       'I am a person, U.S. e.g. a.m. iPhone McDonald HOW Hello',
       'tabs\tand\r\nbreaks   and 12 34.5 -7 _x_ __ a-b c.d',
       "what's my card's limit? (top-up) #1 @me ~ok~ 100%",
+      // A capital after a small letter with digits between, and a text with nothing to change.
+      'a2B c99D',
+      'x2y w0rd',
+      'plain words, nothing to change here',
       '   ',
     ];
     for (const text of ascii) expect(`${foldForMatching(text)}\ncafe`, text).toBe(foldForMatching(`${text}\ncafé`));
