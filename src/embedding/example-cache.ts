@@ -2,17 +2,36 @@
  * A persistent cache of rail-example embeddings in SQLite, keyed by model id + dimension + sha256 of
  * the text: a restart with 10,000 examples embeds none of them again, and vectors of different
  * models or dimensions can never mix.
+ *
+ * A large set's whole list of examples is also kept as one entry (its vectors back to back, keyed by
+ * a hash of every text in order): a restart reads that in a few reads instead of a row per example
+ * and a hash per text (10,000 examples: ~0.2 s of the start-up's main thread, measured).
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+
+/** Lists shorter than this are read row by row (100 rows: ~2 ms); whole lists are for large sets. */
+export const WHOLE_LIST_MIN = 1000;
+/**
+ * Whole lists kept per model, the most recently used: each rail set's current examples and a few
+ * edits back; older ones are dropped (their examples stay cached row by row).
+ */
+const WHOLE_LISTS_KEPT = 8;
+/**
+ * Vectors per stored part: each part is written in its own transaction with the event loop let run
+ * between (a reload of a 60,000-example set writes ~120 MB), and no row nears SQLite's size limit.
+ */
+const PART_VECTORS = 2048;
 
 export class ExampleCache {
   readonly #db: Database.Database;
   /** Rows as [text_hash, vector] arrays: ~25% faster than objects for 10,000 rows. */
   readonly #getAll: Database.Statement<[string], [string, Buffer]>;
   readonly #put: Database.Statement<[string, string, Buffer]>;
+  readonly #list: ListStatements;
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -26,6 +45,7 @@ export class ExampleCache {
       .prepare<[string], [string, Buffer]>('SELECT text_hash, vector FROM example_embeddings WHERE model = ?')
       .raw(true);
     this.#put = db.prepare('INSERT OR REPLACE INTO example_embeddings (model, text_hash, vector) VALUES (?, ?, ?)');
+    this.#list = prepareListStatements(db);
   }
 
   static open(file: string): ExampleCache {
@@ -61,7 +81,113 @@ export class ExampleCache {
     })();
   }
 
+  /** A hash of every text in order (each length-prefixed, so no two lists share one). */
+  static listHash(texts: readonly string[]): string {
+    const hash = createHash('sha256');
+    for (const text of texts) hash.update(`${Buffer.byteLength(text)}:`).update(text);
+    return hash.digest('hex');
+  }
+
+  /**
+   * The vectors of exactly this list of texts, stored whole by `storeList` (views into one buffer), or
+   * undefined: never stored, dropped, or stored with another dimension.
+   */
+  lookupList(modelKey: string, texts: readonly string[], dimension: number): Float32Array[] | undefined {
+    const listHash = ExampleCache.listHash(texts);
+    // One read transaction: another process's prune cannot remove parts between the two reads.
+    const parts = this.#db.transaction(() =>
+      this.#list.count.get(modelKey, listHash) === texts.length ? this.#list.parts.all(modelKey, listHash) : undefined,
+    )();
+    const bytes = texts.length * dimension * 4;
+    if (!parts || parts.reduce((sum, part) => sum + part.byteLength, 0) !== bytes) return undefined;
+    this.#list.touch.run(Date.now(), modelKey, listHash);
+    // One aligned copy (a row's buffer may be shared and not 4-byte aligned); the vectors are views.
+    const flat = new Float32Array(texts.length * dimension);
+    const asBytes = new Uint8Array(flat.buffer);
+    let at = 0;
+    for (const part of parts) {
+      asBytes.set(part, at);
+      at += part.byteLength;
+    }
+    return texts.map((_, i) => flat.subarray(i * dimension, (i + 1) * dimension));
+  }
+
+  /**
+   * Stores the vectors of this list of texts whole, a part at a time with the event loop let run
+   * between, and keeps the model's WHOLE_LISTS_KEPT most recently used lists. A list is readable only
+   * once its last part is written.
+   */
+  async storeList(modelKey: string, texts: readonly string[], vectors: readonly Float32Array[]): Promise<void> {
+    const listHash = ExampleCache.listHash(texts);
+    const dimension = vectors[0]?.length ?? 0;
+    // Parts left by a write that never finished (the process ended), or of another dimension.
+    this.#db.transaction(() => this.#dropList(modelKey, listHash))();
+    for (let start = 0; start < vectors.length; start += PART_VECTORS) {
+      const slice = vectors.slice(start, start + PART_VECTORS);
+      const part = Buffer.allocUnsafe(slice.length * dimension * 4);
+      slice.forEach((v, i) => part.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), i * dimension * 4));
+      this.#list.putPart.run(modelKey, listHash, start / PART_VECTORS, part);
+      await yieldToEventLoop();
+      // Closed meanwhile (a shutdown during a reload): the list stays unreadable, as if never stored.
+      if (!this.#db.open) return;
+    }
+    this.#db.transaction(() => {
+      this.#list.putList.run(modelKey, listHash, texts.length, Date.now());
+      for (const old of this.#list.beyondKept.all(modelKey, WHOLE_LISTS_KEPT)) this.#dropList(modelKey, old);
+    })();
+  }
+
+  #dropList(modelKey: string, listHash: string): void {
+    this.#list.dropHeader.run(modelKey, listHash);
+    this.#list.dropParts.run(modelKey, listHash);
+  }
+
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+interface ListStatements {
+  readonly count: Database.Statement<[string, string], number>;
+  readonly touch: Database.Statement<[number, string, string]>;
+  readonly parts: Database.Statement<[string, string], Buffer>;
+  readonly putPart: Database.Statement<[string, string, number, Buffer]>;
+  readonly putList: Database.Statement<[string, string, number, number]>;
+  readonly beyondKept: Database.Statement<[string, number], string>;
+  readonly dropParts: Database.Statement<[string, string]>;
+  readonly dropHeader: Database.Statement<[string, string]>;
+}
+
+function prepareListStatements(db: Database.Database): ListStatements {
+  // A list's parts first, its row in example_lists last: the row says the parts are complete.
+  db.exec(`CREATE TABLE IF NOT EXISTS example_lists (
+    model TEXT NOT NULL, list_hash TEXT NOT NULL, count INTEGER NOT NULL, used_at INTEGER NOT NULL,
+    PRIMARY KEY (model, list_hash)
+  );
+  CREATE TABLE IF NOT EXISTS example_list_parts (
+    model TEXT NOT NULL, list_hash TEXT NOT NULL, part INTEGER NOT NULL, vectors BLOB NOT NULL,
+    PRIMARY KEY (model, list_hash, part)
+  )`);
+  return {
+    count: db
+      .prepare<[string, string], number>('SELECT count FROM example_lists WHERE model = ? AND list_hash = ?')
+      .pluck(),
+    touch: db.prepare('UPDATE example_lists SET used_at = ? WHERE model = ? AND list_hash = ?'),
+    parts: db
+      .prepare<[string, string], Buffer>(
+        'SELECT vectors FROM example_list_parts WHERE model = ? AND list_hash = ? ORDER BY part',
+      )
+      .pluck(),
+    putPart: db.prepare(
+      'INSERT OR REPLACE INTO example_list_parts (model, list_hash, part, vectors) VALUES (?, ?, ?, ?)',
+    ),
+    putList: db.prepare('INSERT OR REPLACE INTO example_lists (model, list_hash, count, used_at) VALUES (?, ?, ?, ?)'),
+    beyondKept: db
+      .prepare<[string, number], string>(
+        'SELECT list_hash FROM example_lists WHERE model = ? ORDER BY used_at DESC, list_hash LIMIT -1 OFFSET ?',
+      )
+      .pluck(),
+    dropParts: db.prepare('DELETE FROM example_list_parts WHERE model = ? AND list_hash = ?'),
+    dropHeader: db.prepare('DELETE FROM example_lists WHERE model = ? AND list_hash = ?'),
+  };
 }

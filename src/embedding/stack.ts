@@ -6,7 +6,7 @@
 import { MicroBatcher } from './batcher.js';
 import { CachingEmbedder } from './cached.js';
 import type { Embedder } from './embedder.js';
-import type { ExampleCache } from './example-cache.js';
+import { WHOLE_LIST_MIN, type ExampleCache } from './example-cache.js';
 import { WorkerPool } from './worker-pool.js';
 import type { Metrics } from '../metrics.js';
 import type { Settings } from '../settings.js';
@@ -88,6 +88,12 @@ export async function embedExamples(
   signal?: AbortSignal,
 ): Promise<Float32Array[]> {
   const modelKey = exampleCacheKey(model);
+  const whole = cache && texts.length >= WHOLE_LIST_MIN;
+  const stored = whole ? cache.lookupList(modelKey, texts, model.dimension) : undefined;
+  if (stored) {
+    onProgress?.(0, 0);
+    return stored;
+  }
   const out = cache ? cache.lookup(modelKey, texts, model.dimension) : texts.map(() => undefined);
   const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
   const fresh = new Map<string, Float32Array>();
@@ -109,7 +115,9 @@ export async function embedExamples(
     }
   };
   await Promise.all(Array.from({ length: lanes }, lane));
-  return texts.map((text, i) => out[i] ?? fresh.get(text)!);
+  const vectors = texts.map((text, i) => out[i] ?? fresh.get(text)!);
+  if (whole) await cache.storeList(modelKey, texts, vectors);
+  return vectors;
 }
 
 /** Vectors of different models or dimensions never share a cache key. */

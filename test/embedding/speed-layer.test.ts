@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MicroBatcher } from '../../src/embedding/batcher.js';
 import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { CachingEmbedder } from '../../src/embedding/cached.js';
-import { ExampleCache } from '../../src/embedding/example-cache.js';
+import { ExampleCache, WHOLE_LIST_MIN } from '../../src/embedding/example-cache.js';
 import { EmbeddingStack } from '../../src/embedding/stack.js';
 import { createMetrics } from '../../src/metrics.js';
 import { parseSettings } from '../../src/settings.js';
@@ -254,5 +254,96 @@ describe('persistent example cache', () => {
     expect(cache.lookup('other-model:512', questions, 512).every((v) => v === undefined)).toBe(true);
     expect(cache.lookup(`${model.modelId}:512`, questions, 384).every((v) => v === undefined)).toBe(true);
     cache.close();
+  });
+
+  // Above WHOLE_LIST_MIN a set's list is also stored whole: what a restart reads must be the same vectors.
+  // Short, to keep the model's work small.
+  const manyQuestions = Array.from({ length: WHOLE_LIST_MIN + 50 }, (_, i) => `card ${i}`);
+
+  it('a large set restarts from its whole stored list; an edited one embeds only the edited example', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rg-cache-')), 'embeddings.db');
+    const first = new EmbeddingStack(model, { settings, exampleCache: ExampleCache.open(file) });
+    const vectors = await first.embedBulk(manyQuestions);
+
+    const cache = ExampleCache.open(file);
+    const whole = cache.lookupList(`${model.modelId}:512`, manyQuestions, 512);
+    expect(whole?.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
+    const restarted = new CountingEmbedder(model);
+    const again = await new EmbeddingStack(restarted, { settings, exampleCache: cache }).embedBulk(manyQuestions);
+    expect(restarted.calls).toEqual([]);
+    expect(again.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
+
+    const edited = manyQuestions.with(7, 'Is there a fee for paying abroad?');
+    expect(cache.lookupList(`${model.modelId}:512`, edited, 512)).toBeUndefined();
+    const afterEdit = new CountingEmbedder(model);
+    const editedVectors = await new EmbeddingStack(afterEdit, { settings, exampleCache: cache }).embedBulk(edited);
+    expect(afterEdit.texts).toEqual([['Is there a fee for paying abroad?']]);
+    expect(Array.from(editedVectors[7]!)).toEqual(Array.from((await model.embed([edited[7]!]))[0]!));
+    expect(Array.from(editedVectors[8]!)).toEqual(Array.from(vectors[8]!));
+    // The edited list is stored whole too, for the next restart.
+    expect(cache.lookupList(`${model.modelId}:512`, edited, 512)).toHaveLength(edited.length);
+    cache.close();
+  });
+});
+
+describe('whole stored lists', () => {
+  const unit = (seed: number, dimension = 8) => {
+    const v = Float32Array.from({ length: dimension }, (_, i) => Math.sin(seed * 7 + i));
+    const norm = Math.hypot(...v);
+    return v.map((x) => x / norm);
+  };
+  const listOf = (tag: string, n = 5000) => Array.from({ length: n }, (_, i) => `${tag} ${i}`);
+  const openCache = () => ExampleCache.open(path.join(mkdtempSync(path.join(tmpdir(), 'rg-lists-')), 'e.db'));
+
+  it('reads back exactly what was stored, and nothing for another order, model or dimension', async () => {
+    const cache = openCache();
+    const texts = listOf('a');
+    const vectors = texts.map((_, i) => unit(i));
+    await cache.storeList('m:8', texts, vectors);
+    expect(cache.lookupList('m:8', texts, 8)?.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
+    expect(cache.lookupList('m:8', texts.toReversed(), 8)).toBeUndefined();
+    expect(cache.lookupList('m:8', texts.slice(1), 8)).toBeUndefined();
+    expect(cache.lookupList('other:8', texts, 8)).toBeUndefined();
+    expect(cache.lookupList('m:8', texts, 16)).toBeUndefined();
+    cache.close();
+  });
+
+  it('keeps the most recently used lists of a model, not every version ever stored', async () => {
+    const cache = openCache();
+    const lists = Array.from({ length: 10 }, (_, i) => listOf(`v${i}`, 1000));
+    await cache.storeList(
+      'm:8',
+      lists[0]!,
+      lists[0]!.map((_, i) => unit(i)),
+    );
+    for (const [n, texts] of lists.entries()) {
+      if (n === 0) continue;
+      await cache.storeList(
+        'm:8',
+        texts,
+        texts.map((_, i) => unit(i)),
+      );
+      // The first list is read at every start in between: used, so kept.
+      expect(cache.lookupList('m:8', lists[0]!, 8)).toHaveLength(1000);
+    }
+    expect(cache.lookupList('m:8', lists[1]!, 8)).toBeUndefined();
+    expect(cache.lookupList('m:8', lists[9]!, 8)).toHaveLength(1000);
+    cache.close();
+  });
+
+  it('never reads a list whose writing did not finish', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rg-lists-')), 'e.db');
+    const cache = ExampleCache.open(file);
+    const texts = listOf('b');
+    const storing = cache.storeList(
+      'm:8',
+      texts,
+      texts.map((_, i) => unit(i)),
+    );
+    cache.close(); // as a shutdown during a reload does, between two parts
+    await storing;
+    const reopened = ExampleCache.open(file);
+    expect(reopened.lookupList('m:8', texts, 8)).toBeUndefined();
+    reopened.close();
   });
 });
