@@ -179,15 +179,19 @@ ${sections.join('\n\n')}
   runs during one day. Compare figures within one run (as the direct-vs-railgate ratios do), not
   across runs. The index and start-up sections were re-run on their own on 2026-11-29, slow days
   for this VM (first start with 10,000 examples 115 s against 72 s in the last full run; the exact
-  100k scan 21–29 ms p50 against 11.0). The cached restart measured 3.77 s on the first of them;
-  2.06 s here, after three cuts to the proxy's start-up found by profiling it (CPU profiles of the
-  main thread and the model worker): the exact scan is filled from one file in hnswlib's layout
-  instead of vector by vector through N-API (1.1 s of the main thread for 10,000 vectors → ~30 ms;
-  the exact rows' build column), the model worker requires tfjs rather than importing it (Node's
-  ESM loader scanned its multi-megabyte CommonJS files first: ~0.5 s of the worker's start-up CPU
-  on a busy core), and ASCII text is folded for matching without the Unicode steps (10,000
-  examples ~400 → ~130 ms). What is left on the main thread: loading modules (~0.7 s), parsing the
-  set's one 10,000-line YAML file (~0.6 s), reading the cached vectors (~0.25 s).
+  100k scan 21–29 ms p50 against 11.0). The cached restart measured 3.77 s on the first of them,
+  2.06 s on the second and 1.80 s in this section's last re-run (first start 111 s, as slow), after
+  cuts to the proxy's start-up found by profiling it (CPU profiles of the main thread and the model
+  worker): the exact scan is filled from one file in hnswlib's layout instead of vector by vector
+  through N-API (1.1 s of the main thread for 10,000 vectors → ~30 ms; the exact rows' build
+  column), the model worker requires tfjs rather than importing it (Node's ESM loader scanned its
+  multi-megabyte CommonJS files first: ~0.5 s of the worker's start-up CPU on a busy core), ASCII
+  text is folded for matching without the Unicode steps and, in most texts, without a pass per word
+  (10,000 examples ~400 → ~15 ms), and a large set's cached vectors are read as one stored list
+  rather than a row and a hash per example (~250 → ~75 ms; RSS after load fell from 363 to 287 MB
+  with it, likely the ~40 MB of rows and copies the old read allocated, not measured apart). What is left on the main thread: loading modules (~0.7 s) and
+  parsing the set's one 10,000-line YAML file (~0.6 s), both mostly the libraries' code running
+  for the first time.
 - Distinct messages are bounded by the model: one model call on one wasm thread uses one core, and
   USE lite embeds ~80–140 texts/s per core here even batched. Two ways to use more cores, both
   measured above: more model workers (\`RAILGATE_EMBED_WORKERS\`, each embedding its own batch) and
