@@ -14,7 +14,8 @@ import type { IntentClassifier } from './classifier.js';
 import { loadOrFitClassifier } from './classifier-store.js';
 import { buildIndex } from './index-store.js';
 import { foldForMatching } from './fold.js';
-import { inSlices, type IndexOptions, type VectorIndex } from './vector-index.js';
+import { inSlices } from '../in-slices.js';
+import type { IndexOptions, VectorIndex } from './vector-index.js';
 
 interface IndexedExample {
   readonly intent: string;

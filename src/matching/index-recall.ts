@@ -5,14 +5,8 @@
  * evenly in many dimensions defeat any graph) is searched exactly instead of approximately.
  */
 import { dot } from '../embedding/embedder.js';
-import {
-  DEFAULT_EF_SEARCH,
-  DEFAULT_M,
-  DEFAULT_MIN_RECALL,
-  HnswIndex,
-  inSlices,
-  type IndexOptions,
-} from './vector-index.js';
+import { inSlices } from '../in-slices.js';
+import { DEFAULT_EF_SEARCH, DEFAULT_M, DEFAULT_MIN_RECALL, HnswIndex, type IndexOptions } from './vector-index.js';
 
 /** Queries the check runs: 50 × 10 neighbours resolve recall to about ±0.005 near 0.99. */
 const RECALL_SAMPLE = 50;

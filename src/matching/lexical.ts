@@ -5,7 +5,8 @@
  * embedding similarity by `match.lexical_weight` (see compile.ts). Built per rail set at load, from the
  * set's own examples, so it needs no vocabulary or download.
  */
-import { inSlices, type SearchHit } from './vector-index.js';
+import { inSlices } from '../in-slices.js';
+import type { SearchHit } from './vector-index.js';
 
 /** Character n-grams of 3 to 5 characters, taken inside each word padded with spaces. */
 export const NGRAM_MIN = 3;

@@ -2,28 +2,10 @@
  * Nearest-neighbour search over unit vectors by cosine similarity: an exact native scan for rail sets
  * up to tens of thousands of examples (always exact, nothing to build), hnswlib's HNSW graph above.
  */
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import hnswlib from 'hnswlib-node';
 import type { RecallVerdict } from './index-recall.js';
 import { scanFromFile } from './scan-file.js';
-
-/** How long index building may hold the event loop before letting requests and timers run. */
-const SLICE_MS = 10;
-
-/**
- * Runs `step` for 0 … count − 1, letting the event loop run every SLICE_MS: a rail set's index is
- * built while the proxy serves (a hot reload), and adding 10,000 vectors to hnswlib takes about a
- * second (each vector crosses into the addon value by value), a 100,000-vector graph minutes.
- */
-export async function inSlices(count: number, step: (i: number) => void): Promise<void> {
-  let since = performance.now();
-  for (let i = 0; i < count; i++) {
-    step(i);
-    if (performance.now() - since < SLICE_MS) continue;
-    await yieldToEventLoop();
-    since = performance.now();
-  }
-}
+import { inSlices } from '../in-slices.js';
 
 export interface SearchHit {
   /** Position of the vector in the array the index was built from. */
