@@ -89,12 +89,12 @@ export async function embedExamples(
 ): Promise<Float32Array[]> {
   const modelKey = exampleCacheKey(model);
   const whole = cache && texts.length >= WHOLE_LIST_MIN;
-  const stored = whole ? cache.lookupList(modelKey, texts, model.dimension) : undefined;
+  const stored = whole ? await cache.lookupList(modelKey, texts, model.dimension) : undefined;
   if (stored) {
     onProgress?.(0, 0);
     return stored;
   }
-  const out = cache ? cache.lookup(modelKey, texts, model.dimension) : texts.map(() => undefined);
+  const out = cache ? await cache.lookup(modelKey, texts, model.dimension) : texts.map(() => undefined);
   const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
   const fresh = new Map<string, Float32Array>();
   onProgress?.(0, missing.length);

@@ -251,8 +251,8 @@ describe('persistent example cache', () => {
     expect(secondModel.calls).toEqual([]);
     expect(again.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
 
-    expect(cache.lookup('other-model:512', questions, 512).every((v) => v === undefined)).toBe(true);
-    expect(cache.lookup(`${model.modelId}:512`, questions, 384).every((v) => v === undefined)).toBe(true);
+    expect((await cache.lookup('other-model:512', questions, 512)).every((v) => v === undefined)).toBe(true);
+    expect((await cache.lookup(`${model.modelId}:512`, questions, 384)).every((v) => v === undefined)).toBe(true);
     cache.close();
   });
 
@@ -266,7 +266,7 @@ describe('persistent example cache', () => {
     const vectors = await first.embedBulk(manyQuestions);
 
     const cache = ExampleCache.open(file);
-    const whole = cache.lookupList(`${model.modelId}:512`, manyQuestions, 512);
+    const whole = await cache.lookupList(`${model.modelId}:512`, manyQuestions, 512);
     expect(whole?.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
     const restarted = new CountingEmbedder(model);
     const again = await new EmbeddingStack(restarted, { settings, exampleCache: cache }).embedBulk(manyQuestions);
@@ -274,14 +274,14 @@ describe('persistent example cache', () => {
     expect(again.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
 
     const edited = manyQuestions.with(7, 'Is there a fee for paying abroad?');
-    expect(cache.lookupList(`${model.modelId}:512`, edited, 512)).toBeUndefined();
+    expect(await cache.lookupList(`${model.modelId}:512`, edited, 512)).toBeUndefined();
     const afterEdit = new CountingEmbedder(model);
     const editedVectors = await new EmbeddingStack(afterEdit, { settings, exampleCache: cache }).embedBulk(edited);
     expect(afterEdit.texts).toEqual([['Is there a fee for paying abroad?']]);
     expect(Array.from(editedVectors[7]!)).toEqual(Array.from((await model.embed([edited[7]!]))[0]!));
     expect(Array.from(editedVectors[8]!)).toEqual(Array.from(vectors[8]!));
     // The edited list is stored whole too, for the next restart.
-    expect(cache.lookupList(`${model.modelId}:512`, edited, 512)).toHaveLength(edited.length);
+    expect(await cache.lookupList(`${model.modelId}:512`, edited, 512)).toHaveLength(edited.length);
     cache.close();
   });
 });
@@ -300,11 +300,13 @@ describe('whole stored lists', () => {
     const texts = listOf('a');
     const vectors = texts.map((_, i) => unit(i));
     await cache.storeList('m:8', texts, vectors);
-    expect(cache.lookupList('m:8', texts, 8)?.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
-    expect(cache.lookupList('m:8', texts.toReversed(), 8)).toBeUndefined();
-    expect(cache.lookupList('m:8', texts.slice(1), 8)).toBeUndefined();
-    expect(cache.lookupList('other:8', texts, 8)).toBeUndefined();
-    expect(cache.lookupList('m:8', texts, 16)).toBeUndefined();
+    expect((await cache.lookupList('m:8', texts, 8))?.map((v) => Array.from(v))).toEqual(
+      vectors.map((v) => Array.from(v)),
+    );
+    expect(await cache.lookupList('m:8', texts.toReversed(), 8)).toBeUndefined();
+    expect(await cache.lookupList('m:8', texts.slice(1), 8)).toBeUndefined();
+    expect(await cache.lookupList('other:8', texts, 8)).toBeUndefined();
+    expect(await cache.lookupList('m:8', texts, 16)).toBeUndefined();
     cache.close();
   });
 
@@ -324,10 +326,41 @@ describe('whole stored lists', () => {
         texts.map((_, i) => unit(i)),
       );
       // The first list is read at every start in between: used, so kept.
-      expect(cache.lookupList('m:8', lists[0]!, 8)).toHaveLength(1000);
+      expect(await cache.lookupList('m:8', lists[0]!, 8)).toHaveLength(1000);
     }
-    expect(cache.lookupList('m:8', lists[1]!, 8)).toBeUndefined();
-    expect(cache.lookupList('m:8', lists[9]!, 8)).toHaveLength(1000);
+    expect(await cache.lookupList('m:8', lists[1]!, 8)).toBeUndefined();
+    expect(await cache.lookupList('m:8', lists[9]!, 8)).toHaveLength(1000);
+    cache.close();
+  });
+
+  it('reads a large cache in slices, so that a reload lets the proxy answer meanwhile', async () => {
+    const cache = openCache();
+    const texts = listOf('c', 3000);
+    const vectors = texts.map((_, i) => unit(i));
+    cache.store(
+      'm:8',
+      texts.map((text, i) => [text, vectors[i]!] as const),
+    );
+    await cache.storeList('m:8', texts, vectors);
+    const reads = { rows: () => cache.lookup('m:8', texts, 8), whole: () => cache.lookupList('m:8', texts, 8) };
+    for (const [name, read] of Object.entries(reads)) {
+      // Other work, as a request would be: it runs between the slices, not after the whole read.
+      let ran = 0;
+      let reading = true;
+      const other = () => {
+        if (!reading) return;
+        ran++;
+        setImmediate(other);
+      };
+      setImmediate(other);
+      const got = await read();
+      reading = false;
+      expect(
+        got?.map((v) => Array.from(v!)),
+        name,
+      ).toEqual(vectors.map((v) => Array.from(v)));
+      expect(ran, name).toBeGreaterThan(1);
+    }
     cache.close();
   });
 
@@ -343,7 +376,7 @@ describe('whole stored lists', () => {
     cache.close(); // as a shutdown during a reload does, between two parts
     await storing;
     const reopened = ExampleCache.open(file);
-    expect(reopened.lookupList('m:8', texts, 8)).toBeUndefined();
+    expect(await reopened.lookupList('m:8', texts, 8)).toBeUndefined();
     reopened.close();
   });
 });
