@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import { RailgateError } from './errors.js';
+import { LoadCancelled, RailgateError } from './errors.js';
 import { warnOfExactFallbacks } from './matching/index-recall.js';
 import type { RailsRuntime } from './matching/runtime.js';
 import { FolderWatchers } from './rails/folder-watch.js';
@@ -84,6 +84,11 @@ export function watchRails(
     try {
       await runtime.replace(next);
     } catch (error) {
+      // A shutdown closed what the compile was reading: nothing went wrong with the rails.
+      if (error instanceof LoadCancelled) {
+        logger.info('rails not reloaded: railgate is shutting down');
+        return 'failed';
+      }
       // A configuration mistake (the pinned default set removed) is the operator's to read, not a stack.
       if (error instanceof RailgateError && error.code === 'RG_ERR_CONFIG_INVALID')
         logger.error({ code: error.code }, `rails not reloaded: ${error.message}; the old rails keep serving`);

@@ -16,12 +16,19 @@ export interface Embedder {
    * Bulk, repeatable work (rail examples at load): skips the message cache and batch window and may
    * use a persistent cache. Optional; callers fall back to `embed`.
    */
-  embedBulk?(
-    texts: readonly string[],
-    onProgress?: (done: number, total: number) => void,
-    signal?: AbortSignal,
-  ): Promise<Float32Array[]>;
+  embedBulk?(texts: readonly string[], options?: BulkOptions): Promise<Float32Array[]>;
   close(): Promise<void>;
+}
+
+export interface BulkOptions {
+  readonly onProgress?: ((done: number, total: number) => void) | undefined;
+  /** Stops between batches (what is embedded by then stays cached): a shutdown during start-up. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * What the texts are, e.g. a rail set's name: a persistent cache may keep a large list whole under
+   * it (one list per name), to read it back at once next time.
+   */
+  readonly list?: string | undefined;
 }
 
 /** A model lent to someone who will close it (a runtime, an app): their close leaves it open for its owner. */

@@ -3,26 +3,23 @@
  * the text: a restart with 10,000 examples embeds none of them again, and vectors of different
  * models or dimensions can never mix.
  *
- * A large set's whole list of examples is also kept as one entry (its vectors back to back, keyed by
- * a hash of every text in order): a restart reads that in a few reads instead of a row per example
- * and a hash per text (10,000 examples: ~0.2 s of the start-up's main thread, measured).
+ * A large set's whole list of examples is also kept as one entry under the set's name (its vectors
+ * back to back, with a hash of every text in order): a restart of unchanged rails reads that in a few
+ * reads instead of a row and a hash per example (10,000 examples: ~0.2 s of the start-up's main
+ * thread, measured). One list per name and model: storing a set's new list replaces its old one.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { LoadCancelled } from '../errors.js';
 import { inSlices } from '../in-slices.js';
 
 /** Rows read per slice (~10 ms). */
 const PAGE_ROWS = 1000;
 /** Lists shorter than this are read row by row (100 rows: ~2 ms); whole lists are for large sets. */
 export const WHOLE_LIST_MIN = 1000;
-/**
- * Whole lists kept per model, the most recently used: each rail set's current examples and a few
- * edits back; older ones are dropped (their examples stay cached row by row).
- */
-const WHOLE_LISTS_KEPT = 8;
 /**
  * Vectors per stored part: each part is written in its own transaction with the event loop let run
  * between (a reload of a 60,000-example set writes ~120 MB), and no row nears SQLite's size limit.
@@ -77,6 +74,7 @@ export class ExampleCache {
       if (page.length < PAGE_ROWS) break;
       after = page.at(-1)![0];
       await yieldToEventLoop();
+      this.#throwIfClosed();
     }
     const out: (Float32Array | undefined)[] = [];
     await inSlices(texts.length, (i) => {
@@ -107,56 +105,66 @@ export class ExampleCache {
   }
 
   /**
-   * The vectors of exactly this list of texts, stored whole by `storeList` (views into one buffer), or
-   * undefined: never stored, dropped, or stored with another dimension. Read a part at a time with the
-   * event loop let run between (a reload reads them while the proxy serves).
+   * The vectors of exactly these texts when they are the list last stored under `name` (views into
+   * one buffer), else undefined: never stored, since replaced, or of another dimension. Read a part
+   * at a time with the event loop let run between (a reload reads them while the proxy serves).
    */
-  async lookupList(modelKey: string, texts: readonly string[], dimension: number): Promise<Float32Array[] | undefined> {
-    const listHash = ExampleCache.listHash(texts);
-    if (this.#list.count.get(modelKey, listHash) !== texts.length) return undefined;
+  async lookupList(
+    modelKey: string,
+    name: string,
+    texts: readonly string[],
+    dimension: number,
+  ): Promise<Float32Array[] | undefined> {
+    const listHash = this.#list.hashOf.get(modelKey, name);
+    if (listHash === undefined || listHash !== ExampleCache.listHash(texts)) return undefined;
     // One aligned copy (a row's buffer may be shared and not 4-byte aligned); the vectors are views.
     const flat = new Float32Array(texts.length * dimension);
     const bytes = new Uint8Array(flat.buffer);
     for (let part = 0, at = 0; at < bytes.byteLength; part++) {
-      const vectors = this.#list.part.get(modelKey, listHash, part);
-      // Missing (another process dropped the list meanwhile) or not the size expected: not this list.
+      const vectors = this.#list.part.get(modelKey, name, listHash, part);
+      // Missing (another process replaced the list meanwhile) or not the size expected: not this list.
       if (!vectors?.byteLength || at + vectors.byteLength > bytes.byteLength) return undefined;
       bytes.set(vectors, at);
       at += vectors.byteLength;
       await yieldToEventLoop();
+      this.#throwIfClosed();
     }
-    this.#list.touch.run(Date.now(), modelKey, listHash);
     return texts.map((_, i) => flat.subarray(i * dimension, (i + 1) * dimension));
   }
 
   /**
-   * Stores the vectors of this list of texts whole, a part at a time with the event loop let run
-   * between, and keeps the model's WHOLE_LISTS_KEPT most recently used lists. A list is readable only
-   * once its last part is written.
+   * Stores these texts' vectors as the list under `name`, replacing the one stored before, a part at
+   * a time with the event loop let run between. The list is readable only once its last part is
+   * written. Stops, leaving no list, when `signal` aborts or the cache closes (a shutdown).
    */
-  async storeList(modelKey: string, texts: readonly string[], vectors: readonly Float32Array[]): Promise<void> {
-    const listHash = ExampleCache.listHash(texts);
+  async storeList(
+    modelKey: string,
+    name: string,
+    texts: readonly string[],
+    vectors: readonly Float32Array[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     const dimension = vectors[0]?.length ?? 0;
-    // Parts left by a write that never finished (the process ended), or of another dimension.
-    this.#db.transaction(() => this.#dropList(modelKey, listHash))();
+    if (vectors.length !== texts.length || vectors.some((v) => v.length !== dimension)) return;
+    const listHash = ExampleCache.listHash(texts);
+    this.#db.transaction(() => {
+      this.#list.dropHeader.run(modelKey, name);
+      this.#list.dropParts.run(modelKey, name);
+    })();
     for (let start = 0; start < vectors.length; start += PART_VECTORS) {
       const slice = vectors.slice(start, start + PART_VECTORS);
       const part = Buffer.allocUnsafe(slice.length * dimension * 4);
       slice.forEach((v, i) => part.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), i * dimension * 4));
-      this.#list.putPart.run(modelKey, listHash, start / PART_VECTORS, part);
+      this.#list.putPart.run(modelKey, name, listHash, start / PART_VECTORS, part);
       await yieldToEventLoop();
-      // Closed meanwhile (a shutdown during a reload): the list stays unreadable, as if never stored.
-      if (!this.#db.open) return;
+      if (signal?.aborted || !this.#db.open) return;
     }
-    this.#db.transaction(() => {
-      this.#list.putList.run(modelKey, listHash, texts.length, Date.now());
-      for (const old of this.#list.beyondKept.all(modelKey, WHOLE_LISTS_KEPT)) this.#dropList(modelKey, old);
-    })();
+    this.#list.putHeader.run(modelKey, name, listHash);
   }
 
-  #dropList(modelKey: string, listHash: string): void {
-    this.#list.dropHeader.run(modelKey, listHash);
-    this.#list.dropParts.run(modelKey, listHash);
+  /** After a wait: a shutdown closed the cache meanwhile (a reload in progress then stops quietly). */
+  #throwIfClosed(): void {
+    if (!this.#db.open) throw new LoadCancelled('the example cache was closed: railgate is shutting down');
   }
 
   close(): void {
@@ -165,46 +173,37 @@ export class ExampleCache {
 }
 
 interface ListStatements {
-  readonly count: Database.Statement<[string, string], number>;
-  readonly touch: Database.Statement<[number, string, string]>;
-  readonly part: Database.Statement<[string, string, number], Buffer>;
-  readonly putPart: Database.Statement<[string, string, number, Buffer]>;
-  readonly putList: Database.Statement<[string, string, number, number]>;
-  readonly beyondKept: Database.Statement<[string, number], string>;
+  readonly hashOf: Database.Statement<[string, string], string>;
+  readonly part: Database.Statement<[string, string, string, number], Buffer>;
+  readonly putPart: Database.Statement<[string, string, string, number, Buffer]>;
+  readonly putHeader: Database.Statement<[string, string, string]>;
   readonly dropParts: Database.Statement<[string, string]>;
   readonly dropHeader: Database.Statement<[string, string]>;
 }
 
 function prepareListStatements(db: Database.Database): ListStatements {
-  // A list's parts first, its row in example_lists last: the row says the parts are complete.
-  db.exec(`CREATE TABLE IF NOT EXISTS example_lists (
-    model TEXT NOT NULL, list_hash TEXT NOT NULL, count INTEGER NOT NULL, used_at INTEGER NOT NULL,
-    PRIMARY KEY (model, list_hash)
+  // A list's parts first, its row in whole_lists last: the row says the parts are complete.
+  db.exec(`CREATE TABLE IF NOT EXISTS whole_lists (
+    model TEXT NOT NULL, name TEXT NOT NULL, list_hash TEXT NOT NULL, PRIMARY KEY (model, name)
   );
-  CREATE TABLE IF NOT EXISTS example_list_parts (
-    model TEXT NOT NULL, list_hash TEXT NOT NULL, part INTEGER NOT NULL, vectors BLOB NOT NULL,
-    PRIMARY KEY (model, list_hash, part)
+  CREATE TABLE IF NOT EXISTS whole_list_parts (
+    model TEXT NOT NULL, name TEXT NOT NULL, list_hash TEXT NOT NULL, part INTEGER NOT NULL,
+    vectors BLOB NOT NULL, PRIMARY KEY (model, name, part)
   )`);
   return {
-    count: db
-      .prepare<[string, string], number>('SELECT count FROM example_lists WHERE model = ? AND list_hash = ?')
+    hashOf: db
+      .prepare<[string, string], string>('SELECT list_hash FROM whole_lists WHERE model = ? AND name = ?')
       .pluck(),
-    touch: db.prepare('UPDATE example_lists SET used_at = ? WHERE model = ? AND list_hash = ?'),
     part: db
-      .prepare<[string, string, number], Buffer>(
-        'SELECT vectors FROM example_list_parts WHERE model = ? AND list_hash = ? AND part = ?',
+      .prepare<[string, string, string, number], Buffer>(
+        'SELECT vectors FROM whole_list_parts WHERE model = ? AND name = ? AND list_hash = ? AND part = ?',
       )
       .pluck(),
     putPart: db.prepare(
-      'INSERT OR REPLACE INTO example_list_parts (model, list_hash, part, vectors) VALUES (?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO whole_list_parts (model, name, list_hash, part, vectors) VALUES (?, ?, ?, ?, ?)',
     ),
-    putList: db.prepare('INSERT OR REPLACE INTO example_lists (model, list_hash, count, used_at) VALUES (?, ?, ?, ?)'),
-    beyondKept: db
-      .prepare<[string, number], string>(
-        'SELECT list_hash FROM example_lists WHERE model = ? ORDER BY used_at DESC, list_hash LIMIT -1 OFFSET ?',
-      )
-      .pluck(),
-    dropParts: db.prepare('DELETE FROM example_list_parts WHERE model = ? AND list_hash = ?'),
-    dropHeader: db.prepare('DELETE FROM example_lists WHERE model = ? AND list_hash = ?'),
+    putHeader: db.prepare('INSERT OR REPLACE INTO whole_lists (model, name, list_hash) VALUES (?, ?, ?)'),
+    dropParts: db.prepare('DELETE FROM whole_list_parts WHERE model = ? AND name = ?'),
+    dropHeader: db.prepare('DELETE FROM whole_lists WHERE model = ? AND name = ?'),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { MicroBatcher } from './batcher.js';
 import { CachingEmbedder } from './cached.js';
-import type { Embedder } from './embedder.js';
+import type { BulkOptions, Embedder } from './embedder.js';
 import { WHOLE_LIST_MIN, type ExampleCache } from './example-cache.js';
 import { WorkerPool } from './worker-pool.js';
 import type { Metrics } from '../metrics.js';
@@ -62,12 +62,8 @@ export class EmbeddingStack implements Embedder {
     return this.#messages.embed(texts, signal);
   }
 
-  embedBulk(
-    texts: readonly string[],
-    onProgress?: (done: number, total: number) => void,
-    signal?: AbortSignal,
-  ): Promise<Float32Array[]> {
-    return embedExamples(this.base, this.options.exampleCache, texts, onProgress, signal);
+  embedBulk(texts: readonly string[], options?: BulkOptions): Promise<Float32Array[]> {
+    return embedExamples(this.base, this.options.exampleCache, texts, options);
   }
 
   close(): Promise<void> {
@@ -76,20 +72,19 @@ export class EmbeddingStack implements Embedder {
 }
 
 /**
- * Rail examples through the persistent cache: only texts it lacks go to the model, in batches (one
- * lane per model worker), and are stored for the next start.
+ * Rail examples through the persistent cache: a large named list as it was stored whole, else only
+ * texts it lacks go to the model, in batches (one lane per model worker), and are stored for the
+ * next start.
  */
 export async function embedExamples(
   model: Embedder,
   cache: ExampleCache | undefined,
   texts: readonly string[],
-  onProgress?: (done: number, total: number) => void,
-  /** Stops between batches (what is embedded by then stays cached): a shutdown during start-up. */
-  signal?: AbortSignal,
+  { onProgress, signal, list }: BulkOptions = {},
 ): Promise<Float32Array[]> {
   const modelKey = exampleCacheKey(model);
-  const whole = cache && texts.length >= WHOLE_LIST_MIN;
-  const stored = whole ? await cache.lookupList(modelKey, texts, model.dimension) : undefined;
+  const whole = cache && list !== undefined && texts.length >= WHOLE_LIST_MIN ? list : undefined;
+  const stored = whole !== undefined ? await cache!.lookupList(modelKey, whole, texts, model.dimension) : undefined;
   if (stored) {
     onProgress?.(0, 0);
     return stored;
@@ -116,7 +111,7 @@ export async function embedExamples(
   };
   await Promise.all(Array.from({ length: lanes }, lane));
   const vectors = texts.map((text, i) => out[i] ?? fresh.get(text)!);
-  if (whole) await cache.storeList(modelKey, texts, vectors);
+  if (whole !== undefined) await cache!.storeList(modelKey, whole, texts, vectors, signal);
   return vectors;
 }
 
@@ -147,12 +142,8 @@ export class ExampleCachedEmbedder implements Embedder {
     return this.model.embed(texts);
   }
 
-  embedBulk(
-    texts: readonly string[],
-    onProgress?: (done: number, total: number) => void,
-    signal?: AbortSignal,
-  ): Promise<Float32Array[]> {
-    return embedExamples(this.model, this.cache, texts, onProgress, signal);
+  embedBulk(texts: readonly string[], options?: BulkOptions): Promise<Float32Array[]> {
+    return embedExamples(this.model, this.cache, texts, options);
   }
 
   close(): Promise<void> {

@@ -96,7 +96,7 @@ export async function compileRailSet(
     options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
   // embedBulk uses the persistent example cache where the embedder has one.
   const vectors = embedder.embedBulk
-    ? await embedder.embedBulk(texts, onProgress, options.signal)
+    ? await embedder.embedBulk(texts, { onProgress, signal: options.signal, list: set.name })
     : await embedder.embed(texts);
   const weights = blendWeights(set);
   const classify = set.match.scoring === 'classifier';

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { BundledEmbedder } from '../../src/embedding/bundled.js';
 import { CachingEmbedder } from '../../src/embedding/cached.js';
 import { ExampleCache, WHOLE_LIST_MIN } from '../../src/embedding/example-cache.js';
 import { EmbeddingStack } from '../../src/embedding/stack.js';
+import { LoadCancelled } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
 import { parseSettings } from '../../src/settings.js';
 import { GatedModel, HeldModel } from '../helpers/held-model.js';
@@ -240,7 +241,7 @@ describe('persistent example cache', () => {
     const firstModel = new CountingEmbedder(model);
     const first = new EmbeddingStack(firstModel, { settings, exampleCache: ExampleCache.open(file) });
     const progress: [number, number][] = [];
-    const vectors = await first.embedBulk(questions, (done, total) => progress.push([done, total]));
+    const vectors = await first.embedBulk(questions, { onProgress: (done, total) => progress.push([done, total]) });
     expect(progress.at(-1)).toEqual([questions.length, questions.length]);
     expect(firstModel.calls.reduce((a, b) => a + b, 0)).toBe(questions.length);
 
@@ -262,26 +263,28 @@ describe('persistent example cache', () => {
 
   it('a large set restarts from its whole stored list; an edited one embeds only the edited example', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'rg-cache-')), 'embeddings.db');
+    const key = `${model.modelId}:512`;
     const first = new EmbeddingStack(model, { settings, exampleCache: ExampleCache.open(file) });
-    const vectors = await first.embedBulk(manyQuestions);
+    const vectors = await first.embedBulk(manyQuestions, { list: 'big' });
 
     const cache = ExampleCache.open(file);
-    const whole = await cache.lookupList(`${model.modelId}:512`, manyQuestions, 512);
+    const whole = await cache.lookupList(key, 'big', manyQuestions, 512);
     expect(whole?.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
     const restarted = new CountingEmbedder(model);
-    const again = await new EmbeddingStack(restarted, { settings, exampleCache: cache }).embedBulk(manyQuestions);
+    const stack = () => new EmbeddingStack(restarted, { settings, exampleCache: cache });
+    const again = await stack().embedBulk(manyQuestions, { list: 'big' });
     expect(restarted.calls).toEqual([]);
     expect(again.map((v) => Array.from(v))).toEqual(vectors.map((v) => Array.from(v)));
 
     const edited = manyQuestions.with(7, 'Is there a fee for paying abroad?');
-    expect(await cache.lookupList(`${model.modelId}:512`, edited, 512)).toBeUndefined();
-    const afterEdit = new CountingEmbedder(model);
-    const editedVectors = await new EmbeddingStack(afterEdit, { settings, exampleCache: cache }).embedBulk(edited);
-    expect(afterEdit.texts).toEqual([['Is there a fee for paying abroad?']]);
+    expect(await cache.lookupList(key, 'big', edited, 512)).toBeUndefined();
+    const editedVectors = await stack().embedBulk(edited, { list: 'big' });
+    expect(restarted.texts).toEqual([['Is there a fee for paying abroad?']]);
     expect(Array.from(editedVectors[7]!)).toEqual(Array.from((await model.embed([edited[7]!]))[0]!));
     expect(Array.from(editedVectors[8]!)).toEqual(Array.from(vectors[8]!));
-    // The edited list is stored whole too, for the next restart.
-    expect(await cache.lookupList(`${model.modelId}:512`, edited, 512)).toHaveLength(edited.length);
+    // The edited list replaces the old one, for the next restart.
+    expect(await cache.lookupList(key, 'big', edited, 512)).toHaveLength(edited.length);
+    expect(await cache.lookupList(key, 'big', manyQuestions, 512)).toBeUndefined();
     cache.close();
   });
 });
@@ -293,57 +296,62 @@ describe('whole stored lists', () => {
     return v.map((x) => x / norm);
   };
   const listOf = (tag: string, n = 5000) => Array.from({ length: n }, (_, i) => `${tag} ${i}`);
-  const openCache = () => ExampleCache.open(path.join(mkdtempSync(path.join(tmpdir(), 'rg-lists-')), 'e.db'));
+  const vectorsOf = (texts: readonly string[], dimension = 8) => texts.map((_, i) => unit(i, dimension));
+  const asArrays = (vectors: readonly Float32Array[] | undefined) => vectors?.map((v) => Array.from(v));
+  const tempFile = () => path.join(mkdtempSync(path.join(tmpdir(), 'rg-lists-')), 'e.db');
 
-  it('reads back exactly what was stored, and nothing for another order, model or dimension', async () => {
-    const cache = openCache();
+  it('reads back exactly what was stored, and nothing for other texts, name, model or dimension', async () => {
+    const cache = ExampleCache.open(tempFile());
     const texts = listOf('a');
-    const vectors = texts.map((_, i) => unit(i));
-    await cache.storeList('m:8', texts, vectors);
-    expect((await cache.lookupList('m:8', texts, 8))?.map((v) => Array.from(v))).toEqual(
-      vectors.map((v) => Array.from(v)),
-    );
-    expect(await cache.lookupList('m:8', texts.toReversed(), 8)).toBeUndefined();
-    expect(await cache.lookupList('m:8', texts.slice(1), 8)).toBeUndefined();
-    expect(await cache.lookupList('other:8', texts, 8)).toBeUndefined();
-    expect(await cache.lookupList('m:8', texts, 16)).toBeUndefined();
+    const vectors = vectorsOf(texts);
+    await cache.storeList('m:8', 'bank', texts, vectors);
+    expect(asArrays(await cache.lookupList('m:8', 'bank', texts, 8))).toEqual(asArrays(vectors));
+    expect(await cache.lookupList('m:8', 'bank', texts.toReversed(), 8)).toBeUndefined();
+    expect(await cache.lookupList('m:8', 'bank', texts.slice(1), 8)).toBeUndefined();
+    expect(await cache.lookupList('m:8', 'shop', texts, 8)).toBeUndefined();
+    expect(await cache.lookupList('other:8', 'bank', texts, 8)).toBeUndefined();
+    expect(await cache.lookupList('m:8', 'bank', texts, 16)).toBeUndefined();
     cache.close();
   });
 
-  it('keeps the most recently used lists of a model, not every version ever stored', async () => {
-    const cache = openCache();
-    const lists = Array.from({ length: 10 }, (_, i) => listOf(`v${i}`, 1000));
-    await cache.storeList(
-      'm:8',
-      lists[0]!,
-      lists[0]!.map((_, i) => unit(i)),
-    );
-    for (const [n, texts] of lists.entries()) {
-      if (n === 0) continue;
-      await cache.storeList(
-        'm:8',
-        texts,
-        texts.map((_, i) => unit(i)),
-      );
-      // The first list is read at every start in between: used, so kept.
-      expect(await cache.lookupList('m:8', lists[0]!, 8)).toHaveLength(1000);
+  it("keeps one list per set: a set's edits replace its list, and the file does not grow with them", async () => {
+    const file = tempFile();
+    const cache = ExampleCache.open(file);
+    const shop = listOf('shop', 1000);
+    await cache.storeList('m:512', 'shop', shop, vectorsOf(shop, 512));
+    const size = () =>
+      ['', '-wal'].reduce((sum, end) => sum + (statSync(file + end, { throwIfNoEntry: false })?.size ?? 0), 0);
+    let afterFirst = 0;
+    for (let edit = 0; edit < 10; edit++) {
+      const bank = listOf(`bank v${edit}`, 1000);
+      await cache.storeList('m:512', 'bank', bank, vectorsOf(bank, 512));
+      afterFirst ||= size();
+      expect(await cache.lookupList('m:512', 'bank', bank, 512)).toHaveLength(1000);
     }
-    expect(await cache.lookupList('m:8', lists[1]!, 8)).toBeUndefined();
-    expect(await cache.lookupList('m:8', lists[9]!, 8)).toHaveLength(1000);
+    expect(await cache.lookupList('m:512', 'bank', listOf('bank v0', 1000), 512)).toBeUndefined();
+    expect(await cache.lookupList('m:512', 'shop', shop, 512)).toHaveLength(1000);
+    // Each list is 2 MB; ten kept would be 20 MB more.
+    expect(size()).toBeLessThan(afterFirst + 4_000_000);
     cache.close();
   });
 
   it('reads a large cache in slices, so that a reload lets the proxy answer meanwhile', async () => {
-    const cache = openCache();
+    const file = tempFile();
     const texts = listOf('c', 3000);
-    const vectors = texts.map((_, i) => unit(i));
-    cache.store(
+    const vectors = vectorsOf(texts);
+    const writer = ExampleCache.open(file);
+    writer.store(
       'm:8',
       texts.map((text, i) => [text, vectors[i]!] as const),
     );
-    await cache.storeList('m:8', texts, vectors);
-    const reads = { rows: () => cache.lookup('m:8', texts, 8), whole: () => cache.lookupList('m:8', texts, 8) };
+    await writer.storeList('m:8', 'c', texts, vectors);
+    writer.close();
+    const reads = {
+      rows: (cache: ExampleCache) => cache.lookup('m:8', texts, 8),
+      whole: (cache: ExampleCache) => cache.lookupList('m:8', 'c', texts, 8),
+    };
     for (const [name, read] of Object.entries(reads)) {
+      const cache = ExampleCache.open(file);
       // Other work, as a request would be: it runs between the slices, not after the whole read.
       let ran = 0;
       let reading = true;
@@ -353,30 +361,26 @@ describe('whole stored lists', () => {
         setImmediate(other);
       };
       setImmediate(other);
-      const got = await read();
+      const got = await read(cache);
       reading = false;
-      expect(
-        got?.map((v) => Array.from(v!)),
-        name,
-      ).toEqual(vectors.map((v) => Array.from(v)));
+      expect(asArrays(got as Float32Array[]), name).toEqual(asArrays(vectors));
       expect(ran, name).toBeGreaterThan(1);
+      // A shutdown closing the cache during such a read ends it as a cancelled load, not a database error.
+      const interrupted = read(cache);
+      cache.close();
+      await expect(interrupted, name).rejects.toThrow(LoadCancelled);
     }
-    cache.close();
   });
 
   it('never reads a list whose writing did not finish', async () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rg-lists-')), 'e.db');
+    const file = tempFile();
     const cache = ExampleCache.open(file);
     const texts = listOf('b');
-    const storing = cache.storeList(
-      'm:8',
-      texts,
-      texts.map((_, i) => unit(i)),
-    );
+    const storing = cache.storeList('m:8', 'b', texts, vectorsOf(texts));
     cache.close(); // as a shutdown during a reload does, between two parts
     await storing;
     const reopened = ExampleCache.open(file);
-    expect(await reopened.lookupList('m:8', texts, 8)).toBeUndefined();
+    expect(await reopened.lookupList('m:8', 'b', texts, 8)).toBeUndefined();
     reopened.close();
   });
 });
