@@ -180,7 +180,7 @@ ${sections.join('\n\n')}
   across runs. The index and start-up sections were re-run on their own on 2026-11-29, slow days
   for this VM (first start with 10,000 examples 115 s against 72 s in the last full run; the exact
   100k scan 21–29 ms p50 against 11.0). The cached restart measured 3.77 s on the first of them,
-  2.06 s on the second and 1.80 s in this section's last re-run (first start 111 s, as slow), after
+  2.06 s on the second and 1.71 s in this section's last re-run (first start 112 s, as slow), after
   cuts to the proxy's start-up found by profiling it (CPU profiles of the main thread and the model
   worker): the exact scan is filled from one file in hnswlib's layout instead of vector by vector
   through N-API (1.1 s of the main thread for 10,000 vectors → ~30 ms; the exact rows' build
@@ -188,8 +188,8 @@ ${sections.join('\n\n')}
   multi-megabyte CommonJS files first: ~0.5 s of the worker's start-up CPU on a busy core), ASCII
   text is folded for matching without the Unicode steps and, in most texts, without a pass per word
   (10,000 examples ~400 → ~15 ms), and a large set's cached vectors are read as one stored list
-  rather than a row and a hash per example (~250 → ~75 ms; RSS after load fell from 363 to 287 MB
-  with it, likely the ~40 MB of rows and copies the old read allocated, not measured apart). What is left on the main thread: loading modules (~0.7 s) and
+  rather than a row and a hash per example (~250 → ~75 ms). RSS after load measured 363, 287 and
+  333 MB in the last three re-runs: it moves by tens of MB between runs of the same code. What is left on the main thread: loading modules (~0.7 s) and
   parsing the set's one 10,000-line YAML file (~0.6 s), both mostly the libraries' code running
   for the first time.
 - Distinct messages are bounded by the model: one model call on one wasm thread uses one core, and
