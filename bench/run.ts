@@ -188,8 +188,9 @@ ${sections.join('\n\n')}
   multi-megabyte CommonJS files first: ~0.5 s of the worker's start-up CPU on a busy core), ASCII
   text is folded for matching without the Unicode steps and, in most texts, without a pass per word
   (10,000 examples ~400 → ~15 ms), and a large set's cached vectors are read as one stored list
-  rather than a row and a hash per example (~250 → ~75 ms). RSS after load measured 363, 287 and
-  333 MB in the last three re-runs: it moves by tens of MB between runs of the same code. What is left on the main thread: loading modules (~0.7 s) and
+  rather than a row and a hash per example (~250 → ~75 ms). RSS after load measured 363 MB before
+  that cut and 287 and 333 MB in two re-runs after it (whose restarts read the list the same way):
+  it moves by tens of MB between runs. What is left on the main thread: loading modules (~0.7 s) and
   parsing the set's one 10,000-line YAML file (~0.6 s), both mostly the libraries' code running
   for the first time.
 - Distinct messages are bounded by the model: one model call on one wasm thread uses one core, and
