@@ -31,7 +31,12 @@ export function renderCalibration(c: Calibration, minSupport: number): string[] 
   );
   if (!c.feasible)
     lines.push('', `no threshold meets ${c.target} on this data; kept the one with the fewest false matches`);
-  lines.push('', 'per intent:');
+  lines.push(
+    '',
+    c.share === null
+      ? 'per intent:'
+      : `per intent (each threshold turns away ${percent(c.share)} of the intent's own labelled messages):`,
+  );
   lines.push(
     ...table(
       ['intent', 'labelled', 'before', 'after', ''],

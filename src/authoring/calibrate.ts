@@ -1,8 +1,14 @@
 /**
- * Choosing thresholds from labelled data. First the set's `match.threshold`, then, for each intent with
- * enough labelled examples, its own `threshold` with the rest held fixed. Only the intent that decides a
- * text (its best intent not vetoed by a not_example) can change that text's decision, so each intent's
- * search re-decides just the texts it decides.
+ * Choosing thresholds from labelled data. First the set's `match.threshold`, then per-intent
+ * thresholds for intents with enough labelled examples, one of two ways:
+ * - `fit` (default): each intent's own `threshold` with the rest held fixed. Only the intent that
+ *   decides a text (its best intent not vetoed by a not_example) can change that text's decision, so
+ *   each intent's search re-decides just the texts it decides.
+ * - `share`: every intent's threshold lets through the same share of its own labelled messages (a
+ *   quantile of their scores), the one share chosen for the target. Out-of-scope items only choose
+ *   the share, so the thresholds cannot learn which out-of-scope topics the data happens to hold
+ *   (EVAL.md: thresholds fitted intent by intent did, and did worse than one set threshold on
+ *   out-of-scope topics the data lacked).
  *
  * Targets:
  * - `balanced`: maximise (in-scope accuracy + out-of-scope recall) / 2
@@ -49,6 +55,12 @@ export const CALIBRATION_GRID: readonly number[] = Array.from({ length: 95 }, (_
 /** An intent needs this many labelled in-scope items for a threshold of its own. */
 export const MIN_INTENT_SUPPORT = 5;
 
+/** How per-intent thresholds are chosen (`--per-intent`). */
+export type PerIntentMethod = 'fit' | 'share';
+
+/** Shares of an intent's own messages a `share` threshold may turn away: 0 to 0.8 in steps of 0.01. */
+export const SHARE_GRID: readonly number[] = Array.from({ length: 81 }, (_, i) => round(i * 0.01, 2));
+
 export interface Figures extends Rates {
   readonly oos_false_match_rate: number | null;
 }
@@ -70,6 +82,9 @@ export interface Calibration {
   readonly intents: IntentCalibration[];
   /** False when no threshold met an `fpr` target (the strictest candidate was kept). */
   readonly feasible: boolean;
+  readonly per_intent: PerIntentMethod;
+  /** With `share`: the share of each intent's own labelled messages its threshold turns away. */
+  readonly share: number | null;
   /** Labels that are not intent ids (read as out of scope), with counts. */
   readonly oos_labels: Record<string, number>;
 }
@@ -111,6 +126,7 @@ function middleOf<T>(list: readonly T[]): T {
 export interface CalibrateOptions {
   readonly grid?: readonly number[];
   readonly minSupport?: number;
+  readonly perIntent?: PerIntentMethod;
 }
 
 export function calibrate(
@@ -161,8 +177,108 @@ export function calibrate(
     setThreshold = ok?.t ?? perSet.reduce((a, b) => (fprOf(b.counts) < fprOf(a.counts) ? b : a)).t;
   }
 
-  // 2. Each tunable intent's own threshold, the others held fixed.
-  const intents = new Map(kept);
+  // 2. Per-intent thresholds.
+  let share: number | null = null;
+  let intents: Map<string, number>;
+  if (options.perIntent === 'share') {
+    const shared = shareThresholds(set, items, scored, { set: setThreshold, intents: kept }, target, minSupport);
+    ({ share, intents } = shared);
+  } else
+    intents = fitEachIntent(set, items, scored, { set: setThreshold, intents: kept }, before, tunable, target, grid);
+
+  // No move without a measured gain: thresholds the data scores no better than the current ones would
+  // change decisions on traffic for nothing (with a handful of items, many plans tie).
+  const proposed: ThresholdPlan = { set: setThreshold, intents };
+  const proposedCounts = countOutcomes(outcomes(set, items, scored, proposed));
+  const score = (c: Counts): number =>
+    target.kind === 'balanced' ? balancedOf(c) : fprOf(c) <= target.maxFpr ? 1 + accuracyOf(c) : -fprOf(c);
+  const gains = score(proposedCounts) > score(beforeCounts) + EQUAL_WITHIN;
+  const after = gains ? proposed : before;
+  const afterCounts = gains ? proposedCounts : beforeCounts;
+  const feasible = target.kind === 'balanced' || fprOf(afterCounts) <= target.maxFpr;
+  const calibrated = (id: string) =>
+    options.perIntent === 'share' ? share !== null && intents.has(id) && !kept.has(id) : tunable.includes(id);
+  return {
+    target: describeTarget(target),
+    before: { plan: before, figures: figuresOf(beforeCounts) },
+    after: { plan: after, figures: figuresOf(afterCounts) },
+    oos_labels: oosLabelsOf(set, items),
+    intents: set.intents.map((intent) => ({
+      intent: intent.id,
+      support: support.get(intent.id) ?? 0,
+      before: before.intents.get(intent.id) ?? before.set,
+      after: after.intents.get(intent.id) ?? after.set,
+      calibrated: calibrated(intent.id),
+    })),
+    feasible,
+    per_intent: options.perIntent ?? 'fit',
+    share: gains ? share : null,
+  };
+}
+
+/** The value of a plan's counts for the target: higher is better; below 0, an `fpr` target missed. */
+function valueFor(target: CalibrationTarget): (c: Counts) => number {
+  return (c) => (target.kind === 'balanced' ? balancedOf(c) : fprOf(c) <= target.maxFpr ? accuracyOf(c) : -1);
+}
+
+/**
+ * `share`: for each share q on SHARE_GRID, every intent with at least `minSupport` labelled items
+ * matched to it gets the q-quantile of those items' scores as its threshold (2 decimals); the best q
+ * for the target wins (ties: the middle one). Other intents keep `start`'s thresholds.
+ */
+function shareThresholds(
+  set: RailSet,
+  items: readonly LabelledItem[],
+  scored: readonly ScoredText[],
+  start: ThresholdPlan,
+  target: CalibrationTarget,
+  minSupport: number,
+): { share: number | null; intents: Map<string, number> } {
+  const own = new Map<string, number[]>();
+  for (const o of outcomes(set, items, scored, start))
+    if (o.expected !== null && o.candidate === o.expected)
+      own.set(o.expected, [...(own.get(o.expected) ?? []), o.score]);
+  const supported = [...own].filter(([, scores]) => scores.length >= minSupport);
+  if (supported.length === 0) return { share: null, intents: new Map(start.intents) };
+  for (const [, scores] of supported) scores.sort((a, b) => a - b);
+  const value = valueFor(target);
+  const tried = SHARE_GRID.map((q) => {
+    const intents = new Map(start.intents);
+    for (const [id, scores] of supported) intents.set(id, round(quantile(scores, q), 2));
+    const counts = countOutcomes(outcomes(set, items, scored, { set: start.set, intents }));
+    return { q, intents, counts, value: value(counts) };
+  });
+  const best = Math.max(...tried.map((c) => c.value));
+  // An fpr target no share meets: the share with the fewest false matches is the least bad.
+  if (best < 0) {
+    const least = tried.reduce((a, b) => (fprOf(b.counts) < fprOf(a.counts) ? b : a));
+    return { share: least.q, intents: least.intents };
+  }
+  const chosen = middleOf(tried.filter((c) => c.value >= best - EQUAL_WITHIN));
+  return { share: chosen.q, intents: chosen.intents };
+}
+
+/** The q-quantile of ascending `sorted`, interpolated between neighbours. */
+function quantile(sorted: readonly number[], q: number): number {
+  const at = q * (sorted.length - 1);
+  const low = Math.floor(at);
+  const high = Math.ceil(at);
+  return sorted[low]! + (sorted[high]! - sorted[low]!) * (at - low);
+}
+
+/** `fit`: each tunable intent's own threshold, the others held fixed. */
+function fitEachIntent(
+  set: RailSet,
+  items: readonly LabelledItem[],
+  scored: readonly ScoredText[],
+  start: ThresholdPlan,
+  before: ThresholdPlan,
+  tunable: readonly string[],
+  target: CalibrationTarget,
+  grid: readonly number[],
+): Map<string, number> {
+  const setThreshold = start.set;
+  const intents = new Map(start.intents);
   const deciding = scored.map(decidingIntents);
   let current = outcomes(set, items, scored, { set: setThreshold, intents });
   let counts = countOutcomes(current);
@@ -185,8 +301,7 @@ export function calibrate(
       for (const o of changed) addOutcome(total, o);
       return { t, counts: total, changed };
     });
-    const value = (c: Counts): number =>
-      target.kind === 'balanced' ? balancedOf(c) : fprOf(c) <= target.maxFpr ? accuracyOf(c) : -1;
+    const value = valueFor(target);
     const bestValue = Math.max(...tried.map((c) => value(c.counts)));
     // Among equals, stay nearest the intent's threshold now (its own, else the set's): few labelled
     // items do not justify a bigger move, and a hand-set threshold the data cannot fault stays.
@@ -200,30 +315,7 @@ export function calibrate(
     current = replaceAt(current, affected, best.changed);
   }
 
-  // No move without a measured gain: thresholds the data scores no better than the current ones would
-  // change decisions on traffic for nothing (with a handful of items, many plans tie).
-  const proposed: ThresholdPlan = { set: setThreshold, intents };
-  const proposedCounts = countOutcomes(outcomes(set, items, scored, proposed));
-  const score = (c: Counts): number =>
-    target.kind === 'balanced' ? balancedOf(c) : fprOf(c) <= target.maxFpr ? 1 + accuracyOf(c) : -fprOf(c);
-  const gains = score(proposedCounts) > score(beforeCounts) + EQUAL_WITHIN;
-  const after = gains ? proposed : before;
-  const afterCounts = gains ? proposedCounts : beforeCounts;
-  const feasible = target.kind === 'balanced' || fprOf(afterCounts) <= target.maxFpr;
-  return {
-    target: describeTarget(target),
-    before: { plan: before, figures: figuresOf(beforeCounts) },
-    after: { plan: after, figures: figuresOf(afterCounts) },
-    oos_labels: oosLabelsOf(set, items),
-    intents: set.intents.map((intent) => ({
-      intent: intent.id,
-      support: support.get(intent.id) ?? 0,
-      before: before.intents.get(intent.id) ?? before.set,
-      after: after.intents.get(intent.id) ?? after.set,
-      calibrated: tunable.includes(intent.id),
-    })),
-    feasible,
-  };
+  return intents;
 }
 
 function replaceAt(list: readonly Outcome[], at: readonly number[], values: readonly Outcome[]): Outcome[] {

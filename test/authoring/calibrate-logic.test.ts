@@ -151,6 +151,51 @@ describe('calibrate', () => {
     expect(result.after.plan.intents.size).toBe(0);
   });
 
+  it("share: every intent's threshold is the same quantile of its own labelled scores", () => {
+    const result = calibrate(set, items, scored, parseTarget('balanced'), { perIntent: 'share' });
+    expect(result.per_intent).toBe('share');
+    // a's scores 0.55-0.65 and b's 0.80-0.95: below a share of ~4% the thresholds round to 0.55 and
+    // 0.80, which admit every in-scope item and no out-of-scope one (0.50 on a, 0.60 and 0.70 on b);
+    // the middle of that range is chosen.
+    expect(result.share).toBe(0.02);
+    expect(result.after.plan.intents).toEqual(
+      new Map([
+        ['a', 0.55],
+        ['b', 0.8],
+      ]),
+    );
+    expect(result.after.figures).toMatchObject({ in_scope_accuracy: 1, oos_recall: 1 });
+    expect(result.intents.every((i) => i.calibrated)).toBe(true);
+  });
+
+  it('share: out-of-scope items under one intent do not buy that intent a threshold of its own', () => {
+    // Out-of-scope items among b's scores: fitted one by one, only b's threshold climbs over them
+    // (learning that topic); with a share, a's threshold turns away as much of a's own as b's does.
+    const crowded = [
+      ...data.filter((d) => d.item.label !== 'oos'),
+      ...[0.81, 0.83, 0.84].map((s) => item('oos', 'b', s)),
+      item('oos', 'a', 0.4),
+    ];
+    const own = { a: [0.55, 0.58, 0.6, 0.62, 0.65], b: [0.8, 0.82, 0.85, 0.9, 0.95] };
+    const turnedAway = (perIntent: 'fit' | 'share') => {
+      const { plan } = calibrate(
+        set,
+        crowded.map((d) => d.item),
+        crowded.map((d) => d.scored),
+        parseTarget('balanced'),
+        { perIntent },
+      ).after;
+      const share = (id: 'a' | 'b') =>
+        own[id].filter((score) => score < (plan.intents.get(id) ?? plan.set)).length / own[id].length;
+      return { a: share('a'), b: share('b') };
+    };
+    const fit = turnedAway('fit');
+    expect(fit.a).toBe(0);
+    expect(fit.b).toBeGreaterThan(0);
+    const shared = turnedAway('share');
+    expect(shared.a).toBe(shared.b);
+  });
+
   it('needs out-of-scope items', () => {
     expect(() => calibrate(set, items.slice(0, 10), scored.slice(0, 10), parseTarget('balanced'))).toThrow(
       /out-of-scope/,

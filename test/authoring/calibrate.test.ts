@@ -7,6 +7,8 @@ import { railgate, workspace } from './helpers.js';
 
 interface CalibrateJson {
   target: string;
+  per_intent: 'fit' | 'share';
+  share: number | null;
   feasible: boolean;
   before: {
     balanced: number;
@@ -118,6 +120,39 @@ describe('railgate calibrate', () => {
     expect(report.feasible).toBe(false);
     expect(report.written).toBeNull();
     expect(await readFile(railFile, 'utf8')).toBe(original);
+  });
+
+  it('--per-intent share: one share of their own messages for every intent, reported', async () => {
+    const { code, report } = await calibrate(['--per-intent', 'share']);
+    expect(code).toBe(0);
+    expect(report.per_intent).toBe('share');
+    expect(report.share).toBeGreaterThanOrEqual(0);
+    expect(report.after.balanced).toBeGreaterThan(report.before.balanced);
+    expect(report.intents).toEqual([
+      expect.objectContaining({ intent: 'password_reset', calibrated: true }),
+      expect.objectContaining({ intent: 'greeting', calibrated: false, after: report.after.thresholds.set }),
+    ]);
+    const run = await railgate(ws.dir, [
+      'calibrate',
+      '--rails',
+      'rails',
+      '--data',
+      'calibrate.jsonl',
+      '--per-intent',
+      'share',
+    ]);
+    expect(run.stdout).toMatch(/each threshold turns away \d+\.\d% of the intent's own labelled messages/);
+    const bad = await railgate(ws.dir, [
+      'calibrate',
+      '--rails',
+      'rails',
+      '--data',
+      'calibrate.jsonl',
+      '--per-intent',
+      'all',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('invalid --per-intent "all"');
   });
 
   it('rejects a bad target as a usage error', async () => {
