@@ -118,3 +118,40 @@ export function fitPerIntent(observations: readonly Observation[], global: Thres
   }
   return { ...global, intents };
 }
+
+/** Shares tried, as `railgate calibrate --per-intent share` tries them: 0 to 0.8 in steps of 0.01. */
+const SHARE_GRID = Array.from({ length: 81 }, (_, i) => i / 100);
+
+function quantile(sorted: readonly number[], q: number): number {
+  const at = q * (sorted.length - 1);
+  const low = Math.floor(at);
+  const high = Math.ceil(at);
+  return sorted[low]! + (sorted[high]! - sorted[low]!) * (at - low);
+}
+
+/**
+ * Per-intent thresholds as `railgate calibrate --per-intent share` chooses them (src/authoring/
+ * calibrate.ts): each intent's threshold is the q-quantile of the scores of its own in-scope texts it
+ * is the best intent for (2 decimals; intents with fewer than 5 labelled texts keep `global`), one q
+ * for all intents with the best balanced score (ties: the middle one). Out-of-scope texts only
+ * choose q.
+ */
+export function fitShare(observations: readonly Observation[], global: Thresholds): Thresholds {
+  const own = new Map<string, number[]>();
+  const labelled = new Map<string, number>();
+  for (const o of observations) {
+    if (o.gold === null) continue;
+    labelled.set(o.gold, (labelled.get(o.gold) ?? 0) + 1);
+    if (o.candidate === o.gold) own.set(o.gold, [...(own.get(o.gold) ?? []), o.score]);
+  }
+  const supported = [...own].filter(([id]) => labelled.get(id)! >= 5);
+  for (const [, scores] of supported) scores.sort((a, b) => a - b);
+  const tried = SHARE_GRID.map((q) => {
+    const intents = new Map(supported.map(([id, scores]) => [id, Math.round(quantile(scores, q) * 100) / 100]));
+    const t = { ...global, intents };
+    return { t, balanced: scoreWith(observations, t).balanced };
+  });
+  const best = Math.max(...tried.map((c) => c.balanced));
+  const ties = tried.filter((c) => c.balanced >= best - 1e-9);
+  return ties[Math.floor((ties.length - 1) / 2)]!.t;
+}
