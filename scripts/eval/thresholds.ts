@@ -132,19 +132,15 @@ function quantile(sorted: readonly number[], q: number): number {
 /**
  * Per-intent thresholds as `railgate calibrate --per-intent share` chooses them (src/authoring/
  * calibrate.ts): each intent's threshold is the q-quantile of the scores of its own in-scope texts it
- * is the best intent for (2 decimals; intents with fewer than 5 labelled texts keep `global`), one q
+ * is the best intent for (2 decimals; intents with fewer than 5 such texts keep `global`), one q
  * for all intents with the best balanced score (ties: the middle one). Out-of-scope texts only
  * choose q.
  */
 export function fitShare(observations: readonly Observation[], global: Thresholds): Thresholds {
   const own = new Map<string, number[]>();
-  const labelled = new Map<string, number>();
-  for (const o of observations) {
-    if (o.gold === null) continue;
-    labelled.set(o.gold, (labelled.get(o.gold) ?? 0) + 1);
-    if (o.candidate === o.gold) own.set(o.gold, [...(own.get(o.gold) ?? []), o.score]);
-  }
-  const supported = [...own].filter(([id]) => labelled.get(id)! >= 5);
+  for (const o of observations)
+    if (o.gold !== null && o.candidate === o.gold) own.set(o.gold, [...(own.get(o.gold) ?? []), o.score]);
+  const supported = [...own].filter(([, scores]) => scores.length >= 5);
   for (const [, scores] of supported) scores.sort((a, b) => a - b);
   const tried = SHARE_GRID.map((q) => {
     const intents = new Map(supported.map(([id, scores]) => [id, Math.round(quantile(scores, q) * 100) / 100]));
