@@ -4,6 +4,8 @@
  * have decided, which makes a sweep cheap. The reported numbers come from deciding again, for real,
  * with the chosen settings (and are checked against this prediction).
  */
+import { quantile, SHARE_GRID } from '../../src/authoring/calibrate.js';
+import { round } from '../../src/authoring/metrics.js';
 import type { Decision } from '../../src/matching/decision.js';
 
 export interface Observation {
@@ -119,16 +121,6 @@ export function fitPerIntent(observations: readonly Observation[], global: Thres
   return { ...global, intents };
 }
 
-/** Shares tried, as `railgate calibrate --per-intent share` tries them: 0 to 0.8 in steps of 0.01. */
-const SHARE_GRID = Array.from({ length: 81 }, (_, i) => i / 100);
-
-function quantile(sorted: readonly number[], q: number): number {
-  const at = q * (sorted.length - 1);
-  const low = Math.floor(at);
-  const high = Math.ceil(at);
-  return sorted[low]! + (sorted[high]! - sorted[low]!) * (at - low);
-}
-
 /**
  * Per-intent thresholds as `railgate calibrate --per-intent share` chooses them (src/authoring/
  * calibrate.ts): each intent's threshold is the q-quantile of the scores of its own in-scope texts it
@@ -143,7 +135,7 @@ export function fitShare(observations: readonly Observation[], global: Threshold
   const supported = [...own].filter(([, scores]) => scores.length >= 5);
   for (const [, scores] of supported) scores.sort((a, b) => a - b);
   const tried = SHARE_GRID.map((q) => {
-    const intents = new Map(supported.map(([id, scores]) => [id, Math.round(quantile(scores, q) * 100) / 100]));
+    const intents = new Map(supported.map(([id, scores]) => [id, round(quantile(scores, q), 2)]));
     const t = { ...global, intents };
     return { t, balanced: scoreWith(observations, t).balanced };
   });

@@ -196,8 +196,9 @@ export function calibrate(
   const after = gains ? proposed : before;
   const afterCounts = gains ? proposedCounts : beforeCounts;
   const feasible = target.kind === 'balanced' || fprOf(afterCounts) <= target.maxFpr;
+  // With `share`, the intents given a threshold of their own are those it set beside the kept ones.
   const calibrated = (id: string) =>
-    options.perIntent === 'share' ? share !== null && intents.has(id) && !kept.has(id) : tunable.includes(id);
+    options.perIntent === 'share' ? intents.has(id) && !kept.has(id) : tunable.includes(id);
   return {
     target: describeTarget(target),
     before: { plan: before, figures: figuresOf(beforeCounts) },
@@ -259,7 +260,7 @@ function shareThresholds(
 }
 
 /** The q-quantile of ascending `sorted`, interpolated between neighbours. */
-function quantile(sorted: readonly number[], q: number): number {
+export function quantile(sorted: readonly number[], q: number): number {
   const at = q * (sorted.length - 1);
   const low = Math.floor(at);
   const high = Math.ceil(at);

@@ -83,8 +83,9 @@ export async function embedExamples(
   { onProgress, signal, list }: BulkOptions = {},
 ): Promise<Float32Array[]> {
   const modelKey = exampleCacheKey(model);
-  const whole = cache && list !== undefined && texts.length >= WHOLE_LIST_MIN ? list : undefined;
-  const stored = whole !== undefined ? await cache!.lookupList(modelKey, whole, texts, model.dimension) : undefined;
+  // A large named list is also kept whole.
+  const whole = cache && list !== undefined && texts.length >= WHOLE_LIST_MIN ? { cache, list } : undefined;
+  const stored = await whole?.cache.lookupList(modelKey, whole.list, texts, model.dimension);
   if (stored) {
     onProgress?.(0, 0);
     return stored;
@@ -111,7 +112,7 @@ export async function embedExamples(
   };
   await Promise.all(Array.from({ length: lanes }, lane));
   const vectors = texts.map((text, i) => out[i] ?? fresh.get(text)!);
-  if (whole !== undefined) await cache!.storeList(modelKey, whole, texts, vectors, signal);
+  await whole?.cache.storeList(modelKey, whole.list, texts, vectors, signal);
   return vectors;
 }
 

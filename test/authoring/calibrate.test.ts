@@ -34,8 +34,13 @@ beforeEach(async () => {
 });
 afterEach(() => ws.cleanup());
 
+/** `railgate calibrate` on the workspace's rails and data, with `args` after. */
+function calibrateRun(args: string[]) {
+  return railgate(ws.dir, ['calibrate', '--rails', 'rails', '--data', 'calibrate.jsonl', ...args]);
+}
+
 async function calibrate(args: string[]): Promise<{ code: number; report: CalibrateJson; stderr: string }> {
-  const run = await railgate(ws.dir, ['calibrate', '--rails', 'rails', '--data', 'calibrate.jsonl', '--json', ...args]);
+  const run = await calibrateRun(['--json', ...args]);
   return { code: run.code, report: JSON.parse(run.stdout) as CalibrateJson, stderr: run.stderr };
 }
 
@@ -95,7 +100,7 @@ describe('railgate calibrate', () => {
   });
 
   it('prints before -> after for people', async () => {
-    const run = await railgate(ws.dir, ['calibrate', '--rails', 'rails', '--data', 'calibrate.jsonl']);
+    const run = await calibrateRun([]);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/match\.threshold\s+0\.9\s+0\.\d+/);
     expect(run.stdout).toMatch(/balanced\s+\d+\.\d%\s+\d+\.\d%/);
@@ -132,39 +137,15 @@ describe('railgate calibrate', () => {
       expect.objectContaining({ intent: 'password_reset', calibrated: true }),
       expect.objectContaining({ intent: 'greeting', calibrated: false, after: report.after.thresholds.set }),
     ]);
-    const run = await railgate(ws.dir, [
-      'calibrate',
-      '--rails',
-      'rails',
-      '--data',
-      'calibrate.jsonl',
-      '--per-intent',
-      'share',
-    ]);
+    const run = await calibrateRun(['--per-intent', 'share']);
     expect(run.stdout).toMatch(/each threshold turns away \d+\.\d% of the intent's own labelled messages/);
-    const bad = await railgate(ws.dir, [
-      'calibrate',
-      '--rails',
-      'rails',
-      '--data',
-      'calibrate.jsonl',
-      '--per-intent',
-      'all',
-    ]);
+    const bad = await calibrateRun(['--per-intent', 'all']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('invalid --per-intent "all"');
   });
 
   it('rejects a bad target as a usage error', async () => {
-    const run = await railgate(ws.dir, [
-      'calibrate',
-      '--rails',
-      'rails',
-      '--data',
-      'calibrate.jsonl',
-      '--target',
-      'best',
-    ]);
+    const run = await calibrateRun(['--target', 'best']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('invalid --target "best"');
   });
