@@ -49,11 +49,21 @@ export function renderCalibration(c: Calibration, minSupport: number): string[] 
           ? c.after.plan.intents.has(i.intent)
             ? 'own threshold'
             : 'follows the set'
-          : `fewer than ${minSupport} labelled items: ${c.before.plan.intents.has(i.intent) ? 'kept' : 'follows the set'}`,
+          : `${tooFew(c, i.support, minSupport)}: ${c.before.plan.intents.has(i.intent) ? 'kept' : 'follows the set'}`,
       ]),
     ).map((l) => '  ' + l),
   );
   return lines;
+}
+
+/**
+ * Why an intent got no threshold of its own: `fit` counts its labelled items; `share` counts those
+ * matched to it (an intent's items the set matches elsewhere say nothing of its own scores).
+ */
+function tooFew(c: Calibration, support: number, minSupport: number): string {
+  return c.per_intent === 'share' && support >= minSupport
+    ? `fewer than ${minSupport} of its labelled items matched to it`
+    : `fewer than ${minSupport} labelled items`;
 }
 
 export function renderEdits(io: CliIO, edits: readonly ThresholdEdit[]): string[] {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { calibrate, parseTarget } from '../../src/authoring/calibrate.js';
+import { renderCalibration } from '../../src/authoring/calibrate-report.js';
 import type { LabelledItem } from '../../src/authoring/dataset.js';
 import { evaluate } from '../../src/authoring/metrics.js';
 import type { ScoredText } from '../../src/authoring/scored.js';
@@ -194,6 +195,32 @@ describe('calibrate', () => {
     expect(fit.b).toBeGreaterThan(0);
     const shared = turnedAway('share');
     expect(shared.a).toBe(shared.b);
+  });
+
+  it('share: an intent whose labelled items are matched elsewhere is reported as such', () => {
+    // Five items labelled a, one of them matched to b: four matched to a are too few for a share.
+    const strayed = [
+      ...data.filter((d) => d.item.text !== 'a@0.65'),
+      { ...item('b', 'b', 0.66), item: { text: 'a@b', label: 'a', line: 1 } },
+    ];
+    const result = calibrate(
+      set,
+      strayed.map((d) => d.item),
+      strayed.map((d) => d.scored),
+      parseTarget('balanced'),
+      { perIntent: 'share' },
+    );
+    expect(result.intents.find((i) => i.intent === 'a')).toMatchObject({ support: 5, calibrated: false });
+    const report = renderCalibration(result, 5).join('\n');
+    expect(report).toMatch(/a\s+5\s+\S+\s+\S+\s+fewer than 5 of its labelled items matched to it: follows the set/);
+    // fit counts labelled items: the same data gives a a threshold of its own.
+    const fitted = calibrate(
+      set,
+      strayed.map((d) => d.item),
+      strayed.map((d) => d.scored),
+      parseTarget('balanced'),
+    );
+    expect(fitted.intents.find((i) => i.intent === 'a')?.calibrated).toBe(true);
   });
 
   it('needs out-of-scope items', () => {
