@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
   eval: { summary: 'measure accuracy on labelled data', load: () => import('./commands/eval.js') },
   calibrate: { summary: 'choose thresholds from labelled data', load: () => import('./commands/calibrate.js') },
   replay: { summary: 're-decide logged messages with the rails on disk', load: () => import('./commands/replay.js') },
+  cache: { summary: 'remove cached vectors the rails no longer use', load: () => import('./commands/cache.js') },
   'add-example': {
     summary: "add a logged message to an intent's examples",
     load: () => import('./commands/add-example.js'),

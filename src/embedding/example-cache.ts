@@ -162,6 +162,71 @@ export class ExampleCache {
     this.#list.putHeader.run(modelKey, name, listHash);
   }
 
+  /**
+   * Removes (or, with `dryRun`, counts) the vectors of texts not in `keep.hashes`, whatever their
+   * model, and whole lists other than `keep.lists` (a removed or renamed set's, a set's that changed
+   * since or shrank below WHOLE_LIST_MIN) with parts no list owns (a write cut short). The file keeps
+   * its size until `compact`.
+   */
+  prune(keep: PruneKeep, dryRun = false): PruneResult {
+    return this.#db.transaction((): PruneResult => {
+      this.#db.exec('CREATE TEMP TABLE IF NOT EXISTS keep_hashes (text_hash TEXT PRIMARY KEY) WITHOUT ROWID');
+      this.#db.exec('DELETE FROM temp.keep_hashes');
+      const insert = this.#db.prepare('INSERT OR IGNORE INTO temp.keep_hashes (text_hash) VALUES (?)');
+      for (const hash of keep.hashes) insert.run(hash);
+      const stale = 'FROM example_embeddings WHERE text_hash NOT IN (SELECT text_hash FROM temp.keep_hashes)';
+      const rows = this.#db
+        .prepare<[], { removed: number; bytes: number | null }>(
+          `SELECT count(*) AS removed, sum(length(vector)) AS bytes ${stale}`,
+        )
+        .get()!;
+      const total = this.#db.prepare<[], number>('SELECT count(*) FROM example_embeddings').pluck().get()!;
+      const lists = this.#db
+        .prepare<[], { model: string; name: string; list_hash: string }>(
+          'SELECT model, name, list_hash FROM whole_lists ORDER BY name, model',
+        )
+        .all()
+        .filter((l) => !keep.lists.get(l.name)?.has(l.list_hash));
+      const listBytes = this.#db.prepare<[string, string], number | null>(
+        'SELECT sum(length(vectors)) FROM whole_list_parts WHERE model = ? AND name = ?',
+      );
+      const unowned = `FROM whole_list_parts AS p WHERE NOT EXISTS (SELECT 1 FROM whole_lists AS l
+        WHERE l.model = p.model AND l.name = p.name AND l.list_hash = p.list_hash)`;
+      const orphans = this.#db
+        .prepare<[], { parts: number; bytes: number | null }>(
+          `SELECT count(*) AS parts, sum(length(vectors)) AS bytes ${unowned}`,
+        )
+        .get()!;
+      const bytes =
+        (rows.bytes ?? 0) +
+        (orphans.bytes ?? 0) +
+        lists.reduce((sum, l) => sum + (listBytes.get(l.model, l.name) ?? 0), 0);
+      if (!dryRun) {
+        this.#db.exec(`DELETE ${stale}`);
+        for (const l of lists) {
+          this.#list.dropHeader.run(l.model, l.name);
+          this.#list.dropParts.run(l.model, l.name);
+        }
+        this.#db.exec(`DELETE ${unowned}`);
+      }
+      return {
+        rows: { kept: total - rows.removed, removed: rows.removed },
+        lists: lists.map(({ model, name }) => ({ model, name })),
+        unfinishedListParts: orphans.parts,
+        vectorBytes: bytes,
+      };
+    })();
+  }
+
+  /**
+   * Gives the space of removed vectors back to the file system (SQLite's VACUUM, then the write-ahead
+   * log emptied). Waits for, or fails on, a connection in the middle of a read (busy_timeout).
+   */
+  compact(): void {
+    this.#db.exec('VACUUM');
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   /** After a wait: a shutdown closed the cache meanwhile (a reload in progress then stops quietly). */
   #throwIfClosed(): void {
     if (!this.#db.open) throw new LoadCancelled('the example cache was closed: railgate is shutting down');
@@ -170,6 +235,27 @@ export class ExampleCache {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+/** What `prune` keeps: what the rails on disk embed. */
+export interface PruneKeep {
+  /** ExampleCache.hash of every text the rails embed. */
+  readonly hashes: ReadonlySet<string>;
+  /**
+   * Each set of WHOLE_LIST_MIN texts or more: its name → ExampleCache.listHash of its texts (more than
+   * one where rails folders sharing the cache each have a set of that name).
+   */
+  readonly lists: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+export interface PruneResult {
+  readonly rows: { readonly kept: number; readonly removed: number };
+  /** Whole lists removed, each with its model key. */
+  readonly lists: readonly { readonly model: string; readonly name: string }[];
+  /** Parts of lists whose writing did not finish (removed too). */
+  readonly unfinishedListParts: number;
+  /** Bytes of vectors removed (the file shrinks by about this much once compacted). */
+  readonly vectorBytes: number;
 }
 
 interface ListStatements {

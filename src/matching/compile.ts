@@ -79,19 +79,33 @@ export function blendWeights(set: RailSet): { lexical: number; centroid: number 
   return { lexical: set.match.lexicalWeight ?? 0, centroid: set.match.centroidWeight ?? 0 };
 }
 
+/** Every example and not-example of the set, in index order. */
+function indexedExamples(set: RailSet): IndexedExample[] {
+  return set.intents.flatMap((intent) => [
+    ...intent.examples.map((text) => ({ intent: intent.id, text, negative: false })),
+    ...intent.notExamples.map((text) => ({ intent: intent.id, text, negative: true })),
+  ]);
+}
+
+/** An example as it is embedded: read as messages are (folded, single-spaced: fold.ts, chunk.ts). */
+function embeddedText(text: string): string {
+  return singleSpaced(foldForMatching(text));
+}
+
+/** The texts a set embeds, in index order: what the example cache holds for it. */
+export function embeddedTexts(set: RailSet): string[] {
+  return indexedExamples(set).map((e) => embeddedText(e.text));
+}
+
 export async function compileRailSet(
   set: RailSet,
   embedder: Embedder,
   options: CompileOptions = {},
 ): Promise<CompiledRailSet> {
-  const examples: IndexedExample[] = set.intents.flatMap((intent) => [
-    ...intent.examples.map((text) => ({ intent: intent.id, text, negative: false })),
-    ...intent.notExamples.map((text) => ({ intent: intent.id, text, negative: true })),
-  ]);
-  // Read as messages are (folded, single-spaced: fold.ts, chunk.ts); `examples` keep the text as
-  // written, for explanations.
+  const examples = indexedExamples(set);
+  // `examples` keep the text as written, for explanations.
   const texts: string[] = [];
-  await inSlices(examples.length, (i) => void texts.push(singleSpaced(foldForMatching(examples[i]!.text))));
+  await inSlices(examples.length, (i) => void texts.push(embeddedText(examples[i]!.text)));
   const onProgress =
     options.onProgress && ((done: number, total: number) => options.onProgress!(set.name, done, total));
   // embedBulk uses the persistent example cache where the embedder has one.

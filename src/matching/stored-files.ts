@@ -39,3 +39,40 @@ export async function replaceStoredFile(
       .map((f) => rm(path.join(dir, f), { force: true })),
   );
 }
+
+/** `<set>.<hash>.<kind>`, and `<set>.<hash>.<kind>.<pid>.partial` while a process writes it. */
+const STORED = /^(.+)\.[0-9a-f]{32}\.[a-z]+(?:\.(\d+)\.partial)?$/;
+
+/**
+ * Files under `dir` that no set in `names` will read: those of sets removed or renamed, and partial
+ * writes of processes no longer running. Files of another shape are not railgate's and are left.
+ */
+export async function staleStoredFiles(dir: string, names: readonly string[]): Promise<string[]> {
+  const kept = new Set(names.map(fileSafe));
+  let files: string[];
+  try {
+    files = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return files
+    .filter((file) => {
+      const shape = STORED.exec(file);
+      if (!shape) return false;
+      const [, set, pid] = shape;
+      return !kept.has(set!) || (pid !== undefined && !isRunning(Number(pid)));
+    })
+    .sort()
+    .map((file) => path.join(dir, file));
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: running, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * `railgate cache prune`: the example cache keeps every example ever embedded (an edited example's
+ * old vector stays, for a rollback), and each large set's whole list; this removes what the rails on
+ * disk no longer embed, and the stored graphs and classifiers of sets that are gone.
+ */
+import { stat, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { CommandFailure, defineCommand, relativePath, settingsOf, UsageError } from '../../authoring/cli.js';
+import { ExampleCache, WHOLE_LIST_MIN, type PruneKeep, type PruneResult } from '../../embedding/example-cache.js';
+import { embeddedTexts, storedCompileOptions } from '../../matching/compile.js';
+import { staleStoredFiles } from '../../matching/stored-files.js';
+import { RailsInvalidError, validateRails } from '../../rails/load.js';
+import type { RailSet } from '../../rails/types.js';
+import { writeLine, type CliIO } from '../io.js';
+
+const HELP = `usage: railgate cache prune [--rails DIR]... [--dry-run] [--json]
+
+Removes from the example cache (the \`embedding.cacheDb\` setting, RAILGATE_EMBED_CACHE_DB) the vectors
+of texts that no rail set under DIR embeds, whole lists of sets removed, renamed or changed since, and
+the stored HNSW graphs and classifiers of sets that are gone; then compacts the file. Every set must
+be valid (a set with issues would lose its vectors). Vectors removed are embedded again if their
+examples come back. Safe while the proxy runs on the same rails (at worst, a cached vector it would
+have read is embedded again).
+
+  --rails DIR   rails folder to keep (default: the \`rails\` setting, RAILGATE_RAILS or ./rails); give it
+                once per rails folder that shares this cache, or their vectors are removed
+  --dry-run     report what would be removed; change nothing
+  --json        print the report as JSON
+  -h, --help    show this help`;
+
+export const run = defineCommand({
+  name: 'cache',
+  help: HELP,
+  positionals: true,
+  options: { rails: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
+  body: async ({ values, positionals }, io) => {
+    const [action, extra] = positionals;
+    if (action !== 'prune')
+      throw new UsageError(action ? `unknown action "${action}"; try prune` : 'which action? prune');
+    if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
+    const settings = settingsOf(io);
+    const dryRun = values['dry-run'] === true;
+    const folders = (values.rails ?? [settings.rails]).map((dir) => path.resolve(io.cwd, dir));
+    const sets = await validSets(folders);
+    const file = settings.embedding.cacheDb;
+    if (file === ':memory:') {
+      if (values.json)
+        writeLine(io.stdout, JSON.stringify({ cache_db: file, dry_run: dryRun, removed: null }, null, 2));
+      else writeLine(io.stdout, 'nothing to prune: embedding.cacheDb is :memory:');
+      return 0;
+    }
+    const cacheDb = path.resolve(io.cwd, file);
+    // Not opened where it is missing: opening creates it.
+    if (!(await stat(cacheDb).catch(() => undefined))?.isFile())
+      throw new CommandFailure(`no example cache at ${relativePath(io, cacheDb)} (the embedding.cacheDb setting)`);
+
+    const before = await fileBytes(cacheDb);
+    const cache = ExampleCache.open(cacheDb);
+    let pruned: PruneResult;
+    try {
+      pruned = cache.prune(keepOf(sets), dryRun);
+      if (!dryRun) cache.compact();
+    } finally {
+      cache.close();
+    }
+    const { graphDir, classifierDir } = storedCompileOptions(settings.index, cacheDb);
+    const names = sets.map((s) => s.name);
+    const files = [...(await staleStoredFiles(graphDir!, names)), ...(await staleStoredFiles(classifierDir!, names))];
+    if (!dryRun) await Promise.all(files.map((f) => rm(f, { force: true })));
+    const after = dryRun ? before : await fileBytes(cacheDb);
+    const report = {
+      cache_db: relativePath(io, cacheDb),
+      dry_run: dryRun,
+      sets: names,
+      examples: pruned.rows,
+      lists_removed: pruned.lists,
+      unfinished_list_parts: pruned.unfinishedListParts,
+      vector_bytes_removed: pruned.vectorBytes,
+      files_removed: files.map((f) => relativePath(io, f)),
+      file_bytes: { before, after },
+    };
+    if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
+    else for (const line of renderPrune(report, folders, io)) writeLine(io.stdout, line);
+    return 0;
+  },
+});
+
+/** Every set of every folder; any issue stops the prune (a broken set's vectors would go). */
+async function validSets(folders: readonly string[]): Promise<RailSet[]> {
+  const sets: RailSet[] = [];
+  for (const folder of folders) {
+    const loaded = await validateRails(folder);
+    if (loaded.issues.length > 0) throw new RailsInvalidError(loaded.issues);
+    if (loaded.sets.length === 0) throw new CommandFailure(`no rail sets in ${folder}: nothing to keep`);
+    sets.push(...loaded.sets);
+  }
+  return sets;
+}
+
+function keepOf(sets: readonly RailSet[]): PruneKeep {
+  const hashes = new Set<string>();
+  const lists = new Map<string, Set<string>>();
+  for (const set of sets) {
+    const texts = embeddedTexts(set);
+    for (const text of texts) hashes.add(ExampleCache.hash(text));
+    if (texts.length >= WHOLE_LIST_MIN) {
+      const hashesOfName = lists.get(set.name) ?? new Set<string>();
+      lists.set(set.name, hashesOfName.add(ExampleCache.listHash(texts)));
+    }
+  }
+  return { hashes, lists };
+}
+
+/** The database and its write-ahead log. */
+async function fileBytes(file: string): Promise<number> {
+  const sizes = await Promise.all(
+    ['', '-wal'].map((end) =>
+      stat(file + end).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ),
+  );
+  return sizes.reduce((a, b) => a + b, 0);
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+interface PruneReport {
+  readonly cache_db: string;
+  readonly dry_run: boolean;
+  readonly sets: readonly string[];
+  readonly examples: PruneResult['rows'];
+  readonly lists_removed: PruneResult['lists'];
+  readonly unfinished_list_parts: number;
+  readonly vector_bytes_removed: number;
+  readonly files_removed: readonly string[];
+  readonly file_bytes: { readonly before: number; readonly after: number };
+}
+
+function renderPrune(r: PruneReport, folders: readonly string[], io: CliIO): string[] {
+  const verb = r.dry_run ? 'would remove' : 'removed';
+  const lines = [
+    `${r.cache_db}: keeping what ${r.sets.length === 1 ? 'the rail set embeds' : `${r.sets.length} rail sets embed`} ` +
+      `(${r.sets.join(', ')}; ${folders.map((f) => relativePath(io, f)).join(', ')})`,
+    `  example vectors: ${r.examples.kept} kept, ${r.examples.removed} ${verb}`,
+    `  whole lists: ${
+      r.lists_removed.length === 0
+        ? `none to remove`
+        : `${verb} ${r.lists_removed.map((l) => `${l.name} (${l.model})`).join(', ')}`
+    }${r.unfinished_list_parts > 0 ? `; ${r.unfinished_list_parts} parts of unfinished lists` : ''}`,
+    `  stored graphs and classifiers: ${r.files_removed.length === 0 ? 'none to remove' : `${verb} ${r.files_removed.join(', ')}`}`,
+  ];
+  lines.push(
+    r.dry_run
+      ? `  ${megabytes(r.vector_bytes_removed)} of vectors to remove (the file is ${megabytes(r.file_bytes.before)}); nothing changed`
+      : `  file: ${megabytes(r.file_bytes.before)} -> ${megabytes(r.file_bytes.after)}`,
+  );
+  return lines;
+}
