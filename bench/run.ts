@@ -112,6 +112,25 @@ function targets(): string {
       ? ` (recall ${fmt(wide.recall, 3)} at efSearch ${wide.efSearch}: p99 ${fmt(wide.p99, 3)} ms; exact scan p99 ${fmt(exact.p99, 3)} ms)`
       : '';
   };
+  // The issue's recall requirement on random unit vectors, whatever the search costs.
+  const uniformHnsw = index
+    .filter((r) => r.kind === 'hnsw' && r.size === 100_000 && r.distribution === 'uniform')
+    .sort((a, b) => (a.efSearch ?? DEFAULT_EF_SEARCH) - (b.efSearch ?? DEFAULT_EF_SEARCH));
+  const reaching = uniformHnsw.find((r) => r.recall >= 0.99);
+  const uniformExact = index.find((r) => r.kind === 'exact' && r.size === 100_000 && r.distribution === 'uniform');
+  rows.push([
+    'recall@10 of the hnsw path ≥ 0.99 against exact on 100,000 random (uniform) unit vectors, any breadth',
+    reaching
+      ? `${fmt(reaching.recall, 3)} at efSearch ${reaching.efSearch ?? DEFAULT_EF_SEARCH} (p99 ${fmt(reaching.p99, 3)} ms` +
+        (uniformExact
+          ? `, where the exact scan takes ${fmt(uniformExact.p99, 3)} ms, so railgate serves the scan`
+          : '') +
+        `); ${uniformHnsw.map((r) => `${fmt(r.recall, 3)} at ${r.efSearch ?? DEFAULT_EF_SEARCH}`).join(', ')}`
+      : uniformHnsw.length > 0
+        ? `best ${fmt(Math.max(...uniformHnsw.map((r) => r.recall)), 3)}`
+        : 'not run',
+    uniformHnsw.length > 0 ? reaching !== undefined : undefined,
+  ]);
   for (const distribution of ['uniform', 'clustered'] as const) {
     const hnsw = index.find(
       (r) =>
@@ -221,8 +240,10 @@ ${sections.join('\n\n')}
 - Uniform random 512-d vectors are the worst case for any graph index (all points nearly equidistant):
   at the default search breadth (\`index.efSearch\` ${DEFAULT_EF_SEARCH}) HNSW recall there is low, and wider searches
   (rows with a larger efSearch) raise it slowly while costing more than the exact scan: on such data
-  the exact scan is the right index. On clustered vectors, closer to real sentence embeddings, the
-  default breadth reaches recall 1.000 within ~1 ms. Rail sets below 20,000 examples use the
+  the exact scan is the right index. The graph does reach the issue's recall of 0.99 on these
+  vectors, at efSearch 16,384 (0.998; 0.983 at 8,192), where a search takes ~3.7× as long as the
+  exact scan. On clustered vectors, closer to real sentence embeddings, the default breadth reaches
+  recall 1.000 in about 1 ms (p99; below). Rail sets below 20,000 examples use the
   exact (native brute-force) scan, which needs no graph: its vectors are written to a temporary file
   in hnswlib's layout and read in natively (the exact rows' build column). Larger sets build their HNSW
   graph once and store it beside the example cache ("read stored"): a restart with unchanged examples
@@ -240,10 +261,16 @@ ${sections.join('\n\n')}
   efSearch 16 to 256: within 0.05 where recall is low, within 0.01 near 0.99). The default breadth
   is 64 (it was 128): on clustered 100k vectors of three spreads it found all of these queries' true
   neighbours (32: 0.991-0.999) in about two thirds of 128's time. The clustered 100k target is judged
-  on the served row, and its p99 follows this VM's speed of the day: the previous re-run of this
-  section (exact 100k scan 22.9 ms p50) measured p99 1.17 ms, this one (21.0 ms) 0.93 ms, a
-  standalone run of the same vectors and queries 0.64 ms; about 0.1 ms of each search is hnswlib-node
-  reading the query vector element by element through N-API.
+  on the served row, and its p99 follows this VM's speed of the day: re-runs of this section with
+  the exact 100k scan at 22.9, 21.0 and (this one) 26.8 ms p50 measured p99 1.17, 0.93 and 1.18 ms,
+  a standalone run of the same vectors and queries 0.64 ms, and on 2026-11-29 a standalone script
+  over another 100k clustered graph 1.07 to 1.46 ms across runs minutes apart (p50 0.55-0.74 ms): at
+  the edge of 1 ms here, not reliably under it. About 0.1 ms of each search is hnswlib-node reading
+  the query vector element by element through N-API. Tried and dropped on 2026-11-29: hnswlib-node
+  built with AVX2/FMA (its build uses SSE only): the graph's search no faster (it waits on memory),
+  the exact scan ~15% faster; efSearch 32 (p99 0.57-0.71 ms, recall 0.994 there) is left out of the
+  default because the recall check's estimate is within 0.01 near 0.99, so a set could be served
+  just under it.
 `;
 const out = path.resolve(import.meta.dirname, '../BENCHMARKS.md');
 writeFileSync(out, report);
