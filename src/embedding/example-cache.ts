@@ -25,6 +25,8 @@ export const WHOLE_LIST_MIN = 1000;
  * between (a reload of a 60,000-example set writes ~120 MB), and no row nears SQLite's size limit.
  */
 const PART_VECTORS = 512;
+/** Bytes the write-ahead log file is cut back to after a checkpoint. */
+const WAL_SIZE_LIMIT = 32 * 2 ** 20;
 
 export class ExampleCache {
   readonly #db: Database.Database;
@@ -38,6 +40,9 @@ export class ExampleCache {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
+    // A large list's write or a compaction passes the whole of it through the write-ahead log; left
+    // alone, the log file keeps that size for as long as a connection is open.
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     db.exec(`CREATE TABLE IF NOT EXISTS example_embeddings (
       model TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, text_hash)
     ) WITHOUT ROWID`);
@@ -219,12 +224,15 @@ export class ExampleCache {
   }
 
   /**
-   * Gives the space of removed vectors back to the file system (SQLite's VACUUM, then the write-ahead
-   * log emptied). Waits for, or fails on, a connection in the middle of a read (busy_timeout).
+   * Gives the space of removed vectors back to the file system: SQLite's VACUUM (which waits for, or
+   * fails on, a connection in the middle of a write: busy_timeout), then the write-ahead log emptied.
+   * False when another connection (a running proxy) was reading meanwhile: the log then empties at a
+   * later checkpoint, cut back to WAL_SIZE_LIMIT.
    */
-  compact(): void {
+  compact(): boolean {
     this.#db.exec('VACUUM');
-    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    const [result] = this.#db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    return result?.busy === 0;
   }
 
   /** After a wait: a shutdown closed the cache meanwhile (a reload in progress then stops quietly). */

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExampleCache } from '../../src/embedding/example-cache.js';
 import { embeddedTexts } from '../../src/matching/compile.js';
@@ -12,6 +13,7 @@ interface PruneJson {
   examples: { kept: number; removed: number };
   files_removed: string[];
   file_bytes: { before: number; after: number };
+  log_pending: boolean;
 }
 
 let ws: Awaited<ReturnType<typeof workspace>>;
@@ -106,6 +108,25 @@ describe('railgate cache prune', () => {
     expect(both.report.sets).toEqual(['support', 'faq']);
     expect(both.report.examples.removed).toBe(0);
     expect((await prune(['--dry-run'])).report.examples.removed).toBe(1);
+  });
+
+  it('compacts beside a process reading the cache, and says its write-ahead log empties later', async () => {
+    await compile();
+    await writeFile(railFile, (await readFile(railFile, 'utf8')).replace('Hi there', 'Hey there'));
+    await compile();
+    // Another connection in the middle of a read, as a proxy reading its examples at a reload.
+    const reader = new Database(cacheDb());
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM example_embeddings').get();
+    // It waits for the reader a while (busy_timeout), then leaves the log to a later checkpoint.
+    const beside = await railgate(ws.dir, ['cache', 'prune']);
+    expect(beside.code).toBe(0);
+    expect(beside.stdout).toMatch(/example vectors: \d+ kept, 1 removed/);
+    expect(beside.stdout).toContain('which another process (a running proxy) was reading');
+    reader.exec('COMMIT');
+    reader.close();
+    expect((await prune()).report).toMatchObject({ examples: { removed: 0 }, log_pending: false });
+    expect(await holdsEverySupportText()).toBe(true);
   });
 
   it('refuses to prune against rails with issues, and changes nothing', async () => {

@@ -57,9 +57,10 @@ export const run = defineCommand({
     const before = await fileBytes(cacheDb);
     const cache = ExampleCache.open(cacheDb);
     let pruned: PruneResult;
+    let logEmptied = true;
     try {
       pruned = cache.prune(keepOf(sets), dryRun);
-      if (!dryRun) cache.compact();
+      if (!dryRun) logEmptied = cache.compact();
     } finally {
       cache.close();
     }
@@ -78,6 +79,8 @@ export const run = defineCommand({
       vector_bytes_removed: pruned.vectorBytes,
       files_removed: files.map((f) => relativePath(io, f)),
       file_bytes: { before, after },
+      // Another connection was reading: the database is compacted, its write-ahead log not yet emptied.
+      log_pending: !logEmptied,
     };
     if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
     else for (const line of renderPrune(report, folders, io)) writeLine(io.stdout, line);
@@ -138,6 +141,7 @@ interface PruneReport {
   readonly vector_bytes_removed: number;
   readonly files_removed: readonly string[];
   readonly file_bytes: { readonly before: number; readonly after: number };
+  readonly log_pending: boolean;
 }
 
 function renderPrune(r: PruneReport, folders: readonly string[], io: CliIO): string[] {
@@ -156,7 +160,10 @@ function renderPrune(r: PruneReport, folders: readonly string[], io: CliIO): str
   lines.push(
     r.dry_run
       ? `  ${megabytes(r.vector_bytes_removed)} of vectors to remove (the file is ${megabytes(r.file_bytes.before)}); nothing changed`
-      : `  file: ${megabytes(r.file_bytes.before)} -> ${megabytes(r.file_bytes.after)}`,
+      : `  file: ${megabytes(r.file_bytes.before)} -> ${megabytes(r.file_bytes.after)}` +
+          (r.log_pending
+            ? ' with its write-ahead log, which another process (a running proxy) was reading: it empties at a later checkpoint'
+            : ''),
   );
   return lines;
 }
