@@ -131,7 +131,13 @@ export async function startRailgate(settings: Settings, options: StartOptions = 
   let exampleCache: ExampleCache;
   try {
     exampleCache = openStore('the example cache (RAILGATE_EMBED_CACHE_DB / embedding.cacheDb)', cacheDb, (file) =>
-      ExampleCache.open(file),
+      ExampleCache.open(file, {
+        onWriteError: (error) =>
+          (warnings.to ?? stderrWarnings).warn(
+            { err: error },
+            `example vectors not cached (they are embedded again at the next start): ${error.message}`,
+          ),
+      }),
     );
   } catch (error) {
     log.close();

@@ -35,11 +35,16 @@ export class ExampleCache {
   readonly #put: Database.Statement<[string, string, Buffer]>;
   readonly #list: ListStatements;
 
-  private constructor(db: Database.Database) {
+  /** Told of a write that failed (a busy or full disk, a read-only file), once until one succeeds. */
+  readonly #onWriteError: ((error: Error) => void) | undefined;
+  #failing = false;
+
+  private constructor(db: Database.Database, options: ExampleCacheOptions) {
     this.#db = db;
+    this.#onWriteError = options.onWriteError;
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     // A large list's write or a compaction passes the whole of it through the write-ahead log; left
     // alone, the log file keeps that size for as long as a connection is open.
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
@@ -55,9 +60,9 @@ export class ExampleCache {
     this.#list = prepareListStatements(db);
   }
 
-  static open(file: string): ExampleCache {
+  static open(file: string, options: ExampleCacheOptions = {}): ExampleCache {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-    return new ExampleCache(new Database(file));
+    return new ExampleCache(new Database(file), options);
   }
 
   static hash(text: string): string {
@@ -90,16 +95,38 @@ export class ExampleCache {
     return out;
   }
 
+  /**
+   * Keeps these vectors for the next start. A write that fails (the file busy past busy_timeout, as
+   * while `railgate cache prune` compacts it; a full disk; a read-only file) stores nothing and goes
+   * to `onWriteError`: the cache only saves work, so the vectors are embedded again next time.
+   */
   store(modelKey: string, entries: readonly (readonly [string, Float32Array])[]): void {
-    this.#db.transaction(() => {
-      for (const [text, vector] of entries) {
-        this.#put.run(
-          modelKey,
-          ExampleCache.hash(text),
-          Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength),
-        );
-      }
-    })();
+    this.#write(() =>
+      this.#db.transaction(() => {
+        for (const [text, vector] of entries) {
+          this.#put.run(
+            modelKey,
+            ExampleCache.hash(text),
+            Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength),
+          );
+        }
+      })(),
+    );
+  }
+
+  /** Runs a write; false when SQLite refused it (told to onWriteError, once until a write succeeds). */
+  #write(write: () => void): boolean {
+    if (!this.#db.open) return false;
+    try {
+      write();
+      this.#failing = false;
+      return true;
+    } catch (error) {
+      if (!(error instanceof Database.SqliteError)) throw error;
+      if (!this.#failing) this.#onWriteError?.(error);
+      this.#failing = true;
+      return false;
+    }
   }
 
   /** A hash of every text in order (each length-prefixed, so no two lists share one). */
@@ -140,7 +167,8 @@ export class ExampleCache {
   /**
    * Stores these texts' vectors as the list under `name`, replacing the one stored before, a part at
    * a time with the event loop let run between. The list is readable only once its last part is
-   * written. Stops, leaving no list, when `signal` aborts or the cache closes (a shutdown).
+   * written. Stops, leaving no list, when `signal` aborts, the cache closes (a shutdown) or a write
+   * fails (as `store`'s do).
    */
   async storeList(
     modelKey: string,
@@ -152,87 +180,22 @@ export class ExampleCache {
     const dimension = vectors[0]?.length ?? 0;
     if (vectors.length !== texts.length || vectors.some((v) => v.length !== dimension)) return;
     const listHash = ExampleCache.listHash(texts);
-    this.#db.transaction(() => {
-      this.#list.dropHeader.run(modelKey, name);
-      this.#list.dropParts.run(modelKey, name);
-    })();
+    const dropped = this.#write(() =>
+      this.#db.transaction(() => {
+        this.#list.dropHeader.run(modelKey, name);
+        this.#list.dropParts.run(modelKey, name);
+      })(),
+    );
+    if (!dropped) return;
     for (let start = 0; start < vectors.length; start += PART_VECTORS) {
       const slice = vectors.slice(start, start + PART_VECTORS);
       const part = Buffer.allocUnsafe(slice.length * dimension * 4);
       slice.forEach((v, i) => part.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), i * dimension * 4));
-      this.#list.putPart.run(modelKey, name, listHash, start / PART_VECTORS, part);
+      if (!this.#write(() => this.#list.putPart.run(modelKey, name, listHash, start / PART_VECTORS, part))) return;
       await yieldToEventLoop();
       if (signal?.aborted || !this.#db.open) return;
     }
-    this.#list.putHeader.run(modelKey, name, listHash);
-  }
-
-  /**
-   * Removes (or, with `dryRun`, counts) the vectors of texts not in `keep.hashes`, whatever their
-   * model, and whole lists other than `keep.lists` (a removed or renamed set's, a set's that changed
-   * since or shrank below WHOLE_LIST_MIN) with parts no list owns (a write cut short). The file keeps
-   * its size until `compact`.
-   */
-  prune(keep: PruneKeep, dryRun = false): PruneResult {
-    return this.#db.transaction((): PruneResult => {
-      this.#db.exec('CREATE TEMP TABLE IF NOT EXISTS keep_hashes (text_hash TEXT PRIMARY KEY) WITHOUT ROWID');
-      this.#db.exec('DELETE FROM temp.keep_hashes');
-      const insert = this.#db.prepare('INSERT OR IGNORE INTO temp.keep_hashes (text_hash) VALUES (?)');
-      for (const hash of keep.hashes) insert.run(hash);
-      const stale = 'FROM example_embeddings WHERE text_hash NOT IN (SELECT text_hash FROM temp.keep_hashes)';
-      const rows = this.#db
-        .prepare<[], { removed: number; bytes: number | null }>(
-          `SELECT count(*) AS removed, sum(length(vector)) AS bytes ${stale}`,
-        )
-        .get()!;
-      const total = this.#db.prepare<[], number>('SELECT count(*) FROM example_embeddings').pluck().get()!;
-      const lists = this.#db
-        .prepare<[], { model: string; name: string; list_hash: string }>(
-          'SELECT model, name, list_hash FROM whole_lists ORDER BY name, model',
-        )
-        .all()
-        .filter((l) => !keep.lists.get(l.name)?.has(l.list_hash));
-      const listBytes = this.#db.prepare<[string, string], number | null>(
-        'SELECT sum(length(vectors)) FROM whole_list_parts WHERE model = ? AND name = ?',
-      );
-      const unowned = `FROM whole_list_parts AS p WHERE NOT EXISTS (SELECT 1 FROM whole_lists AS l
-        WHERE l.model = p.model AND l.name = p.name AND l.list_hash = p.list_hash)`;
-      const orphans = this.#db
-        .prepare<[], { parts: number; bytes: number | null }>(
-          `SELECT count(*) AS parts, sum(length(vectors)) AS bytes ${unowned}`,
-        )
-        .get()!;
-      const bytes =
-        (rows.bytes ?? 0) +
-        (orphans.bytes ?? 0) +
-        lists.reduce((sum, l) => sum + (listBytes.get(l.model, l.name) ?? 0), 0);
-      if (!dryRun) {
-        this.#db.exec(`DELETE ${stale}`);
-        for (const l of lists) {
-          this.#list.dropHeader.run(l.model, l.name);
-          this.#list.dropParts.run(l.model, l.name);
-        }
-        this.#db.exec(`DELETE ${unowned}`);
-      }
-      return {
-        rows: { kept: total - rows.removed, removed: rows.removed },
-        lists: lists.map(({ model, name }) => ({ model, name })),
-        unfinishedListParts: orphans.parts,
-        vectorBytes: bytes,
-      };
-    })();
-  }
-
-  /**
-   * Gives the space of removed vectors back to the file system: SQLite's VACUUM (which waits for, or
-   * fails on, a connection in the middle of a write: busy_timeout), then the write-ahead log emptied.
-   * False when another connection (a running proxy) was reading meanwhile: the log then empties at a
-   * later checkpoint, cut back to WAL_SIZE_LIMIT.
-   */
-  compact(): boolean {
-    this.#db.exec('VACUUM');
-    const [result] = this.#db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
-    return result?.busy === 0;
+    this.#write(() => this.#list.putHeader.run(modelKey, name, listHash));
   }
 
   /** After a wait: a shutdown closed the cache meanwhile (a reload in progress then stops quietly). */
@@ -245,25 +208,11 @@ export class ExampleCache {
   }
 }
 
-/** What `prune` keeps: what the rails on disk embed. */
-export interface PruneKeep {
-  /** ExampleCache.hash of every text the rails embed. */
-  readonly hashes: ReadonlySet<string>;
-  /**
-   * Each set of WHOLE_LIST_MIN texts or more: its name → ExampleCache.listHash of its texts (more than
-   * one where rails folders sharing the cache each have a set of that name).
-   */
-  readonly lists: ReadonlyMap<string, ReadonlySet<string>>;
-}
-
-export interface PruneResult {
-  readonly rows: { readonly kept: number; readonly removed: number };
-  /** Whole lists removed, each with its model key. */
-  readonly lists: readonly { readonly model: string; readonly name: string }[];
-  /** Parts of lists whose writing did not finish (removed too). */
-  readonly unfinishedListParts: number;
-  /** Bytes of vectors removed (the file shrinks by about this much once compacted). */
-  readonly vectorBytes: number;
+export interface ExampleCacheOptions {
+  /** How long a write waits for another process's (SQLite's busy_timeout); default 5 s. */
+  readonly busyTimeoutMs?: number;
+  /** A write SQLite refused (nothing stored; the vectors are embedded again at the next start). */
+  readonly onWriteError?: (error: Error) => void;
 }
 
 interface ListStatements {

@@ -3,7 +3,7 @@
  * per set and kind, named `<set>.<hash>.<kind>` where the hash covers everything the content depends
  * on, so a file is only ever read for the inputs it was made from.
  */
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 function fileSafe(name: string): string {
@@ -44,10 +44,17 @@ export async function replaceStoredFile(
 const STORED = /^(.+)\.[0-9a-f]{32}\.[a-z]+(?:\.(\d+)\.partial)?$/;
 
 /**
- * Files under `dir` that no set in `names` will read: those of sets removed or renamed, and partial
- * writes of processes no longer running. Files of another shape are not railgate's and are left.
+ * A partial file is left over when its process is not running and it was last written this long ago:
+ * a process id says nothing of a proxy in another container sharing the folder, and no graph takes
+ * this long to write.
  */
-export async function staleStoredFiles(dir: string, names: readonly string[]): Promise<string[]> {
+const PARTIAL_ABANDONED_MS = 60 * 60 * 1000;
+
+/**
+ * Files under `dir` that no set in `names` will read: those of sets removed or renamed, and partial
+ * writes left over by processes that ended. Files of another shape are not railgate's and are left.
+ */
+export async function staleStoredFiles(dir: string, names: readonly string[], now = Date.now()): Promise<string[]> {
   const kept = new Set(names.map(fileSafe));
   let files: string[];
   try {
@@ -56,13 +63,22 @@ export async function staleStoredFiles(dir: string, names: readonly string[]): P
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  return files
-    .filter((file) => {
+  const stale = await Promise.all(
+    files.map(async (file) => {
       const shape = STORED.exec(file);
       if (!shape) return false;
       const [, set, pid] = shape;
-      return !kept.has(set!) || (pid !== undefined && !isRunning(Number(pid)));
-    })
+      if (!kept.has(set!)) return true;
+      if (pid === undefined || isRunning(Number(pid))) return false;
+      const written = await stat(path.join(dir, file)).then(
+        (s) => s.mtimeMs,
+        () => now,
+      );
+      return now - written > PARTIAL_ABANDONED_MS;
+    }),
+  );
+  return files
+    .filter((_, i) => stale[i])
     .sort()
     .map((file) => path.join(dir, file));
 }

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -69,7 +69,7 @@ describe('railgate cache prune', () => {
     expect((await prune()).report.examples).toEqual({ kept, removed: 0 });
   });
 
-  it('removes the stored graphs of sets that are gone, and partial writes of processes that ended', async () => {
+  it('removes the stored graphs of sets that are gone, and partial writes left over by processes that ended', async () => {
     await compile();
     const graphs = path.join(ws.dir, 'data', 'hnsw');
     await mkdir(graphs, { recursive: true });
@@ -77,20 +77,27 @@ describe('railgate cache prune', () => {
     const files = {
       current: `support.${hash}.hnsw`,
       gone: `retired.${hash}.hnsw`,
-      // A process id far above any pid_max: no such process.
+      // A process id far above any pid_max: no such process; last written two hours ago.
       deadPartial: `support.${hash}.hnsw.99999999.partial`,
+      // No such process either, but written a minute ago: maybe a proxy in another container.
+      recentPartial: `support.${hash}.hnsw.99999998.partial`,
       livePartial: `support.${hash}.hnsw.${process.pid}.partial`,
       foreign: 'README.txt',
     };
     for (const file of Object.values(files)) await writeFile(path.join(graphs, file), 'x');
+    const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000);
+    await utimes(path.join(graphs, files.deadPartial), hoursAgo(2), hoursAgo(2));
+    await utimes(path.join(graphs, files.recentPartial), hoursAgo(1 / 60), hoursAgo(1 / 60));
 
     const dry = await prune(['--dry-run']);
     const removed = [files.gone, files.deadPartial].map((f) => path.join('data', 'hnsw', f)).sort();
     expect(dry.report.files_removed.toSorted()).toEqual(removed);
-    expect((await readdir(graphs)).length).toBe(5);
+    expect((await readdir(graphs)).length).toBe(6);
 
     expect((await prune()).report.files_removed.toSorted()).toEqual(removed);
-    expect((await readdir(graphs)).sort()).toEqual([files.current, files.livePartial, files.foreign].sort());
+    expect((await readdir(graphs)).sort()).toEqual(
+      [files.current, files.livePartial, files.recentPartial, files.foreign].sort(),
+    );
   });
 
   it('keeps the vectors of every rails folder given, and removes those of a folder left out', async () => {
@@ -147,6 +154,14 @@ describe('railgate cache prune', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no example cache at data/embeddings.db');
     expect(await readdir(ws.dir)).not.toContain('data');
+    // The decision log given for the cache: named, and left as it was.
+    await mkdir(path.join(ws.dir, 'data'));
+    new Database(path.join(ws.dir, 'data', 'railgate.db')).exec('CREATE TABLE decisions (id INTEGER)');
+    const notCache = await railgate(ws.dir, ['cache', 'prune', '--dry-run'], {
+      RAILGATE_EMBED_CACHE_DB: 'data/railgate.db',
+    });
+    expect(notCache.code).toBe(1);
+    expect(notCache.stderr).toContain('is not an example cache (no example_embeddings table)');
     const noAction = await railgate(ws.dir, ['cache']);
     expect(noAction.code).toBe(2);
     expect(noAction.stderr).toContain('usage: railgate cache prune');

@@ -372,56 +372,6 @@ describe('whole stored lists', () => {
     }
   });
 
-  it("prune keeps the rails' texts and lists, and removes every other row, list and unfinished part", async () => {
-    const cache = ExampleCache.open(tempFile());
-    const kept = listOf('kept', 1000);
-    const edited = kept.with(3, 'edited');
-    const gone = listOf('gone', 1000);
-    for (const [model, texts] of [
-      ['m:8', kept],
-      ['m:8', edited],
-      ['m:8', gone],
-      ['other:8', kept],
-    ] as const) {
-      cache.store(
-        model,
-        texts.map((text, i) => [text, unit(i)] as const),
-      );
-    }
-    await cache.storeList('m:8', 'kept', kept, vectorsOf(kept));
-    await cache.storeList('other:8', 'kept', edited, vectorsOf(edited));
-    await cache.storeList('m:8', 'gone', gone, vectorsOf(gone));
-    // A write cut short by a shutdown: its parts, no list.
-    const aborted = AbortSignal.abort();
-    await cache.storeList('m:8', 'half', gone, vectorsOf(gone), aborted);
-    const keep = {
-      hashes: new Set(kept.map(ExampleCache.hash)),
-      lists: new Map([['kept', new Set([ExampleCache.listHash(kept)])]]),
-    };
-
-    const dry = cache.prune(keep, true);
-    expect(dry).toMatchObject({
-      // kept's texts under both models; edited's "edited" and every gone text removed.
-      rows: { kept: 2000, removed: 1001 },
-      lists: [
-        { model: 'm:8', name: 'gone' },
-        { model: 'other:8', name: 'kept' },
-      ],
-      unfinishedListParts: 1,
-    });
-    expect(cache.prune(keep, true)).toEqual(dry);
-    expect(await cache.lookupList('m:8', 'gone', gone, 8)).toHaveLength(1000);
-
-    expect(cache.prune(keep)).toEqual(dry);
-    cache.compact();
-    expect(asArrays(await cache.lookupList('m:8', 'kept', kept, 8))).toEqual(asArrays(vectorsOf(kept)));
-    expect(await cache.lookupList('m:8', 'gone', gone, 8)).toBeUndefined();
-    expect((await cache.lookup('other:8', kept, 8)).every((v) => v !== undefined)).toBe(true);
-    expect((await cache.lookup('m:8', ['edited', ...gone], 8)).every((v) => v === undefined)).toBe(true);
-    expect(cache.prune(keep)).toMatchObject({ rows: { kept: 2000, removed: 0 }, lists: [], unfinishedListParts: 0 });
-    cache.close();
-  });
-
   it('never reads a list whose writing did not finish', async () => {
     const file = tempFile();
     const cache = ExampleCache.open(file);

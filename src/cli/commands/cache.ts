@@ -6,33 +6,52 @@
 import { stat, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandFailure, defineCommand, relativePath, settingsOf, UsageError } from '../../authoring/cli.js';
-import { ExampleCache, WHOLE_LIST_MIN, type PruneKeep, type PruneResult } from '../../embedding/example-cache.js';
+import {
+  compactExampleCache,
+  NotAnExampleCache,
+  openForPrune,
+  pruneExampleCache,
+  type PruneKeep,
+  type PruneResult,
+} from '../../embedding/cache-prune.js';
+import { ExampleCache, WHOLE_LIST_MIN } from '../../embedding/example-cache.js';
 import { embeddedTexts, storedCompileOptions } from '../../matching/compile.js';
 import { staleStoredFiles } from '../../matching/stored-files.js';
 import { RailsInvalidError, validateRails } from '../../rails/load.js';
 import type { RailSet } from '../../rails/types.js';
 import { writeLine, type CliIO } from '../io.js';
 
-const HELP = `usage: railgate cache prune [--rails DIR]... [--dry-run] [--json]
+const HELP = `usage: railgate cache prune [--rails DIR]... [--dry-run] [--no-compact] [--json]
 
 Removes from the example cache (the \`embedding.cacheDb\` setting, RAILGATE_EMBED_CACHE_DB) the vectors
-of texts that no rail set under DIR embeds, whole lists of sets removed, renamed or changed since, and
-the stored HNSW graphs and classifiers of sets that are gone; then compacts the file. Every set must
-be valid (a set with issues would lose its vectors). Vectors removed are embedded again if their
-examples come back. Safe while the proxy runs on the same rails (at worst, a cached vector it would
-have read is embedded again).
+of texts that no rail set under DIR embeds (kept by text, whatever their model), whole lists of sets
+removed, renamed or changed since, and the stored HNSW graphs and classifiers of sets that are gone
+(in the cache file's folder, for every cache file there); then compacts the file. Every set must be
+valid (a set with issues would lose its vectors). Vectors removed are embedded again if their
+examples come back.
 
-  --rails DIR   rails folder to keep (default: the \`rails\` setting, RAILGATE_RAILS or ./rails); give it
-                once per rails folder that shares this cache, or their vectors are removed
-  --dry-run     report what would be removed; change nothing
-  --json        print the report as JSON
-  -h, --help    show this help`;
+Beside a proxy running on the same rails: pruning waits for its cache writes (5 s at most) and
+removes nothing it uses; compacting rewrites the file (about a second per 100 MB here, and free disk
+of up to twice what is kept), and a proxy embedding examples meanwhile (at a start or a reload)
+skips caching some of them, with a warning: they are embedded again at its next start.
+
+  --rails DIR    rails folder to keep (default: the \`rails\` setting, RAILGATE_RAILS or ./rails); give
+                 it once per rails folder that shares this cache, or their vectors are removed
+  --dry-run      report what would be removed; change nothing (the file is opened read-only)
+  --no-compact   remove, but leave the file its size (SQLite reuses the space)
+  --json         print the report as JSON
+  -h, --help     show this help`;
 
 export const run = defineCommand({
   name: 'cache',
   help: HELP,
   positionals: true,
-  options: { rails: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
+  options: {
+    rails: { type: 'string', multiple: true },
+    'dry-run': { type: 'boolean' },
+    'no-compact': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
   body: async ({ values, positionals }, io) => {
     const [action, extra] = positionals;
     if (action !== 'prune')
@@ -55,14 +74,18 @@ export const run = defineCommand({
       throw new CommandFailure(`no example cache at ${relativePath(io, cacheDb)} (the embedding.cacheDb setting)`);
 
     const before = await fileBytes(cacheDb);
-    const cache = ExampleCache.open(cacheDb);
     let pruned: PruneResult;
     let logEmptied = true;
+    let db;
     try {
-      pruned = cache.prune(keepOf(sets), dryRun);
-      if (!dryRun) logEmptied = cache.compact();
+      db = openForPrune(cacheDb, dryRun);
+      pruned = pruneExampleCache(db, keepOf(sets), dryRun);
+      if (!dryRun && !values['no-compact']) logEmptied = compactExampleCache(db);
+    } catch (error) {
+      if (error instanceof NotAnExampleCache) throw new CommandFailure(error.message);
+      throw error;
     } finally {
-      cache.close();
+      db?.close();
     }
     const { graphDir, classifierDir } = storedCompileOptions(settings.index, cacheDb);
     const names = sets.map((s) => s.name);
