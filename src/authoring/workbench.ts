@@ -148,7 +148,10 @@ export class Workbench {
 
   #cache(): ExampleCache | undefined {
     if (this.#cacheDb === ':memory:') return undefined;
-    this.#exampleCache ??= ExampleCache.open(this.#cacheDb);
+    this.#exampleCache ??= ExampleCache.open(this.#cacheDb, {
+      onWriteError: (error) =>
+        writeLine(this.io.stderr, `note: example vectors not cached (embedded again next time): ${error.message}`),
+    });
     return this.#exampleCache;
   }
 }
