@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { main } from '../../src/cli/main.js';
 import { DecisionReader } from '../../src/decisions/reader.js';
@@ -486,6 +487,41 @@ describe('a reload that removes the pinned default set', () => {
           .sort(),
       ).toEqual(['extra', 'support']);
     } finally {
+      await started.close();
+    }
+  });
+});
+
+describe('an example cache another process holds', () => {
+  it('reloads an edit all the same, with a warning, and caches its examples once it can', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'railgate-cache-held-'));
+    const file = path.join(root, 'rails', 'support', 'rail.yml');
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, RAIL);
+    const log = captureLog();
+    const started = await startRailgate(
+      parseSettings({ rails: 'rails', db: ':memory:', embedding: { cacheDb: 'data/embeddings.db' }, logLevel: 'warn' }),
+      { cwd: root, logger: { level: 'warn', stream: log.stream } },
+    );
+    const hashOf = async () => (await started.guard).list().find((s) => s.name === 'support')!.hash;
+    // As `railgate cache prune` compacting a large cache does: the write lock, past busy_timeout (5 s).
+    const other = new Database(path.join(root, 'data', 'embeddings.db'));
+    try {
+      const before = await hashOf();
+      other.exec('BEGIN EXCLUSIVE');
+      writeFileSync(file, RAIL + NEW_INTENT);
+      await until(async () => (await hashOf()) !== before, 30_000);
+      expect(
+        log.lines.some((l) => l.includes('example vectors not cached (they are embedded again at the next start)')),
+      ).toBe(true);
+      other.exec('COMMIT');
+      const cached = () => other.prepare('SELECT count(*) AS n FROM example_embeddings').get() as { n: number };
+      const rows = cached().n;
+      writeFileSync(file, RAIL + NEW_INTENT.replace('9 to 5', '8 to 6'));
+      // The reload after embeds the new intent's examples again, and keeps them this time.
+      await until(async () => cached().n > rows, 30_000);
+    } finally {
+      other.close();
       await started.close();
     }
   });
