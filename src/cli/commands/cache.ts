@@ -76,7 +76,7 @@ export const run = defineCommand({
     const before = await fileBytes(cacheDb);
     let pruned: PruneResult;
     let logEmptied = true;
-    let db;
+    let db: ReturnType<typeof openForPrune> | undefined;
     try {
       db = openForPrune(cacheDb, dryRun);
       pruned = pruneExampleCache(db, keepOf(sets), dryRun);
