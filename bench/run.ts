@@ -261,12 +261,15 @@ ${sections.join('\n\n')}
   efSearch 16 to 256: within 0.05 where recall is low, within 0.01 near 0.99). The default breadth
   is 64 (it was 128): on clustered 100k vectors of three spreads it found all of these queries' true
   neighbours (32: 0.991-0.999) in about two thirds of 128's time. The clustered 100k target is judged
-  on the served row, and its p99 follows this VM's speed of the day: re-runs of this section with
-  the exact 100k scan at 22.9, 21.0 and (this one) 26.8 ms p50 measured p99 1.17, 0.93 and 1.18 ms,
-  a standalone run of the same vectors and queries 0.64 ms, and on 2026-11-29 a standalone script
-  over another 100k clustered graph 1.07 to 1.46 ms across runs minutes apart (p50 0.55-0.74 ms): at
-  the edge of 1 ms here, not reliably under it. About 0.1 ms of each search is hnswlib-node reading
-  the query vector element by element through N-API. Tried and dropped on 2026-11-29: hnswlib-node
+  on the served row, and its p99 follows this VM's speed of the day: earlier re-runs of this section
+  with the exact 100k scan at 22.9, 21.0 and 26.8 ms p50 measured p99 1.17, 0.93 and 1.18 ms, and on
+  2026-11-29 a standalone script over another 100k clustered graph 0.97 to 1.46 ms across runs
+  minutes apart: at the edge of 1 ms. Since then each search refills one query array instead of
+  allocating a new one (hnswlib-node takes plain arrays; the same script: p99 0.87-1.05 ms), and this
+  run measured p99 0.85 ms, p50 0.57 (0.80 in the run before the change, the same day, with the
+  exact scan at 26.8 ms against 25.1 now): under 1 ms with some room, on this VM. About 0.1 ms of
+  each search is still hnswlib-node reading the query element by element through N-API. Tried and
+  dropped on 2026-11-29: hnswlib-node
   built with AVX2/FMA (its build uses SSE only): the graph's search no faster (it waits on memory),
   the exact scan ~15% faster; efSearch 32 (p99 0.57-0.71 ms, recall 0.994 there) is left out of the
   default because the recall check's estimate is within 0.01 near 0.99, so a set could be served
