@@ -16,6 +16,20 @@ interface PruneJson {
   log_pending: boolean;
 }
 
+/** Every report's keys, in order: an in-memory cache's empty report has them too. */
+const REPORT_KEYS = [
+  'cache_db',
+  'dry_run',
+  'sets',
+  'examples',
+  'lists_removed',
+  'unfinished_list_parts',
+  'vector_bytes_removed',
+  'files_removed',
+  'file_bytes',
+  'log_pending',
+];
+
 let ws: Awaited<ReturnType<typeof workspace>>;
 let railFile: string;
 beforeEach(async () => {
@@ -94,7 +108,9 @@ describe('railgate cache prune', () => {
     expect(dry.report.files_removed.toSorted()).toEqual(removed);
     expect((await readdir(graphs)).length).toBe(6);
 
-    expect((await prune()).report.files_removed.toSorted()).toEqual(removed);
+    const done = await prune();
+    expect(done.report.files_removed.toSorted()).toEqual(removed);
+    expect(Object.keys(done.report)).toEqual(REPORT_KEYS);
     expect((await readdir(graphs)).sort()).toEqual(
       [files.current, files.livePartial, files.recentPartial, files.foreign].sort(),
     );
@@ -162,6 +178,12 @@ describe('railgate cache prune', () => {
     });
     expect(notCache.code).toBe(1);
     expect(notCache.stderr).toContain('is not an example cache (no example_embeddings table)');
+    // An in-memory cache has nothing to prune: the same report, empty, for a script reading JSON.
+    const inMemory = await railgate(ws.dir, ['cache', 'prune', '--json'], { RAILGATE_EMBED_CACHE_DB: ':memory:' });
+    expect(inMemory.code).toBe(0);
+    const empty = JSON.parse(inMemory.stdout) as PruneJson;
+    expect(empty).toMatchObject({ sets: ['support'], examples: { kept: 0, removed: 0 }, files_removed: [] });
+    expect(Object.keys(empty)).toEqual(REPORT_KEYS);
     const noAction = await railgate(ws.dir, ['cache']);
     expect(noAction.code).toBe(2);
     expect(noAction.stderr).toContain('usage: railgate cache prune');

@@ -63,8 +63,10 @@ export const run = defineCommand({
     const sets = await validSets(folders);
     const file = settings.embedding.cacheDb;
     if (file === ':memory:') {
+      // Nothing outlives the process: the report a script reads, with nothing in it.
+      const nothing: PruneResult = { rows: { kept: 0, removed: 0 }, lists: [], unfinishedListParts: 0, vectorBytes: 0 };
       if (values.json)
-        writeLine(io.stdout, JSON.stringify({ cache_db: file, dry_run: dryRun, removed: null }, null, 2));
+        writeLine(io.stdout, JSON.stringify(reportOf(file, dryRun, sets, nothing, [], 0, 0, true), null, 2));
       else writeLine(io.stdout, 'nothing to prune: embedding.cacheDb is :memory:');
       return 0;
     }
@@ -92,24 +94,46 @@ export const run = defineCommand({
     const files = [...(await staleStoredFiles(graphDir!, names)), ...(await staleStoredFiles(classifierDir!, names))];
     if (!dryRun) await Promise.all(files.map((f) => rm(f, { force: true })));
     const after = dryRun ? before : await fileBytes(cacheDb);
-    const report = {
-      cache_db: relativePath(io, cacheDb),
-      dry_run: dryRun,
-      sets: names,
-      examples: pruned.rows,
-      lists_removed: pruned.lists,
-      unfinished_list_parts: pruned.unfinishedListParts,
-      vector_bytes_removed: pruned.vectorBytes,
-      files_removed: files.map((f) => relativePath(io, f)),
-      file_bytes: { before, after },
-      // Another connection was reading: the database is compacted, its write-ahead log not yet emptied.
-      log_pending: !logEmptied,
-    };
+    const report = reportOf(
+      relativePath(io, cacheDb),
+      dryRun,
+      sets,
+      pruned,
+      files.map((f) => relativePath(io, f)),
+      before,
+      after,
+      logEmptied,
+    );
     if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
     else for (const line of renderPrune(report, folders, io)) writeLine(io.stdout, line);
     return 0;
   },
 });
+
+function reportOf(
+  cacheDb: string,
+  dryRun: boolean,
+  sets: readonly RailSet[],
+  pruned: PruneResult,
+  filesRemoved: readonly string[],
+  before: number,
+  after: number,
+  logEmptied: boolean,
+): PruneReport {
+  return {
+    cache_db: cacheDb,
+    dry_run: dryRun,
+    sets: sets.map((s) => s.name),
+    examples: pruned.rows,
+    lists_removed: pruned.lists,
+    unfinished_list_parts: pruned.unfinishedListParts,
+    vector_bytes_removed: pruned.vectorBytes,
+    files_removed: filesRemoved,
+    file_bytes: { before, after },
+    // Another connection was reading: the database is compacted, its write-ahead log not yet emptied.
+    log_pending: !logEmptied,
+  };
+}
 
 /** Every set of every folder; any issue stops the prune (a broken set's vectors would go). */
 async function validSets(folders: readonly string[]): Promise<RailSet[]> {
