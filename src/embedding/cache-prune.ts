@@ -4,6 +4,7 @@
  * connection, read-only for a dry run, and never creates or converts anything in the file.
  */
 import Database from 'better-sqlite3';
+import { dropList } from './example-cache.js';
 
 /** What `pruneExampleCache` keeps: what the rails on disk embed. */
 export interface PruneKeep {
@@ -109,12 +110,7 @@ export function pruneExampleCache(db: Database.Database, keep: PruneKeep, dryRun
     if (!dryRun) {
       db.exec(`DELETE ${stale}`);
       if (withLists) {
-        const dropHeader = db.prepare('DELETE FROM whole_lists WHERE model = ? AND name = ?');
-        const dropParts = db.prepare('DELETE FROM whole_list_parts WHERE model = ? AND name = ?');
-        for (const l of lists) {
-          dropHeader.run(l.model, l.name);
-          dropParts.run(l.model, l.name);
-        }
+        for (const l of lists) dropList(db, l.model, l.name);
         db.exec(`DELETE ${unowned}`);
       }
     }

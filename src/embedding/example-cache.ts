@@ -180,12 +180,7 @@ export class ExampleCache {
     const dimension = vectors[0]?.length ?? 0;
     if (vectors.length !== texts.length || vectors.some((v) => v.length !== dimension)) return;
     const listHash = ExampleCache.listHash(texts);
-    const dropped = this.#write(() =>
-      this.#db.transaction(() => {
-        this.#list.dropHeader.run(modelKey, name);
-        this.#list.dropParts.run(modelKey, name);
-      })(),
-    );
+    const dropped = this.#write(() => this.#db.transaction(() => dropList(this.#db, modelKey, name))());
     if (!dropped) return;
     for (let start = 0; start < vectors.length; start += PART_VECTORS) {
       const slice = vectors.slice(start, start + PART_VECTORS);
@@ -220,8 +215,6 @@ interface ListStatements {
   readonly part: Database.Statement<[string, string, string, number], Buffer>;
   readonly putPart: Database.Statement<[string, string, string, number, Buffer]>;
   readonly putHeader: Database.Statement<[string, string, string]>;
-  readonly dropParts: Database.Statement<[string, string]>;
-  readonly dropHeader: Database.Statement<[string, string]>;
 }
 
 function prepareListStatements(db: Database.Database): ListStatements {
@@ -246,7 +239,14 @@ function prepareListStatements(db: Database.Database): ListStatements {
       'INSERT OR REPLACE INTO whole_list_parts (model, name, list_hash, part, vectors) VALUES (?, ?, ?, ?, ?)',
     ),
     putHeader: db.prepare('INSERT OR REPLACE INTO whole_lists (model, name, list_hash) VALUES (?, ?, ?)'),
-    dropParts: db.prepare('DELETE FROM whole_list_parts WHERE model = ? AND name = ?'),
-    dropHeader: db.prepare('DELETE FROM whole_lists WHERE model = ? AND name = ?'),
   };
+}
+
+/**
+ * Removes the list stored under `name` for `modelKey`, header and parts (in the caller's transaction):
+ * storing a set's new list, and `railgate cache prune` (cache-prune.ts) on its own connection.
+ */
+export function dropList(db: Database.Database, modelKey: string, name: string): void {
+  db.prepare('DELETE FROM whole_lists WHERE model = ? AND name = ?').run(modelKey, name);
+  db.prepare('DELETE FROM whole_list_parts WHERE model = ? AND name = ?').run(modelKey, name);
 }
