@@ -66,7 +66,14 @@ export const run = defineCommand({
       // Nothing outlives the process: the report a script reads, with nothing in it.
       const nothing: PruneResult = { rows: { kept: 0, removed: 0 }, lists: [], unfinishedListParts: 0, vectorBytes: 0 };
       if (values.json)
-        writeLine(io.stdout, JSON.stringify(reportOf(file, dryRun, sets, nothing, [], 0, 0, true), null, 2));
+        writeLine(
+          io.stdout,
+          JSON.stringify(
+            reportOf({ cacheDb: file, dryRun, sets, pruned: nothing, bytes: { before: 0, after: 0 } }),
+            null,
+            2,
+          ),
+        );
       else writeLine(io.stdout, 'nothing to prune: embedding.cacheDb is :memory:');
       return 0;
     }
@@ -94,44 +101,42 @@ export const run = defineCommand({
     const files = [...(await staleStoredFiles(graphDir!, names)), ...(await staleStoredFiles(classifierDir!, names))];
     if (!dryRun) await Promise.all(files.map((f) => rm(f, { force: true })));
     const after = dryRun ? before : await fileBytes(cacheDb);
-    const report = reportOf(
-      relativePath(io, cacheDb),
+    const report = reportOf({
+      cacheDb: relativePath(io, cacheDb),
       dryRun,
       sets,
       pruned,
-      files.map((f) => relativePath(io, f)),
-      before,
-      after,
+      filesRemoved: files.map((f) => relativePath(io, f)),
+      bytes: { before, after },
       logEmptied,
-    );
+    });
     if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
     else for (const line of renderPrune(report, folders, io)) writeLine(io.stdout, line);
     return 0;
   },
 });
 
-function reportOf(
-  cacheDb: string,
-  dryRun: boolean,
-  sets: readonly RailSet[],
-  pruned: PruneResult,
-  filesRemoved: readonly string[],
-  before: number,
-  after: number,
-  logEmptied: boolean,
-): PruneReport {
+function reportOf(r: {
+  readonly cacheDb: string;
+  readonly dryRun: boolean;
+  readonly sets: readonly RailSet[];
+  readonly pruned: PruneResult;
+  readonly filesRemoved?: readonly string[];
+  readonly bytes: { readonly before: number; readonly after: number };
+  readonly logEmptied?: boolean;
+}): PruneReport {
   return {
-    cache_db: cacheDb,
-    dry_run: dryRun,
-    sets: sets.map((s) => s.name),
-    examples: pruned.rows,
-    lists_removed: pruned.lists,
-    unfinished_list_parts: pruned.unfinishedListParts,
-    vector_bytes_removed: pruned.vectorBytes,
-    files_removed: filesRemoved,
-    file_bytes: { before, after },
+    cache_db: r.cacheDb,
+    dry_run: r.dryRun,
+    sets: r.sets.map((s) => s.name),
+    examples: r.pruned.rows,
+    lists_removed: r.pruned.lists,
+    unfinished_list_parts: r.pruned.unfinishedListParts,
+    vector_bytes_removed: r.pruned.vectorBytes,
+    files_removed: r.filesRemoved ?? [],
+    file_bytes: r.bytes,
     // Another connection was reading: the database is compacted, its write-ahead log not yet emptied.
-    log_pending: !logEmptied,
+    log_pending: r.logEmptied === false,
   };
 }
 
