@@ -236,9 +236,12 @@ function shareThresholds(
   minSupport: number,
 ): { share: number | null; intents: Map<string, number> } {
   const own = new Map<string, number[]>();
-  for (const o of outcomes(set, items, scored, start))
-    if (o.expected !== null && o.candidate === o.expected)
-      own.set(o.expected, [...(own.get(o.expected) ?? []), o.score]);
+  for (const o of outcomes(set, items, scored, start)) {
+    if (o.expected === null || o.candidate !== o.expected) continue;
+    const scores = own.get(o.expected) ?? [];
+    own.set(o.expected, scores);
+    scores.push(o.score);
+  }
   const supported = [...own].filter(([, scores]) => scores.length >= minSupport);
   if (supported.length === 0) return { share: null, intents: new Map(start.intents) };
   for (const [, scores] of supported) scores.sort((a, b) => a - b);
