@@ -130,8 +130,12 @@ export function fitPerIntent(observations: readonly Observation[], global: Thres
  */
 export function fitShare(observations: readonly Observation[], global: Thresholds): Thresholds {
   const own = new Map<string, number[]>();
-  for (const o of observations)
-    if (o.gold !== null && o.candidate === o.gold) own.set(o.gold, [...(own.get(o.gold) ?? []), o.score]);
+  for (const o of observations) {
+    if (o.gold === null || o.candidate !== o.gold) continue;
+    const scores = own.get(o.gold) ?? [];
+    own.set(o.gold, scores);
+    scores.push(o.score);
+  }
   const supported = [...own].filter(([, scores]) => scores.length >= 5);
   for (const [, scores] of supported) scores.sort((a, b) => a - b);
   const tried = SHARE_GRID.map((q) => {
